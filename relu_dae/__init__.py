@@ -1,0 +1,18 @@
+"""relu-dae: memorization, generalization and hybrid regimes of ReLU denoising autoencoders.
+
+A JAX implementation of the theory of Zhang et al., "Generalization of Diffusion
+Models Arises with a Balanced Representation Space" (ICLR 2026, arXiv 2512.20963).
+Equation numbers in docstrings refer to that paper; ``docs/theory_choices.md``
+records every choice made where the paper is ambiguous.
+"""
+
+from relu_dae import data
+from relu_dae import denoisers
+from relu_dae import losses
+from relu_dae import metrics
+from relu_dae import minima
+from relu_dae import model
+from relu_dae import results
+from relu_dae import train
+
+__version__ = "0.1.0"

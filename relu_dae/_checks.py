@@ -1,0 +1,72 @@
+"""Argument validation shared by the public functions.
+
+Every check raises ``ValueError`` that names the offending parameter. Value checks
+(sign, finiteness) run only on concrete inputs, so the functions that call them stay
+traceable under ``jit``/``vmap``; shape checks always run (shapes are static).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import jax
+
+
+def concrete(x):
+  """Returns ``x`` as a numpy array, or ``None`` if it is a tracer."""
+  if isinstance(x, jax.core.Tracer):
+    return None
+  return np.asarray(x)
+
+
+def nonnegative(name: str, x) -> None:
+  v = concrete(x)
+  if v is not None and (not np.all(np.isfinite(v)) or np.any(v < 0)):
+    raise ValueError(f"{name} must be finite and >= 0, got {v}")
+
+
+def positive(name: str, x) -> None:
+  v = concrete(x)
+  if v is not None and (not np.all(np.isfinite(v)) or np.any(v <= 0)):
+    raise ValueError(f"{name} must be finite and > 0, got {v}")
+
+
+def positive_int(name: str, x) -> int:
+  if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or x <= 0:
+    raise ValueError(f"{name} must be a positive integer, got {x!r}")
+  return int(x)
+
+
+def finite(name: str, x) -> None:
+  v = concrete(x)
+  if v is not None and not np.all(np.isfinite(v)):
+    raise ValueError(f"{name} contains non-finite values (NaN or inf)")
+
+
+def matrix(name: str, x, *, ncols: int | None = None):
+  """Checks a 2-D data matrix (rows are samples) and returns it unchanged."""
+  if np.ndim(x) != 2:
+    raise ValueError(f"{name} must be a 2-D array (n, d), got shape {np.shape(x)}")
+  if ncols is not None and np.shape(x)[1] != ncols:
+    raise ValueError(f"{name} must have {ncols} columns, got shape {np.shape(x)}")
+  if np.shape(x)[0] == 0:
+    raise ValueError(f"{name} must contain at least one row")
+  finite(name, x)
+  return x
+
+
+def params(name: str, p) -> None:
+  """Checks a tied ``{"W"}`` or untied ``{"W1", "W2"}`` parameter dict."""
+  if not hasattr(p, "keys"):
+    raise ValueError(f"{name} must be a dict with key 'W' or keys 'W1','W2', got {type(p)}")
+  keys = set(p.keys())
+  if keys == {"W"}:
+    shapes = [np.shape(p["W"])]
+  elif keys == {"W1", "W2"}:
+    shapes = [np.shape(p["W1"]), np.shape(p["W2"])]
+    if shapes[0] != shapes[1]:
+      raise ValueError(f"{name}: W1 and W2 must have the same shape (d, p), got {shapes}")
+  else:
+    raise ValueError(f"{name} must have key 'W' (tied) or keys 'W1','W2' (untied), got {sorted(keys)}")
+  if len(shapes[0]) != 2:
+    raise ValueError(f"{name}: weights must be 2-D (d, p), got shape {shapes[0]}")

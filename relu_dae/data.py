@@ -1,0 +1,297 @@
+"""Data: Gaussian mixtures (Eq. 4), (α, β)-separable data (Def. 3.1), digits.
+
+Data matrices are ``X`` of shape ``(n, d)`` with *rows* as samples (the paper
+writes columns); ``labels`` are integer cluster ids of shape ``(n,)``.
+
+Example:
+  >>> import jax, relu_dae as rd
+  >>> X, labels, spec = rd.data.separable_mixture(
+  ...     jax.random.PRNGKey(0), d=16, K=3, n_per_cluster=20, alpha=0.3, beta=-0.4)
+  >>> X.shape, round(spec.alpha, 6), round(spec.beta, 6)
+  ((60, 16), 0.3, -0.4)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+
+from relu_dae import _checks
+
+
+class MixtureSpec(NamedTuple):
+  """A Gaussian mixture ``Σ_k ρ_k N(μ_k, Σ_k)`` (Eq. 4) with ``Σ_k = A_k A_kᵀ``.
+
+  Attributes:
+    means: ``(K, d)`` component means μ_k.
+    cov_factors: ``(K, d, r)`` factors A_k (``r < d`` gives low-rank covariances).
+    weights: ``(K,)`` mixing weights ρ_k, summing to one.
+  """
+  means: jax.Array
+  cov_factors: jax.Array
+  weights: jax.Array
+
+  @property
+  def covs(self) -> jax.Array:
+    """``(K, d, d)`` covariances Σ_k = A_k A_kᵀ."""
+    return jnp.einsum("kdr,ker->kde", self.cov_factors, self.cov_factors)
+
+  @property
+  def second_moments(self) -> jax.Array:
+    """``(K, d, d)`` uncentered second moments S_k = μ_k μ_kᵀ + Σ_k of Eq. (10)."""
+    return self.covs + jnp.einsum("kd,ke->kde", self.means, self.means)
+
+
+class SeparableSpec(NamedTuple):
+  """What :func:`separable_mixture` generated and what it achieved.
+
+  Attributes:
+    mixture: the Gaussian mixture the clusters were drawn from (after rescaling).
+    counts: samples per cluster ``n_k``.
+    alpha: achieved within-cluster spread of Def. 3.1 (equals the request).
+    beta: achieved largest cosine between cluster means (equals the request).
+  """
+  mixture: MixtureSpec
+  counts: tuple[int, ...]
+  alpha: float
+  beta: float
+
+
+def mixture_spec(means, cov_factors=None, weights=None) -> MixtureSpec:
+  """Validates and builds a :class:`MixtureSpec`.
+
+  Args:
+    means: ``(K, d)``.
+    cov_factors: ``(K, d, r)``; default zeros (point masses at the means).
+    weights: ``(K,)`` nonnegative, normalized here; default uniform.
+  """
+  means = jnp.asarray(_checks.matrix("means", means))
+  K, d = means.shape
+  if cov_factors is None:
+    cov_factors = jnp.zeros((K, d, 1), means.dtype)
+  cov_factors = jnp.asarray(cov_factors)
+  if cov_factors.ndim != 3 or cov_factors.shape[:2] != (K, d):
+    raise ValueError(f"cov_factors must have shape (K, d, r)=({K}, {d}, r), got {cov_factors.shape}")
+  _checks.finite("cov_factors", cov_factors)
+  weights = jnp.full((K,), 1.0 / K) if weights is None else jnp.asarray(weights, means.dtype)
+  if weights.shape != (K,):
+    raise ValueError(f"weights must have shape (K,)=({K},), got {weights.shape}")
+  _checks.nonnegative("weights", weights)
+  if not float(jnp.sum(weights)) > 0:
+    raise ValueError("weights must not all be zero")
+  return MixtureSpec(means, cov_factors, weights / jnp.sum(weights))
+
+
+def sample_mixture(key: jax.Array, spec: MixtureSpec, n: int) -> tuple[jax.Array, jax.Array]:
+  """Draws ``n`` i.i.d. samples of Eq. (4); returns ``X (n, d)`` and ``labels (n,)``."""
+  n = _checks.positive_int("n", n)
+  k_lab, k_z = jax.random.split(key)
+  labels = jax.random.choice(k_lab, spec.weights.shape[0], (n,), p=spec.weights)
+  z = jax.random.normal(k_z, (n, spec.cov_factors.shape[-1]), spec.means.dtype)
+  X = spec.means[labels] + jnp.einsum("ndr,nr->nd", spec.cov_factors[labels], z)
+  return X, labels
+
+
+def sample_mixture_counts(key: jax.Array, spec: MixtureSpec, counts: Sequence[int]):
+  """Draws exactly ``counts[k]`` samples from component k; rows sorted by cluster."""
+  counts = [_checks.positive_int(f"counts[{k}]", c) for k, c in enumerate(counts)]
+  if len(counts) != spec.means.shape[0]:
+    raise ValueError(f"counts must have K={spec.means.shape[0]} entries, got {len(counts)}")
+  labels = jnp.repeat(jnp.arange(len(counts)), np.array(counts), total_repeat_length=sum(counts))
+  z = jax.random.normal(key, (sum(counts), spec.cov_factors.shape[-1]), spec.means.dtype)
+  X = spec.means[labels] + jnp.einsum("ndr,nr->nd", spec.cov_factors[labels], z)
+  return X, labels
+
+
+def random_orthogonal(key: jax.Array, d: int, r: int | None = None) -> jax.Array:
+  """A Haar-random ``(d, r)`` matrix with orthonormal columns (QR with sign fix)."""
+  r = d if r is None else r
+  q, rr = jnp.linalg.qr(jax.random.normal(key, (d, r)))
+  return q * jnp.sign(jnp.diagonal(rr))
+
+
+def simplex_means(K: int, d: int, *, beta: float | None = None, norm: float = 1.0,
+                  key: jax.Array | None = None) -> jax.Array:
+  """``K`` vectors of norm ``norm`` in R^d whose pairwise cosines all equal ``beta``.
+
+  The regular simplex (cosine −1/(K−1), the most negative possible for K vectors)
+  is tilted towards its centroid direction to reach any ``beta ∈ [−1/(K−1), 1)``:
+  ``μ_k = norm (a s_k + b 1/√K)`` with ``a² = (1−β)(K−1)/K``, ``b² = 1 − a²``.
+  With ``key`` the configuration is randomly rotated (otherwise it lies in the
+  first K coordinates). Requires ``d ≥ K``.
+  """
+  K = _checks.positive_int("K", K)
+  d = _checks.positive_int("d", d)
+  if d < K:
+    raise ValueError(f"d must be >= K to place K={K} means with equal cosines, got d={d}")
+  _checks.positive("norm", norm)
+  if K == 1:
+    mu = jnp.zeros((1, d)).at[0, 0].set(1.0)
+  else:
+    lo = -1.0 / (K - 1)
+    beta = lo if beta is None else float(beta)
+    if not lo - 1e-12 <= beta < 1.0:
+      raise ValueError(f"beta must lie in [-1/(K-1), 1) = [{lo:.4f}, 1) for K={K}, got {beta}")
+    simplex = jnp.eye(K) - 1.0 / K
+    simplex = simplex / jnp.linalg.norm(simplex, axis=1, keepdims=True)
+    a2 = min(1.0, (1.0 - beta) * (K - 1) / K)
+    mu = jnp.sqrt(a2) * simplex + jnp.sqrt(1.0 - a2) / jnp.sqrt(K)
+    mu = jnp.pad(mu, ((0, 0), (0, d - K)))
+  if key is not None:
+    mu = mu @ random_orthogonal(key, d).T
+  return norm * mu
+
+
+def _as_per_cluster(name, value, K, cast):
+  arr = np.atleast_1d(np.asarray(value))
+  if arr.shape == (1,):
+    arr = np.repeat(arr, K)
+  if arr.shape != (K,):
+    raise ValueError(f"{name} must be a scalar or have K={K} entries, got shape {np.shape(value)}")
+  return [cast(v) for v in arr]
+
+
+def separable_mixture(key: jax.Array, *, d: int, K: int, n_per_cluster, alpha, beta: float,
+                      rank: int | None = None, norm: float = 1.0):
+  """Data that are exactly (α, β)-separable in the sense of Def. 3.1.
+
+  Cluster means lie on a tilted, randomly rotated regular simplex with pairwise
+  cosine exactly ``beta`` (:func:`simplex_means`). Cluster k's samples are Gaussian
+  draws ``μ_k + A_k z`` in a random rank-``rank`` subspace, then affinely corrected
+  so that their sample mean is exactly μ_k and ``max_j ‖x_kj − μ_k‖ = α_k ‖μ_k‖``.
+  ``alpha_k = 0`` (or ``n_k = 1``) gives a rank-one cluster of exact duplicates, the
+  scarce clusters of Cor. 3.4; ``K = n``, ``n_per_cluster = 1`` gives locally sparse
+  data, one sample per direction, the premise of Cor. 3.2.
+
+  Args:
+    key: PRNG key.
+    d: dimension (≥ K).
+    K: number of clusters.
+    n_per_cluster: int or ``(K,)`` ints ``n_k`` (imbalance).
+    alpha: scalar or ``(K,)`` within-cluster spreads α_k ≥ 0.
+    beta: pairwise cosine of the means, in ``[−1/(K−1), 1)``; the theorems need β < 0.
+    rank: rank of each within-cluster covariance (default ``d``).
+    norm: norm of every mean.
+
+  Returns:
+    ``X (n, d)`` sorted by cluster, ``labels (n,)``, and a :class:`SeparableSpec`
+    whose ``mixture.cov_factors`` are the rescaled factors the samples came from.
+  """
+  K = _checks.positive_int("K", K)
+  d = _checks.positive_int("d", d)
+  counts = _as_per_cluster("n_per_cluster", n_per_cluster, K, int)
+  for k, c in enumerate(counts):
+    _checks.positive_int(f"n_per_cluster[{k}]", c)
+  alphas = _as_per_cluster("alpha", alpha, K, float)
+  _checks.nonnegative("alpha", np.array(alphas))
+  rank = d if rank is None else _checks.positive_int("rank", rank)
+  if rank > d:
+    raise ValueError(f"rank must be <= d={d}, got {rank}")
+  k_mean, k_basis, k_z = jax.random.split(key, 3)
+  means = simplex_means(K, d, beta=beta, norm=norm, key=k_mean)
+  bases = jnp.stack([random_orthogonal(k, d, rank) for k in jax.random.split(k_basis, K)])
+  X_parts, factors = [], []
+  for k, (n_k, a_k, z_key) in enumerate(zip(counts, alphas, jax.random.split(k_z, K))):
+    dev = jax.random.normal(z_key, (n_k, rank)) @ bases[k].T
+    dev = dev - dev.mean(axis=0)
+    largest = float(jnp.max(jnp.linalg.norm(dev, axis=1)))
+    scale = 0.0 if (a_k == 0.0 or n_k == 1 or largest == 0.0) else a_k * norm / largest
+    X_parts.append(means[k] + scale * dev)
+    factors.append(scale * bases[k])
+  X = jnp.concatenate(X_parts)
+  labels = jnp.repeat(jnp.arange(K), np.array(counts), total_repeat_length=sum(counts))
+  mixture = mixture_spec(means, jnp.stack(factors), np.array(counts, float))
+  a, b = separability(X, labels)
+  return X, labels, SeparableSpec(mixture, tuple(counts), a, b)
+
+
+def locally_sparse(key: jax.Array, *, n: int, d: int, beta: float | None = None, norm: float = 1.0):
+  """``n`` samples with equal pairwise cosine ``beta`` (default −1/(n−1)): Cor. 3.2's premise.
+
+  Each sample is its own cluster, ``(0, β)``-separable (THEORY.md §2.3, Case 1).
+  Returns ``X (n, d)``.
+  """
+  n = _checks.positive_int("n", n)
+  return simplex_means(n, d, beta=beta, norm=norm, key=key)
+
+
+def separability(X, labels) -> tuple[float, float]:
+  """The tightest (α, β) of Def. 3.1 for a labelled dataset.
+
+      α = max_{k,j} ‖x_kj − x̄_k‖ / ‖x̄_k‖,    β = max_{k≠l} cos(x̄_k, x̄_l).
+
+  ``β = −inf`` for a single cluster (the condition is vacuous). Host function (numpy).
+
+  Args:
+    X: ``(n, d)`` data.
+    labels: ``(n,)`` integer cluster ids.
+  """
+  X = np.asarray(_checks.matrix("X", X), np.float64)
+  labels = np.asarray(labels)
+  if labels.shape != X.shape[:1]:
+    raise ValueError(f"labels must have shape (n,)={X.shape[:1]}, got {labels.shape}")
+  ids, inverse = np.unique(labels, return_inverse=True)
+  means = np.stack([X[inverse == k].mean(axis=0) for k in range(len(ids))])
+  norms = np.linalg.norm(means, axis=1)
+  if np.any(norms == 0):
+    raise ValueError(f"X: cluster(s) {ids[norms == 0].tolist()} have zero mean; Def. 3.1 is undefined")
+  alpha = float(np.max(np.linalg.norm(X - means[inverse], axis=1) / norms[inverse]))
+  if len(ids) < 2:
+    return alpha, float("-inf")
+  cos = (means @ means.T) / np.outer(norms, norms)
+  beta = float(np.max(cos[~np.eye(len(ids), dtype=bool)]))
+  return alpha, beta
+
+
+def load_digits(*, center: bool = False) -> tuple[np.ndarray, np.ndarray]:
+  """scikit-learn's bundled 8×8 digits (1797 images), scaled to [−1, 1], ``d = 64``.
+
+  The pixel range 0..16 maps affinely to [−1, 1] as the official code maps images
+  to [−1, 1]. With ``center=True`` the dataset's mean image is subtracted, which
+  makes different digits negatively correlated (raw digits share a −1 background
+  and are all positively correlated, so Cor. 3.2's premise fails on them).
+
+  Returns:
+    ``X (1797, 64)`` float32 and integer ``labels (1797,)`` (the digit classes).
+  """
+  from sklearn.datasets import load_digits as _load  # local import: sklearn is slow to import
+  data = _load()
+  X = (data.data / 8.0 - 1.0).astype(np.float32)
+  if center:
+    X = X - X.mean(axis=0)
+  return X, data.target.astype(np.int32)
+
+
+def negatively_correlated_subset(X, m: int) -> tuple[np.ndarray, float]:
+  """Greedily picks ``m`` rows of ``X`` whose largest pairwise cosine is small.
+
+  Starts from the most anti-correlated pair and repeatedly adds the row whose
+  largest cosine with the chosen rows is smallest — our reproducible stand-in for
+  the official code's hand-picked images "for strong separability". Host function.
+
+  Returns:
+    ``indices (m,)`` and the achieved largest pairwise cosine (β₁ of Cor. 3.2).
+  """
+  X = np.asarray(_checks.matrix("X", X), np.float64)
+  m = _checks.positive_int("m", m)
+  if m > X.shape[0]:
+    raise ValueError(f"m must be <= n={X.shape[0]}, got {m}")
+  unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+  cos = unit @ unit.T
+  np.fill_diagonal(cos, np.inf)
+  if m == 1:
+    return np.array([0]), float("-inf")
+  i, j = np.unravel_index(np.argmin(cos), cos.shape)
+  chosen = [int(i), int(j)]
+  worst = cos[:, chosen].max(axis=1)
+  while len(chosen) < m:
+    worst[chosen] = np.inf
+    nxt = int(np.argmin(worst))
+    chosen.append(nxt)
+    worst = np.maximum(worst, cos[:, nxt])
+  sub = cos[np.ix_(chosen, chosen)]
+  return np.array(chosen), float(sub[~np.eye(m, dtype=bool)].max())

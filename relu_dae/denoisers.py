@@ -1,0 +1,140 @@
+"""Closed-form denoisers: empirical (Eq. 3), Gaussian-mixture posterior mean, Wiener.
+
+All take noisy inputs ``y`` of shape ``(..., d)`` and return ``E[x | x + σε = y]``
+of the same shape under the stated prior. Data ``X`` are ``(n, d)``, rows samples.
+
+Example:
+  >>> import jax.numpy as jnp, relu_dae as rd
+  >>> X = jnp.eye(3)
+  >>> rd.denoisers.empirical(jnp.array([0.9, 0.1, 0.0]), X, sigma=1e-3)
+  Array([1., 0., 0.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from relu_dae import _checks
+
+
+def _check_y(y, d):
+  if jnp.shape(y)[-1:] != (d,):
+    raise ValueError(f"y must have trailing dimension d={d}, got shape {jnp.shape(y)}")
+
+
+def empirical_posterior(y: jax.Array, X: jax.Array, sigma) -> jax.Array:
+  """Posterior weights ``softmax_i(−‖y − x_i‖² / 2σ²)`` of Eq. (3), shape ``(..., n)``."""
+  _checks.matrix("X", X)
+  _check_y(y, X.shape[1])
+  _checks.positive("sigma", sigma)
+  # ‖y − x_i‖² = ‖y‖² − 2⟨y, x_i⟩ + ‖x_i‖²; the ‖y‖² term cancels in the softmax.
+  logits = (y @ X.T - 0.5 * jnp.sum(X**2, axis=-1)) / sigma**2
+  return jax.nn.softmax(logits, axis=-1)
+
+
+def empirical(y: jax.Array, X: jax.Array, sigma) -> jax.Array:
+  """The empirical (memorizing) denoiser ``f_emp`` of Eq. (3).
+
+      f_emp(y) = Σ_i N(y; x_i, σ²I) x_i / Σ_i N(y; x_i, σ²I),
+
+  the minimizer of the denoising loss over all functions when the data distribution
+  is the empirical one. Computed as a log-sum-exp-stabilized softmax, so it is
+  finite for tiny σ, where it tends to the nearest training sample.
+
+  Args:
+    y: noisy inputs ``(..., d)``.
+    X: training data ``(n, d)``.
+    sigma: noise level σ > 0.
+  """
+  return empirical_posterior(y, X, sigma) @ X
+
+
+def gaussian_posterior_mean(y: jax.Array, mean: jax.Array, cov: jax.Array, sigma) -> jax.Array:
+  """``E[x | y]`` for ``x ~ N(mean, cov)``: ``mean + cov (cov + σ²I)^{-1} (y − mean)``."""
+  d = mean.shape[-1]
+  _check_y(y, d)
+  _checks.nonnegative("sigma", sigma)
+  C = cov + sigma**2 * jnp.eye(d, dtype=cov.dtype)
+  gain = jnp.linalg.solve(C, cov).T  # cov C^{-1} (both symmetric)
+  return mean + (y - mean) @ gain.T
+
+
+def gaussian_mixture(y: jax.Array, means: jax.Array, covs: jax.Array, weights: jax.Array,
+                     sigma) -> jax.Array:
+  """The ground-truth denoiser ``f_gt`` for the mixture of Eq. (4): an exact posterior mean.
+
+      f_gt(y) = Σ_k π_k(y) [μ_k + Σ_k (Σ_k + σ²I)^{-1} (y − μ_k)],
+      π_k(y) ∝ ρ_k N(y; μ_k, Σ_k + σ²I).
+
+  Args:
+    y: noisy inputs ``(..., d)``.
+    means: ``(K, d)``; covs: ``(K, d, d)`` (may be singular when σ > 0); weights: ``(K,)``.
+    sigma: noise level σ ≥ 0 (σ = 0 needs nonsingular covariances).
+  """
+  means = jnp.asarray(_checks.matrix("means", means))
+  K, d = means.shape
+  if jnp.shape(covs) != (K, d, d):
+    raise ValueError(f"covs must have shape (K, d, d)=({K}, {d}, {d}), got {jnp.shape(covs)}")
+  if jnp.shape(weights) != (K,):
+    raise ValueError(f"weights must have shape (K,)=({K},), got {jnp.shape(weights)}")
+  _checks.nonnegative("weights", weights)
+  _check_y(y, d)
+  _checks.nonnegative("sigma", sigma)
+  C = covs + sigma**2 * jnp.eye(d, dtype=covs.dtype)
+  chol = jnp.linalg.cholesky(C)  # (K, d, d)
+  resid = y[..., None, :] - means  # (..., K, d)
+  white = _whiten(chol, resid)  # (..., K, d)
+  logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)  # (K,)
+  logits = jnp.log(weights) - 0.5 * (jnp.sum(white**2, axis=-1) + logdet)
+  post = jax.nn.softmax(logits, axis=-1)  # (..., K)
+  gains = jnp.linalg.solve(C, covs)  # C^{-1} Σ_k ; its transpose is Σ_k C^{-1}
+  comp = means + jnp.einsum("...kd,kde->...ke", resid, gains)  # μ_k + Σ_k C^{-1} (y − μ_k)
+  return jnp.einsum("...k,...kd->...d", post, comp)
+
+
+def _whiten(chol: jax.Array, resid: jax.Array) -> jax.Array:
+  """``L_k^{-1} r_k`` for each component: chol ``(K, d, d)``, resid ``(..., K, d)``."""
+  batch = resid.shape[:-2]
+  r = jnp.reshape(resid, (-1,) + resid.shape[-2:])  # (B, K, d)
+  r = jnp.moveaxis(r, 0, -1)  # (K, d, B)
+  w = jax.scipy.linalg.solve_triangular(chol, r, lower=True)  # (K, d, B)
+  return jnp.reshape(jnp.moveaxis(w, -1, 0), batch + resid.shape[-2:])
+
+
+def wiener_matrix(S: jax.Array, sigma, *, rank: int | None = None, shrink=0.0) -> jax.Array:
+  """The bias-free linear (Wiener) denoiser for second moment ``S``, optionally rank-truncated.
+
+      D = [ (S − shrink·I)(S + σ²I)^{-1} ]_rank-p,
+
+  built on the eigenbasis of ``S``: eigenvalue ``s_j`` maps to ``(s_j − shrink)/(s_j + σ²)``
+  for the top ``rank`` eigenvalues and to 0 otherwise. With ``shrink = λ/ρ_k`` this is
+  the limit of ``W_Xk W_Xkᵀ`` in Cor. 3.3; ``shrink = 0`` and no truncation is the
+  optimal linear denoiser ``S (S + σ²I)^{-1}`` for data with uncentered second moment S.
+
+  Args:
+    S: ``(d, d)`` symmetric positive semidefinite.
+    sigma: noise level σ ≥ 0.
+    rank: keep the top ``rank`` eigen-directions (default all).
+    shrink: eigenvalue shrinkage (weight decay / mixing weight), ≥ 0.
+  """
+  if jnp.ndim(S) != 2 or jnp.shape(S)[0] != jnp.shape(S)[1]:
+    raise ValueError(f"S must be a square (d, d) matrix, got shape {jnp.shape(S)}")
+  _checks.finite("S", S)
+  _checks.nonnegative("sigma", sigma)
+  _checks.nonnegative("shrink", shrink)
+  d = S.shape[0]
+  rank = d if rank is None else _checks.positive_int("rank", rank)
+  if rank > d:
+    raise ValueError(f"rank must be <= d={d}, got {rank}")
+  evals, evecs = jnp.linalg.eigh((S + S.T) / 2)
+  evals, evecs = evals[::-1][:rank], evecs[:, ::-1][:, :rank]
+  gains = (evals - shrink) / (evals + sigma**2)
+  return (evecs * gains) @ evecs.T
+
+
+def wiener(y: jax.Array, S: jax.Array, sigma, *, rank: int | None = None) -> jax.Array:
+  """Applies :func:`wiener_matrix` to ``y (..., d)``."""
+  D = wiener_matrix(S, sigma, rank=rank)
+  _check_y(y, D.shape[0])
+  return y @ D.T

@@ -1,0 +1,103 @@
+"""The two-layer bias-free ReLU denoising autoencoder of Eq. (5).
+
+    f(x) = W2 h(x),    h(x) = [W1ᵀ x]₊,    W1, W2 ∈ R^{d×p}.
+
+Parameters are a dict: tied ``{"W": (d, p)}`` (W1 = W2 = W, the official code's
+default and the form of every analytic minimum) or untied ``{"W1": (d, p),
+"W2": (d, p)}`` (the paper's Eq. (5)). Inputs carry any leading batch axes:
+``x`` has shape ``(..., d)``. Functions here are pure and ``jit``/``vmap``-safe.
+
+Example:
+  >>> import jax, relu_dae as rd
+  >>> params = rd.model.init(jax.random.PRNGKey(0), d=4, p=3)
+  >>> rd.model.apply(params, jax.numpy.ones((2, 4))).shape
+  (2, 4)
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+
+from relu_dae import _checks
+
+Params = Mapping[str, jax.Array]
+
+
+def init(key: jax.Array, d: int, p: int, *, tied: bool = True, scale: float | None = None) -> dict:
+  """Draws weights with i.i.d. N(0, scale²) entries.
+
+  Args:
+    key: PRNG key.
+    d: data dimension.
+    p: number of hidden units (representation dimension).
+    tied: return ``{"W"}`` if True, else independent ``{"W1", "W2"}``.
+    scale: entry standard deviation; default ``1/sqrt(d)``, the fan-in scaling of
+      PyTorch's default ``nn.Linear`` init used by the official code.
+
+  Returns:
+    A parameter dict with arrays of shape ``(d, p)``.
+  """
+  d = _checks.positive_int("d", d)
+  p = _checks.positive_int("p", p)
+  scale = d ** -0.5 if scale is None else scale
+  _checks.positive("scale", scale)
+  k1, k2 = jax.random.split(key)
+  if tied:
+    return {"W": scale * jax.random.normal(k1, (d, p))}
+  return {"W1": scale * jax.random.normal(k1, (d, p)), "W2": scale * jax.random.normal(k2, (d, p))}
+
+
+def weights(params: Params) -> tuple[jax.Array, jax.Array]:
+  """Returns ``(W1, W2)``; both are ``params["W"]`` for tied parameters."""
+  _checks.params("params", params)
+  if "W" in params:
+    return params["W"], params["W"]
+  return params["W1"], params["W2"]
+
+
+def is_tied(params: Params) -> bool:
+  _checks.params("params", params)
+  return "W" in params
+
+
+def _check_input(W1: jax.Array, x: jax.Array) -> None:
+  if jnp.shape(x)[-1:] != W1.shape[:1]:
+    raise ValueError(f"x must have trailing dimension d={W1.shape[0]}, got shape {jnp.shape(x)}")
+
+
+def preactivation(params: Params, x: jax.Array) -> jax.Array:
+  """``W1ᵀ x`` of shape ``(..., p)``."""
+  W1, _ = weights(params)
+  _check_input(W1, x)
+  return x @ W1
+
+
+def represent(params: Params, x: jax.Array) -> jax.Array:
+  """The representation ``h(x) = [W1ᵀ x]₊`` of Eq. (5), shape ``(..., p)``."""
+  return jax.nn.relu(preactivation(params, x))
+
+
+def apply(params: Params, x: jax.Array) -> jax.Array:
+  """The denoiser ``f(x) = W2 [W1ᵀ x]₊`` of Eq. (5), shape ``(..., d)``."""
+  _, W2 = weights(params)
+  return represent(params, x) @ W2.T
+
+
+def decode(params: Params, h: jax.Array) -> jax.Array:
+  """The decoder ``g(h) = W2 h`` (used by representation steering, Eq. (11))."""
+  _, W2 = weights(params)
+  return h @ W2.T
+
+
+def jacobian(params: Params, x: jax.Array) -> jax.Array:
+  """The input Jacobian ``∂f/∂x = W2 diag(1[W1ᵀx > 0]) W1ᵀ``, shape ``(..., d, d)``.
+
+  Around a memorized training point it is rank one (∝ r_i² x_i x_iᵀ, Cor. 3.2);
+  around a generalized one it is the rank-p_k block projector of Eq. (8) (THEORY.md §3.7).
+  """
+  W1, W2 = weights(params)
+  active = (preactivation(params, x) > 0).astype(W1.dtype)  # (..., p)
+  return (W2 * active[..., None, :]) @ W1.T

@@ -1,0 +1,214 @@
+"""Training Eq. (6) with optax, as one pure, ``jit``-compiled function.
+
+The optimization loop is a ``lax.scan`` over steps, nested in a ``lax.scan`` over
+chunks of ``config.chunk_size`` steps; after each chunk an optional host callback
+(``jax.debug.callback``) reports progress. Each step draws fresh noise (and a fresh
+minibatch, sampled with replacement, when ``batch_size`` is set).
+
+Weight decay enters two ways, both optional:
+
+* ``lam`` (coupled): the penalty ``λ Σ_l ‖W_l‖_F²`` of Eq. (6) is part of the loss, so
+  its gradient ``2λW`` passes through the optimizer — the objective is exactly Eq. (6).
+* ``decoupled_weight_decay``: the optimizer's own decay, ``W ← W − lr·wd·W`` applied
+  after the adaptive scaling (AdamW-style); it changes the objective.
+
+Example:
+  >>> import jax, relu_dae as rd
+  >>> key = jax.random.PRNGKey(0)
+  >>> X = rd.data.locally_sparse(key, n=4, d=8)
+  >>> cfg = rd.train.TrainConfig(steps=200, sigma=0.1, learning_rate=1e-2)
+  >>> params, hist = rd.train.train(rd.model.init(key, 8, 6), X, key, cfg)
+  >>> hist.loss.shape, int(hist.nonfinite_step)
+  ((200,), -1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from tqdm.auto import tqdm
+
+from relu_dae import _checks
+from relu_dae import losses
+from relu_dae import model
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Static training settings (hashable, so ``train`` compiles once per config).
+
+  Attributes:
+    steps: optimizer steps.
+    sigma: noise level σ of Eq. (6) (override per call with a traced ``sigma=``).
+    lam: weight decay λ of Eq. (6), coupled (override per call with ``lam=``).
+    optimizer: one of ``adam``, ``adamw``, ``rmsprop`` (PyTorch's defaults: decay
+      0.99, ε outside the square root), ``sgd``.
+    learning_rate: step size.
+    batch_size: minibatch size (sampled with replacement); ``None`` = full batch.
+    num_noise: noise draws per sample per step.
+    decoupled_weight_decay: the optimizer's own decoupled decay (AdamW-style).
+    momentum: heavy-ball momentum for ``sgd``.
+    chunk_size: steps per scan chunk; progress is reported between chunks.
+  """
+  steps: int = 2000
+  sigma: float = 0.2
+  lam: float = 0.0
+  optimizer: str = "adam"
+  learning_rate: float = 1e-3
+  batch_size: int | None = None
+  num_noise: int = 1
+  decoupled_weight_decay: float = 0.0
+  momentum: float = 0.0
+  chunk_size: int = 500
+
+  def __post_init__(self):
+    _checks.positive_int("steps", self.steps)
+    _checks.nonnegative("sigma", self.sigma)
+    _checks.nonnegative("lam", self.lam)
+    if self.optimizer not in OPTIMIZERS:
+      raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+    _checks.positive("learning_rate", self.learning_rate)
+    if self.batch_size is not None:
+      _checks.positive_int("batch_size", self.batch_size)
+    _checks.positive_int("num_noise", self.num_noise)
+    _checks.nonnegative("decoupled_weight_decay", self.decoupled_weight_decay)
+    _checks.nonnegative("momentum", self.momentum)
+    _checks.positive_int("chunk_size", self.chunk_size)
+
+
+class History(NamedTuple):
+  """Training record.
+
+  Attributes:
+    loss: ``(steps,)`` per-step Monte-Carlo loss (of the minibatch); NaN from the first
+      non-finite step on.
+    nonfinite_step: first step whose loss or gradient was non-finite, ``-1`` if none.
+      From that step on the parameters are frozen at their last finite value.
+  """
+  loss: jax.Array
+  nonfinite_step: jax.Array
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+  """The optax transformation named by ``config.optimizer`` (coupled λ lives in the loss)."""
+  base = {
+      "adam": lambda: optax.scale_by_adam(),
+      "adamw": lambda: optax.scale_by_adam(),
+      "rmsprop": lambda: optax.scale_by_rms(decay=0.99, eps=1e-8, eps_in_sqrt=False),
+      "sgd": lambda: optax.trace(config.momentum) if config.momentum else optax.identity(),
+  }[config.optimizer]()
+  decay = (optax.add_decayed_weights(config.decoupled_weight_decay)
+           if config.decoupled_weight_decay else optax.identity())
+  return optax.chain(base, decay, optax.scale_by_learning_rate(config.learning_rate))
+
+
+class _Carry(NamedTuple):
+  params: dict
+  opt_state: optax.OptState
+  nonfinite_step: jax.Array
+
+
+@functools.partial(jax.jit, static_argnames=("config", "callback"))
+def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfig, *,
+          sigma=None, lam=None, weights: jax.Array | None = None,
+          callback: Callable[[int, float], None] | None = None) -> tuple[dict, History]:
+  """Minimizes Eq. (6) from ``params`` on data ``X (n, d)``; pure and jit-compiled.
+
+  Args:
+    params: initial parameters (tied ``{"W"}`` or untied ``{"W1","W2"}``), ``(d, p)``.
+    X: training data ``(n, d)``.
+    key: PRNG key (noise and minibatches); the same key gives identical results.
+    config: a :class:`TrainConfig` (static).
+    sigma, lam: optional traced overrides of ``config.sigma`` / ``config.lam``, so a
+      ``vmap`` over noise levels or weight decays compiles once.
+    weights: optional per-sample weights ``(n,)`` (a 0/1 mask trains on a subset):
+      full-batch losses are weighted means, minibatches are drawn ∝ weights.
+    callback: optional host function ``callback(step, loss)`` called after each chunk.
+
+  Returns:
+    Final ``params`` and a :class:`History`.
+  """
+  _checks.params("params", params)
+  W1, _ = model.weights(params)
+  _checks.matrix("X", X, ncols=W1.shape[0])
+  sigma = config.sigma if sigma is None else sigma
+  lam = config.lam if lam is None else lam
+  opt = make_optimizer(config)
+  n = X.shape[0]
+  probs = None if weights is None else weights / jnp.sum(weights)
+
+  def loss_fn(p, k):
+    if config.batch_size is None:
+      return losses.dae_loss(p, X, k, sigma, lam, num_noise=config.num_noise, weights=weights)
+    k_batch, k = jax.random.split(k)
+    idx = (jax.random.randint(k_batch, (config.batch_size,), 0, n) if probs is None else
+           jax.random.choice(k_batch, n, (config.batch_size,), p=probs))
+    return losses.dae_loss(p, X[idx], k, sigma, lam, num_noise=config.num_noise)
+
+  def step(carry: _Carry, inputs):
+    t, k = inputs
+    loss, grads = jax.value_and_grad(loss_fn)(carry.params, k)
+    updates, opt_state = opt.update(grads, carry.opt_state, carry.params)
+    new_params = optax.apply_updates(carry.params, updates)
+    ok = jnp.isfinite(loss) & jnp.all(jnp.stack(
+        [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+    first_bad = (carry.nonfinite_step < 0) & ~ok
+    bad = first_bad | (carry.nonfinite_step >= 0)
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(bad, b, a), new, old)
+    carry = _Carry(keep(new_params, carry.params), keep(opt_state, carry.opt_state),
+                   jnp.where(first_bad, t, carry.nonfinite_step))
+    return carry, jnp.where(bad, jnp.nan, loss)
+
+  def run(carry, ts, keys):
+    carry, chunk_losses = jax.lax.scan(step, carry, (ts, keys))
+    if callback is not None:
+      jax.debug.callback(callback, ts[-1] + 1, chunk_losses[-1])
+    return carry, chunk_losses
+
+  chunk = min(config.chunk_size, config.steps)
+  num_chunks, rest = divmod(config.steps, chunk)
+  ts = jnp.arange(config.steps, dtype=jnp.int32)
+  keys = jax.random.split(key, config.steps)
+  carry = _Carry(params, opt.init(params), jnp.array(-1, jnp.int32))
+  full = num_chunks * chunk
+  carry, hist = jax.lax.scan(
+      lambda c, tk: run(c, *tk), carry,
+      (ts[:full].reshape(num_chunks, chunk), keys[:full].reshape((num_chunks, chunk) + keys.shape[1:])))
+  hist = hist.reshape(-1)
+  if rest:
+    carry, tail = run(carry, ts[full:], keys[full:])
+    hist = jnp.concatenate([hist, tail])
+  return carry.params, History(hist, carry.nonfinite_step)
+
+
+def raise_if_nonfinite(history: History) -> None:
+  """Raises ``FloatingPointError`` naming the step if training produced a non-finite loss."""
+  step = int(history.nonfinite_step)
+  if step >= 0:
+    raise FloatingPointError(f"training loss became non-finite at step {step}; parameters are "
+                             f"from step {step - 1}. Lower learning_rate or check the data.")
+
+
+def fit(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfig, *,
+        weights: jax.Array | None = None, progress: bool = True, desc: str = "train"):
+  """:func:`train` with a tqdm progress bar; raises if the loss became non-finite.
+
+  The interactive entry point: returns ``(params, history)`` like :func:`train`.
+  """
+  with tqdm(total=config.steps, desc=desc, disable=not progress, leave=False) as bar:
+    def report(step, loss):
+      bar.n = int(step)
+      bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
+      bar.refresh()
+    params, history = train(params, X, key, config, weights=weights,
+                            callback=report if progress else None)
+    jax.block_until_ready(history.loss)
+  raise_if_nonfinite(history)
+  return params, history
