@@ -156,7 +156,7 @@ def _as_per_cluster(name, value, K, cast):
 
 
 def separable_mixture(key: jax.Array, *, d: int, K: int, n_per_cluster, alpha, beta: float,
-                      rank: int | None = None, norm: float = 1.0):
+                      rank: int | None = None, norm: float = 1.0, decay: float = 1.0):
   """Data that are exactly (α, β)-separable in the sense of Def. 3.1.
 
   Cluster means lie on a tilted, randomly rotated regular simplex with pairwise
@@ -176,6 +176,9 @@ def separable_mixture(key: jax.Array, *, d: int, K: int, n_per_cluster, alpha, b
     beta: pairwise cosine of the means, in ``[−1/(K−1), 1)``; the theorems need β < 0.
     rank: rank of each within-cluster covariance (default ``d``).
     norm: norm of every mean.
+    decay: the within-cluster standard deviations along the subspace's axes are
+      ``decay**j``, j = 0..rank−1 (before the common rescaling); ``decay < 1`` gives
+      distinct principal components with eigengaps, so Eq. (8)'s blocks are well defined.
 
   Returns:
     ``X (n, d)`` sorted by cluster, ``labels (n,)``, and a :class:`SeparableSpec`
@@ -191,9 +194,11 @@ def separable_mixture(key: jax.Array, *, d: int, K: int, n_per_cluster, alpha, b
   rank = d if rank is None else _checks.positive_int("rank", rank)
   if rank > d:
     raise ValueError(f"rank must be <= d={d}, got {rank}")
+  _checks.positive("decay", decay)
   k_mean, k_basis, k_z = jax.random.split(key, 3)
   means = simplex_means(K, d, beta=beta, norm=norm, key=k_mean)
-  bases = jnp.stack([random_orthogonal(k, d, rank) for k in jax.random.split(k_basis, K)])
+  axes_scale = decay ** jnp.arange(rank)
+  bases = jnp.stack([random_orthogonal(k, d, rank) * axes_scale for k in jax.random.split(k_basis, K)])
   X_parts, factors = [], []
   for k, (n_k, a_k, z_key) in enumerate(zip(counts, alphas, jax.random.split(k_z, K))):
     dev = jax.random.normal(z_key, (n_k, rank)) @ bases[k].T

@@ -99,3 +99,15 @@ def participation_ratio(h: jax.Array) -> jax.Array:
   """``(Σ h²)² / Σ h⁴``: the effective number of active units (1 = spiky, p = balanced)."""
   sq = h**2
   return jnp.sum(sq, axis=-1) ** 2 / (jnp.sum(sq**2, axis=-1) + 1e-30)
+
+
+def procrustes_align(W_ref: jax.Array, W: jax.Array) -> jax.Array:
+  """``W_ref O`` with the orthogonal ``O`` that best matches ``W`` (orthogonal Procrustes).
+
+  Eq. (8) fixes a block only up to the rotation ``O_k``; aligning the analytic block to a
+  learned one removes that freedom before comparing columns. Both are ``(d, p_k)``.
+  """
+  if jnp.shape(W_ref) != jnp.shape(W):
+    raise ValueError(f"W_ref and W must have the same shape, got {jnp.shape(W_ref)} and {jnp.shape(W)}")
+  U, _, Vt = jnp.linalg.svd(W_ref.T @ W)
+  return W_ref @ (U @ Vt)

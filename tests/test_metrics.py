@@ -55,3 +55,10 @@ def test_unit_allocation_counts_owners():
   W = jnp.array(np.stack([mu[0], mu[0], mu[1], np.zeros(6)], axis=1))  # 2 units on cluster 0, 1 on 1, 1 dead
   owner, counts = metrics.unit_allocation({"W": W}, X, labels)
   assert owner.tolist() == [0, 0, 1, -1] and counts.tolist() == [2, 1]
+
+
+def test_procrustes_recovers_a_rotation():
+  rng = np.random.default_rng(2)
+  W_ref = jnp.array(rng.normal(size=(7, 3)))
+  Q = jnp.linalg.qr(jnp.array(rng.normal(size=(3, 3))))[0]
+  np.testing.assert_allclose(metrics.procrustes_align(W_ref, W_ref @ Q), W_ref @ Q, atol=1e-5)

@@ -1,0 +1,214 @@
+r"""The three regimes of the ReLU DAE: memorization, generalization, hybrid (Cor. 3.2–3.4).
+
+Trains five models — locally sparse synthetic data (memorization), separable
+low-rank clusters with n ≫ p (generalization), duplicated + abundant clusters
+(hybrid), and scikit-learn digits with n = 5 vs n = 1797 — and compares each with
+its analytic minimum. Writes
+
+* ``figures/regimes_weights.png``: learned weight columns under the training samples
+  or the analytic blocks they match (the analogue of the paper's Fig. 3 and Fig. 6);
+* ``figures/regimes_representations.png``: spiky vs balanced representations (Fig. 4);
+* ``<workdir>/regimes.npz`` + ``.json``: weights, data and every number quoted.
+
+Usage::
+
+  python -m sims.regimes                                  # default preset, ~1 min on 2 cores
+  python -m sims.regimes --config=sims/configs/regimes.py:quick --figdir=/tmp/figs
+  python -m sims.regimes --config.gen.train.sigma=0.5
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+from ml_collections import config_flags
+import numpy as np
+
+import relu_dae as rd
+from relu_dae import plotting
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", os.path.join(os.path.dirname(__file__), "configs", "regimes.py"), "Preset (ml_collections).")
+_WORKDIR = flags.DEFINE_string("workdir", "results/regimes", "Where results (.npz, .json) go.")
+_FIGDIR = flags.DEFINE_string("figdir", "figures", "Where figures go.")
+
+
+def _fit(X, key, tc, p, *, desc):
+  cfg = rd.train.TrainConfig(steps=tc.steps, sigma=tc.sigma, lam=tc.lam, optimizer=tc.optimizer,
+                             learning_rate=tc.learning_rate, batch_size=tc.batch_size, chunk_size=500)
+  k_init, k_train = jax.random.split(key)
+  params, hist = rd.train.fit(rd.model.init(k_init, X.shape[1], p), X, k_train, cfg, desc=desc)
+  return params["W"], hist
+
+
+def _loss(W, X, sigma, lam, key):
+  return float(rd.losses.dae_loss({"W": W}, X, key, sigma, lam, num_noise=20))
+
+
+def _noisy_representations(W, X, sigma, key, m):
+  idx = jax.random.randint(key, (m,), 0, X.shape[0])
+  Y = X[idx] + sigma * jax.random.normal(jax.random.fold_in(key, 1), (m, X.shape[1]))
+  return rd.model.represent({"W": W}, Y)
+
+
+def _memorization(X, W, sigma, lam, key, name):
+  """Samples vs the learned columns matched to them; metrics against W_mem (Eq. 9)."""
+  W_mem = rd.minima.memorization(X, sigma, lam, W.shape[1])
+  perm, cos = rd.metrics.match_columns(W, X.T)
+  summary = dict(min_cosine_sample_column=float(cos.min()), mean_cosine=float(cos.mean()),
+                 stored_fraction=float(rd.metrics.stored_fraction(W, X)),
+                 projector_error_vs_W_mem=float(rd.metrics.projector_error(W, W_mem)),
+                 loss=_loss(W, X, sigma, lam, key), loss_W_mem=_loss(W_mem, X, sigma, lam, key),
+                 cor32_loss_lambda0=float(rd.minima.memorization_loss(X, sigma)))
+  panel = dict(title=name, ref=np.asarray(X.T), learned=np.asarray(W[:, perm]), cos=cos,
+               ref_label="training\nsamples", learned_label="learned\ncolumns")
+  return summary, panel
+
+
+def _blocks(X, labels, W, sigma, lam, key, name, *, hybrid=False):
+  """Analytic blocks (Eq. 8, learned allocation, Procrustes-aligned) vs learned blocks."""
+  owner, counts = rd.metrics.unit_allocation({"W": W}, X, labels)
+  labels_np = np.asarray(labels)
+  refs, learned, errs, coss = [], [], [], []
+  for k, p_k in enumerate(counts.tolist()):
+    if p_k == 0:
+      continue
+    Xk, Wk = X[labels_np == k], W[:, owner == k]
+    rank = int(np.linalg.matrix_rank(np.asarray(Xk), tol=1e-4 * float(jnp.linalg.norm(Xk))))
+    block = rd.minima.cluster_block(Xk, X.shape[0], sigma, lam, min(p_k, rank))
+    errs.append(float(rd.metrics.projector_error(Wk, block)))
+    if p_k <= rank:  # Eq. (8) holds up to the rotation O_k: align it to the learned block
+      ref = rd.metrics.procrustes_align(block, Wk)
+    else:  # more units than directions (e.g. a duplicated cluster split over two units)
+      ref = block[:, np.asarray(jnp.argmax(rd.metrics.column_cosines(block, Wk.T), axis=1))]
+    refs.append(np.asarray(ref))
+    learned.append(np.asarray(Wk))
+    coss.append(np.asarray(jnp.diagonal(rd.metrics.column_cosines(Wk, ref.T))))
+  W_an = (rd.minima.hybrid if hybrid else rd.minima.generalization)(X, labels, sigma, lam, counts.tolist())
+  best = rd.metrics.best_column_cosine(W, X)  # do columns store samples? (they should not)
+  summary = dict(allocation=counts.tolist(), dead_units=int(np.sum(owner < 0)), block_projector_errors=errs,
+                 stored_fraction=float(rd.metrics.stored_fraction(W, X)),
+                 max_cosine_sample_column=float(best.max()),
+                 loss=_loss(W, X, sigma, lam, key), loss_analytic=_loss(W_an, X, sigma, lam, key))
+  panel = dict(title=name, ref=np.concatenate(refs, 1), learned=np.concatenate(learned, 1),
+               cos=np.concatenate(coss), ref_label="analytic\nblocks (8)", learned_label="learned\ncolumns")
+  return summary, panel
+
+
+def run(config, workdir: str, figdir: str) -> dict:
+  """Runs every experiment of ``config``; returns the summary written to ``regimes.json``."""
+  start = time.time()
+  key = jax.random.PRNGKey(config.seed)
+  keys = dict(zip(["mem", "gen", "hyb", "dmem", "dgen", "eval"], jax.random.split(key, 6)))
+  d, summary, panels, arrays, reps = config.d, {}, [], {}, {}
+
+  # 1. Memorization: locally sparse data.
+  c = config.mem
+  X = rd.data.locally_sparse(keys["mem"], n=c.n, d=d, norm=c.norm)
+  W, _ = _fit(X, keys["mem"], c.train, c.p, desc="memorization")
+  summary["memorization"], panel = _memorization(X, W, c.train.sigma, c.train.lam, keys["eval"],
+                                                 f"memorization: locally sparse, n={c.n} ≤ p={c.p}")
+  panels.append(panel)
+  arrays.update(mem_X=X, mem_W=W)
+  reps["synthetic memorization"] = (W, X, c.train.sigma)
+
+  # 2. Generalization: separable clusters, n ≫ p.
+  c = config.gen
+  X, labels, spec = rd.data.separable_mixture(keys["gen"], d=d, K=c.K, n_per_cluster=c.n_per_cluster,
+                                              alpha=c.alpha, beta=c.beta, rank=c.rank, norm=c.norm,
+                                              decay=c.decay)
+  W, _ = _fit(X, keys["gen"], c.train, c.p, desc="generalization")
+  summary["generalization"], panel = _blocks(X, labels, W, c.train.sigma, c.train.lam, keys["eval"],
+                                             f"generalization: K={c.K} clusters, n={X.shape[0]} ≫ p={c.p}")
+  summary["generalization"].update(alpha=spec.alpha, beta=spec.beta)
+  panels.append(panel)
+  arrays.update(gen_X=X, gen_labels=labels, gen_W=W)
+  reps["synthetic generalization"] = (W, X, c.train.sigma)
+
+  # 3. Hybrid: duplicated (α_k = 0) and abundant clusters.
+  c = config.hybrid
+  K = c.n_duplicated + c.n_abundant
+  counts = [c.copies] * c.n_duplicated + [c.n_per_cluster] * c.n_abundant
+  alphas = [0.0] * c.n_duplicated + [c.alpha] * c.n_abundant
+  X, labels, spec = rd.data.separable_mixture(keys["hyb"], d=d, K=K, n_per_cluster=counts, alpha=alphas,
+                                              beta=-1.0 / (K - 1), rank=c.rank, norm=c.norm, decay=c.decay)
+  W, _ = _fit(X, keys["hyb"], c.train, c.p, desc="hybrid")
+  summary["hybrid"], panel = _blocks(X, labels, W, c.train.sigma, c.train.lam, keys["eval"],
+                                     f"hybrid: {c.n_duplicated} duplicated ×{c.copies} + {c.n_abundant} abundant clusters",
+                                     hybrid=True)
+  dup_rows = np.cumsum([0] + counts)[:c.n_duplicated]
+  summary["hybrid"]["duplicate_best_cosine"] = np.asarray(rd.metrics.best_column_cosine(W, X[dup_rows])).tolist()
+  panels.append(panel)
+  arrays.update(hyb_X=X, hyb_labels=labels, hyb_W=W)
+
+  # 4. Digits: n = 5 anti-correlated images vs all of them.
+  c = config.digits
+  X_all, y_all = rd.data.load_digits(center=True)
+  idx, beta1 = rd.data.negatively_correlated_subset(X_all, c.n_mem)
+  X = jnp.asarray(X_all[idx])
+  W, _ = _fit(X, keys["dmem"], c.train_mem, c.p, desc="digits n=5")
+  summary["digits_memorization"], panel = _memorization(X, W, c.train_mem.sigma, c.train_mem.lam, keys["eval"],
+                                                        f"digits: n={c.n_mem} (β₁={beta1:.3f}) ≤ p={c.p}")
+  summary["digits_memorization"]["beta1"] = beta1
+  panels.append(panel)
+  arrays.update(digits_mem_idx=idx, digits_mem_W=W)
+  reps["digits n=5"] = (W, X, c.train_mem.sigma)
+  X = jnp.asarray(X_all)
+  W, _ = _fit(X, keys["dgen"], c.train_gen, c.p, desc="digits n=all")
+  best_idx = np.asarray(jnp.argmax(rd.metrics.column_cosines(W, X), axis=0))
+  cos = np.asarray(rd.metrics.column_cosines(W, X)).max(axis=0)
+  summary["digits_generalization"] = dict(
+      n=int(X.shape[0]), stored_fraction=float(rd.metrics.stored_fraction(W, X)),
+      max_cosine_column_sample=float(cos.max()), median_cosine_column_sample=float(np.median(cos)),
+      loss=_loss(W, X, c.train_gen.sigma, c.train_gen.lam, keys["eval"]))
+  panels.append(dict(title=f"digits: n={X.shape[0]} ≫ p={c.p}", ref=np.asarray(X[best_idx].T), learned=np.asarray(W),
+                     cos=cos, ref_label="nearest\nsample", learned_label="learned\ncolumns"))
+  arrays.update(digits_gen_W=W)
+  reps["digits n=1797"] = (W, X, c.train_gen.sigma)
+
+  # Representations (Fig. 4 analogue).
+  h = {name: np.asarray(_noisy_representations(W, X, s, keys["eval"], config.num_hist_inputs))
+       for name, (W, X, s) in reps.items()}
+  scores = {name: dict(median_std=float(np.median(rd.metrics.representation_std(v))),
+                       median_top1_share=float(np.median(rd.metrics.top1_share(v))),
+                       median_participation_ratio=float(np.median(rd.metrics.participation_ratio(v))))
+            for name, v in h.items()}
+  summary["representations"] = scores
+  examples = [dict(title=f"{name}\nstd {rd.metrics.representation_std(v[0]):.2f}, "
+                         f"top-1 share {rd.metrics.top1_share(v[0]):.2f}", h=v[0],
+                   color="tab:red" if "memorization" in name or "n=5" in name else "tab:blue")
+              for name, v in h.items()]
+  hists = [dict(title=f"{kind}: memorized vs generalized", xlabel=xlabel,
+                series=[(name, fn(h[name])) for name in names])
+           for kind, names in [("synthetic", ["synthetic memorization", "synthetic generalization"]),
+                               ("digits", ["digits n=5", "digits n=1797"])]
+           for xlabel, fn in [("std of representation", rd.metrics.representation_std),
+                              ("top-1 share of ‖h‖²", rd.metrics.top1_share)]]
+  for name, v in h.items():
+    arrays[f"h_{name.replace(' ', '_').replace('=', '')}"] = v
+
+  plotting.save(plotting.weight_pairs(panels), os.path.join(figdir, "regimes_weights.png"))
+  plotting.save(plotting.representations(examples, hists), os.path.join(figdir, "regimes_representations.png"))
+  summary["seconds"] = time.time() - start
+  rd.results.save(os.path.join(workdir, "regimes"), arrays, dict(config=config.to_dict(), summary=summary))
+  return summary
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  summary = run(_CONFIG.value, _WORKDIR.value, _FIGDIR.value)
+  for name, s in summary.items():
+    logging.info("%s: %s", name, s)
+  print(f"wrote {_FIGDIR.value}/regimes_weights.png, {_FIGDIR.value}/regimes_representations.png, "
+        f"{_WORKDIR.value}/regimes.npz/.json in {summary['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+  app.run(main)
