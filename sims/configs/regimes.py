@@ -31,9 +31,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
                                             train_gen=_train(4000, 3e-3, 0.2, 1e-3, batch_size=256)))
   c.num_hist_inputs = 300  # noisy training inputs per model for the spikiness histograms
   if preset == "quick":
-    for sub in ["mem", "gen", "hybrid"]:
-      c[sub].train.steps = 300
-    c.digits.train_mem.steps = c.digits.train_gen.steps = 300
+    c.gen.train.steps = c.hybrid.train.steps = c.digits.train_gen.steps = 300
+    c.mem.train.steps = c.digits.train_mem.steps = 1500  # small n: cheap steps
     c.gen.n_per_cluster = c.hybrid.n_per_cluster = 40
     c.num_hist_inputs = 50
   elif preset != "default":
