@@ -91,9 +91,13 @@ def sample_mixture(key: jax.Array, spec: MixtureSpec, n: int) -> tuple[jax.Array
   n = _checks.positive_int("n", n)
   k_lab, k_z = jax.random.split(key)
   labels = jax.random.choice(k_lab, spec.weights.shape[0], (n,), p=spec.weights)
-  z = jax.random.normal(k_z, (n, spec.cov_factors.shape[-1]), spec.means.dtype)
-  X = spec.means[labels] + jnp.einsum("ndr,nr->nd", spec.cov_factors[labels], z)
-  return X, labels
+  return _draw(k_z, spec, labels), labels
+
+
+def _draw(key: jax.Array, spec: MixtureSpec, labels: jax.Array) -> jax.Array:
+  """One Gaussian draw ``μ_k + A_k z`` per label."""
+  z = jax.random.normal(key, labels.shape + spec.cov_factors.shape[-1:], spec.means.dtype)
+  return spec.means[labels] + jnp.einsum("ndr,nr->nd", spec.cov_factors[labels], z)
 
 
 def sample_mixture_counts(key: jax.Array, spec: MixtureSpec, counts: Sequence[int]):
@@ -102,9 +106,7 @@ def sample_mixture_counts(key: jax.Array, spec: MixtureSpec, counts: Sequence[in
   if len(counts) != spec.means.shape[0]:
     raise ValueError(f"counts must have K={spec.means.shape[0]} entries, got {len(counts)}")
   labels = jnp.repeat(jnp.arange(len(counts)), np.array(counts), total_repeat_length=sum(counts))
-  z = jax.random.normal(key, (sum(counts), spec.cov_factors.shape[-1]), spec.means.dtype)
-  X = spec.means[labels] + jnp.einsum("ndr,nr->nd", spec.cov_factors[labels], z)
-  return X, labels
+  return _draw(key, spec, labels), labels
 
 
 def random_orthogonal(key: jax.Array, d: int, r: int | None = None) -> jax.Array:

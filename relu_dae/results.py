@@ -58,7 +58,7 @@ def _jsonable(x: Any) -> Any:
     return {str(k): _jsonable(v) for k, v in x.items()}
   if isinstance(x, (list, tuple)):
     return [_jsonable(v) for v in x]
-  if isinstance(x, np.ndarray) or hasattr(x, "__array__") and not isinstance(x, (str, bytes)):
+  if isinstance(x, np.ndarray) or (hasattr(x, "__array__") and not isinstance(x, (str, bytes))):
     arr = np.asarray(x)
     return _jsonable(arr.tolist()) if arr.ndim else _jsonable(arr.item())
   if isinstance(x, float) and not math.isfinite(x):

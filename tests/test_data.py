@@ -85,7 +85,7 @@ def test_sample_mixture_moments_monte_carlo():
 
 def test_sample_mixture_counts_exact():
   spec = data.mixture_spec(jnp.eye(3), None, None)
-  X, labels = data.sample_mixture_counts(jax.random.PRNGKey(0), spec, [2, 0 + 1, 4])
+  X, labels = data.sample_mixture_counts(jax.random.PRNGKey(0), spec, [2, 1, 4])
   assert np.bincount(np.asarray(labels)).tolist() == [2, 1, 4]
   np.testing.assert_allclose(X, np.eye(3)[np.asarray(labels)])  # zero covariance: the means
 
