@@ -25,6 +25,13 @@ import jax.numpy as jnp
 from relu_dae import _checks
 
 
+def _require_small_decay(n: int, lam, eigenvalues: jax.Array, where: str) -> None:
+  """Raises unless ``nλ < min(eigenvalues)``, the condition making Eq. (8)/(9) real (concrete inputs only)."""
+  ev, lam_np = _checks.concrete(eigenvalues), _checks.concrete(lam)
+  if ev is not None and lam_np is not None and not n * lam_np < ev.min():
+    raise ValueError(f"lam too large{where}: need n*lam={n * lam_np:.4g} < {ev.min():.4g}; lower lam")
+
+
 def memorization_scales(X: jax.Array, sigma, lam, n: int | None = None) -> jax.Array:
   """The ``r_i`` of Eq. (9): ``r_i² = (‖x_i‖² − nλ) / (‖x_i‖⁴ + σ²‖x_i‖²)``, shape ``(n,)``."""
   X = _checks.matrix("X", X)
@@ -32,11 +39,7 @@ def memorization_scales(X: jax.Array, sigma, lam, n: int | None = None) -> jax.A
   _checks.nonnegative("lam", lam)
   n = X.shape[0] if n is None else n
   a = jnp.sum(X**2, axis=-1)
-  a_np = _checks.concrete(a)
-  lam_np = _checks.concrete(lam)
-  if a_np is not None and lam_np is not None and not np.all(n * lam_np < a_np):
-    raise ValueError(f"lam too large: need n*lam < min_i ||x_i||^2 (Cor. 3.2), got n*lam={n * lam_np:.4g} "
-                     f">= {a_np.min():.4g}")
+  _require_small_decay(n, lam, a, " (Cor. 3.2 needs n*lam < min_i ||x_i||^2)")
   return jnp.sqrt((a - n * lam) / (a**2 + sigma**2 * a))
 
 
@@ -125,11 +128,7 @@ def cluster_block(Xk: jax.Array, n: int, sigma, lam, p_k: int, O: jax.Array | No
     raise ValueError(f"p_k={p_k} exceeds the number of Gram eigenvalues min(n_k, d)={s.shape[0]}")
   evals = s[:p_k] ** 2  # top eigenvalues of X_kᵀ X_k
   U = Vt[:p_k].T  # (d, p_k)
-  ev = _checks.concrete(evals)
-  lam_np = _checks.concrete(lam)
-  if ev is not None and lam_np is not None and not n * lam_np < ev.min():
-    raise ValueError(f"lam too large for this block: need n*lam={n * lam_np:.4g} < lambda_min="
-                     f"{ev.min():.4g} of the top-{p_k} Gram eigenvalues (Thm 3.1); lower lam or p_k")
+  _require_small_decay(n, lam, evals, f" for this block (Thm 3.1: n*lam < the top-{p_k} Gram eigenvalues)")
   D = jnp.sqrt((evals - n * lam) / (evals + n_k * sigma**2))
   if O is None:
     m = D * (U.T @ jnp.mean(Xk, axis=0))
