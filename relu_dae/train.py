@@ -117,7 +117,7 @@ class _Carry(NamedTuple):
 
 @functools.partial(jax.jit, static_argnames=("config", "callback"))
 def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfig, *,
-          sigma=None, lam=None, weights: jax.Array | None = None,
+          sigma=None, lam=None, weights: jax.Array | None = None, unit_mask: jax.Array | None = None,
           callback: Callable[[int, float], None] | None = None) -> tuple[dict, History]:
   """Minimizes Eq. (6) from ``params`` on data ``X (n, d)``; pure and jit-compiled.
 
@@ -130,6 +130,10 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
       ``vmap`` over noise levels or weight decays compiles once.
     weights: optional per-sample weights ``(n,)`` (a 0/1 mask trains on a subset):
       full-batch losses are weighted means, minibatches are drawn ∝ weights.
+    unit_mask: optional 0/1 ``(p,)`` mask of hidden units: masked columns are zeroed in the
+      forward pass and penalty, so they get no gradient and the model acts as one of width
+      ``sum(unit_mask)`` (lets a ``vmap`` sweep width p with one compile). The returned params
+      have the masked columns set to zero, so they are the trained narrower model.
     callback: optional host function ``callback(step, loss)`` called after each chunk.
 
   Returns:
@@ -138,6 +142,8 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
   _checks.params("params", params)
   W1, _ = model.weights(params)
   _checks.matrix("X", X, ncols=W1.shape[0])
+  if unit_mask is not None and jnp.shape(unit_mask) != W1.shape[1:]:
+    raise ValueError(f"unit_mask must have shape (p,)={W1.shape[1:]}, got {jnp.shape(unit_mask)}")
   sigma = config.sigma if sigma is None else sigma
   lam = config.lam if lam is None else lam
   opt = make_optimizer(config)
@@ -145,6 +151,8 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
   probs = None if weights is None else weights / jnp.sum(weights)
 
   def loss_fn(p, k):
+    if unit_mask is not None:
+      p = jax.tree.map(lambda w: w * unit_mask, p)
     if config.batch_size is None:
       return losses.dae_loss(p, X, k, sigma, lam, num_noise=config.num_noise, weights=weights)
     k_batch, k = jax.random.split(k)
@@ -185,7 +193,8 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
   if rest:
     carry, tail = run(carry, ts[full:], keys[full:])
     hist = jnp.concatenate([hist, tail])
-  return carry.params, History(hist, carry.nonfinite_step)
+  final = carry.params if unit_mask is None else jax.tree.map(lambda w: w * unit_mask, carry.params)
+  return final, History(hist, carry.nonfinite_step)
 
 
 def raise_if_nonfinite(history: History) -> None:

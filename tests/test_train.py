@@ -62,6 +62,19 @@ def test_weights_mask_equals_training_on_the_subset(key):
   np.testing.assert_allclose(a["W"], b["W"], rtol=1e-5, atol=1e-6)
 
 
+def test_unit_mask_equals_training_the_narrower_model(key):
+  """Masked units get no gradient: masked width-8 training = width-5 training on the kept columns
+  (same noise, since the draws depend only on X's shape); the masked columns come back as zeros."""
+  X = data.locally_sparse(key, n=4, d=8)
+  cfg = tr.TrainConfig(steps=60, sigma=0.2, lam=0.01, learning_rate=1e-2)
+  p0 = model.init(jax.random.PRNGKey(3), 8, 8)
+  keep = np.array([1, 0, 1, 1, 0, 1, 0, 1], bool)
+  masked, _ = tr.train(p0, X, key, cfg, unit_mask=jnp.asarray(keep, jnp.float32))
+  narrow, _ = tr.train({"W": p0["W"][:, keep]}, X, key, cfg)
+  np.testing.assert_allclose(masked["W"][:, keep], narrow["W"], rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(masked["W"][:, ~keep], 0.0)
+
+
 def test_traced_sigma_under_vmap_equals_separate_runs(key):
   X = data.locally_sparse(key, n=4, d=8)
   cfg = tr.TrainConfig(steps=40, learning_rate=1e-2, chunk_size=40)

@@ -48,6 +48,7 @@ CASES = [
     ("learning_rate", lambda: rd.train.TrainConfig(learning_rate=0.0)),
     ("batch_size", lambda: rd.train.TrainConfig(batch_size=-2)),
     ("X must have 4 columns", lambda: rd.train.train(P, jnp.ones((5, 3)), KEY, rd.train.TrainConfig(steps=1))),
+    ("unit_mask", lambda: rd.train.train(P, X, KEY, rd.train.TrainConfig(steps=1), unit_mask=jnp.ones(4))),
 ]
 
 
