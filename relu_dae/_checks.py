@@ -70,3 +70,21 @@ def params(name: str, p) -> None:
     raise ValueError(f"{name} must have key 'W' (tied) or keys 'W1','W2' (untied), got {sorted(keys)}")
   if len(shapes[0]) != 2:
     raise ValueError(f"{name}: weights must be 2-D (d, p), got shape {shapes[0]}")
+
+
+def per_cluster(name: str, value, K: int) -> list:
+  """Broadcasts a scalar, or checks a length-K sequence; returns K Python scalars."""
+  arr = np.atleast_1d(np.asarray(value))
+  if arr.shape == (1,):
+    arr = np.repeat(arr, K)
+  if arr.shape != (K,):
+    raise ValueError(f"{name} must be a scalar or have K={K} entries, got {value!r}")
+  return arr.tolist()
+
+
+def labels(X, y) -> np.ndarray:
+  """Checks integer cluster ids ``y`` of shape ``(n,)`` for data ``X (n, d)``; returns them as numpy."""
+  y = np.asarray(y)
+  if y.shape != np.shape(X)[:1]:
+    raise ValueError(f"labels must have shape (n,)={np.shape(X)[:1]}, got {y.shape}")
+  return y

@@ -148,15 +148,6 @@ def simplex_means(K: int, d: int, *, beta: float | None = None, norm: float = 1.
   return norm * mu
 
 
-def _as_per_cluster(name, value, K, cast):
-  arr = np.atleast_1d(np.asarray(value))
-  if arr.shape == (1,):
-    arr = np.repeat(arr, K)
-  if arr.shape != (K,):
-    raise ValueError(f"{name} must be a scalar or have K={K} entries, got shape {np.shape(value)}")
-  return [cast(v) for v in arr]
-
-
 def separable_mixture(key: jax.Array, *, d: int, K: int, n_per_cluster, alpha, beta: float,
                       rank: int | None = None, norm: float = 1.0, decay: float = 1.0):
   """Data that are exactly (α, β)-separable in the sense of Def. 3.1.
@@ -188,10 +179,9 @@ def separable_mixture(key: jax.Array, *, d: int, K: int, n_per_cluster, alpha, b
   """
   K = _checks.positive_int("K", K)
   d = _checks.positive_int("d", d)
-  counts = _as_per_cluster("n_per_cluster", n_per_cluster, K, int)
-  for k, c in enumerate(counts):
-    _checks.positive_int(f"n_per_cluster[{k}]", c)
-  alphas = _as_per_cluster("alpha", alpha, K, float)
+  counts = [_checks.positive_int(f"n_per_cluster[{k}]", c)
+            for k, c in enumerate(_checks.per_cluster("n_per_cluster", n_per_cluster, K))]
+  alphas = [float(a) for a in _checks.per_cluster("alpha", alpha, K)]
   _checks.nonnegative("alpha", np.array(alphas))
   rank = d if rank is None else _checks.positive_int("rank", rank)
   if rank > d:
@@ -238,9 +228,7 @@ def separability(X, labels) -> tuple[float, float]:
     labels: ``(n,)`` integer cluster ids.
   """
   X = np.asarray(_checks.matrix("X", X), np.float64)
-  labels = np.asarray(labels)
-  if labels.shape != X.shape[:1]:
-    raise ValueError(f"labels must have shape (n,)={X.shape[:1]}, got {labels.shape}")
+  labels = _checks.labels(X, labels)
   ids, inverse = np.unique(labels, return_inverse=True)
   means = np.stack([X[inverse == k].mean(axis=0) for k in range(len(ids))])
   norms = np.linalg.norm(means, axis=1)

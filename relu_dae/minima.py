@@ -140,20 +140,14 @@ def cluster_block(Xk: jax.Array, n: int, sigma, lam, p_k: int, O: jax.Array | No
 
 def _clusters(X, labels):
   X = _checks.matrix("X", X)
-  labels = np.asarray(labels)
-  if labels.shape != X.shape[:1]:
-    raise ValueError(f"labels must have shape (n,)={X.shape[:1]}, got {labels.shape}")
+  labels = _checks.labels(X, labels)
   ids = np.unique(labels)
   return X, labels, ids
 
 
 def _per_cluster(p_per_cluster, K):
-  vals = np.atleast_1d(np.asarray(p_per_cluster))
-  if vals.shape == (1,):
-    vals = np.repeat(vals, K)
-  if vals.shape != (K,):
-    raise ValueError(f"p_per_cluster must be an int or have K={K} entries, got {p_per_cluster!r}")
-  return [_checks.positive_int(f"p_per_cluster[{k}]", v) for k, v in enumerate(vals.tolist())]
+  values = _checks.per_cluster("p_per_cluster", p_per_cluster, K)
+  return [_checks.positive_int(f"p_per_cluster[{k}]", v) for k, v in enumerate(values)]
 
 
 def generalization(X: jax.Array, labels, sigma, lam, p_per_cluster: int | Sequence[int]) -> jax.Array:
