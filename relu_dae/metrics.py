@@ -58,10 +58,38 @@ def match_columns(W: jax.Array, W_ref: jax.Array) -> tuple[np.ndarray, np.ndarra
   return perm, cos[np.arange(cos.shape[0]), perm]
 
 
+def gram_distance(W: jax.Array, target_gram: jax.Array) -> jax.Array:
+  """Relative Gram distance ``‖W Wᵀ − G‖_F / ‖G‖_F`` of weights ``W (d, p)`` to ``G (d, d)``.
+
+  For tied weights the function near a data point is ``f(y) ≈ W_A W_Aᵀ y`` on the active
+  units A, so ``W Wᵀ`` is what the analytic minima pin down: Eq. (9) fixes
+  ``W_mem W_memᵀ = Σ_i r_i² x_i x_iᵀ`` and Eq. (8) fixes ``W_Xk W_Xkᵀ`` (not ``O_k``).
+  ``W Wᵀ`` is invariant to permuting units, to rotating a block (``O_k``) and to splitting a
+  column over parallel units (``c cᵀ = Σ_j (t_j c)(t_j c)ᵀ`` with ``Σ t_j² = 1``), so it
+  replaces Hungarian column matching (:func:`match_columns`, host-only, not invariant to
+  splits) in ``jit``/``vmap`` sweeps; zero columns (unused units) do not contribute.
+  Distances to the minima are ``gram_distance(W, M @ M.T)`` with ``M =``
+  :func:`memorization_target` and ``gram_distance(W, G)`` with ``G =``
+  :func:`generalization_target`. ``G = 0`` gives NaN/inf.
+
+  Example:
+    >>> W = jnp.array([[1.0, 0.0], [0.0, 0.0]])
+    >>> round(float(gram_distance(W, jnp.eye(2))), 4)  # one of two unit directions missing
+    0.7071
+  """
+  if jnp.ndim(W) != 2:
+    raise ValueError(f"W must be a 2-D (d, p) weight matrix, got shape {jnp.shape(W)}")
+  d = jnp.shape(W)[0]
+  if jnp.shape(target_gram) != (d, d):
+    raise ValueError(f"target_gram must have shape (d, d)=({d}, {d}), got {jnp.shape(target_gram)}")
+  return jnp.linalg.norm(W @ W.T - target_gram) / jnp.linalg.norm(target_gram)
+
+
 def projector_error(W: jax.Array, W_ref: jax.Array) -> jax.Array:
   """``‖W Wᵀ − W_ref W_refᵀ‖_F / ‖W_ref W_refᵀ‖_F``: invariant to rotations and splittings of units."""
-  A, B = W @ W.T, W_ref @ W_ref.T
-  return jnp.linalg.norm(A - B) / jnp.linalg.norm(B)
+  if jnp.ndim(W_ref) != 2:
+    raise ValueError(f"W_ref must be a 2-D (d, p) weight matrix, got shape {jnp.shape(W_ref)}")
+  return gram_distance(W, W_ref @ W_ref.T)
 
 
 def unit_allocation(params: model.Params, X: jax.Array, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -111,3 +139,450 @@ def procrustes_align(W_ref: jax.Array, W: jax.Array) -> jax.Array:
     raise ValueError(f"W_ref and W must have the same shape, got {jnp.shape(W_ref)} and {jnp.shape(W)}")
   U, _, Vt = jnp.linalg.svd(W_ref.T @ W)
   return W_ref @ (U @ Vt)
+
+
+# --- Weighted training sets (sweeps) -------------------------------------------------------
+#
+# A sweep trains every configuration on one shared pool ``X (N, d)`` with a per-configuration
+# sample weight ``w (N,)``: ``w_i = 0`` leaves sample i out, ``w_i = m`` puts it in m times, and
+# the training-set size is ``n = Σ_i w_i``. Everything below is pure ``jnp`` with static shapes,
+# so it can be ``jax.vmap``-ed over (W, w, σ, λ, p) with ``num_clusters`` static.
+
+
+def _weights(X: jax.Array, w) -> jax.Array:
+  """Checks a per-sample weight vector ``w (N,)`` for ``X (N, d)``; returns it in X's float dtype."""
+  if jnp.shape(w) != jnp.shape(X)[:1]:
+    raise ValueError(f"w must have shape (N,)={jnp.shape(X)[:1]} (one weight per row of X), got {jnp.shape(w)}")
+  _checks.nonnegative("w", w)
+  return jnp.asarray(w, jnp.result_type(X, jnp.float32))
+
+
+def _weighted_data(W, X, w):
+  """Checks ``W (d, p)``, ``X (N, d)``, ``w (N,)``; returns ``X, w``."""
+  if jnp.ndim(W) != 2:
+    raise ValueError(f"W must be a 2-D (d, p) weight matrix, got shape {jnp.shape(W)}")
+  X = _checks.matrix("X", X, ncols=jnp.shape(W)[0])
+  return X, _weights(X, w)
+
+
+def _one_hot(X, labels, num_clusters: int) -> jax.Array:
+  """Checks ``labels (N,)`` in ``0..K−1`` and returns the one-hot ``(N, K)`` in X's float dtype."""
+  K = _checks.positive_int("num_clusters", num_clusters)
+  if jnp.shape(labels) != jnp.shape(X)[:1]:
+    raise ValueError(f"labels must have shape (N,)={jnp.shape(X)[:1]}, got {jnp.shape(labels)}")
+  v = _checks.concrete(labels)
+  if v is not None and (not np.issubdtype(v.dtype, np.integer) or np.any(v < 0) or np.any(v >= K)):
+    raise ValueError(f"labels must be integers in 0..num_clusters-1={K - 1}, got {np.unique(v)}")
+  return jax.nn.one_hot(labels, K, dtype=jnp.result_type(X, jnp.float32))
+
+
+def weighted_stored_fraction(W: jax.Array, X: jax.Array, w: jax.Array, threshold: float = 0.95) -> jax.Array:
+  """Fraction of the present samples stored in a column of ``W`` (Cor. 3.2's signature).
+
+  A sample is *present* if ``w_i > 0`` and *stored* if its best column cosine
+  (:func:`best_column_cosine`) is ≥ ``threshold``. Each distinct present sample counts once,
+  whatever its multiplicity. ``W (d, p)``, ``X (N, d)``, ``w (N,)`` → scalar (NaN if no sample
+  is present).
+
+  Example:
+    >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    >>> W = jnp.array([[2.0], [0.0]])
+    >>> float(weighted_stored_fraction(W, X, jnp.array([3.0, 1.0, 0.0])))
+    0.5
+  """
+  X, w = _weighted_data(W, X, w)
+  present = (w > 0).astype(X.dtype)
+  stored = (best_column_cosine(W, X) >= threshold).astype(X.dtype)
+  return jnp.sum(present * stored) / jnp.sum(present)
+
+
+def per_cluster_stored(W: jax.Array, X: jax.Array, labels: jax.Array, w: jax.Array, num_clusters: int,
+                       threshold: float = 0.95) -> jax.Array:
+  """:func:`weighted_stored_fraction` within each cluster, ``(K,)``; NaN for clusters with no sample present.
+
+  ``labels (N,)`` are integers in ``0..num_clusters−1`` (``num_clusters`` static). This is the
+  per-cluster memorization score that :func:`regime` classifies (Cor. 3.4: scarce clusters
+  stored, abundant ones not).
+  """
+  X, w = _weighted_data(W, X, w)
+  onehot = _one_hot(X, labels, num_clusters) * (w > 0)[:, None]  # (N, K), present only
+  stored = (best_column_cosine(W, X) >= threshold).astype(X.dtype)
+  count = jnp.sum(onehot, axis=0)
+  return jnp.where(count > 0, (stored @ onehot) / jnp.where(count > 0, count, 1.0), jnp.nan)
+
+
+def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
+  """``num / den`` where ``den > 0``, else 0 (no NaN in values or gradients)."""
+  ok = den > 0
+  return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
+
+
+def memorization_target(X: jax.Array, w: jax.Array, sigma, lam) -> jax.Array:
+  """The memorizing minimum ``W_mem`` of Eq. (9) for a weighted training set, ``(d, N)``.
+
+  Column i is ``r_i x_i`` for a present sample (``w_i > 0``) and 0 otherwise, with the
+  hybrid scale of a sample repeated ``w_i`` times (Cor. 3.4, ``minima.hybrid``;
+  docs/theory_choices.md item 6):
+
+      r_i² = max(w_i‖x_i‖² − nλ, 0) / (w_i‖x_i‖² (‖x_i‖² + σ²)),    n = Σ_i w_i,
+
+  which is Eq. (9) for ``w_i = 1``. The clip at 0 (a sample whose weight decay exceeds its
+  energy is not stored) replaces ``minima``'s ValueError so the function stays traceable.
+  Compare with trained weights through ``gram_distance(W, M @ M.T)``.
+
+  Args:
+    X: sample pool ``(N, d)``.
+    w: nonnegative sample weights ``(N,)`` (multiplicities; 0 = absent).
+    sigma, lam: noise level and weight decay (≥ 0, may be traced).
+
+  Returns:
+    ``M (d, N)``.
+
+  Example:
+    >>> X = jnp.array([[2.0, 0.0], [0.0, 1.0]])
+    >>> memorization_target(X, jnp.array([1.0, 0.0]), sigma=0.0, lam=0.0)  # r = 1/‖x‖ at σ = λ = 0
+    Array([[1., 0.],
+           [0., 0.]], dtype=float32)
+  """
+  X = _checks.matrix("X", X)
+  w = _weights(X, w)
+  _checks.nonnegative("sigma", sigma)
+  _checks.nonnegative("lam", lam)
+  a = jnp.sum(X**2, axis=-1)
+  n = jnp.sum(w)
+  r2 = _safe_div(jnp.maximum(w * a - n * lam, 0.0), w * a * (a + sigma**2))
+  return (X * jnp.sqrt(r2)[:, None]).T
+
+
+def generalization_target(X: jax.Array, labels: jax.Array, w: jax.Array, num_clusters: int, sigma, lam,
+                          p_per_cluster) -> jax.Array:
+  """``W_gen W_genᵀ`` of Cor. 3.3 for a weighted training set, ``(d, d)``.
+
+  Block k of Eq. (8) satisfies ``W_Xk W_Xkᵀ = U_k diag((λ_j − nλ)/(λ_j + n_k σ²)) U_kᵀ``,
+  so the blocks' sum is
+
+      G = Σ_k U_k diag(max(λ_j − nλ, 0) / (λ_j + n_k σ²)) U_kᵀ,
+
+  with ``U_k, λ_j`` the top-``p_k`` eigenpairs of the weighted Gram
+  ``Σ_i w_i [label_i = k] x_i x_iᵀ``, ``n_k = Σ_i w_i [label_i = k]`` and ``n = Σ_i w_i``.
+  The function returns this Gram, not ``W_gen`` itself: the rotations ``O_k`` of Eq. (8) drop
+  out of ``W Wᵀ`` (and the ReLU masks are what makes them matter, which a Gram comparison
+  ignores). A duplicated cluster (rank 1) gives Cor. 3.4's ``r_ℓ² x_ℓ x_ℓᵀ``. The top ``p_k``
+  are selected by masking the ``eigh`` spectrum, so ``p_per_cluster`` may be traced; ``p_k``
+  larger than the rank adds nothing, and the clip at 0 replaces ``minima``'s ValueError.
+
+  Args:
+    X: sample pool ``(N, d)``; labels: ``(N,)`` ints in ``0..num_clusters−1``.
+    w: nonnegative sample weights ``(N,)``.
+    num_clusters: K (static).
+    sigma, lam: noise level and weight decay (≥ 0, may be traced).
+    p_per_cluster: int or ``(K,)`` ints ``p_k ≥ 0`` (may be traced).
+
+  Returns:
+    ``G (d, d)``, symmetric positive semidefinite.
+
+  Example:
+    >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> generalization_target(X, jnp.array([0, 1]), jnp.ones(2), 2, sigma=1.0, lam=0.0, p_per_cluster=1)
+    Array([[0.5, 0. ],
+           [0. , 0.5]], dtype=float32)
+  """
+  X = _checks.matrix("X", X)
+  w = _weights(X, w)
+  member = _one_hot(X, labels, num_clusters) * w[:, None]  # (N, K)
+  K, d = member.shape[1], X.shape[1]
+  _checks.nonnegative("sigma", sigma)
+  _checks.nonnegative("lam", lam)
+  if jnp.ndim(p_per_cluster) not in (0, 1) or jnp.ndim(p_per_cluster) == 1 and jnp.shape(p_per_cluster) != (K,):
+    raise ValueError(f"p_per_cluster must be a scalar or have shape (K,)=({K},), got shape {jnp.shape(p_per_cluster)}")
+  _checks.nonnegative("p_per_cluster", p_per_cluster)
+  grams = jnp.einsum("nk,nd,ne->kde", member, X, X)  # (K, d, d)
+  evals, evecs = jnp.linalg.eigh(grams)  # ascending
+  from_top = (d - 1) - jnp.arange(d)  # 0 for the largest eigenvalue
+  keep = from_top[None, :] < jnp.broadcast_to(jnp.asarray(p_per_cluster), (K,))[:, None]
+  n, n_k = jnp.sum(w), jnp.sum(member, axis=0)
+  gains = _safe_div(jnp.maximum(evals - n * lam, 0.0), evals + n_k[:, None] * sigma**2)
+  return jnp.einsum("kdj,kj,kej->de", evecs, jnp.where(keep, gains, 0.0), evecs)
+
+
+# --- Denoisers: trained vs empirical vs ground truth -------------------------------------
+
+
+def weighted_empirical(y: jax.Array, X: jax.Array, w: jax.Array, sigma) -> jax.Array:
+  """The empirical denoiser ``f_emp`` of Eq. (3) for a weighted training set, ``(..., d)``.
+
+      f_emp(y) = Σ_i w_i N(y; x_i, σ²I) x_i / Σ_i w_i N(y; x_i, σ²I),
+
+  i.e. ``denoisers.empirical`` on the data with sample i repeated ``w_i`` times. Computed as a
+  softmax of the logits ``(⟨y, x_i⟩ − ‖x_i‖²/2)/σ² + log w_i`` (log-sum-exp stable); samples
+  with ``w_i = 0`` get logit −∞ and are excluded exactly. NaN if no weight is positive.
+
+  Args:
+    y: noisy inputs ``(..., d)``.
+    X: sample pool ``(N, d)``; w: nonnegative weights ``(N,)``.
+    sigma: noise level σ > 0.
+
+  Example:
+    >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> weighted_empirical(jnp.array([0.9, 0.1]), X, jnp.array([0.0, 2.0]), sigma=0.01)
+    Array([0., 1.], dtype=float32)
+  """
+  X = _checks.matrix("X", X)
+  w = _weights(X, w)
+  if jnp.shape(y)[-1:] != X.shape[1:]:
+    raise ValueError(f"y must have trailing dimension d={X.shape[1]}, got shape {jnp.shape(y)}")
+  _checks.positive("sigma", sigma)
+  present = w > 0
+  log_w = jnp.where(present, jnp.log(jnp.where(present, w, 1.0)), -jnp.inf)
+  logits = (y @ X.T - 0.5 * jnp.sum(X**2, axis=-1)) / sigma**2 + log_w
+  return jax.nn.softmax(logits, axis=-1) @ X
+
+
+DENOISING_GAP_KEYS = ("train_dist_emp", "train_dist_gt", "test_dist_emp", "test_dist_gt",
+                      "train_loss", "test_loss", "loss_gap")
+
+
+def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Array, sigma,
+                   gt_denoiser, X_test: jax.Array, *, num_noise: int = 4) -> dict:
+  """How close the trained DAE is to ``f_emp`` (Eq. 3) and to ``f_gt``, on and off the training set.
+
+  Noisy inputs are ``y = x + σε`` with ``num_noise`` draws of ``ε ~ N(0, I)`` per sample x,
+  the same draws for every quantity. "train" averages over the pool weighted by ``w`` (a
+  duplicated sample counts ``w_i`` times, as in the weighted loss); "test" averages uniformly
+  over the held-out ``X_test``. Distances are squared Euclidean (summed over coordinates).
+  Keys (:data:`DENOISING_GAP_KEYS`), all scalars:
+
+  * ``train_dist_emp``, ``test_dist_emp``: mean ``‖f(y) − f_emp(y)‖²``, with
+    ``f_emp =`` :func:`weighted_empirical` on the training set (memorization → small).
+  * ``train_dist_gt``, ``test_dist_gt``: mean ``‖f(y) − f_gt(y)‖²`` (generalization → small).
+  * ``train_loss``, ``test_loss``: the data term of Eq. (6), mean ``‖f(y) − x‖²`` (no penalty).
+  * ``loss_gap``: ``test_loss − train_loss``.
+
+  Memory is ``O((N + m) N)`` per configuration (the noise draws run sequentially).
+
+  Args:
+    params: model parameters, weights ``(d, p)``.
+    X: sample pool ``(N, d)``; w: nonnegative weights ``(N,)`` (the training set).
+    key: PRNG key for the noise.
+    sigma: noise level σ > 0.
+    gt_denoiser: callable ``y (..., d) -> f_gt(y) (..., d)`` with σ already bound, e.g.
+      ``functools.partial(relu_dae.denoisers.gaussian_mixture, means=..., covs=..., weights=..., sigma=σ)``.
+    X_test: held-out samples ``(m, d)``.
+    num_noise: noise draws per sample (static).
+
+  Returns:
+    A dict of scalars with the keys above.
+  """
+  _checks.params("params", params)
+  W1, _ = model.weights(params)
+  X, w = _weighted_data(W1, X, w)
+  X_test = _checks.matrix("X_test", X_test, ncols=X.shape[1])
+  num_noise = _checks.positive_int("num_noise", num_noise)
+  _checks.positive("sigma", sigma)
+
+  def sq_dists(Xs, k):  # (num_noise, 3, m): distances to f_emp, f_gt, and the loss
+    def one(eps):
+      y = Xs + sigma * eps
+      f = model.apply(params, y)
+      refs = (weighted_empirical(y, X, w, sigma), gt_denoiser(y), Xs)
+      return jnp.stack([jnp.sum((f - r) ** 2, axis=-1) for r in refs])
+    return jax.lax.map(one, jax.random.normal(k, (num_noise,) + Xs.shape, Xs.dtype))
+
+  k_train, k_test = jax.random.split(key)
+  train = jnp.sum(sq_dists(X, k_train) * w, axis=(0, 2)) / (num_noise * jnp.sum(w))
+  test = jnp.mean(sq_dists(X_test, k_test), axis=(0, 2))
+  return dict(train_dist_emp=train[0], train_dist_gt=train[1], test_dist_emp=test[0], test_dist_gt=test[1],
+              train_loss=train[2], test_loss=test[2], loss_gap=test[2] - train[2])
+
+
+# --- Copies of training samples -----------------------------------------------------------
+
+
+def nn_ratio(outputs: jax.Array, X: jax.Array, w: jax.Array) -> jax.Array:
+  """Nearest-neighbour distance ratio ``d₁/d₂`` of each output to the present training samples.
+
+  ``d₁, d₂`` are the Euclidean distances from an output to its nearest and second-nearest
+  distinct present sample (rows of ``X`` with ``w > 0``; multiplicity ignored). A ratio ≪ 1
+  means the output sits on one training sample rather than between samples — the copy
+  criterion of the memorization literature (:func:`is_copy`). Conventions: ``d₂ = 0`` (two
+  present rows equal to the output) gives 0; fewer than two present samples gives NaN.
+  Neighbours are found with the Gram expansion, their distances recomputed exactly.
+
+  Args:
+    outputs: ``(..., d)`` (e.g. generated samples ``(m, d)``).
+    X: sample pool ``(N, d)``, ``N ≥ 2``; w: nonnegative weights ``(N,)``.
+
+  Returns:
+    ``(...,)`` ratios in [0, 1].
+
+  Example:
+    >>> X = jnp.array([[0.0, 0.0], [4.0, 0.0], [1.0, 0.0]])
+    >>> nn_ratio(jnp.array([[1.0, 0.0]]), X, jnp.array([1.0, 1.0, 0.0]))
+    Array([0.33333334], dtype=float32)
+  """
+  X = _checks.matrix("X", X)
+  w = _weights(X, w)
+  if X.shape[0] < 2:
+    raise ValueError(f"X must have at least 2 rows for a second nearest neighbour, got shape {X.shape}")
+  if jnp.shape(outputs)[-1:] != X.shape[1:]:
+    raise ValueError(f"outputs must have trailing dimension d={X.shape[1]}, got shape {jnp.shape(outputs)}")
+  sq = jnp.sum(X**2, axis=-1) - 2.0 * outputs @ X.T  # ‖o − x‖² − ‖o‖²
+  _, idx = jax.lax.top_k(-jnp.where(w > 0, sq, jnp.inf), 2)  # (..., 2)
+  dist = jnp.linalg.norm(outputs[..., None, :] - X[idx], axis=-1)
+  d1, d2 = jnp.min(dist, axis=-1), jnp.max(dist, axis=-1)
+  ratio = jnp.where(d2 > 0, d1 / jnp.where(d2 > 0, d2, 1.0), 0.0)
+  return jnp.where(jnp.all(w[idx] > 0, axis=-1), ratio, jnp.nan)
+
+
+def is_copy(ratio: jax.Array, threshold: float = 1 / 3) -> jax.Array:
+  """``ratio < threshold``: an output is a copy of a training sample (NaN → False).
+
+  The 1/3 default is the common copy criterion ``d₁ < d₂/3`` for generated samples
+  (e.g. Yoon et al. 2023; Gu et al. 2025); pass :func:`nn_ratio`'s output.
+  """
+  return jnp.asarray(ratio) < threshold
+
+
+# --- Spikiness of representations ---------------------------------------------------------
+
+SPIKINESS_KEYS = ("std", "l4_over_l2", "top1_share", "participation_ratio")
+
+
+def spikiness(h: jax.Array) -> dict:
+  """Means over inputs of the four spikiness scores of representations ``h (..., p)`` (§4.1).
+
+  Keys (:data:`SPIKINESS_KEYS`): ``std`` (:func:`representation_std`, the paper's score),
+  ``l4_over_l2``, ``top1_share``, ``participation_ratio``. Convention: all-zero
+  representations (no unit active — e.g. an input on the wrong side of every ReLU) carry no
+  shape and are left out of every mean; if all are zero, every entry is NaN.
+
+  Example:
+    >>> h = jnp.array([[2.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    >>> {k: round(float(v), 3) for k, v in spikiness(h).items()}
+    {'std': 0.5, 'l4_over_l2': 0.92, 'top1_share': 0.75, 'participation_ratio': 1.5}
+  """
+  if jnp.ndim(h) < 1:
+    raise ValueError(f"h must have shape (..., p), got shape {jnp.shape(h)}")
+  h = jnp.reshape(jnp.asarray(h), (-1, jnp.shape(h)[-1]))
+  active = jnp.any(h != 0, axis=-1)
+  mean = lambda v: jnp.sum(jnp.where(active, v, 0.0)) / jnp.sum(active)
+  scores = (representation_std, l4_over_l2, top1_share, participation_ratio)
+  return {k: mean(fn(h)) for k, fn in zip(SPIKINESS_KEYS, scores)}
+
+
+# --- Regimes ------------------------------------------------------------------------------
+
+MEMORIZATION, HYBRID, GENERALIZATION = 0, 1, 2
+NO_CLUSTER = -1
+REGIME_NAMES = ("memorization", "hybrid", "generalization")
+
+
+def regime(per_cluster_memorized: jax.Array, threshold: float = 0.5) -> jax.Array:
+  """The regime of §3 (memorization / hybrid / generalization) from per-cluster scores.
+
+  A present cluster (score not NaN) is *memorized* if its score ≥ ``threshold`` (default
+  0.5: at least half its samples stored, with :func:`per_cluster_stored`). Then:
+  all present clusters memorized → :data:`MEMORIZATION` (0), none → :data:`GENERALIZATION`
+  (2), some → :data:`HYBRID` (1, Cor. 3.4). No cluster present → :data:`NO_CLUSTER` (−1).
+  ``REGIME_NAMES[code]`` names codes 0..2.
+
+  Args:
+    per_cluster_memorized: ``(..., K)`` scores in [0, 1], NaN for absent clusters.
+    threshold: score at which a cluster counts as memorized.
+
+  Returns:
+    ``(...)`` int32 codes.
+
+  Example:
+    >>> regime(jnp.array([[1.0, 0.9], [1.0, 0.0], [0.1, jnp.nan]])).tolist()
+    [0, 1, 2]
+  """
+  s = jnp.asarray(per_cluster_memorized)
+  if s.ndim < 1:
+    raise ValueError(f"per_cluster_memorized must have shape (..., K), got shape {s.shape}")
+  v = _checks.concrete(s)
+  if v is not None and np.any((v < 0) | (v > 1)):
+    raise ValueError("per_cluster_memorized must lie in [0, 1] (NaN for absent clusters)")
+  present = ~jnp.isnan(s)
+  n_present = jnp.sum(present, axis=-1)
+  n_mem = jnp.sum(present & (s >= threshold), axis=-1)
+  code = jnp.where(n_mem == n_present, MEMORIZATION, jnp.where(n_mem == 0, GENERALIZATION, HYBRID))
+  return jnp.where(n_present == 0, NO_CLUSTER, code).astype(jnp.int32)
+
+
+# --- Host analysis of sweep curves (numpy) ------------------------------------------------
+
+
+def _first_crossing(log_n: np.ndarray, row: np.ndarray, level: float, absolute: bool) -> float:
+  ok = np.isfinite(row)
+  x, y = log_n[ok], row[ok]
+  if x.size == 0 or (not absolute and y.max() == y.min()):
+    return np.nan
+  target = level if absolute else y.min() + level * (y.max() - y.min())
+  side = np.sign(y - target)
+  if side[0] == 0:
+    return x[0]
+  flips = np.flatnonzero(side != side[0])
+  if flips.size == 0:
+    return np.nan
+  j = flips[0]
+  return x[j - 1] + (target - y[j - 1]) / (y[j] - y[j - 1]) * (x[j] - x[j - 1])
+
+
+def critical_n(n_values, scores, level: float = 0.5, *, absolute: bool = False) -> np.ndarray:
+  """The sample count at which a score curve first crosses a level (the phase boundary in n).
+
+  For each row of ``scores`` along increasing ``n``, the target is
+  ``min + level·(max − min)`` of that row (or ``level`` itself if ``absolute``); the result is
+  the first crossing, interpolated linearly in ``log n`` between the bracketing grid points
+  (either direction: memorization scores fall with n, generalization scores rise). NaN
+  entries of a row are skipped; NaN if the row never crosses (or is flat). Host function.
+
+  Args:
+    n_values: ``(L,)`` positive, strictly increasing sample counts.
+    scores: ``(..., L)``.
+    level: relative level in [0, 1], or the absolute level with ``absolute=True``.
+
+  Returns:
+    ``(...)`` critical n.
+
+  Example:
+    >>> float(critical_n([10, 100, 1000], [1.0, 1.0, 0.0]))  # halfway in log n: 10**2.5
+    316.22776601683...
+  """
+  n = np.asarray(n_values, np.float64)
+  s = np.asarray(scores, np.float64)
+  if n.ndim != 1 or n.size < 2 or not np.all(np.isfinite(n)) or np.any(n <= 0) or np.any(np.diff(n) <= 0):
+    raise ValueError(f"n_values must be a 1-D, positive, strictly increasing array of >= 2 counts, got {n}")
+  if s.shape[-1:] != n.shape:
+    raise ValueError(f"scores must have shape (..., {n.size}) to match n_values, got {s.shape}")
+  if not np.isfinite(level) or (not absolute and not 0.0 <= level <= 1.0):
+    raise ValueError(f"level must be in [0, 1] (or finite with absolute=True), got {level}")
+  rows = s.reshape(-1, n.size)
+  out = np.array([_first_crossing(np.log(n), r, float(level), absolute) for r in rows])
+  return np.exp(out).reshape(s.shape[:-1])
+
+
+def power_law_fit(x, y) -> tuple[float, float, float]:
+  """Least-squares fit of ``y = c·x^a`` in log–log: returns ``(a, c, a's 95 % CI half-width)``.
+
+  The half-width is ``t_{0.975, m−2} · stderr(a)`` from ``scipy.stats.linregress`` over the
+  m usable points. Pairs with a NaN/inf or a non-positive value (no logarithm) are dropped;
+  fewer than 3 usable points, or all x equal, give ``(nan, nan, nan)``. Host function.
+
+  Example:
+    >>> a, c, half = power_law_fit([1, 2, 4, 8], [3, 12, 48, 192])
+    >>> round(a, 6), round(c, 6), round(half, 6)
+    (2.0, 3.0, 0.0)
+  """
+  import scipy.stats  # local import: scipy.stats is slow to import
+  x, y = np.ravel(np.asarray(x, np.float64)), np.ravel(np.asarray(y, np.float64))
+  if x.shape != y.shape:
+    raise ValueError(f"x and y must have the same number of entries, got {x.size} and {y.size}")
+  ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+  lx, ly = np.log(x[ok]), np.log(y[ok])
+  if lx.size < 3 or np.ptp(lx) == 0:
+    return np.nan, np.nan, np.nan
+  fit = scipy.stats.linregress(lx, ly)
+  half = scipy.stats.t.ppf(0.975, lx.size - 2) * fit.stderr
+  return float(fit.slope), float(np.exp(fit.intercept)), float(half)
