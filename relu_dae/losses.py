@@ -48,6 +48,16 @@ def _check_common(params, X, sigma, lam, weights):
     _checks.nonnegative("weights", weights)
 
 
+def sample_noise(key: jax.Array, n: int, num_noise: int, d: int, dtype=jnp.float32) -> jax.Array:
+  """``ε (num_noise, n, d)`` with row i drawn from ``fold_in(key, i)``: a prefix-stable stream.
+
+  The first ``m`` rows are the same for every ``n ≥ m``.
+  """
+  keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(n, dtype=jnp.uint32))
+  eps = jax.vmap(lambda k: jax.random.normal(k, (num_noise, d), dtype))(keys)
+  return jnp.swapaxes(eps, 0, 1)
+
+
 def dae_loss(params: model.Params, X: jax.Array, key: jax.Array, sigma, lam, *,
              num_noise: int = 1, weights: jax.Array | None = None) -> jax.Array:
   """Monte-Carlo estimate of the regularized DAE loss, Eq. (6).
@@ -56,6 +66,10 @@ def dae_loss(params: model.Params, X: jax.Array, key: jax.Array, sigma, lam, *,
 
   with the expectation replaced by the mean over ``num_noise`` fresh draws of
   ``ε ~ N(0, I)`` per sample. The estimate is unbiased for Eq. (6).
+
+  Sample i's noise depends only on ``(key, i)`` (:func:`sample_noise`), so padding
+  ``X`` with zero-weight rows leaves the noise of the real samples unchanged — what
+  lets a sweep train ragged sample counts on one padded pool.
 
   Args:
     params: model parameters (tied or untied), weights ``(d, p)``.
@@ -72,7 +86,7 @@ def dae_loss(params: model.Params, X: jax.Array, key: jax.Array, sigma, lam, *,
   """
   _check_common(params, X, sigma, lam, weights)
   num_noise = _checks.positive_int("num_noise", num_noise)
-  eps = jax.random.normal(key, (num_noise,) + jnp.shape(X), dtype=jnp.result_type(X))
+  eps = sample_noise(key, X.shape[0], num_noise, X.shape[1], jnp.result_type(X))
   err = jnp.sum((model.apply(params, X + sigma * eps) - X) ** 2, axis=-1)  # (num_noise, n)
   return _weighted_mean(err, weights) + lam * weight_penalty(params)
 

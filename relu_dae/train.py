@@ -109,6 +109,19 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
   return optax.chain(base, decay, optax.scale_by_learning_rate(config.learning_rate))
 
 
+def _minibatch(key: jax.Array, size: int, n: int, weights: jax.Array | None) -> jax.Array:
+  """``size`` indices drawn with replacement, uniformly or ∝ ``weights``, by inverse CDF.
+
+  The draw depends on the weights' prefix only, so padding the data with zero-weight
+  rows leaves the minibatches unchanged (what ragged sweeps rely on).
+  """
+  u = jax.random.uniform(key, (size,))
+  if weights is None:
+    return jnp.minimum((u * n).astype(jnp.int32), n - 1)
+  cdf = jnp.cumsum(weights)
+  return jnp.minimum(jnp.searchsorted(cdf, u * cdf[-1], side="right"), n - 1)
+
+
 class _Carry(NamedTuple):
   params: dict
   opt_state: optax.OptState
@@ -148,7 +161,6 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
   lam = config.lam if lam is None else lam
   opt = make_optimizer(config)
   n = X.shape[0]
-  probs = None if weights is None else weights / jnp.sum(weights)
 
   def loss_fn(p, k):
     if unit_mask is not None:
@@ -156,8 +168,7 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
     if config.batch_size is None:
       return losses.dae_loss(p, X, k, sigma, lam, num_noise=config.num_noise, weights=weights)
     k_batch, k = jax.random.split(k)
-    idx = (jax.random.randint(k_batch, (config.batch_size,), 0, n) if probs is None else
-           jax.random.choice(k_batch, n, (config.batch_size,), p=probs))
+    idx = _minibatch(k_batch, config.batch_size, n, weights)
     return losses.dae_loss(p, X[idx], k, sigma, lam, num_noise=config.num_noise)
 
   def step(carry: _Carry, inputs):

@@ -13,13 +13,20 @@ def test_dae_loss_matches_numpy_with_same_noise(key):
   params = model.init(key, d=6, p=4, tied=False)
   X = jax.random.normal(jax.random.PRNGKey(1), (5, 6))
   sigma, lam, k = 0.3, 0.01, jax.random.PRNGKey(2)
-  eps = np.asarray(jax.random.normal(k, (3, 5, 6)))  # the draws dae_loss makes with this key
+  # the draws dae_loss makes with this key: row i from fold_in(key, i)
+  eps = np.stack([np.asarray(jax.random.normal(jax.random.fold_in(k, i), (3, 6))) for i in range(5)], 1)
   W1, W2 = np.asarray(params["W1"]), np.asarray(params["W2"])
   Y = np.asarray(X) + sigma * eps
   F = np.maximum(Y @ W1, 0) @ W2.T
   expected = np.mean(np.sum((F - np.asarray(X)) ** 2, -1)) + lam * (np.sum(W1**2) + np.sum(W2**2))
   got = losses.dae_loss(params, X, k, sigma, lam, num_noise=3)
   np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_noise_of_a_sample_does_not_depend_on_padding(key):
+  short = losses.sample_noise(key, 3, 2, 4)
+  padded = losses.sample_noise(key, 8, 2, 4)
+  np.testing.assert_array_equal(short, padded[:, :3])
 
 
 def test_tied_penalty_counts_w_twice(key):
