@@ -13,6 +13,7 @@ from relu_dae import metrics
 from relu_dae import minima
 from relu_dae import model
 from relu_dae import results
+from relu_dae import sweep
 from relu_dae import train
 
 __version__ = "0.1.0"

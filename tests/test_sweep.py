@@ -1,0 +1,176 @@
+"""Sweep engine: ragged n by masking, width by masking, resume, sharding, validation."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from relu_dae import data, model, sweep, train
+
+TRAIN = train.TrainConfig(steps=60, learning_rate=1e-2, chunk_size=20)
+
+
+def _pool(N=16, d=32):
+  return np.asarray(data.locally_sparse(jax.random.PRNGKey(3), n=N, d=d))
+
+
+def _keys(seed):
+  return jax.random.split(jax.random.PRNGKey(seed))
+
+
+def test_ragged_n_and_masked_width_equal_training_the_small_problem(tmp_path):
+  X = _pool()
+  grid = sweep.Grid(n=(3, 8), sigma=(0.2,), lam=(1e-3,), p=(4, 6), seed=(5,))
+  res = sweep.load(sweep.run(grid, sweep.SweepConfig(TRAIN, p_max=6), str(tmp_path), pool=X, progress=False))
+  for c in range(len(res.configs["n"])):
+    n, p = int(res.configs["n"][c]), int(res.configs["p"][c])
+    k_init, k_train = _keys(5)
+    W0 = model.init(k_init, X.shape[1], 6)["W"][:, :p]  # the active units' initial columns
+    want, _ = train.train({"W": W0}, X[:n], k_train, TRAIN, sigma=0.2, lam=1e-3)
+    np.testing.assert_allclose(res.params[c][:, :p], want["W"], rtol=2e-5, atol=2e-6)
+    np.testing.assert_array_equal(res.params[c][:, p:], 0.0)  # masked units never move
+
+
+def test_buckets_do_not_change_results(tmp_path):
+  X = _pool()
+  grid = sweep.Grid(n=(2, 5, 16), sigma=(0.1, 0.4), seed=(0,))
+  pow2 = sweep.load(sweep.run(grid, sweep.SweepConfig(TRAIN, p_max=8), str(tmp_path / "a"), pool=X,
+                              progress=False))
+  single = sweep.load(sweep.run(grid, sweep.SweepConfig(TRAIN, p_max=8, buckets="single"),
+                                str(tmp_path / "b"), pool=X, progress=False))
+  assert set(pow2.meta["buckets"]) == {"2", "8", "16"} and set(single.meta["buckets"]) == {"16"}
+  np.testing.assert_allclose(pow2.params, single.params, rtol=2e-5, atol=2e-6)
+
+
+def test_minibatch_buckets_match_training_on_the_prefix(tmp_path):
+  X = _pool(N=32)
+  cfg = train.TrainConfig(steps=40, learning_rate=1e-2, batch_size=4, chunk_size=20)
+  grid = sweep.Grid(n=(3, 20), seed=(2,))
+  res = sweep.load(sweep.run(grid, sweep.SweepConfig(cfg, p_max=5), str(tmp_path), pool=X, progress=False))
+  k_init, k_train = _keys(2)
+  W0 = model.init(k_init, X.shape[1], 5)
+  full, _ = train.train(W0, X[:3], k_train, train.TrainConfig(steps=40, learning_rate=1e-2, chunk_size=20))
+  mini, _ = train.train(W0, X[:20], k_train, cfg)
+  np.testing.assert_allclose(res.params[0], full["W"], rtol=2e-5, atol=2e-6)  # bucket 4 <= batch: full
+  np.testing.assert_allclose(res.params[1], mini["W"], rtol=2e-5, atol=2e-6)  # bucket 32 > batch: minibatch
+
+
+def test_duplicated_weights_match_brute_force():
+  labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+  first = np.arange(10) < 3
+  for n, dup in [(10, 0.0), (10, 1 / 3), (7, 2 / 3), (2, 1.0)]:
+    want = (np.arange(10) < n).astype(float)
+    for k in range(int(round(dup * 3))):
+      members = np.flatnonzero((labels == k) & (np.arange(10) < n))
+      want[members] = 0.0
+      want[np.flatnonzero(labels == k)[0]] = len(members)
+    got = sweep.sample_weights(labels, first, n, dup, 3)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_resume_after_kill_is_bit_identical(tmp_path, monkeypatch):
+  X = _pool()
+  grid = sweep.Grid(n=(2, 4, 8, 16), sigma=(0.1, 0.3), seed=(0, 1))
+  config = sweep.SweepConfig(TRAIN, p_max=6, max_chunk=4)
+  whole = sweep.load(sweep.run(grid, config, str(tmp_path / "whole"), pool=X, progress=False))
+  assert sum(b["chunks"] for b in whole.meta["buckets"].values()) > 2
+
+  calls = {"n": 0}
+  real = sweep._train_chunk
+  def dies_on_third_chunk(*args, **kwargs):
+    calls["n"] += 1
+    if calls["n"] == 3:
+      raise KeyboardInterrupt("simulated kill")
+    return real(*args, **kwargs)
+  monkeypatch.setattr(sweep, "_train_chunk", dies_on_third_chunk)
+  workdir = str(tmp_path / "killed")
+  with pytest.raises(KeyboardInterrupt):
+    sweep.run(grid, config, workdir, pool=X, progress=False)
+  assert len([f for f in os.listdir(os.path.join(workdir, "chunks")) if f.endswith(".npz")]) == 2
+  monkeypatch.setattr(sweep, "_train_chunk", real)
+  resumed = sweep.load(sweep.run(grid, config, workdir, pool=X, progress=False))
+  for name in ("params", "loss_curve", "final_loss", "nonfinite_step"):
+    np.testing.assert_array_equal(getattr(resumed, name), getattr(whole, name))
+
+
+def test_nonfinite_runs_are_flagged_not_stored(tmp_path):
+  X = 100.0 * _pool()
+  cfg = train.TrainConfig(steps=30, optimizer="sgd", learning_rate=10.0, chunk_size=10)
+  res = sweep.load(sweep.run(sweep.Grid(n=(4,), sigma=(0.1,)), sweep.SweepConfig(cfg, p_max=4),
+                             str(tmp_path), pool=X, progress=False))
+  assert not res.ok[0] and res.nonfinite_step[0] >= 0
+  assert np.all(np.isnan(res.params[0])) and np.isnan(res.final_loss[0])
+  assert res.meta["num_nonfinite"] == 1
+
+
+def test_data_axis_selects_the_pool(tmp_path):
+  pools = np.stack([_pool(), -_pool()])
+  res = sweep.load(sweep.run(sweep.Grid(n=(4,), data=(0, 1)), sweep.SweepConfig(TRAIN, p_max=4),
+                             str(tmp_path), pool=pools, progress=False))
+  k_init, k_train = _keys(0)
+  want, _ = train.train(model.init(k_init, 32, 4), pools[1, :4], k_train, TRAIN)
+  np.testing.assert_allclose(res.params[1], want["W"], rtol=2e-5, atol=2e-6)
+
+
+def test_interleave_balances_every_prefix():
+  labels = np.repeat(np.arange(3), [4, 4, 4])
+  _, out = sweep.interleave(np.zeros((12, 1)), labels)
+  for n in range(1, 13):
+    counts = np.bincount(out[:n], minlength=3)
+    assert counts.max() - counts.min() <= 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n=()), "'n'"),
+    (dict(n=(4,), sigma=(-0.1,)), "'sigma'"),
+    (dict(n=(2.5,)), "'n'"),
+    (dict(n=(4,), duplicated=(1.5,)), "'duplicated'"),
+])
+def test_bad_grids_raise(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    sweep.Grid(**kwargs)
+
+
+@pytest.mark.parametrize("grid, kwargs, match", [
+    (sweep.Grid(n=(17,)), {}, "pool size"),
+    (sweep.Grid(n=(4,), p=(9,)), {}, "p_max"),
+    (sweep.Grid(n=(4,), data=(1,)), {}, "pool"),
+    (sweep.Grid(n=(4,), duplicated=(0.5,)), {}, "labels"),
+    (sweep.Grid(n=(4,)), {"labels": np.zeros(5)}, "labels"),
+])
+def test_bad_runs_raise(tmp_path, grid, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    sweep.run(grid, sweep.SweepConfig(TRAIN, p_max=8), str(tmp_path), pool=_pool(), progress=False, **kwargs)
+
+
+def test_reusing_a_workdir_for_another_sweep_raises(tmp_path):
+  config = sweep.SweepConfig(train.TrainConfig(steps=5), p_max=4)
+  sweep.run(sweep.Grid(n=(2,)), config, str(tmp_path), pool=_pool(), progress=False)
+  with pytest.raises(ValueError, match="different sweep"):
+    sweep.run(sweep.Grid(n=(3,)), config, str(tmp_path), pool=_pool(), progress=False)
+
+
+_SHARDED = textwrap.dedent("""
+    import os, sys, tempfile, jax, numpy as np
+    from relu_dae import data, sweep, train
+    assert len(jax.devices()) == 4, jax.devices()
+    X = np.asarray(data.locally_sparse(jax.random.PRNGKey(3), n=16, d=32))
+    grid = sweep.Grid(n=(3, 16), sigma=(0.1, 0.2, 0.3), seed=(0, 1))
+    config = sweep.SweepConfig(train.TrainConfig(steps=40, learning_rate=1e-2, chunk_size=20), p_max=6)
+    many = sweep.load(sweep.run(grid, config, tempfile.mkdtemp(), pool=X, progress=False))
+    one = sweep.load(sweep.run(grid, config, tempfile.mkdtemp(), pool=X, progress=False,
+                               devices=jax.devices()[:1]))
+    assert len(many.meta["devices"]) == 4 and len(one.meta["devices"]) == 1
+    print("maxdiff", float(np.max(np.abs(many.params - one.params))))
+""")
+
+
+def test_sharded_sweep_equals_single_device():
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+  out = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert float(out.stdout.split("maxdiff")[-1]) <= 1e-6
