@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from relu_dae import _checks
+from relu_dae import losses
 from relu_dae import model
 
 
@@ -347,9 +348,13 @@ def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Ar
   """How close the trained DAE is to ``f_emp`` (Eq. 3) and to ``f_gt``, on and off the training set.
 
   Noisy inputs are ``y = x + σε`` with ``num_noise`` draws of ``ε ~ N(0, I)`` per sample x,
-  the same draws for every quantity. "train" averages over the pool weighted by ``w`` (a
-  duplicated sample counts ``w_i`` times, as in the weighted loss); "test" averages uniformly
-  over the held-out ``X_test``. Distances are squared Euclidean (summed over coordinates).
+  the same draws for every quantity. The noise is ``losses.sample_noise(key, N + m, …)`` on
+  the stacked ``[X; X_test]``: the pool's rows get exactly the noise of
+  ``losses.dae_loss(params, X, key, …)`` (prefix-stable, so padding the pool with zero-weight
+  rows changes nothing) and the test rows continue the same stream (one PRNG call to compile).
+  "train" averages over the pool weighted by ``w`` (a duplicated sample counts ``w_i`` times, as
+  in the weighted loss); "test" averages uniformly over the held-out ``X_test``. Distances are
+  squared Euclidean (summed over coordinates, like the loss).
   Keys (:data:`DENOISING_GAP_KEYS`), all scalars:
 
   * ``train_dist_emp``, ``test_dist_emp``: mean ``‖f(y) − f_emp(y)‖²``, with
@@ -380,17 +385,18 @@ def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Ar
   num_noise = _checks.positive_int("num_noise", num_noise)
   _checks.positive("sigma", sigma)
 
-  def sq_dists(Xs, k):  # (num_noise, 3, m): distances to f_emp, f_gt, and the loss
-    def one(eps):
-      y = Xs + sigma * eps
-      f = model.apply(params, y)
-      refs = (weighted_empirical(y, X, w, sigma), gt_denoiser(y), Xs)
-      return jnp.stack([jnp.sum((f - r) ** 2, axis=-1) for r in refs])
-    return jax.lax.map(one, jax.random.normal(k, (num_noise,) + Xs.shape, Xs.dtype))
+  Xs = jnp.concatenate([X, X_test]).astype(w.dtype)
+  mean_w = jnp.concatenate([w / jnp.sum(w), jnp.full(X_test.shape[:1], 1.0 / X_test.shape[0], w.dtype)])
 
-  k_train, k_test = jax.random.split(key)
-  train = jnp.sum(sq_dists(X, k_train) * w, axis=(0, 2)) / (num_noise * jnp.sum(w))
-  test = jnp.mean(sq_dists(X_test, k_test), axis=(0, 2))
+  def sq_dists(eps):  # (3, N + m): squared distances to f_emp, f_gt and the clean sample
+    y = Xs + sigma * eps
+    f = model.apply(params, y)
+    refs = (weighted_empirical(y, X, w, sigma), gt_denoiser(y), Xs)
+    return jnp.stack([jnp.sum((f - r) ** 2, axis=-1) for r in refs])
+
+  eps = losses.sample_noise(key, Xs.shape[0], num_noise, Xs.shape[1], w.dtype)
+  per_sample = jnp.mean(jax.lax.map(sq_dists, eps), axis=0) * mean_w  # (3, N + m)
+  train, test = jnp.sum(per_sample[:, :X.shape[0]], axis=1), jnp.sum(per_sample[:, X.shape[0]:], axis=1)
   return dict(train_dist_emp=train[0], train_dist_gt=train[1], test_dist_emp=test[0], test_dist_gt=test[1],
               train_loss=train[2], test_loss=test[2], loss_gap=test[2] - train[2])
 

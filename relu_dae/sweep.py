@@ -336,15 +336,18 @@ def plan(grid: Grid, config: SweepConfig, pool_size: int, d: int, num_devices: i
   """The chunks a sweep runs: a list of ``(rows, config_indices)``, deterministic.
 
   Configurations are grouped by bucket (:func:`bucket_size`), kept in grid order within a
-  bucket and cut into chunks of :func:`_chunk_size`; a short last chunk is run padded
-  (by repeating its last configuration) so each bucket compiles once.
+  bucket and cut into the fewest equal chunks that fit the memory budget; a short last
+  chunk is run padded (by repeating its last configuration) so each bucket compiles once.
   """
   configs = grid.resolved(config.p_max).configurations()
   rows = np.array([bucket_size(int(n), pool_size, config.buckets) for n in configs["n"]])
   chunks = []
   for r in np.unique(rows):
     idx = np.flatnonzero(rows == r)
-    size = _chunk_size(config, int(r), d, num_devices)
+    largest = _chunk_size(config, int(r), d, num_devices)
+    # As few chunks as the budget allows, evened out so padding stays below one per device.
+    size = -(-len(idx) // -(-len(idx) // largest))
+    size = -(-size // num_devices) * num_devices
     chunks += [(int(r), idx[i:i + size], size) for i in range(0, len(idx), size)]
   return chunks
 
