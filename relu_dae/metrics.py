@@ -294,8 +294,8 @@ def generalization_target(X: jax.Array, labels: jax.Array, w: jax.Array, num_clu
   K, d = member.shape[1], X.shape[1]
   _checks.nonnegative("sigma", sigma)
   _checks.nonnegative("lam", lam)
-  if jnp.ndim(p_per_cluster) not in (0, 1) or jnp.ndim(p_per_cluster) == 1 and jnp.shape(p_per_cluster) != (K,):
-    raise ValueError(f"p_per_cluster must be a scalar or have shape (K,)=({K},), got shape {jnp.shape(p_per_cluster)}")
+  if np.shape(p_per_cluster) not in ((), (K,)):
+    raise ValueError(f"p_per_cluster must be a scalar or have shape (K,)=({K},), got shape {np.shape(p_per_cluster)}")
   _checks.nonnegative("p_per_cluster", p_per_cluster)
   grams = jnp.einsum("nk,nd,ne->kde", member, X, X)  # (K, d, d)
   evals, evecs = jnp.linalg.eigh(grams)  # ascending
