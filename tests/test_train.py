@@ -144,3 +144,14 @@ def test_training_generalizes_to_cluster_blocks():
   ek = jax.random.PRNGKey(5)
   trained, analytic = (float(losses.dae_loss(P, X, ek, sigma, lam, num_noise=50)) for P in [params, {"W": W_gen}])
   assert abs(trained - analytic) < 0.02 * analytic
+
+
+def test_cosine_schedule_scales_sgd_steps_by_the_cosine_formula():
+  cfg = tr.TrainConfig(steps=10, optimizer="sgd", learning_rate=0.5, schedule="cosine")
+  opt = tr.make_optimizer(cfg)
+  g = {"W": jnp.ones((2, 2))}
+  state = opt.init(g)
+  for t in range(10):
+    updates, state = opt.update(g, state, g)
+    want = 0.5 * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * t / 10)))
+    np.testing.assert_allclose(updates["W"], -want, rtol=1e-5)

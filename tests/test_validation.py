@@ -45,6 +45,7 @@ CASES = [
     ("O must have shape", lambda: rd.minima.cluster_block(X, 5, 0.1, 0.0, 1, O=jnp.eye(2))),
     ("steps", lambda: rd.train.TrainConfig(steps=0)),
     ("optimizer", lambda: rd.train.TrainConfig(optimizer="lbfgs")),
+    ("schedule", lambda: rd.train.TrainConfig(schedule="linear")),
     ("learning_rate", lambda: rd.train.TrainConfig(learning_rate=0.0)),
     ("batch_size", lambda: rd.train.TrainConfig(batch_size=-2)),
     ("X must have 4 columns", lambda: rd.train.train(P, jnp.ones((5, 3)), KEY, rd.train.TrainConfig(steps=1))),
