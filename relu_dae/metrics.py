@@ -4,6 +4,12 @@ Weights ``W`` are ``(d, p)`` (columns are units), data ``X`` are ``(n, d)``,
 representations ``h`` are ``(..., p)``. Column comparisons are permutation-free:
 the loss is invariant to permuting hidden units (Thm 3.1 remark).
 
+Sweep metrics (``weighted_*``, ``*_target``, ``gram_distance``, ``denoising_gaps``,
+``nn_ratio``, ``spikiness``, ``regime``) take a shared pool ``X (N, d)`` with per-configuration
+sample weights ``w (N,)`` and are pure ``jnp``, ``jit``/``vmap``-able over (W, w, σ, λ, p);
+``critical_n`` and ``power_law_fit`` analyse the resulting curves on the host (numpy).
+Definitions and thresholds: docs/theory_choices.md item 11.
+
 Example:
   >>> import jax.numpy as jnp, relu_dae as rd
   >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0]])
