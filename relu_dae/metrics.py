@@ -183,11 +183,45 @@ def _one_hot(X, labels, num_clusters: int) -> jax.Array:
   return jax.nn.one_hot(labels, K, dtype=jnp.result_type(X, jnp.float32))
 
 
-def weighted_stored_fraction(W: jax.Array, X: jax.Array, w: jax.Array, threshold: float = 0.95) -> jax.Array:
+def stored_samples(W: jax.Array, X: jax.Array, w: jax.Array, threshold: float = 0.95, *,
+                   relative: bool = True) -> jax.Array:
+  """Which present samples are stored in a column of ``W``, ``(N,)`` booleans.
+
+  Sample i is stored if its best column cosine c_i (:func:`best_column_cosine`) is
+  ≥ ``threshold`` and, with ``relative=True``, the column also lies within half the
+  angle between x_i and its nearest other present sample: it points at x_i itself, not
+  at a direction x_i shares with its neighbours. Without that, a tight cluster (small α)
+  counts as "stored" by a single column along its mean, which is the *generalizing*
+  solution (Eq. 8); a column along the mean of two samples sits exactly at half their
+  angle and is not counted. Analytic memorizing columns (Eq. 9) have c_i = 1 and pass
+  both tests for distinct samples.
+
+  Example:
+    >>> X = jnp.array([[0.6, 0.8], [0.8, 0.6]])  # two samples 16° apart
+    >>> W = X.sum(axis=0)[:, None]  # one column along their mean
+    >>> stored_samples(W, X, jnp.ones(2), 0.9, relative=False).tolist()
+    [True, True]
+    >>> stored_samples(W, X, jnp.ones(2), 0.9).tolist()
+    [False, False]
+  """
+  X, w = _weighted_data(W, X, w)
+  best = best_column_cosine(W, X)
+  stored = best >= threshold
+  if relative:
+    U = _unit(X, 1)
+    others = jnp.where((w > 0)[None, :] & ~jnp.eye(X.shape[0], dtype=bool), U @ U.T, -jnp.inf)
+    nearest = jnp.arccos(jnp.clip(jnp.max(others, axis=1), -1.0, 1.0))
+    stored = stored & (jnp.arccos(jnp.clip(best, -1.0, 1.0)) < 0.499 * nearest)
+  return stored & (w > 0)
+
+
+def weighted_stored_fraction(W: jax.Array, X: jax.Array, w: jax.Array, threshold: float = 0.95, *,
+                             relative: bool = False) -> jax.Array:
   """Fraction of the present samples stored in a column of ``W`` (Cor. 3.2's signature).
 
-  A sample is *present* if ``w_i > 0`` and *stored* if its best column cosine
-  (:func:`best_column_cosine`) is ≥ ``threshold``. Each distinct present sample counts once,
+  A sample is *present* if ``w_i > 0`` and *stored* as decided by :func:`stored_samples`
+  (best column cosine ≥ ``threshold``; with ``relative=True`` also above its cosine with
+  every other present sample). Each distinct present sample counts once,
   whatever its multiplicity. ``W (d, p)``, ``X (N, d)``, ``w (N,)`` → scalar (NaN if no sample
   is present).
 
@@ -199,12 +233,12 @@ def weighted_stored_fraction(W: jax.Array, X: jax.Array, w: jax.Array, threshold
   """
   X, w = _weighted_data(W, X, w)
   present = (w > 0).astype(X.dtype)
-  stored = (best_column_cosine(W, X) >= threshold).astype(X.dtype)
-  return jnp.sum(present * stored) / jnp.sum(present)
+  stored = stored_samples(W, X, w, threshold, relative=relative).astype(X.dtype)
+  return jnp.sum(stored) / jnp.sum(present)
 
 
 def per_cluster_stored(W: jax.Array, X: jax.Array, labels: jax.Array, w: jax.Array, num_clusters: int,
-                       threshold: float = 0.95) -> jax.Array:
+                       threshold: float = 0.95, *, relative: bool = False) -> jax.Array:
   """:func:`weighted_stored_fraction` within each cluster, ``(K,)``; NaN for clusters with no sample present.
 
   ``labels (N,)`` are integers in ``0..num_clusters−1`` (``num_clusters`` static). This is the
@@ -213,7 +247,7 @@ def per_cluster_stored(W: jax.Array, X: jax.Array, labels: jax.Array, w: jax.Arr
   """
   X, w = _weighted_data(W, X, w)
   onehot = _one_hot(X, labels, num_clusters) * (w > 0)[:, None]  # (N, K), present only
-  stored = (best_column_cosine(W, X) >= threshold).astype(X.dtype)
+  stored = stored_samples(W, X, w, threshold, relative=relative).astype(X.dtype)
   count = jnp.sum(onehot, axis=0)
   return jnp.where(count > 0, (stored @ onehot) / jnp.where(count > 0, count, 1.0), jnp.nan)
 

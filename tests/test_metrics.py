@@ -104,6 +104,22 @@ def test_stored_fraction_is_one_at_w_mem_and_zero_at_w_gen(clusters):
   assert float(metrics.weighted_stored_fraction(W, X, w)) == pytest.approx(2 / 3)
 
 
+def test_relative_storage_rejects_a_tight_cluster_mean_but_keeps_w_mem():
+  X, labels, _ = data.separable_mixture(jax.random.PRNGKey(2), d=16, K=2, n_per_cluster=6, alpha=0.2,
+                                        beta=-0.5, norm=4.0)
+  W_gen = minima.generalization(X, labels, 0.2, 1e-4, 1)  # one column per cluster: its mean direction
+  brute = np.array([[np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b) for b in np.asarray(X)]
+                    for a in np.asarray(X)])
+  assert float(metrics.weighted_stored_fraction(W_gen, X, jnp.ones(12), 0.9)) == 1.0  # fooled
+  angle_col = np.arccos(np.clip(np.asarray(metrics.best_column_cosine(W_gen, X)), -1, 1))
+  angle_nn = np.arccos(np.clip(np.max(brute - 2 * np.eye(12), axis=1), -1, 1))
+  want = np.mean(angle_col < 0.499 * angle_nn)
+  got = float(metrics.weighted_stored_fraction(W_gen, X, jnp.ones(12), 0.9, relative=True))
+  assert got == pytest.approx(want) and got < 0.5
+  W_mem = minima.memorization(X, 0.2, 1e-4, 12)
+  assert float(metrics.weighted_stored_fraction(W_mem, X, jnp.ones(12), 0.9, relative=True)) == 1.0
+
+
 def test_per_cluster_stored_on_hybrid_minimum(clusters):
   X, W = clusters["X_h"], clusters["W_hyb"]
   labels = jnp.repeat(jnp.arange(3), 80)
