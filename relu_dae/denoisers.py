@@ -93,6 +93,36 @@ def gaussian_mixture(y: jax.Array, means: jax.Array, covs: jax.Array, weights: j
   return jnp.einsum("...k,...kd->...d", post, comp)
 
 
+def gaussian_mixture_spectral(y: jax.Array, means: jax.Array, evals: jax.Array, evecs: jax.Array,
+                              weights: jax.Array, sigma) -> jax.Array:
+  """:func:`gaussian_mixture` with each covariance given as ``Σ_k = V_k diag(λ_k) V_kᵀ``.
+
+  ``Σ_k + σ²I = V_k diag(λ_k + σ²) V_kᵀ``, so the posterior needs no factorization per σ:
+  only elementwise operations and matrix products, which ``vmap`` over σ cheaply (and
+  keep batched LAPACK calls out of a ``vmap``). ``evals (K, d)``, ``evecs (K, d, d)``
+  (columns are eigenvectors, e.g. from ``jnp.linalg.eigh(covs)``).
+
+  Example:
+    >>> means, covs = jnp.zeros((1, 2)), jnp.eye(2)[None]
+    >>> lam, V = jnp.linalg.eigh(covs)
+    >>> gaussian_mixture_spectral(jnp.array([2.0, 0.0]), means, lam, V, jnp.ones(1), 1.0).tolist()
+    [1.0, 0.0]
+  """
+  means = jnp.asarray(_checks.matrix("means", means))
+  K, d = means.shape
+  if jnp.shape(evals) != (K, d) or jnp.shape(evecs) != (K, d, d):
+    raise ValueError(f"evals must be (K, d)=({K}, {d}) and evecs (K, d, d), got {jnp.shape(evals)}, "
+                     f"{jnp.shape(evecs)}")
+  _check_y(y, d)
+  _checks.nonnegative("sigma", sigma)
+  total = jnp.maximum(evals, 0.0) + sigma**2  # (K, d)
+  z = jnp.einsum("...kd,kde->...ke", y[..., None, :] - means, evecs)  # residual in each eigenbasis
+  logits = jnp.log(weights) - 0.5 * (jnp.sum(z**2 / total, -1) + jnp.sum(jnp.log(total), -1))
+  post = jax.nn.softmax(logits, axis=-1)  # (..., K)
+  comp = means + jnp.einsum("...ke,kde->...kd", z * (jnp.maximum(evals, 0.0) / total), evecs)
+  return jnp.einsum("...k,...kd->...d", post, comp)
+
+
 def _whiten(chol: jax.Array, resid: jax.Array) -> jax.Array:
   """``L_k^{-1} r_k`` for each component: chol ``(K, d, d)``, resid ``(..., K, d)``."""
   batch = resid.shape[:-2]

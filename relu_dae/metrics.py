@@ -329,19 +329,41 @@ def generalization_target(X: jax.Array, labels: jax.Array, w: jax.Array, num_clu
            [0. , 0.5]], dtype=float32)
   """
   X = _checks.matrix("X", X)
-  w = _weights(X, w)
-  member = _one_hot(X, labels, num_clusters) * w[:, None]  # (N, K)
-  K, d = member.shape[1], X.shape[1]
+  K = _checks.positive_int("num_clusters", num_clusters)
   _checks.nonnegative("sigma", sigma)
   _checks.nonnegative("lam", lam)
   if np.shape(p_per_cluster) not in ((), (K,)):
     raise ValueError(f"p_per_cluster must be a scalar or have shape (K,)=({K},), got shape {np.shape(p_per_cluster)}")
   _checks.nonnegative("p_per_cluster", p_per_cluster)
+  evals, evecs, n_k = cluster_spectra(X, labels, w, num_clusters)
+  return generalization_gram(evals, evecs, n_k, sigma, lam, p_per_cluster)
+
+
+def cluster_spectra(X: jax.Array, labels: jax.Array, w: jax.Array, num_clusters: int):
+  """Eigenpairs of each cluster's weighted Gram ``Σ_i w_i [label_i = k] x_i x_iᵀ``.
+
+  Returns ``evals (K, d)`` (ascending), ``evecs (K, d, d)`` and the weighted counts
+  ``n_k (K,)``: the LAPACK part of :func:`generalization_target`, which a sweep can compute
+  once per training set and share across σ, λ and p (:func:`generalization_gram`).
+  """
+  X = _checks.matrix("X", X)
+  w = _weights(X, w)
+  member = _one_hot(X, labels, num_clusters) * w[:, None]  # (N, K)
   grams = jnp.einsum("nk,nd,ne->kde", member, X, X)  # (K, d, d)
-  evals, evecs = jnp.linalg.eigh(grams)  # ascending
+  evals, evecs = jnp.linalg.eigh(grams)
+  return evals, evecs, jnp.sum(member, axis=0)
+
+
+def generalization_gram(evals: jax.Array, evecs: jax.Array, n_k: jax.Array, sigma, lam, p_per_cluster):
+  """:func:`generalization_target` from precomputed :func:`cluster_spectra` (no factorization).
+
+  Only elementwise operations and matrix products, so it ``vmap``s over σ, λ and p cheaply
+  (and avoids batched LAPACK calls inside ``vmap``).
+  """
+  K, d = evals.shape
   from_top = (d - 1) - jnp.arange(d)  # 0 for the largest eigenvalue
   keep = from_top[None, :] < jnp.broadcast_to(jnp.asarray(p_per_cluster), (K,))[:, None]
-  n, n_k = jnp.sum(w), jnp.sum(member, axis=0)
+  n = jnp.sum(n_k)
   gains = _safe_div(jnp.maximum(evals - n * lam, 0.0), evals + n_k[:, None] * sigma**2)
   return jnp.einsum("kdj,kj,kej->de", evecs, jnp.where(keep, gains, 0.0), evecs)
 
@@ -403,7 +425,7 @@ def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Ar
   * ``train_loss``, ``test_loss``: the data term of Eq. (6), mean ``‖f(y) − x‖²`` (no penalty).
   * ``loss_gap``: ``test_loss − train_loss``.
 
-  Memory is ``O((N + m) N)`` per configuration (the noise draws run sequentially).
+  Memory is ``O(num_noise (N + m) N)`` per configuration (the noise draws are vmapped).
 
   Args:
     params: model parameters, weights ``(d, p)``.
@@ -435,7 +457,7 @@ def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Ar
     return jnp.stack([jnp.sum((f - r) ** 2, axis=-1) for r in refs])
 
   eps = losses.sample_noise(key, Xs.shape[0], num_noise, Xs.shape[1], w.dtype)
-  per_sample = jnp.mean(jax.lax.map(sq_dists, eps), axis=0) * mean_w  # (3, N + m)
+  per_sample = jnp.mean(jax.vmap(sq_dists)(eps), axis=0) * mean_w  # (3, N + m)
   train, test = jnp.sum(per_sample[:, :X.shape[0]], axis=1), jnp.sum(per_sample[:, X.shape[0]:], axis=1)
   return dict(train_dist_emp=train[0], train_dist_gt=train[1], test_dist_emp=test[0], test_dist_gt=test[1],
               train_loss=train[2], test_loss=test[2], loss_gap=test[2] - train[2])

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
+from relu_dae import data
 from relu_dae import denoisers
 
 
@@ -74,3 +75,14 @@ def test_wiener_rank_truncation_and_shrink(x64):
   expected = top @ np.diag(gains) @ top.T
   got = denoisers.wiener_matrix(jnp.array(S), 0.5, rank=2, shrink=0.3)
   np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_spectral_mixture_equals_cholesky_mixture(x64):
+  X, labels, spec = data.separable_mixture(jax.random.PRNGKey(4), d=6, K=3, n_per_cluster=5, alpha=0.4,
+                                           beta=-0.4, rank=3)
+  m = spec.mixture
+  evals, evecs = jnp.linalg.eigh(m.covs)
+  y = X + 0.3 * jax.random.normal(jax.random.PRNGKey(5), X.shape)
+  for sigma in (0.1, 0.7):
+    np.testing.assert_allclose(denoisers.gaussian_mixture_spectral(y, m.means, evals, evecs, m.weights, sigma),
+                               denoisers.gaussian_mixture(y, m.means, m.covs, m.weights, sigma), rtol=1e-8, atol=1e-10)

@@ -20,3 +20,22 @@ def test_regimes_quick_writes_figures_and_results(tmp_path):
   assert sum(summary["generalization"]["allocation"]) + summary["generalization"]["dead_units"] == config.gen.p
   # Even 300 steps store every locally sparse sample (the memorization minimum is found fast).
   assert summary["memorization"]["stored_fraction"] == 1.0
+
+
+def test_phase_diagram_smoke_writes_figures_results_and_redraws(tmp_path):
+  from sims import phase_diagram
+  from sims.configs import phase_diagram as phase_config
+  config = phase_config.get_config("smoke")
+  work, figs = str(tmp_path / "work"), str(tmp_path / "figs")
+  paths = phase_diagram.run(config, work, figs, progress=False)
+  names = ["phase_n_sigma.png", "phase_n_p.png", "phase_hybrid.png", "critical_n.png"]
+  assert sorted(os.path.basename(p) for p in paths) == sorted(names)
+  arrays, meta = results.load(os.path.join(work, "n_sigma"))
+  C = int(np.prod(meta["grid_shape"]))
+  assert arrays["stored"].shape == (C,) and set(np.unique(arrays["regime"])) <= {0, 1, 2}
+  assert meta["families"][0] == "locally sparse" and meta["devices"]
+  for name in names:
+    os.remove(os.path.join(figs, name))
+  phase_diagram.run(config, work, figs, plot_only=True)  # redraws from the saved results only
+  for name in names:
+    assert os.path.getsize(os.path.join(figs, name)) > 10_000

@@ -1,0 +1,68 @@
+"""Presets for ``sims/phase_diagram.py`` (ml_collections).
+
+``--config=sims/configs/phase_diagram.py`` is ``quick`` (the committed figures, under
+5 minutes on 2 CPU cores); ``...phase_diagram.py:paper`` is the GPU-size run (d=1024,
+p=100, n up to 10,000); ``...:smoke`` is the seconds-long CI run. Override any field,
+e.g. ``--config.n_sigma.sigma='(0.1, 0.3)'``.
+"""
+
+import ml_collections
+
+
+def _pow2(lo: int, hi: int) -> tuple:
+  out, n = [], lo
+  while n <= hi:
+    out.append(n)
+    n *= 2
+  return tuple(out)
+
+
+def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.preset = preset
+  c.d = 64
+  c.p_max = 32
+  c.pool = 256  # training rows per family (every n is a prefix)
+  c.test = 128  # held-out rows per family
+  c.norm = 4.0  # ‖x‖ of the cluster means (and of the locally sparse samples)
+  c.decay = 0.8  # within-cluster spectrum decay (distinct principal components)
+  c.beta = -0.3  # cosine between cluster means (Def. 3.1 needs β < 0)
+  c.seeds = (0, 1)
+  c.data_seed = 0
+  c.train = ml_collections.ConfigDict(dict(steps=1500, learning_rate=2e-2, schedule="cosine",
+                                           optimizer="adam", batch_size=None, chunk_size=250))
+  c.lam = 1e-3
+  c.stored_threshold = 0.9  # best column cosine for a sample to count as stored
+  c.eval_noise = 4  # noise draws per sample for the denoising metrics
+  c.memory_budget_mb = 1024.0
+  n = _pow2(4, 256)
+  # (a) n × σ at p = p_max, for the locally sparse family and a K-cluster mixture.
+  c.n_sigma = ml_collections.ConfigDict(dict(n=n, sigma=(0.1, 0.2, 0.4, 0.8), K=4, alpha=1.0))
+  # (b) n × p at fixed σ.
+  c.n_p = ml_collections.ConfigDict(dict(n=n, p=(4, 8, 16, 32), sigma=0.2, K=4, alpha=1.0))
+  # (c) imbalance: fraction of clusters made of copies of one sample × n (Cor. 3.4).
+  c.hybrid = ml_collections.ConfigDict(dict(n=n, duplicated=(0.0, 0.25, 0.5, 0.75), sigma=0.2, K=4,
+                                            alpha=1.0))
+  # (d) local sparsity α and cluster count K × n, for the scaling of n*.
+  c.alpha_K = ml_collections.ConfigDict(dict(n=n, alpha=(0.25, 0.5, 1.0, 2.0), K=(2, 4, 8), sigma=0.2))
+  if preset == "smoke":
+    c.d, c.p_max, c.pool, c.test, c.seeds = 32, 8, 16, 16, (0,)
+    c.train.steps = 40
+    n = (2, 8, 16)
+    c.n_sigma.update(dict(n=n, sigma=(0.2, 0.8), K=2))
+    c.n_p.update(dict(n=n, p=(4, 8), K=2))
+    c.hybrid.update(dict(n=n, duplicated=(0.0, 0.5), K=2))
+    c.alpha_K.update(dict(n=n, alpha=(0.5, 2.0), K=(2, 4)))
+  elif preset == "paper":
+    c.d, c.p_max, c.pool, c.test = 1024, 100, 16384, 1024
+    c.seeds = (0, 1, 2)
+    c.train.update(dict(steps=4000, learning_rate=1e-2, batch_size=512))
+    n = _pow2(4, 8192) + (10000,)
+    c.n_sigma.update(dict(n=n, sigma=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6)))
+    c.n_p.update(dict(n=n, p=(10, 25, 50, 100)))
+    c.hybrid.update(dict(n=n, duplicated=(0.0, 0.25, 0.5, 0.75, 1.0)))
+    c.alpha_K.update(dict(n=n, alpha=(0.25, 0.5, 1.0, 2.0, 4.0), K=(2, 4, 5, 10)))
+    c.memory_budget_mb = 16384.0
+  elif preset != "quick":
+    raise ValueError(f"preset must be 'quick', 'smoke' or 'paper', got {preset!r}")
+  return c

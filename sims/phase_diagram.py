@@ -1,0 +1,255 @@
+r"""Phase diagrams of memorization / hybrid / generalization over sample count n.
+
+Four sweeps, each one ``relu_dae.sweep.run`` (one ``jit(vmap(train))`` per bucket of n):
+
+* ``n_sigma``: n × σ at p = p_max, for (a) a locally sparse family (each sample its own
+  direction, centred) and (b) a K-cluster (α, β)-separable mixture;
+* ``n_p``: n × width p at fixed σ (the theory's line n = p of Cor. 3.2 drawn on top);
+* ``hybrid``: n × fraction of clusters made of copies of one sample (Cor. 3.4);
+* ``alpha_K``: n × within-cluster spread α × number of clusters K, for the scaling of n*.
+
+Every trained model is measured (``relu_dae.metrics``): the fraction of training samples
+stored in a column, per cluster (→ ``regime``); Gram distances to W_mem (Eq. 9) and W_gen
+(Cor. 3.3); distances of f to f_emp (Eq. 3) and to f_gt on noisy training inputs; the
+train/test loss gap; the fraction of one-step denoised held-out inputs that copy a
+training sample (NN-distance ratio < 1/3); representation spikiness; units per cluster;
+the loss relative to Cor. 3.2's. The critical n* where each transition score crosses
+1/2 is located per row (log-n interpolation) and fitted against p, K and α.
+
+Writes ``figures/phase_n_sigma.png``, ``figures/phase_n_p.png``, ``figures/phase_hybrid.png``,
+``figures/critical_n.png`` and ``<workdir>/<sweep>.{npz,json}`` (+ ``critical_summary.json``: n* and the fitted exponents);
+``--plot_only`` redraws the figures from those files.
+
+Usage::
+
+  python -m sims.phase_diagram                    # quick preset, < 5 min on 2 CPU cores
+  python -m sims.phase_diagram --config=sims/configs/phase_diagram.py:paper   # GPU size
+  python -m sims.phase_diagram --plot_only
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from typing import Callable, NamedTuple
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+from ml_collections import config_flags
+import numpy as np
+
+import relu_dae as rd
+from relu_dae import metrics
+from relu_dae import sweep
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", os.path.join(os.path.dirname(__file__), "configs", "phase_diagram.py"), "Preset (ml_collections).")
+_WORKDIR = flags.DEFINE_string("workdir", "results/phase_diagram", "Sweeps, chunk files and results.")
+_FIGDIR = flags.DEFINE_string("figdir", "figures", "Where figures go.")
+_PLOT_ONLY = flags.DEFINE_bool("plot_only", False, "Redraw the figures from saved results.")
+
+EXPERIMENTS = ("n_sigma", "n_p", "hybrid", "alpha_K")
+
+
+class Family(NamedTuple):
+  """A data family: training pool, held-out samples and its ground-truth denoiser."""
+  name: str
+  X: np.ndarray  # (N, d), rows interleaved over clusters so every prefix is balanced
+  labels: np.ndarray  # (N,)
+  X_test: np.ndarray  # (M, d)
+  num_clusters: int
+  gt: Callable  # gt(y, sigma) -> f_gt(y)
+
+
+def mixture_family(key, c, *, K: int, alpha: float) -> Family:
+  """K-cluster (α, β)-separable mixture; its last rows are held out."""
+  per = -(-(c.pool + c.test) // K)
+  X, labels, spec = rd.data.separable_mixture(key, d=c.d, K=K, n_per_cluster=per, alpha=alpha, beta=c.beta,
+                                              norm=c.norm, decay=c.decay)
+  X, labels = sweep.interleave(np.asarray(X), np.asarray(labels))
+  m = spec.mixture
+  evals, evecs = np.linalg.eigh(np.asarray(m.covs, np.float64))  # host LAPACK, once per family
+  evals, evecs = jnp.asarray(evals, jnp.float32), jnp.asarray(evecs, jnp.float32)
+  gt = lambda y, s: rd.denoisers.gaussian_mixture_spectral(y, m.means, evals, evecs, m.weights, s)
+  return Family(f"mixture K={K} α={alpha:g}", X[:c.pool], labels[:c.pool], X[c.pool:c.pool + c.test], K, gt)
+
+
+def sparse_family(key, c) -> Family:
+  """Locally sparse: i.i.d. directions, centred, norm ``c.norm``; one cluster per sample.
+
+  f_gt is the Gaussian posterior mean for the matching isotropic covariance
+  ``(norm²/d) I`` (the directions' distribution up to O(1/d)).
+  """
+  G = np.array(jax.random.normal(key, (c.pool + c.test, c.d)))
+  G -= G.mean(axis=0)
+  X = c.norm * G / np.linalg.norm(G, axis=1, keepdims=True)
+  var = c.norm**2 / c.d
+  gt = lambda y, s: y * (var / (var + s**2))
+  return Family("locally sparse", X[:c.pool], np.arange(c.pool), X[c.pool:], c.pool, gt)
+
+
+_MAX_K = 8  # per-cluster arrays are stored padded (NaN) to this many clusters
+
+
+def _pad(v):
+  return jnp.pad(v, (0, max(0, _MAX_K - v.shape[0])), constant_values=jnp.nan)[:_MAX_K]
+
+
+def _units_per_cluster(params, X, labels, w, K):
+  """Hidden units owned by each cluster (the one that activates a unit most often), ``(K,)``."""
+  active = (rd.model.represent(params, X) > 0) * (w > 0)[:, None]  # (N, p)
+  per_unit = jax.nn.one_hot(labels, K).T @ active  # (K, p)
+  alive = jnp.sum(per_unit, axis=0) > 0
+  return jnp.sum(jax.nn.one_hot(jnp.argmax(per_unit, axis=0), K) * alive[:, None], axis=0)
+
+
+def _spectra(fam: Family, n: np.ndarray, dup: np.ndarray):
+  """Per-cluster Gram eigenpairs of each configuration's training set, on the host.
+
+  Shared by every σ, λ, p with the same ``(n, duplicated)``; computed with numpy so no
+  batched LAPACK call runs inside the ``vmap`` (jaxlib 0.10's CPU LAPACK kernels can
+  deadlock there on a 2-core machine).
+  """
+  first = sweep._first_rows(fam.labels[None])[0]
+  keys, inverse = np.unique(np.stack([n, dup], 1), axis=0, return_inverse=True)
+  out = []
+  for n_u, dup_u in keys:
+    w = np.asarray(sweep.sample_weights(fam.labels, first, n_u, dup_u, fam.num_clusters), np.float64)
+    member = np.eye(fam.num_clusters)[fam.labels] * w[:, None]
+    grams = np.einsum("nk,nd,ne->kde", member, fam.X, fam.X)
+    evals, evecs = np.linalg.eigh(grams)
+    out.append((evals, evecs, member.sum(0)))
+  stack = [np.stack([o[i] for o in out]).astype(np.float32) for i in range(3)]
+  return stack, inverse.ravel()
+
+
+def _measure_one(W, n, dup, sigma, lam, p, key, spectra, fam: Family, c):
+  """All metrics of one trained model (traced; vmapped over configurations)."""
+  X, labels, K = jnp.asarray(fam.X), jnp.asarray(fam.labels), fam.num_clusters
+  first = jnp.asarray(sweep._first_rows(fam.labels[None])[0])
+  w = sweep.sample_weights(labels, first, n, dup, K)
+  params = {"W": W}
+  per_cluster = metrics.per_cluster_stored(W, X, labels, w, K, c.stored_threshold, relative=True)
+  mem = metrics.memorization_target(X, w, sigma, lam)
+  gen = metrics.generalization_gram(*spectra, sigma, lam, jnp.maximum(p // K, 1))
+  gaps = metrics.denoising_gaps(params, X, w, key, sigma, functools.partial(fam.gt, s=sigma),
+                                jnp.asarray(fam.X_test), num_noise=c.eval_noise)
+  y_test = fam.X_test + sigma * jax.random.normal(jax.random.fold_in(key, 7), fam.X_test.shape)
+  copies = jnp.mean(metrics.is_copy(metrics.nn_ratio(rd.model.apply(params, y_test), X, w)))
+  y_train = X + sigma * jax.random.normal(jax.random.fold_in(key, 8), X.shape)
+  spiky = metrics.spikiness(rd.model.represent(params, y_train[:64]))
+  units = _units_per_cluster(params, X, labels, w, K) if K <= _MAX_K else jnp.full(_MAX_K, jnp.nan)
+  d_emp, d_gt = gaps["train_dist_emp"], gaps["train_dist_gt"]
+  mem_loss = jnp.sum(w * sigma**2 * jnp.sum(X**2, 1) / (jnp.sum(X**2, 1) + sigma**2)) / jnp.sum(w)
+  return dict(
+      stored=metrics.weighted_stored_fraction(W, X, w, c.stored_threshold, relative=True),
+      per_cluster_stored=_pad(per_cluster),
+      regime=metrics.regime(per_cluster),
+      dist_mem=metrics.gram_distance(W, mem @ mem.T), dist_gen=metrics.gram_distance(W, gen),
+      nearer_emp=d_gt / (d_emp + d_gt), copies=copies,
+      gap=jnp.clip(gaps["loss_gap"] / gaps["test_loss"], 0.0, 1.0),
+      loss_vs_cor32=gaps["train_loss"] / mem_loss,
+      units_per_cluster=_pad(units),
+      **{k: gaps[k] for k in metrics.DENOISING_GAP_KEYS},
+      **{f"spiky_{k}": v for k, v in spiky.items()})
+
+
+def measure(res: sweep.SweepResult, families: list[Family], c) -> dict[str, np.ndarray]:
+  """Metrics of every configuration of a sweep, ``{name: (C, ...)}``; NaN where not ok."""
+  C = len(res.configs["n"])
+  out = {}
+  for a, fam in enumerate(families):
+    idx = np.flatnonzero(res.configs["data"] == a)
+    fn = jax.jit(jax.vmap(functools.partial(_measure_one, fam=fam, c=c)))
+    cfg = {k: jnp.asarray(res.configs[k][idx]) for k in ("n", "duplicated", "sigma", "lam", "p")}
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), 99))(jnp.asarray(res.configs["seed"][idx]))
+    W = jnp.nan_to_num(jnp.asarray(res.params[idx]))
+    (evals, evecs, n_k), which = _spectra(fam, res.configs["n"][idx], res.configs["duplicated"][idx])
+    spectra = (jnp.asarray(evals[which]), jnp.asarray(evecs[which]), jnp.asarray(n_k[which]))
+    vals = fn(W, cfg["n"], cfg["duplicated"].astype(jnp.float32), cfg["sigma"], cfg["lam"], cfg["p"], keys,
+              spectra)
+    for k, v in vals.items():
+      v = np.asarray(v)
+      out.setdefault(k, np.full((C,) + v.shape[1:], np.nan, v.dtype if v.dtype.kind == "f" else float))
+      out[k][idx] = v
+  for k in out:
+    out[k][~res.ok] = np.nan
+  return out
+
+
+def _families(c, experiment: str) -> tuple[list[Family], dict]:
+  key = jax.random.PRNGKey(c.data_seed)
+  e = c[experiment]
+  if experiment == "n_sigma":
+    return [sparse_family(key, c), mixture_family(key, c, K=e.K, alpha=e.alpha)], {}
+  if experiment in ("n_p", "hybrid"):
+    return [mixture_family(key, c, K=e.K, alpha=e.alpha)], {}
+  fams, axes = [], {"alpha": [], "K": []}
+  for K in e.K:
+    for alpha in e.alpha:
+      fams.append(mixture_family(key, c, K=K, alpha=alpha))
+      axes["alpha"].append(alpha)
+      axes["K"].append(K)
+  return fams, axes
+
+
+def _grid(c, experiment: str, num_families: int) -> sweep.Grid:
+  e = c[experiment]
+  common = dict(n=e.n, lam=(c.lam,), seed=c.seeds, data=tuple(range(num_families)))
+  if experiment == "n_sigma":
+    return sweep.Grid(sigma=e.sigma, **common)
+  if experiment == "n_p":
+    return sweep.Grid(sigma=(e.sigma,), p=e.p, **common)
+  if experiment == "hybrid":
+    return sweep.Grid(sigma=(e.sigma,), duplicated=e.duplicated, **common)
+  return sweep.Grid(sigma=(e.sigma,), **common)
+
+
+def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -> str:
+  """Sweeps and measures one experiment; writes ``workdir/<experiment>.{npz,json}``."""
+  families, axes = _families(c, experiment)
+  grid = _grid(c, experiment, len(families))
+  tc = rd.train.TrainConfig(**c.train.to_dict())
+  config = sweep.SweepConfig(tc, p_max=c.p_max, memory_budget_mb=c.memory_budget_mb)
+  pools = np.stack([f.X for f in families]).astype(np.float32)
+  labels = np.stack([f.labels for f in families])
+  start = time.perf_counter()
+  res = sweep.load(sweep.run(grid, config, os.path.join(workdir, "sweeps", experiment), pool=pools,
+                             labels=labels, progress=progress))
+  train_s = time.perf_counter() - start
+  values = measure(res, families, c)
+  logging.info("%s: %d configurations, train %.1fs, measure %.1fs, %d non-finite", experiment,
+               len(res.ok), train_s, time.perf_counter() - start - train_s, int((~res.ok).sum()))
+  arrays = {**{f"config_{k}": v for k, v in res.configs.items()}, **values, "ok": res.ok,
+            "final_loss": res.final_loss}
+  meta = dict(experiment=experiment, grid=dataclasses.asdict(grid), grid_shape=list(res.grid_shape),
+              families=[f.name for f in families], family_axes=axes, config=c.to_dict(),
+              devices=res.meta["devices"], train_wall_s=train_s, wall_s=time.perf_counter() - start,
+              buckets=res.meta["buckets"], num_nonfinite=int((~res.ok).sum()))
+  return rd.results.save(os.path.join(workdir, experiment), arrays, meta)
+
+
+def run(c, workdir: str, figdir: str, *, plot_only: bool = False, progress: bool = True) -> list[str]:
+  """Runs (or with ``plot_only`` only redraws) every experiment; returns the figure paths."""
+  if not plot_only:
+    for experiment in EXPERIMENTS:
+      run_experiment(c, experiment, workdir, progress=progress)
+  from sims import phase_plots  # matplotlib only when drawing
+  return phase_plots.draw_all(workdir, figdir)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  start = time.perf_counter()
+  paths = run(_CONFIG.value, _WORKDIR.value, _FIGDIR.value, plot_only=_PLOT_ONLY.value)
+  print(f"wrote {', '.join(paths)} and {_WORKDIR.value}/*.npz/.json in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+  app.run(main)
