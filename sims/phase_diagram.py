@@ -67,9 +67,13 @@ class Family(NamedTuple):
 
 
 def mixture_family(key, c, *, K: int, alpha: float) -> Family:
-  """K-cluster (α, β)-separable mixture; its last rows are held out."""
+  """K-cluster (α, β)-separable mixture; its last rows are held out.
+
+  β is ``c.beta``, raised to ``0.9·(−1/(K−1))`` where K means cannot be that anti-correlated.
+  """
   per = -(-(c.pool + c.test) // K)
-  X, labels, spec = rd.data.separable_mixture(key, d=c.d, K=K, n_per_cluster=per, alpha=alpha, beta=c.beta,
+  beta = max(c.beta, -0.9 / (K - 1))
+  X, labels, spec = rd.data.separable_mixture(key, d=c.d, K=K, n_per_cluster=per, alpha=alpha, beta=beta,
                                               norm=c.norm, decay=c.decay)
   X, labels = sweep.interleave(np.asarray(X), np.asarray(labels))
   m = spec.mixture
@@ -227,7 +231,7 @@ def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -
                len(res.ok), train_s, time.perf_counter() - start - train_s, int((~res.ok).sum()))
   arrays = {**{f"config_{k}": v for k, v in res.configs.items()}, **values, "ok": res.ok,
             "final_loss": res.final_loss}
-  meta = dict(experiment=experiment, grid=dataclasses.asdict(grid), grid_shape=list(res.grid_shape),
+  meta = dict(experiment=experiment, grid=dataclasses.asdict(grid.resolved(c.p_max)), grid_shape=list(res.grid_shape),
               families=[f.name for f in families], family_axes=axes, config=c.to_dict(),
               devices=res.meta["devices"], train_wall_s=train_s, wall_s=time.perf_counter() - start,
               buckets=res.meta["buckets"], num_nonfinite=int((~res.ok).sum()))
@@ -243,9 +247,23 @@ def run(c, workdir: str, figdir: str, *, plot_only: bool = False, progress: bool
   return phase_plots.draw_all(workdir, figdir)
 
 
+def use_all_cpu_cores() -> None:
+  """Exposes every CPU core as a JAX device, so ``sweep.run`` shards configurations over them.
+
+  XLA runs one small configuration's step on one core; with one device per core the sweep
+  is ~2× faster on 2 cores (BENCHMARKS.md, rows d vs d2). Must run before JAX starts its
+  backend; a no-op on GPU, or when the backend is already up.
+  """
+  try:
+    jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
+  except RuntimeError as err:  # the backend was initialized earlier
+    logging.info("keeping the existing CPU devices: %s", err)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  use_all_cpu_cores()
   start = time.perf_counter()
   paths = run(_CONFIG.value, _WORKDIR.value, _FIGDIR.value, plot_only=_PLOT_ONLY.value)
   print(f"wrote {', '.join(paths)} and {_WORKDIR.value}/*.npz/.json in {time.perf_counter() - start:.0f} s")

@@ -30,7 +30,7 @@ def _load(workdir, experiment):
 
 
 def _grid(arrays, meta, name):
-  """Seed-averaged metric on the grid, with the n axis last."""
+  """Seed-averaged metric on the grid: axes (σ, λ, p, duplicated, data[, extra], n)."""
   g = arrays[name].reshape(tuple(meta["grid_shape"]) + arrays[name].shape[1:])
   g = np.nanmean(g, axis=SEED)
   return np.moveaxis(g, 0, -1)
@@ -87,6 +87,17 @@ def _regime_map(ax, mode, n, ylabels, ylabel, title):
   return handles
 
 
+def _bottom_legend(fig, ax, regime_handles):
+  """One legend under the figure: the n* markers and theory lines of ``ax``, then the regimes."""
+  handles, labels = ax.get_legend_handles_labels()
+  handles = handles + list(regime_handles)
+  labels = labels + list(metrics.REGIME_NAMES)
+  leg = fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+  for h in leg.legend_handles:
+    if hasattr(h, "set_markeredgecolor"):
+      h.set_markeredgecolor("black")
+
+
 def _theory_line_n_equals(ax, n, value, label):
   x = _n_to_x(n, np.array([value], float))[0]
   if np.isfinite(x):
@@ -98,19 +109,19 @@ def draw_n_sigma(workdir, figdir):
   n, sigma = meta["grid"]["n"], meta["grid"]["sigma"]
   p = meta["grid"]["p"][0]
   families = meta["families"]
-  fig, axes = plt.subplots(2, len(families), figsize=(5.2 * len(families), 7.2), squeeze=False)
-  stored = _grid(arrays, meta, "stored")[:, 0, 0, 0, 0, :, :]  # (σ, data, n)
+  fig, axes = plt.subplots(2, len(families), figsize=(5.2 * len(families), 8.6), squeeze=False)
+  stored = _grid(arrays, meta, "stored")[:, 0, 0, 0, :, :]  # (σ, data, n)
   mode = _regime_mode(arrays, meta)[:, 0, 0, 0, :, :]
   for a, fam in enumerate(families):
     im = _heatmap(axes[0, a], stored[:, a], n, sigma, title=f"{fam}: fraction of samples stored",
                   ylabel="noise level σ")
-    _overlay_critical(axes[0, a], arrays, meta, len(sigma), lambda c, a=a: c[:, 0, 0, 0, 0, a])
+    _overlay_critical(axes[0, a], arrays, meta, len(sigma), lambda c, a=a: c[:, 0, 0, 0, a])
     _theory_line_n_equals(axes[0, a], n, p, f"n = p = {p} (Cor. 3.2 needs p ≥ n)")
     handles = _regime_map(axes[1, a], mode[:, a], n, sigma, "noise level σ", f"{fam}: regime (mode over seeds)")
     _theory_line_n_equals(axes[1, a], n, p, f"n = p = {p}")
-  fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8, label="stored fraction")
-  axes[0, -1].legend(fontsize=7, loc="upper right", framealpha=0.6)
-  axes[1, -1].legend(handles, metrics.REGIME_NAMES, fontsize=7, loc="upper right")
+  fig.subplots_adjust(hspace=0.45, bottom=0.16, right=0.88)
+  fig.colorbar(im, cax=fig.add_axes((0.905, 0.58, 0.015, 0.3)), label="stored fraction")
+  _bottom_legend(fig, axes[0, -1], handles)
   fig.suptitle(f"Memorization → generalization over n × σ (d={meta['config']['d']}, p={p}, "
                f"{len(meta['grid']['seed'])} seeds)", fontsize=11)
   return plotting.save(fig, os.path.join(figdir, "phase_n_sigma.png"))
@@ -119,18 +130,18 @@ def draw_n_sigma(workdir, figdir):
 def draw_n_p(workdir, figdir):
   arrays, meta = _load(workdir, "n_p")
   n, ps = meta["grid"]["n"], meta["grid"]["p"]
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-  stored = _grid(arrays, meta, "stored")[0, 0, :, 0, 0, 0, :]  # (p, n)
+  fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+  stored = _grid(arrays, meta, "stored")[0, 0, :, 0, 0, :]  # (p, n)
   im = _heatmap(axes[0], stored, n, ps, title=f"{meta['families'][0]}: fraction of samples stored",
                 ylabel="hidden units p")
-  _overlay_critical(axes[0], arrays, meta, len(ps), lambda c: c[0, 0, :, 0, 0, 0])
+  _overlay_critical(axes[0], arrays, meta, len(ps), lambda c: c[0, 0, :, 0, 0])
   axes[0].plot(_n_to_x(n, np.asarray(ps, float)), np.arange(len(ps)), "c--", lw=1.2, label="n = p (Cor. 3.2)")
-  axes[0].legend(fontsize=7, loc="upper right", framealpha=0.6)
   fig.colorbar(im, ax=axes[0], label="stored fraction")
   mode = _regime_mode(arrays, meta)[0, 0, :, 0, 0, :]
   handles = _regime_map(axes[1], mode, n, ps, "hidden units p", "regime (mode over seeds)")
   axes[1].plot(_n_to_x(n, np.asarray(ps, float)), np.arange(len(ps)), "c--", lw=1.2)
-  axes[1].legend(handles, metrics.REGIME_NAMES, fontsize=7, loc="upper right")
+  fig.subplots_adjust(bottom=0.3)
+  _bottom_legend(fig, axes[0], handles)
   fig.suptitle(f"n × width p at σ={meta['grid']['sigma'][0]:g}", fontsize=11)
   return plotting.save(fig, os.path.join(figdir, "phase_n_p.png"))
 
@@ -140,20 +151,18 @@ def draw_hybrid(workdir, figdir):
   n, dup = meta["grid"]["n"], meta["grid"]["duplicated"]
   K = meta["config"]["hybrid"]["K"]
   fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-  mode = _regime_mode(arrays, meta)[0, 0, 0, 0, :, 0, :]  # (dup, n)
+  mode = _regime_mode(arrays, meta)[0, 0, 0, :, 0, :]  # (dup, n)
   handles = _regime_map(axes[0], mode, n, dup, "fraction of clusters duplicated",
                         f"regime (K={K}; mode over seeds)")
   axes[0].legend(handles, metrics.REGIME_NAMES, fontsize=7, loc="upper right")
-  per = _grid(arrays, meta, "per_cluster_stored")[0, 0, 0, 0, :, 0]  # (dup, n, K_max)
+  per = _grid(arrays, meta, "per_cluster_stored")[0, 0, 0, :, 0]  # (dup, K_max, n)
   num_dup = np.round(np.asarray(dup) * K).astype(int)
-  dup_part = np.array([[np.nanmean(per[i, j, :m]) if m else np.nan for j in range(len(n))]
+  dup_part = np.array([[np.nanmean(per[i, :m, j]) if m else np.nan for j in range(len(n))]
                        for i, m in enumerate(num_dup)])
-  rest = np.array([[np.nanmean(per[i, j, m:K]) if m < K else np.nan for j in range(len(n))]
+  rest = np.array([[np.nanmean(per[i, m:K, j]) if m < K else np.nan for j in range(len(n))]
                    for i, m in enumerate(num_dup)])
-  _heatmap(axes[1], dup_part, n, dup, title="duplicated clusters: stored fraction",
-           ylabel="fraction of clusters duplicated")
-  im = _heatmap(axes[2], rest, n, dup, title="distinct-sample clusters: stored fraction",
-                ylabel="fraction of clusters duplicated")
+  _heatmap(axes[1], dup_part, n, dup, title="duplicated clusters: stored fraction", ylabel="")
+  im = _heatmap(axes[2], rest, n, dup, title="distinct-sample clusters: stored fraction", ylabel="")
   fig.colorbar(im, ax=axes[1:].tolist(), label="stored fraction")
   fig.suptitle("Hybrid regime (Cor. 3.4): duplicated clusters stay memorized while the others generalize",
                fontsize=11)
@@ -165,11 +174,11 @@ def critical_summary(workdir) -> dict:
   out = {}
   arrays, meta = _load(workdir, "n_p")
   ps = np.asarray(meta["grid"]["p"], float)
-  out["p"] = {"x": ps.tolist(), **{s: _critical(arrays, meta, s)[0, 0, :, 0, 0, 0].tolist() for s in SCORES}}
+  out["p"] = {"x": ps.tolist(), **{s: _critical(arrays, meta, s)[0, 0, :, 0, 0].tolist() for s in SCORES}}
   arrays, meta = _load(workdir, "alpha_K")
   axes = meta["family_axes"]
   alphas, Ks = np.asarray(axes["alpha"], float), np.asarray(axes["K"], float)
-  crit = {s: _critical(arrays, meta, s)[0, 0, 0, 0, 0, :] for s in SCORES}
+  crit = {s: _critical(arrays, meta, s)[0, 0, 0, 0, :] for s in SCORES}
   ref_alpha = float(meta["config"]["n_sigma"]["alpha"])
   ref_K = int(meta["config"]["n_sigma"]["K"])
   sel_K = np.isclose(alphas, ref_alpha)
