@@ -47,11 +47,18 @@ import relu_dae as rd
 from relu_dae import metrics
 from relu_dae import sweep
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(__file__), "configs", "phase_diagram.py"), "Preset (ml_collections).")
-_WORKDIR = flags.DEFINE_string("workdir", "results/phase_diagram", "Sweeps, chunk files and results.")
-_FIGDIR = flags.DEFINE_string("figdir", "figures", "Where figures go.")
-_PLOT_ONLY = flags.DEFINE_bool("plot_only", False, "Redraw the figures from saved results.")
+_FLAGS = {}  # absl flag holders, defined only when the module runs as the app
+
+
+def define_flags() -> dict:
+  """Defines this app's absl flags (at ``__main__`` only, so apps can be imported together)."""
+  _FLAGS.update(
+      config=config_flags.DEFINE_config_file(
+          "config", os.path.join(os.path.dirname(__file__), "configs", "phase_diagram.py"), "Preset (ml_collections)."),
+      workdir=flags.DEFINE_string("workdir", "results/phase_diagram", "Sweeps, chunk files and results."),
+      figdir=flags.DEFINE_string("figdir", "figures", "Where figures go."),
+      plot_only=flags.DEFINE_bool("plot_only", False, "Redraw the figures from saved results."))
+  return _FLAGS
 
 EXPERIMENTS = ("n_sigma", "n_p", "hybrid", "alpha_K")
 
@@ -265,9 +272,10 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   use_all_cpu_cores()
   start = time.perf_counter()
-  paths = run(_CONFIG.value, _WORKDIR.value, _FIGDIR.value, plot_only=_PLOT_ONLY.value)
-  print(f"wrote {', '.join(paths)} and {_WORKDIR.value}/*.npz/.json in {time.perf_counter() - start:.0f} s")
+  paths = run(_FLAGS['config'].value, _FLAGS['workdir'].value, _FLAGS['figdir'].value, plot_only=_FLAGS['plot_only'].value)
+  print(f"wrote {', '.join(paths)} and {_FLAGS['workdir'].value}/*.npz/.json in {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

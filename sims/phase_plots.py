@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import matplotlib
 
@@ -32,7 +33,9 @@ def _load(workdir, experiment):
 def _grid(arrays, meta, name):
   """Seed-averaged metric on the grid: axes (σ, λ, p, duplicated, data[, extra], n)."""
   g = arrays[name].reshape(tuple(meta["grid_shape"]) + arrays[name].shape[1:])
-  g = np.nanmean(g, axis=SEED)
+  with warnings.catch_warnings():  # all-NaN cells (absent clusters, failed runs) stay NaN
+    warnings.simplefilter("ignore", RuntimeWarning)
+    g = np.nanmean(g, axis=SEED)
   return np.moveaxis(g, 0, -1)
 
 
@@ -212,8 +215,12 @@ def draw_critical(workdir, figdir):
                 label=f"  fit n* ∝ x^{fit['exponent']:.2f} ± {fit['ci95']:.2f}")
     if axis == "p":
       ax.plot(x, x, "k:", label="n = p")
+    found = [np.asarray(summary[axis][s], float) for s in SCORES]
+    if not np.any(np.isfinite(np.concatenate(found))):
+      ax.text(0.5, 0.5, "no score crosses 1/2\nwithin the grid of n", ha="center", transform=ax.transAxes)
+    else:
+      ax.set_yscale("log", base=2)
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log", base=2)
     ax.set_xlabel(xlabels[axis])
     ax.set_ylabel("critical n* (score crosses 1/2)")
     ax.set_title(titles[axis], fontsize=9)

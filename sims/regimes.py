@@ -33,10 +33,17 @@ import numpy as np
 import relu_dae as rd
 from relu_dae import plotting
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(__file__), "configs", "regimes.py"), "Preset (ml_collections).")
-_WORKDIR = flags.DEFINE_string("workdir", "results/regimes", "Where results (.npz, .json) go.")
-_FIGDIR = flags.DEFINE_string("figdir", "figures", "Where figures go.")
+_FLAGS = {}  # absl flag holders, defined only when the module runs as the app
+
+
+def define_flags() -> dict:
+  """Defines this app's absl flags (at ``__main__`` only, so apps can be imported together)."""
+  _FLAGS.update(
+      config=config_flags.DEFINE_config_file(
+          "config", os.path.join(os.path.dirname(__file__), "configs", "regimes.py"), "Preset (ml_collections)."),
+      workdir=flags.DEFINE_string("workdir", "results/regimes", "Where results (.npz, .json) go."),
+      figdir=flags.DEFINE_string("figdir", "figures", "Where figures go."))
+  return _FLAGS
 
 
 def _fit(X, key, tc, p, *, desc):
@@ -203,12 +210,13 @@ def run(config, workdir: str, figdir: str) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  summary = run(_CONFIG.value, _WORKDIR.value, _FIGDIR.value)
+  summary = run(_FLAGS['config'].value, _FLAGS['workdir'].value, _FLAGS['figdir'].value)
   for name, s in summary.items():
     logging.info("%s: %s", name, s)
-  print(f"wrote {_FIGDIR.value}/regimes_weights.png, {_FIGDIR.value}/regimes_representations.png, "
-        f"{_WORKDIR.value}/regimes.npz/.json in {summary['seconds']:.0f} s")
+  print(f"wrote {_FLAGS['figdir'].value}/regimes_weights.png, {_FLAGS['figdir'].value}/regimes_representations.png, "
+        f"{_FLAGS['workdir'].value}/regimes.npz/.json in {summary['seconds']:.0f} s")
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

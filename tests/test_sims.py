@@ -39,3 +39,12 @@ def test_phase_diagram_smoke_writes_figures_results_and_redraws(tmp_path):
   phase_diagram.run(config, work, figs, plot_only=True)  # redraws from the saved results only
   for name in names:
     assert os.path.getsize(os.path.join(figs, name)) > 10_000
+
+
+def test_apps_parse_their_flags_from_the_command_line(tmp_path):
+  import subprocess
+  import sys
+  for module in ("sims.regimes", "sims.phase_diagram"):
+    out = subprocess.run([sys.executable, "-m", module, "--helpfull"], capture_output=True, text=True, timeout=120)
+    text = out.stdout + out.stderr  # absl prints help and exits with status 1
+    assert "--config" in text and "--workdir" in text and "DuplicateFlagError" not in text, text[-2000:]
