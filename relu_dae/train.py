@@ -96,8 +96,10 @@ class History(NamedTuple):
   Attributes:
     loss: ``(steps,)`` per-step Monte-Carlo loss (of the minibatch); NaN from the first
       non-finite step on.
-    nonfinite_step: first step whose loss or gradient was non-finite, ``-1`` if none.
-      From that step on the parameters are frozen at their last finite value.
+    nonfinite_step: first step whose loss was non-finite (the last step of its chunk if
+      only the parameters were), ``-1`` if none. The parameters are frozen at the end of
+      the last chunk that stayed finite (the check runs once per chunk, which keeps it
+      off the per-step critical path).
   """
   loss: jax.Array
   nonfinite_step: jax.Array
@@ -180,22 +182,30 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
     idx = _minibatch(k_batch, config.batch_size, n, weights)
     return losses.dae_loss(p, X[idx], k, sigma, lam, num_noise=config.num_noise)
 
-  def step(carry: _Carry, inputs):
-    t, k = inputs
-    loss, grads = jax.value_and_grad(loss_fn)(carry.params, k)
-    updates, opt_state = opt.update(grads, carry.opt_state, carry.params)
-    new_params = optax.apply_updates(carry.params, updates)
-    ok = jnp.isfinite(loss) & jnp.all(jnp.stack(
-        [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
-    first_bad = (carry.nonfinite_step < 0) & ~ok
-    bad = first_bad | (carry.nonfinite_step >= 0)
-    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(bad, b, a), new, old)
-    carry = _Carry(keep(new_params, carry.params), keep(opt_state, carry.opt_state),
-                   jnp.where(first_bad, t, carry.nonfinite_step))
-    return carry, jnp.where(bad, jnp.nan, loss)
+  def step(carry, k):
+    params, opt_state = carry
+    loss, grads = jax.value_and_grad(loss_fn)(params, k)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), loss
 
-  def run(carry, ts, keys):
-    carry, chunk_losses = jax.lax.scan(step, carry, (ts, keys))
+  def run(carry: _Carry, ts, keys):
+    """One chunk of steps; the finiteness check runs once per chunk, not once per step.
+
+    A chunk whose losses or final parameters are not all finite is discarded: the
+    parameters and optimizer state stay at the chunk's start, and every later chunk is
+    skipped the same way.
+    """
+    (params, opt_state), chunk_losses = jax.lax.scan(step, (carry.params, carry.opt_state), keys)
+    finite = jnp.isfinite(chunk_losses)
+    ok = jnp.all(finite) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree.leaves(params)]))
+    already = carry.nonfinite_step >= 0
+    bad = already | ~ok
+    # First non-finite loss of this chunk; its last step if only the parameters went bad.
+    first = jnp.where(jnp.all(finite), ts[-1], ts[jnp.argmin(finite)])
+    nonfinite_step = jnp.where(already, carry.nonfinite_step, jnp.where(ok, -1, first))
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(bad, b, a), new, old)
+    carry = _Carry(keep(params, carry.params), keep(opt_state, carry.opt_state), nonfinite_step)
+    chunk_losses = jnp.where((nonfinite_step >= 0) & (ts >= nonfinite_step), jnp.nan, chunk_losses)
     if callback is not None:
       jax.debug.callback(callback, ts[-1] + 1, chunk_losses[-1])
     return carry, chunk_losses
@@ -221,8 +231,8 @@ def raise_if_nonfinite(history: History) -> None:
   """Raises ``FloatingPointError`` naming the step if training produced a non-finite loss."""
   step = int(history.nonfinite_step)
   if step >= 0:
-    raise FloatingPointError(f"training loss became non-finite at step {step}; parameters are "
-                             f"from step {step - 1}. Lower learning_rate or check the data.")
+    raise FloatingPointError(f"training loss became non-finite at step {step}; parameters are from "
+                             "the end of the last finite chunk. Lower learning_rate or check the data.")
 
 
 def fit(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfig, *,

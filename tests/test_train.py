@@ -1,5 +1,6 @@
 """train: the optimizer step against hand-computed updates; trained weights against Cor. 3.2/3.3."""
 
+import dataclasses
 import numpy as np
 import jax
 import jax.numpy as jnp
@@ -107,6 +108,17 @@ def test_nonfinite_loss_is_detected_and_params_stay_finite(key):
   assert np.all(np.isfinite(np.asarray(params["W"])))
   with pytest.raises(FloatingPointError, match=f"step {step}"):
     tr.raise_if_nonfinite(hist)
+
+
+def test_a_nonfinite_chunk_is_discarded_and_the_step_does_not_depend_on_chunking(key):
+  X = 10.0 * jax.random.normal(key, (6, 4))
+  init = model.init(key, 4, 3, scale=1.0)
+  one_chunk = tr.TrainConfig(steps=40, sigma=0.1, optimizer="sgd", learning_rate=10.0, chunk_size=40)
+  params, hist = tr.train(init, X, key, one_chunk)
+  np.testing.assert_array_equal(params["W"], init["W"])  # the only chunk went bad: nothing kept
+  _, hist_small = tr.train(init, X, key, dataclasses.replace(one_chunk, chunk_size=7))
+  assert 0 <= int(hist.nonfinite_step) == int(hist_small.nonfinite_step)
+  np.testing.assert_array_equal(np.isnan(hist.loss), np.isnan(hist_small.loss))
 
 
 def test_training_memorizes_locally_sparse_data():
