@@ -1,6 +1,7 @@
 """train: the optimizer step against hand-computed updates; trained weights against Cor. 3.2/3.3."""
 
 import dataclasses
+
 import numpy as np
 import jax
 import jax.numpy as jnp
