@@ -40,24 +40,21 @@ from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
-from ml_collections import config_flags
 import numpy as np
 
 import relu_dae as rd
 from relu_dae import metrics
 from relu_dae import sweep
+from sims import _flags
 
 _FLAGS = {}  # absl flag holders, defined only when the module runs as the app
 
 
 def define_flags() -> dict:
   """Defines this app's absl flags (at ``__main__`` only, so apps can be imported together)."""
-  _FLAGS.update(
-      config=config_flags.DEFINE_config_file(
-          "config", os.path.join(os.path.dirname(__file__), "configs", "phase_diagram.py"), "Preset (ml_collections)."),
-      workdir=flags.DEFINE_string("workdir", "results/phase_diagram", "Sweeps, chunk files and results."),
-      figdir=flags.DEFINE_string("figdir", "figures", "Where figures go."),
-      plot_only=flags.DEFINE_bool("plot_only", False, "Redraw the figures from saved results."))
+  _FLAGS.update(_flags.define(
+      "phase_diagram.py", "results/phase_diagram",
+      plot_only=lambda: flags.DEFINE_bool("plot_only", False, "Redraw the figures from saved results.")))
   return _FLAGS
 
 EXPERIMENTS = ("n_sigma", "n_p", "hybrid", "alpha_K")

@@ -54,6 +54,7 @@ def _critical(arrays, meta, name):
 
 
 def _heatmap(ax, values, n, ylabels, *, title, ylabel, cmap="magma", vmin=0.0, vmax=1.0):
+  """``values (rows, len(n))`` as cells over training-set size n (columns) and ``ylabels`` (rows)."""
   im = ax.imshow(values, origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
                  extent=(-0.5, len(n) - 0.5, -0.5, len(ylabels) - 0.5), interpolation="nearest")
   ax.set_xticks(range(len(n)), [str(v) for v in n])
@@ -79,15 +80,9 @@ def _overlay_critical(ax, arrays, meta, rows, select):
 
 
 def _regime_map(ax, mode, n, ylabels, ylabel, title):
-  ax.imshow(mode, origin="lower", aspect="auto", cmap=REGIME_COLORS, vmin=-0.5, vmax=2.5,
-            extent=(-0.5, len(n) - 0.5, -0.5, len(ylabels) - 0.5), interpolation="nearest")
-  ax.set_xticks(range(len(n)), [str(v) for v in n])
-  ax.set_yticks(range(len(ylabels)), [f"{v:g}" for v in ylabels])
-  ax.set_xlabel("training samples n")
-  ax.set_ylabel(ylabel)
-  ax.set_title(title, fontsize=9)
-  handles = [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLORS(i)) for i in range(3)]
-  return handles
+  """Categorical map of regime codes (0, 1, 2); returns legend handles for the three regimes."""
+  _heatmap(ax, mode, n, ylabels, title=title, ylabel=ylabel, cmap=REGIME_COLORS, vmin=-0.5, vmax=2.5)
+  return [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLORS(i)) for i in range(3)]
 
 
 def _bottom_legend(fig, ax, regime_handles):

@@ -23,26 +23,21 @@ import os
 import time
 
 from absl import app
-from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
-from ml_collections import config_flags
 import numpy as np
 
 import relu_dae as rd
 from relu_dae import plotting
+from sims import _flags
 
 _FLAGS = {}  # absl flag holders, defined only when the module runs as the app
 
 
 def define_flags() -> dict:
   """Defines this app's absl flags (at ``__main__`` only, so apps can be imported together)."""
-  _FLAGS.update(
-      config=config_flags.DEFINE_config_file(
-          "config", os.path.join(os.path.dirname(__file__), "configs", "regimes.py"), "Preset (ml_collections)."),
-      workdir=flags.DEFINE_string("workdir", "results/regimes", "Where results (.npz, .json) go."),
-      figdir=flags.DEFINE_string("figdir", "figures", "Where figures go."))
+  _FLAGS.update(_flags.define("regimes.py", "results/regimes"))
   return _FLAGS
 
 
