@@ -48,3 +48,18 @@ def test_apps_parse_their_flags_from_the_command_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", module, "--helpfull"], capture_output=True, text=True, timeout=120)
     text = out.stdout + out.stderr  # absl prints help and exits with status 1
     assert "--config" in text and "--workdir" in text and "DuplicateFlagError" not in text, text[-2000:]
+
+
+def test_phase_diagram_presets_build_valid_grids():
+  from sims import phase_diagram
+  from sims.configs import phase_diagram as phase_config
+  from relu_dae import sweep
+  for preset in ("smoke", "quick", "paper"):
+    c = phase_config.get_config(preset)
+    for experiment in phase_diagram.EXPERIMENTS:
+      e = c[experiment]
+      num_families = len(e.K) * len(e.alpha) if experiment == "alpha_K" else (2 if experiment == "n_sigma" else 1)
+      grid = phase_diagram._grid(c, experiment, num_families).resolved(c.p_max)
+      assert max(grid.n) <= c.pool and max(grid.p) <= c.p_max
+      Ks = e.K if experiment == "alpha_K" else (e.K,)
+      assert all(c.d >= K for K in Ks)  # simplex means need d >= K
