@@ -234,7 +234,12 @@ def _chunk_size(config: SweepConfig, rows: int, d: int, num_devices: int) -> int
   return max(num_devices, size // num_devices * num_devices)
 
 
-def _first_rows(labels: np.ndarray) -> np.ndarray:
+def first_rows(labels: np.ndarray) -> np.ndarray:
+  """``(A, N)`` booleans marking each cluster's first row in each pool (host, numpy).
+
+  The row :func:`sample_weights` keeps, with the cluster's count as weight, when the
+  cluster is duplicated.
+  """
   first = np.zeros(labels.shape, bool)
   for a in range(labels.shape[0]):
     _, idx = np.unique(labels[a], return_index=True)
@@ -389,7 +394,7 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None,
   pools, labels, num_clusters = _prepare_data(pool, labels)
   grid = grid.resolved(config.p_max)
   _validate(grid, config, pools, labels_given)
-  first = _first_rows(labels)
+  first = first_rows(labels)
   devices = list(jax.devices() if devices is None else devices)
   mesh = jax.sharding.Mesh(np.array(devices), ("config",)) if len(devices) > 1 else None
   _check_workdir(workdir, _fingerprint(grid, config, pools, labels))

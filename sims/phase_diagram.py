@@ -123,7 +123,7 @@ def _spectra(fam: Family, n: np.ndarray, dup: np.ndarray):
   batched LAPACK call runs inside the ``vmap`` (jaxlib 0.10's CPU LAPACK kernels can
   deadlock there on a 2-core machine).
   """
-  first = sweep._first_rows(fam.labels[None])[0]
+  first = sweep.first_rows(fam.labels[None])[0]
   keys, inverse = np.unique(np.stack([n, dup], 1), axis=0, return_inverse=True)
   out = []
   for n_u, dup_u in keys:
@@ -139,7 +139,7 @@ def _spectra(fam: Family, n: np.ndarray, dup: np.ndarray):
 def _measure_one(W, n, dup, sigma, lam, p, key, spectra, fam: Family, c):
   """All metrics of one trained model (traced; vmapped over configurations)."""
   X, labels, K = jnp.asarray(fam.X), jnp.asarray(fam.labels), fam.num_clusters
-  first = jnp.asarray(sweep._first_rows(fam.labels[None])[0])
+  first = jnp.asarray(sweep.first_rows(fam.labels[None])[0])
   w = sweep.sample_weights(labels, first, n, dup, K)
   params = {"W": W}
   per_cluster = metrics.per_cluster_stored(W, X, labels, w, K, c.stored_threshold, relative=True)
