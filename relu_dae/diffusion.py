@@ -1,0 +1,508 @@
+"""The time-conditioned ReLU diffusion model, its multi-σ loss and VE samplers (THEORY.md §6).
+
+The official ``DAECond`` of ``ReLU_Diffusion.ipynb`` predicts the clean sample ``x0`` from
+``y = x0 + σε`` (variance-exploding corruption) with one tied weight matrix ``W (d, p)``:
+
+    f(y, σ) = W ( exp(m(log σ)) ⊙ [Wᵀ y]₊ ) + s · y,
+
+where ``m: R → R^p`` is a 1 → hidden → p ReLU MLP whose last layer starts at zero (so
+``exp(m) = 1`` and the model is the tied DAE of Eq. (5) at init) and ``s`` is a learnable
+scalar skip, initialized to 0. The representation is ``h(y) = [Wᵀ y]₊`` (the official
+``rep``: no time scaling).
+
+Parameters are a dict ``{"W": (d, p), "skip": (), "time": {"w1": (hidden,), "b1": (hidden,),
+"w2": (hidden, p), "b2": (p,)}}``; inputs ``y`` have shape ``(..., d)``, rows are samples.
+
+Samplers (:func:`sample`) take the model's params or any denoiser ``denoise(y, σ) -> x0_hat``
+(:func:`empirical_denoiser`, :func:`gaussian_mixture_denoiser`, :func:`single_sigma_dae`) and
+run the VE ancestral sampler of the official code, or the deterministic update of Eq. (1), on
+the geometric grid of :func:`sigma_grid`.
+
+Example:
+  >>> import jax
+  >>> from relu_dae import diffusion
+  >>> params = diffusion.init(jax.random.PRNGKey(0), d=4, p=8)
+  >>> diffusion.apply(params, jax.numpy.ones((2, 4)), 0.5).shape
+  (2, 4)
+  >>> diffusion.sample(params, jax.random.PRNGKey(1), 3, 4, num_steps=10).shape
+  (3, 4)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.tree_util import Partial
+
+from relu_dae import _checks
+from relu_dae import denoisers
+from relu_dae import losses
+from relu_dae import model
+from relu_dae import train as train_lib
+
+Params = dict
+Denoiser = Callable[[jax.Array, jax.Array], jax.Array]
+
+SIGMA_MIN = 0.02
+SIGMA_MAX = 2.0
+NUM_STEPS = 60
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def init(key: jax.Array, d: int, p: int, *, hidden: int = 32) -> Params:
+  """Initial parameters of the time-conditioned model, following ``DAECond``'s init.
+
+  * ``W (d, p)``: ``kaiming_uniform_(a=0, fan_in, relu)``, i.e. i.i.d. ``U(−√(6/d), √(6/d))``.
+  * ``time.w1, time.b1 (hidden,)``: PyTorch's default ``nn.Linear(1, hidden)`` init,
+    ``U(−1, 1)`` (fan-in 1).
+  * ``time.w2 (hidden, p)``, ``time.b2 (p,)``: zeros — so ``exp(m(log σ)) = 1`` for every σ
+    and the model starts as the unconditioned tied DAE of Eq. (5).
+  * ``skip``: 0.
+
+  Args:
+    key: PRNG key.
+    d: data dimension.
+    p: hidden units (representation dimension).
+    hidden: width of the conditioning MLP's hidden layer (the official code uses ``p``).
+  """
+  d = _checks.positive_int("d", d)
+  p = _checks.positive_int("p", p)
+  hidden = _checks.positive_int("hidden", hidden)
+  kw, k1, k2 = jax.random.split(key, 3)
+  bound = math.sqrt(6.0 / d)
+  return {
+      "W": jax.random.uniform(kw, (d, p), minval=-bound, maxval=bound),
+      "skip": jnp.zeros(()),
+      "time": {
+          "w1": jax.random.uniform(k1, (hidden,), minval=-1.0, maxval=1.0),
+          "b1": jax.random.uniform(k2, (hidden,), minval=-1.0, maxval=1.0),
+          "w2": jnp.zeros((hidden, p)),
+          "b2": jnp.zeros((p,)),
+      },
+  }
+
+
+def _check_params(params) -> None:
+  if not hasattr(params, "keys") or set(params.keys()) != {"W", "skip", "time"}:
+    raise ValueError("params must be a diffusion.init dict with keys 'W', 'skip', 'time', got "
+                     f"{sorted(params.keys()) if hasattr(params, 'keys') else type(params)}")
+  if jnp.ndim(params["W"]) != 2:
+    raise ValueError(f"params['W'] must be 2-D (d, p), got shape {jnp.shape(params['W'])}")
+
+
+def _check_y(params, y) -> None:
+  d = jnp.shape(params["W"])[0]
+  if jnp.shape(y)[-1:] != (d,):
+    raise ValueError(f"y must have trailing dimension d={d}, got shape {jnp.shape(y)}")
+
+
+def log_scale(params: Params, sigma) -> jax.Array:
+  """The conditioning ``m(log σ) = W₂ᵀ[w₁ log σ + b₁]₊ + b₂``, shape ``σ.shape + (p,)``."""
+  t = params["time"]
+  pre = jnp.log(jnp.asarray(sigma))[..., None] * t["w1"] + t["b1"]  # (..., hidden)
+  return jax.nn.relu(pre) @ t["w2"] + t["b2"]
+
+
+def represent(params: Params, y: jax.Array, sigma=None, *, scaled: bool = False) -> jax.Array:
+  """The representation ``h(y) = [Wᵀ y]₊``, shape ``(..., p)`` (official ``DAECond.rep``).
+
+  As in the official code the default ignores σ (no time scaling). With ``scaled=True`` it
+  returns the decoder's input ``exp(m(log σ)) ⊙ [Wᵀ y]₊`` (σ required).
+  """
+  _check_params(params)
+  _check_y(params, y)
+  h = jax.nn.relu(y @ params["W"])
+  if not scaled:
+    return h
+  if sigma is None:
+    raise ValueError("sigma is required when scaled=True")
+  return h * jnp.exp(log_scale(params, sigma))
+
+
+def decode(params: Params, h: jax.Array, sigma) -> jax.Array:
+  """``W (exp(m(log σ)) ⊙ h)``: the tied decoder at level σ, ``(..., p) → (..., d)``.
+
+  ``apply(params, y, σ) = decode(params, represent(params, y), σ) + skip · y`` — the map that
+  representation steering perturbs (``h → h + a·v``, Eq. (11)).
+  """
+  _check_params(params)
+  if jnp.shape(h)[-1:] != jnp.shape(params["W"])[1:]:
+    raise ValueError(f"h must have trailing dimension p={jnp.shape(params['W'])[1]}, got {jnp.shape(h)}")
+  return (h * jnp.exp(log_scale(params, sigma))) @ params["W"].T
+
+
+def apply(params: Params, y: jax.Array, sigma) -> jax.Array:
+  """The x0 prediction ``f(y, σ) = W (exp(m(log σ)) ⊙ [Wᵀy]₊) + s·y`` (THEORY.md §6).
+
+  Args:
+    params: from :func:`init`.
+    y: noisy inputs ``(..., d)``.
+    sigma: noise level(s) > 0, a scalar or an array broadcastable to ``y.shape[:-1]``.
+
+  Returns:
+    ``x0_hat`` of shape ``(..., d)``.
+  """
+  _check_params(params)
+  _check_y(params, y)
+  _checks.positive("sigma", sigma)
+  return decode(params, represent(params, y), sigma) + params["skip"] * y
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+def _check_range(sigma_min, sigma_max) -> None:
+  _checks.positive("sigma_min", sigma_min)
+  _checks.positive("sigma_max", sigma_max)
+  lo, hi = _checks.concrete(sigma_min), _checks.concrete(sigma_max)
+  if lo is not None and hi is not None and not lo < hi:
+    raise ValueError(f"sigma_min must be < sigma_max, got sigma_min={lo}, sigma_max={hi}")
+
+
+def draw_noise(key: jax.Array, n: int, num_noise: int, d: int, *, sigma_min=SIGMA_MIN,
+               sigma_max=SIGMA_MAX, dtype=jnp.float32) -> tuple[jax.Array, jax.Array]:
+  """Noise levels ``σ (num_noise, n)`` log-uniform on [σ_min, σ_max] and ``ε (num_noise, n, d)``.
+
+  ``log σ = log σ_min + u (log σ_max − log σ_min)``, ``u ~ U(0, 1)``. Row i of both depends
+  only on ``(key, i)`` (as :func:`relu_dae.losses.sample_noise`), so zero-weight padding rows
+  do not change the real samples' noise.
+  """
+  k_eps, k_sig = jax.random.split(key)
+  eps = losses.sample_noise(k_eps, n, num_noise, d, dtype)
+  keys = jax.vmap(jax.random.fold_in, (None, 0))(k_sig, jnp.arange(n, dtype=jnp.uint32))
+  u = jax.vmap(lambda k: jax.random.uniform(k, (num_noise,), dtype))(keys).T  # (num_noise, n)
+  lo, hi = jnp.log(sigma_min), jnp.log(sigma_max)
+  return jnp.exp(lo + u * (hi - lo)), eps
+
+
+def loss(params: Params, X: jax.Array, key: jax.Array, *, sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX,
+         num_noise: int = 1, weights: jax.Array | None = None, lam=0.0) -> jax.Array:
+  """Monte-Carlo multi-σ x0-prediction loss (Eq. (2) with σ log-uniform, THEORY.md §6).
+
+      L = (1/n) Σ_i E_{σ, ε} ‖f(x_i + σε, σ) − x_i‖² + 2λ ‖W‖_F²,
+      log σ ~ U[log σ_min, log σ_max],  ε ~ N(0, I),
+
+  with the expectation replaced by ``num_noise`` draws of ``(σ, ε)`` per sample
+  (:func:`draw_noise`). Squared error summed over coordinates, mean over samples (the
+  Eq. (6) convention of DESIGN.md; the official code's ``MSELoss`` is this divided by d).
+  The penalty counts the tied W twice, as ``losses.weight_penalty``; the conditioning MLP
+  and the skip are not penalized.
+
+  Args:
+    params: from :func:`init`.
+    X: training data ``(n, d)``.
+    key: PRNG key for σ and ε.
+    sigma_min, sigma_max: range of σ, 0 < σ_min < σ_max.
+    num_noise: draws per sample.
+    weights: optional nonnegative per-sample weights ``(n,)`` (weighted mean).
+    lam: coupled weight decay λ ≥ 0 on W.
+
+  Example:
+    >>> import jax
+    >>> from relu_dae import diffusion
+    >>> key = jax.random.PRNGKey(0)
+    >>> X = jax.random.normal(key, (5, 4))
+    >>> float(diffusion.loss(diffusion.init(key, 4, 6), X, key)) > 0
+    True
+  """
+  _check_params(params)
+  _checks.matrix("X", X, ncols=jnp.shape(params["W"])[0])
+  _check_range(sigma_min, sigma_max)
+  _checks.nonnegative("lam", lam)
+  num_noise = _checks.positive_int("num_noise", num_noise)
+  if weights is not None:
+    if jnp.shape(weights) != jnp.shape(X)[:1]:
+      raise ValueError(f"weights must have shape (n,)={jnp.shape(X)[:1]}, got {jnp.shape(weights)}")
+    _checks.nonnegative("weights", weights)
+  sigma, eps = draw_noise(key, X.shape[0], num_noise, X.shape[1], sigma_min=sigma_min,
+                          sigma_max=sigma_max, dtype=jnp.result_type(X))
+  err = jnp.sum((apply(params, X + sigma[..., None] * eps, sigma) - X) ** 2, axis=-1)  # (num_noise, n)
+  if weights is None:
+    data = jnp.mean(err)
+  else:
+    w = jnp.broadcast_to(weights, err.shape)
+    data = jnp.sum(err * w) / jnp.sum(w)
+  return data + 2.0 * lam * jnp.sum(params["W"] ** 2)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+class _Carry(NamedTuple):
+  params: dict
+  opt_state: optax.OptState
+  nonfinite_step: jax.Array
+
+
+@functools.partial(jax.jit, static_argnames=("config", "callback"))
+def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainConfig, *,
+          sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, weights: jax.Array | None = None,
+          callback: Callable[[int, float], None] | None = None) -> tuple[Params, train_lib.History]:
+  """Minimizes :func:`loss` from ``params`` on ``X (n, d)``; pure and jit-compiled.
+
+  The same loop as :func:`relu_dae.train.train`: ``lax.scan`` over steps nested in a scan
+  over chunks of ``config.chunk_size``; the optimizer is ``relu_dae.train.make_optimizer``;
+  after each chunk an optional ``callback(step, loss)``; a chunk whose loss or parameters
+  are non-finite is discarded and later chunks are skipped (``History.nonfinite_step``).
+  ``config.sigma`` is ignored (σ is drawn log-uniformly on [sigma_min, sigma_max] per sample
+  and step); ``config.lam`` is the coupled decay on W; ``config.batch_size`` draws minibatches
+  with replacement (∝ ``weights`` when given).
+
+  Returns:
+    Final params and a :class:`relu_dae.train.History` (per-step losses ``(steps,)``).
+  """
+  _check_params(params)
+  _checks.matrix("X", X, ncols=jnp.shape(params["W"])[0])
+  _check_range(sigma_min, sigma_max)
+  opt = train_lib.make_optimizer(config)
+  n = X.shape[0]
+
+  def loss_fn(p, k):
+    kw = dict(sigma_min=sigma_min, sigma_max=sigma_max, num_noise=config.num_noise, lam=config.lam)
+    if config.batch_size is None:
+      return loss(p, X, k, weights=weights, **kw)
+    k_batch, k = jax.random.split(k)
+    u = jax.random.uniform(k_batch, (config.batch_size,))
+    if weights is None:
+      idx = jnp.minimum((u * n).astype(jnp.int32), n - 1)
+    else:
+      cdf = jnp.cumsum(weights)
+      idx = jnp.minimum(jnp.searchsorted(cdf, u * cdf[-1], side="right"), n - 1)
+    return loss(p, X[idx], k, **kw)
+
+  def step(carry, k):
+    p, opt_state = carry
+    value, grads = jax.value_and_grad(loss_fn)(p, k)
+    updates, opt_state = opt.update(grads, opt_state, p)
+    return (optax.apply_updates(p, updates), opt_state), value
+
+  def run(carry: _Carry, ts, keys):
+    (p, opt_state), chunk_losses = jax.lax.scan(step, (carry.params, carry.opt_state), keys)
+    finite = jnp.isfinite(chunk_losses)
+    ok = jnp.all(finite) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree.leaves(p)]))
+    already = carry.nonfinite_step >= 0
+    bad = already | ~ok
+    first = jnp.where(jnp.all(finite), ts[-1], ts[jnp.argmin(finite)])
+    nonfinite_step = jnp.where(already, carry.nonfinite_step, jnp.where(ok, -1, first))
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(bad, b, a), new, old)
+    carry = _Carry(keep(p, carry.params), keep(opt_state, carry.opt_state), nonfinite_step)
+    chunk_losses = jnp.where((nonfinite_step >= 0) & (ts >= nonfinite_step), jnp.nan, chunk_losses)
+    if callback is not None:
+      jax.debug.callback(callback, ts[-1] + 1, chunk_losses[-1])
+    return carry, chunk_losses
+
+  chunk = min(config.chunk_size, config.steps)
+  num_chunks, rest = divmod(config.steps, chunk)
+  ts = jnp.arange(config.steps, dtype=jnp.int32)
+  keys = jax.random.split(key, config.steps)
+  carry = _Carry(params, opt.init(params), jnp.array(-1, jnp.int32))
+  full = num_chunks * chunk
+  carry, hist = jax.lax.scan(
+      lambda c, tk: run(c, *tk), carry,
+      (ts[:full].reshape(num_chunks, chunk), keys[:full].reshape((num_chunks, chunk) + keys.shape[1:])))
+  hist = hist.reshape(-1)
+  if rest:
+    carry, tail = run(carry, ts[full:], keys[full:])
+    hist = jnp.concatenate([hist, tail])
+  return carry.params, train_lib.History(hist, carry.nonfinite_step)
+
+
+# ----------------------------------------------------------------------------- denoisers
+
+
+def _model_denoiser(params, y, sigma):
+  return apply(params, y, sigma)
+
+
+def _dae_denoiser(params, y, sigma):
+  del sigma
+  return model.apply(params, y)
+
+
+def _empirical_denoiser(X, y, sigma):
+  return denoisers.empirical(y, X, sigma)
+
+
+def _mixture_denoiser(means, evals, evecs, weights, y, sigma):
+  return denoisers.gaussian_mixture_spectral(y, means, evals, evecs, weights, sigma)
+
+
+def model_denoiser(params: Params) -> Partial:
+  """The time-conditioned model as a denoiser ``(y, σ) ↦ apply(params, y, σ)``."""
+  _check_params(params)
+  return Partial(_model_denoiser, params)
+
+
+def single_sigma_dae(params_dae: model.Params) -> Partial:
+  """The single-noise-level DAE of Eq. (5) used at every σ: ``(y, σ) ↦ f(y)`` (σ ignored)."""
+  _checks.params("params_dae", params_dae)
+  return Partial(_dae_denoiser, params_dae)
+
+
+def empirical_denoiser(X: jax.Array) -> Partial:
+  """The empirical denoiser ``f_emp`` of Eq. (3) for training data ``X (n, d)``."""
+  X = jnp.asarray(_checks.matrix("X", X))
+  return Partial(_empirical_denoiser, X)
+
+
+def gaussian_mixture_denoiser(means: jax.Array, covs: jax.Array, weights: jax.Array) -> Partial:
+  """The exact ``f_gt`` of the Gaussian mixture ``Σ_k ρ_k N(μ_k, Σ_k)`` at every σ.
+
+  Computed by :func:`relu_dae.denoisers.gaussian_mixture_spectral` with the covariances
+  eigendecomposed once here on the host (no LAPACK call inside the vmapped sampler; see
+  docs/theory_choices.md §15 on batched solves in ``vmap``). ``means (K, d)``, ``covs (K, d, d)``,
+  ``weights (K,)``.
+  """
+  means = np.asarray(_checks.matrix("means", means))
+  K, d = means.shape
+  covs = np.asarray(covs)
+  if covs.shape != (K, d, d):
+    raise ValueError(f"covs must have shape (K, d, d)=({K}, {d}, {d}), got {covs.shape}")
+  _checks.finite("covs", covs)
+  weights = np.asarray(weights)
+  if weights.shape != (K,):
+    raise ValueError(f"weights must have shape (K,)=({K},), got {weights.shape}")
+  _checks.positive("weights", weights)
+  evals, evecs = np.linalg.eigh((covs + np.swapaxes(covs, -1, -2)) / 2)
+  if np.any(evals < -1e-8 * max(1.0, float(np.abs(evals).max()))):
+    raise ValueError("covs must be positive semidefinite")
+  dtype = jnp.result_type(float)
+  return Partial(_mixture_denoiser, jnp.asarray(means, dtype), jnp.asarray(evals, dtype),
+                 jnp.asarray(evecs, dtype), jnp.asarray(weights, dtype))
+
+
+def _as_denoiser(params_or_denoiser) -> Partial:
+  if isinstance(params_or_denoiser, Partial):
+    return params_or_denoiser
+  if hasattr(params_or_denoiser, "keys"):
+    keys = set(params_or_denoiser.keys())
+    if keys == {"W", "skip", "time"}:
+      return model_denoiser(params_or_denoiser)
+    if keys in ({"W"}, {"W1", "W2"}):
+      return single_sigma_dae(params_or_denoiser)
+  if callable(params_or_denoiser):
+    return Partial(params_or_denoiser)
+  raise ValueError("params_or_denoiser must be diffusion params, DAE params, or a callable "
+                   f"denoise(y, sigma), got {type(params_or_denoiser)}")
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def sigma_grid(num_steps: int = NUM_STEPS, sigma_max=SIGMA_MAX, sigma_min=SIGMA_MIN) -> jax.Array:
+  """The official sampling grid: ``num_steps`` geometric levels from σ_max to σ_min, then 0.
+
+      σ_i = σ_max (σ_min/σ_max)^{i/(num_steps−1)},  i = 0 … num_steps−1;   σ_{num_steps} = 0.
+
+  (``num_steps = 1`` gives ``[σ_max, 0]``.) Shape ``(num_steps + 1,)``.
+
+  Example:
+    >>> [round(float(s), 4) for s in sigma_grid(3, 1.0, 0.01)]
+    [1.0, 0.1, 0.01, 0.0]
+  """
+  num_steps = _checks.positive_int("num_steps", num_steps)
+  _check_range(sigma_min, sigma_max)
+  frac = jnp.arange(num_steps) / max(num_steps - 1, 1)
+  geo = sigma_max * (sigma_min / sigma_max) ** frac
+  return jnp.concatenate([geo, jnp.zeros(1, geo.dtype)])
+
+
+def _clamp_bounds(clamp):
+  if clamp is None:
+    return None
+  if isinstance(clamp, (int, float)) and not isinstance(clamp, bool):
+    if not clamp > 0:
+      raise ValueError(f"clamp must be > 0 or a (lo, hi) pair, got {clamp!r}")
+    return (-float(clamp), float(clamp))
+  if isinstance(clamp, (tuple, list)) and len(clamp) == 2 and float(clamp[0]) < float(clamp[1]):
+    return (float(clamp[0]), float(clamp[1]))
+  raise ValueError(f"clamp must be None, a positive number c (clip to [-c, c]) or a pair lo < hi, got {clamp!r}")
+
+
+@functools.partial(jax.jit, static_argnames=("clamp", "deterministic", "return_trajectory"))
+def _sample(denoise, sigmas, x_init, keys, clamp, deterministic, return_trajectory):
+
+  def one(x0, k):  # one sample: x0 (d,), k its key
+    def step(x, inp):
+      i, s, s_next = inp
+      x0_hat = denoise(x, s)
+      if deterministic:
+        x = x + (s - s_next) / s * (x0_hat - x)
+      else:
+        delta = s * s - s_next * s_next
+        z = jax.random.normal(jax.random.fold_in(k, i), x.shape, x.dtype)
+        x = x + delta / (s * s) * (x0_hat - x) + jnp.where(s_next > 0, jnp.sqrt(delta), 0.0) * z
+      if clamp is not None:
+        x = jnp.clip(x, *clamp)
+      return x, (x if return_trajectory else None)
+
+    steps = jnp.arange(sigmas.shape[0] - 1)
+    x, traj = jax.lax.scan(step, x0, (steps, sigmas[:-1], sigmas[1:]))
+    return jnp.concatenate([x0[None], traj]) if return_trajectory else x
+
+  out = jax.vmap(one)(x_init, keys)
+  return jnp.swapaxes(out, 0, 1) if return_trajectory else out
+
+
+def sample(params_or_denoiser, key: jax.Array, num_samples: int, d: int, *, num_steps: int = NUM_STEPS,
+           sigma_max=SIGMA_MAX, sigma_min=SIGMA_MIN, clamp=None, deterministic: bool = False,
+           x_init: jax.Array | None = None, return_trajectory: bool = False) -> jax.Array:
+  """Generates samples with the VE sampler of the official code, or the DDIM-type Eq. (1).
+
+  On the grid ``σ_0 > … > σ_{N−1} > σ_N = 0`` of :func:`sigma_grid` (``N = num_steps``), from
+  ``x_0 = σ_max z`` (or ``x_init``), with ``x̂_i = denoise(x_i, σ_i)`` (the x0 prediction), the
+  Tweedie score ``(x̂_i − x_i)/σ_i²`` and ``z_i ~ N(0, I)``:
+
+  * ancestral (``deterministic=False``; the official ``ve_sample_traj``, Euler–Maruyama of the
+    reverse VE SDE):
+
+        x_{i+1} = x_i + (σ_i² − σ_{i+1}²) (x̂_i − x_i)/σ_i² + √(σ_i² − σ_{i+1}²) z_i,
+
+    with no noise on the last step (σ_N = 0), which therefore returns ``x̂_{N−1}``;
+  * deterministic (Eq. (1), ``x_{i+1} = x_i − (σ_i − σ_{i+1}) σ_i ∇log p``, standard sign;
+    Euler on the probability-flow ODE ``dx/dσ = (x − x̂)/σ``):
+
+        x_{i+1} = x_i + (σ_i − σ_{i+1}) (x̂_i − x_i)/σ_i.
+
+  After each step, ``clamp`` (if given) clips ``x`` to ``[−c, c]`` or ``[lo, hi]`` (the official
+  code clamps to [−1, 1]). The loop is a ``lax.scan`` over steps, ``vmap``ped over samples and
+  ``jit``-compiled; sample j's noise comes from ``fold_in(key, j)`` only.
+
+  Args:
+    params_or_denoiser: :func:`init` params, tied/untied DAE params (→ :func:`single_sigma_dae`),
+      a denoiser from this module, or any callable ``denoise(y (d,), σ ()) -> x0_hat (d,)``.
+    key: PRNG key (initial state and ancestral noise).
+    num_samples: number of samples m.
+    d: data dimension.
+    num_steps: N ≥ 1 steps.
+    sigma_max, sigma_min: grid ends, 0 < σ_min < σ_max.
+    clamp: ``None``, ``c > 0`` or a pair ``(lo, hi)``.
+    deterministic: use Eq. (1) instead of the ancestral update.
+    x_init: optional initial states ``(m, d)`` (replaces ``σ_max z``).
+    return_trajectory: also return every state.
+
+  Returns:
+    Samples ``(m, d)``, or the trajectory ``(N + 1, m, d)`` (initial state first).
+  """
+  num_samples = _checks.positive_int("num_samples", num_samples)
+  d = _checks.positive_int("d", d)
+  sigmas = sigma_grid(num_steps, sigma_max, sigma_min)
+  bounds = _clamp_bounds(clamp)
+  denoise = _as_denoiser(params_or_denoiser)
+  keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_samples, dtype=jnp.uint32))
+  if x_init is None:
+    x_init = sigmas[0] * jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 2**31 - 1), (d,)))(keys)
+  elif jnp.shape(x_init) != (num_samples, d):
+    raise ValueError(f"x_init must have shape (num_samples, d)=({num_samples}, {d}), got {jnp.shape(x_init)}")
+  else:
+    _checks.finite("x_init", x_init)
+  return _sample(denoise, sigmas, jnp.asarray(x_init), keys, bounds, bool(deterministic), bool(return_trajectory))
