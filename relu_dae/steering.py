@@ -1,0 +1,237 @@
+"""Representation steering, Eq. (11) (THEORY.md §4.3).
+
+    f_steered(y) = g(h(y) + a·v),    v = mean_{x̃ ∈ S} h(x̃ + σ̃ε),
+
+with ``h(y) = [W1ᵀy]₊`` and ``g(h) = W2 h`` the encoder and decoder of Eq. (5), ``S`` a
+target set and ``a ∈ R`` the strength. :func:`steering_vector` is Eq. (11)'s ``v``;
+:func:`contrastive_vector` the mean-difference direction the official notebook appears to
+use (§8 item 8). :func:`response_curve` and :func:`smoothness` quantify the paper's
+qualitative claim (smooth, monotone edits for generalized inputs; brittle, threshold-like
+ones for memorized inputs).
+
+Shapes: inputs ``y (..., d)``, target sets ``X (n, d)`` (rows are samples), vectors
+``v (p,)``.
+
+Example:
+  >>> import jax, jax.numpy as jnp
+  >>> params = {"W": jnp.eye(2)}
+  >>> v = steering_vector(params, jnp.array([[0.0, 1.0]]), 0.0, jax.random.PRNGKey(0))
+  >>> steer(params, jnp.array([1.0, 0.0]), v, 2.0)
+  Array([1., 2.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+
+from relu_dae import _checks
+from relu_dae import model
+
+
+def steering_vector(params: model.Params, X_target: jax.Array, sigma, key: jax.Array, *,
+                    num_noise: int = 1, represent: Callable = model.represent) -> jax.Array:
+  """Eq. (11)'s ``v = (1/|S|) Σ_{x̃∈S} h(x̃ + σ̃ε)``: the mean representation of a target set.
+
+  The mean runs over the ``n`` target samples and ``num_noise`` noise draws each
+  (``σ̃ = sigma``; ``sigma = 0`` uses clean samples). No normalization (the paper gives none;
+  §8 item 8).
+
+  Args:
+    params: model parameters (tied or untied).
+    X_target: target samples ``(n, d)``.
+    sigma: noise level σ̃ ≥ 0 of the reference representations.
+    key: PRNG key for the noise.
+    num_noise: noise draws per sample, ≥ 1.
+    represent: ``(params, y) → h``; default the Eq. (5) encoder.
+
+  Returns:
+    ``v (p,)``.
+
+  Example:
+    >>> steering_vector({"W": jnp.eye(2)}, jnp.array([[1.0, 0.0], [0.0, 3.0]]), 0.0,
+    ...                 jax.random.PRNGKey(0))
+    Array([0.5, 1.5], dtype=float32)
+  """
+  _checks.params("params", params)
+  X_target = _checks.matrix("X_target", X_target)
+  _checks.nonnegative("sigma", sigma)
+  num_noise = _checks.positive_int("num_noise", num_noise)
+  eps = jax.random.normal(key, (num_noise,) + jnp.shape(X_target))
+  h = represent(params, X_target + sigma * eps)  # (num_noise, n, p)
+  return jnp.mean(h, axis=(0, 1))
+
+
+def contrastive_vector(params: model.Params, X_target: jax.Array, X_source: jax.Array, sigma,
+                       key: jax.Array, *, num_noise: int = 1,
+                       represent: Callable = model.represent) -> jax.Array:
+  """``v = mean h(target) − mean h(source)``: the contrastive steering direction.
+
+  THEORY.md §4.3 / §8 item 8: the official steering notebook builds "pos" (has the attribute)
+  and "neg" (baseline) reference sets and "computes a direction", most likely this mean
+  difference, whereas Eq. (11) uses the target mean alone (:func:`steering_vector`). Unlike
+  Eq. (11)'s ``v``, this one has negative entries, so ``h + a·v`` can leave the ReLU
+  orthant (see :func:`steer`). Both means use the same ``key``: when the two sets have the
+  same shape they see identical noise, which cancels shared noise-induced representation
+  and equals ``steering_vector(..., X_target, key) − steering_vector(..., X_source, key)``.
+
+  Args:
+    X_target: ``(n_t, d)`` samples with the target concept; X_source: ``(n_s, d)`` without.
+    Other arguments as in :func:`steering_vector`.
+
+  Returns:
+    ``v (p,)``.
+
+  Example:
+    >>> contrastive_vector({"W": jnp.eye(2)}, jnp.array([[0.0, 1.0]]), jnp.array([[1.0, 0.0]]),
+    ...                    0.0, jax.random.PRNGKey(0))
+    Array([-1.,  1.], dtype=float32)
+  """
+  kw = dict(num_noise=num_noise, represent=represent)
+  target = steering_vector(params, X_target, sigma, key, **kw)
+  _checks.matrix("X_source", X_source, ncols=jnp.shape(X_target)[1])
+  return target - steering_vector(params, X_source, sigma, key, **kw)
+
+
+def steer(params: model.Params, y: jax.Array, v: jax.Array, a) -> jax.Array:
+  """The steered denoiser of Eq. (11), ``g(h(y) + a·v) = W2 ([W1ᵀy]₊ + a·v)``.
+
+  Choice: **no ReLU after adding** ``a·v`` — Eq. (11) adds to the representation the decoder
+  reads and applies ``g`` directly, and in the ReLU-DAE ``g`` is linear. For Eq. (11)'s own
+  ``v ≥ 0`` and ``a ≥ 0`` the sum stays nonnegative, so a ReLU would change nothing; it only
+  matters for a contrastive ``v`` or ``a < 0``. Hence ``steer(params, y, v, a)`` =
+  ``apply(params, y) + a·decode(params, v)``, affine in ``a``.
+
+  Args:
+    params: model parameters (tied or untied).
+    y: inputs ``(..., d)``.
+    v: steering vector ``(p,)``.
+    a: strength; scalar or any array broadcastable with ``y.shape[:-1]`` — e.g.
+      ``a[:, None]`` with ``y (m, d)`` gives ``(len(a), m, d)``. Traceable: ``jit``/``vmap``
+      over ``a`` work.
+
+  Returns:
+    ``(broadcast(a.shape, y.shape[:-1]), d)``.
+
+  Example:
+    >>> steer({"W": jnp.eye(2)}, jnp.ones((3, 2)), jnp.array([1.0, 0.0]),
+    ...       jnp.array([0.0, 1.0])[:, None]).shape
+    (2, 3, 2)
+  """
+  h = model.represent(params, y)
+  if jnp.shape(v) != jnp.shape(h)[-1:]:
+    raise ValueError(f"v must have shape (p,)={jnp.shape(h)[-1:]}, got {jnp.shape(v)}")
+  a = jnp.asarray(a)
+  return model.decode(params, h + a[..., None] * v)
+
+
+def response_curve(params: model.Params, Y: jax.Array, v: jax.Array, a_values,
+                   classify: Callable) -> jax.Array:
+  """Classifier outputs of steered denoisings ``classify(g(h(y) + a·v))`` over a grid of ``a``.
+
+  Args:
+    params: model parameters.
+    Y: inputs ``(m, d)`` (e.g. noisy versions of generalized or memorized samples).
+    v: steering vector ``(p,)``.
+    a_values: strengths ``(A,)``.
+    classify: ``(N, d) → (N,)`` class indices or ``(N, d) → (N, C)`` probabilities
+      (e.g. :func:`nearest_mean_classifier`'s ``predict`` / ``proba``, or a scikit-learn
+      ``predict_proba``); called once on all ``A·m`` outputs.
+
+  Returns:
+    ``(A, m)`` or ``(A, m, C)``; row i belongs to ``a_values[i]``.
+
+  Example:
+    >>> clf = nearest_mean_classifier(jnp.array([[1.0, 0.0], [0.0, 1.0]]))
+    >>> response_curve({"W": jnp.eye(2)}, jnp.array([[1.0, 0.0]]), jnp.array([0.0, 1.0]),
+    ...                jnp.array([0.0, 2.0]), clf.predict)
+    Array([[0],
+           [1]], dtype=int32)
+  """
+  Y = _checks.matrix("Y", Y)
+  a_values = jnp.asarray(a_values)
+  if a_values.ndim != 1 or a_values.size == 0:
+    raise ValueError(f"a_values must be a non-empty 1-D array, got shape {a_values.shape}")
+  out = steer(params, Y, v, a_values[:, None])  # (A, m, d)
+  A, m, d = out.shape
+  pred = classify(jnp.reshape(out, (A * m, d)))
+  return jnp.reshape(jnp.asarray(pred), (A, m) + jnp.shape(pred)[1:])
+
+
+def smoothness(curve, *, per_sample: bool = False) -> dict:
+  """Roughness of a response curve ``c(a)`` sampled on a grid ``a_0 < … < a_{A−1}``.
+
+  ``total_variation = Σ_i |c_{i+1} − c_i|`` (equals the range ``c_{A−1} − c_0`` for a
+  monotone curve; larger means oscillation) and ``max_jump = max_i |c_{i+1} − c_i|``. For a
+  probability going 0 → 1: a step has ``max_jump = 1`` (brittle, threshold-like), a linear ramp
+  ``1/(A−1)`` (smooth). Both depend on the grid, so compare curves on the same ``a`` grid.
+
+  Args:
+    curve: ``(A,)``, or ``(A, m)`` per-input curves (e.g. :func:`response_curve`'s probability
+      of the target class). By default a 2-D curve is first averaged over inputs (the mean
+      target-probability curve); ``per_sample=True`` measures each column instead.
+    per_sample: see ``curve``.
+
+  Returns:
+    ``{"total_variation", "max_jump"}``: floats, or ``(m,)`` arrays if ``per_sample``.
+
+  Example:
+    >>> smoothness(np.array([0.0, 0.0, 1.0, 1.0]))
+    {'total_variation': 1.0, 'max_jump': 1.0}
+  """
+  c = np.asarray(curve, dtype=float)
+  if c.ndim not in (1, 2) or c.shape[0] < 2:
+    raise ValueError(f"curve must have shape (A,) or (A, m) with A >= 2, got {c.shape}")
+  if not np.all(np.isfinite(c)):
+    raise ValueError("curve contains non-finite values (NaN or inf)")
+  if c.ndim == 2 and not per_sample:
+    c = c.mean(axis=1)
+  jumps = np.abs(np.diff(c, axis=0))
+  tv, mj = jumps.sum(axis=0), jumps.max(axis=0)
+  if c.ndim == 1:
+    return {"total_variation": float(tv), "max_jump": float(mj)}
+  return {"total_variation": tv, "max_jump": mj}
+
+
+class NearestMean(NamedTuple):
+  """A nearest-class-mean classifier: ``predict (N, d) → (N,)`` and ``proba (N, d) → (N, K)``."""
+  predict: Callable[[jax.Array], jax.Array]
+  proba: Callable[[jax.Array], jax.Array]
+
+
+def nearest_mean_classifier(means: jax.Array, *, tau: float = 1.0) -> NearestMean:
+  """Classifies by Euclidean distance to class means (the issue's target-probability proxy).
+
+  ``predict(y) = argmin_k ‖y − μ_k‖``; ``proba(y) = softmax_k(−‖y − μ_k‖ / τ)`` (distances,
+  not squared distances; ``τ → 0`` recovers the hard rule). Both are pure ``jnp`` and take
+  ``y (..., d)``.
+
+  Args:
+    means: class means ``(K, d)``, K ≥ 2 (e.g. per-class training means).
+    tau: temperature τ > 0, in units of distance.
+
+  Returns:
+    :class:`NearestMean`.
+
+  Example:
+    >>> clf = nearest_mean_classifier(jnp.array([[0.0, 0.0], [2.0, 0.0]]))
+    >>> clf.predict(jnp.array([[1.5, 0.0]])), clf.proba(jnp.array([[1.0, 0.0]]))
+    (Array([1], dtype=int32), Array([[0.5, 0.5]], dtype=float32))
+  """
+  means = _checks.matrix("means", means)
+  if means.shape[0] < 2:
+    raise ValueError(f"means must hold at least 2 classes, got shape {means.shape}")
+  _checks.positive("tau", tau)
+  means = jnp.asarray(means)
+
+  def distances(y):
+    if jnp.shape(y)[-1:] != means.shape[1:]:
+      raise ValueError(f"y must have trailing dimension d={means.shape[1]}, got shape {jnp.shape(y)}")
+    return jnp.linalg.norm(y[..., None, :] - means, axis=-1)
+
+  return NearestMean(lambda y: jnp.argmin(distances(y), axis=-1),
+                     lambda y: jax.nn.softmax(-distances(y) / tau, axis=-1))
