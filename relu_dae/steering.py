@@ -97,7 +97,8 @@ def contrastive_vector(params: model.Params, X_target: jax.Array, X_source: jax.
   return target - steering_vector(params, X_source, sigma, key, **kw)
 
 
-def steer(params: model.Params, y: jax.Array, v: jax.Array, a) -> jax.Array:
+def steer(params: model.Params, y: jax.Array, v: jax.Array, a, *, represent: Callable = model.represent,
+          decode: Callable = model.decode) -> jax.Array:
   """The steered denoiser of Eq. (11), ``g(h(y) + a·v) = W2 ([W1ᵀy]₊ + a·v)``.
 
   Choice: **no ReLU after adding** ``a·v`` — Eq. (11) adds to the representation the decoder
@@ -113,6 +114,8 @@ def steer(params: model.Params, y: jax.Array, v: jax.Array, a) -> jax.Array:
     a: strength; scalar or any array broadcastable with ``y.shape[:-1]`` — e.g.
       ``a[:, None]`` with ``y (m, d)`` gives ``(len(a), m, d)``. Traceable: ``jit``/``vmap``
       over ``a`` work.
+    represent, decode: ``(params, y) → h`` and ``(params, h) → output``; default the Eq. (5)
+      encoder and decoder (bind extra arguments, e.g. a diffusion model's σ, with a closure).
 
   Returns:
     ``(broadcast(a.shape, y.shape[:-1]), d)``.
@@ -122,15 +125,15 @@ def steer(params: model.Params, y: jax.Array, v: jax.Array, a) -> jax.Array:
     ...       jnp.array([0.0, 1.0])[:, None]).shape
     (2, 3, 2)
   """
-  h = model.represent(params, y)
+  h = represent(params, y)
   if jnp.shape(v) != jnp.shape(h)[-1:]:
     raise ValueError(f"v must have shape (p,)={jnp.shape(h)[-1:]}, got {jnp.shape(v)}")
   a = jnp.asarray(a)
-  return model.decode(params, h + a[..., None] * v)
+  return decode(params, h + a[..., None] * v)
 
 
 def response_curve(params: model.Params, Y: jax.Array, v: jax.Array, a_values,
-                   classify: Callable) -> jax.Array:
+                   classify: Callable, **steer_kwargs) -> jax.Array:
   """Classifier outputs of steered denoisings ``classify(g(h(y) + a·v))`` over a grid of ``a``.
 
   Args:
@@ -141,6 +144,7 @@ def response_curve(params: model.Params, Y: jax.Array, v: jax.Array, a_values,
     classify: ``(N, d) → (N,)`` class indices or ``(N, d) → (N, C)`` probabilities
       (e.g. :func:`nearest_mean_classifier`'s ``predict`` / ``proba``, or a scikit-learn
       ``predict_proba``); called once on all ``A·m`` outputs.
+    **steer_kwargs: ``represent`` / ``decode`` for :func:`steer`.
 
   Returns:
     ``(A, m)`` or ``(A, m, C)``; row i belongs to ``a_values[i]``.
@@ -156,7 +160,7 @@ def response_curve(params: model.Params, Y: jax.Array, v: jax.Array, a_values,
   a_values = jnp.asarray(a_values)
   if a_values.ndim != 1 or a_values.size == 0:
     raise ValueError(f"a_values must be a non-empty 1-D array, got shape {a_values.shape}")
-  out = steer(params, Y, v, a_values[:, None])  # (A, m, d)
+  out = steer(params, Y, v, a_values[:, None], **steer_kwargs)  # (A, m, d)
   A, m, d = out.shape
   pred = classify(jnp.reshape(out, (A * m, d)))
   return jnp.reshape(jnp.asarray(pred), (A, m) + jnp.shape(pred)[1:])
