@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import numpy as np
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax.tree_util import Partial
 
 from relu_dae import _checks
@@ -237,22 +236,15 @@ def loss(params: Params, X: jax.Array, key: jax.Array, *, sigma_min=SIGMA_MIN, s
 # ----------------------------------------------------------------------------- training
 
 
-class _Carry(NamedTuple):
-  params: dict
-  opt_state: optax.OptState
-  nonfinite_step: jax.Array
-
-
 @functools.partial(jax.jit, static_argnames=("config", "callback"))
 def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainConfig, *,
           sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, weights: jax.Array | None = None,
           callback: Callable[[int, float], None] | None = None) -> tuple[Params, train_lib.History]:
   """Minimizes :func:`loss` from ``params`` on ``X (n, d)``; pure and jit-compiled.
 
-  The same loop as :func:`relu_dae.train.train`: ``lax.scan`` over steps nested in a scan
-  over chunks of ``config.chunk_size``; the optimizer is ``relu_dae.train.make_optimizer``;
-  after each chunk an optional ``callback(step, loss)``; a chunk whose loss or parameters
-  are non-finite is discarded and later chunks are skipped (``History.nonfinite_step``).
+  The loop is :func:`relu_dae.train.minimize`, shared with the single-σ trainer: nested
+  ``lax.scan`` over chunks of steps, ``callback(step, loss)`` after each chunk, and a chunk
+  whose loss or parameters are non-finite is discarded (``History.nonfinite_step``).
   ``config.sigma`` is ignored (σ is drawn log-uniformly on [sigma_min, sigma_max] per sample
   and step); ``config.lam`` is the coupled decay on W; ``config.batch_size`` draws minibatches
   with replacement (∝ ``weights`` when given).
@@ -263,7 +255,6 @@ def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainC
   _check_params(params)
   _checks.matrix("X", X, ncols=jnp.shape(params["W"])[0])
   _check_range(sigma_min, sigma_max)
-  opt = train_lib.make_optimizer(config)
   n = X.shape[0]
 
   def loss_fn(p, k):
@@ -271,49 +262,9 @@ def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainC
     if config.batch_size is None:
       return loss(p, X, k, weights=weights, **kw)
     k_batch, k = jax.random.split(k)
-    u = jax.random.uniform(k_batch, (config.batch_size,))
-    if weights is None:
-      idx = jnp.minimum((u * n).astype(jnp.int32), n - 1)
-    else:
-      cdf = jnp.cumsum(weights)
-      idx = jnp.minimum(jnp.searchsorted(cdf, u * cdf[-1], side="right"), n - 1)
-    return loss(p, X[idx], k, **kw)
+    return loss(p, X[train_lib.minibatch(k_batch, config.batch_size, n, weights)], k, **kw)
 
-  def step(carry, k):
-    p, opt_state = carry
-    value, grads = jax.value_and_grad(loss_fn)(p, k)
-    updates, opt_state = opt.update(grads, opt_state, p)
-    return (optax.apply_updates(p, updates), opt_state), value
-
-  def run(carry: _Carry, ts, keys):
-    (p, opt_state), chunk_losses = jax.lax.scan(step, (carry.params, carry.opt_state), keys)
-    finite = jnp.isfinite(chunk_losses)
-    ok = jnp.all(finite) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree.leaves(p)]))
-    already = carry.nonfinite_step >= 0
-    bad = already | ~ok
-    first = jnp.where(jnp.all(finite), ts[-1], ts[jnp.argmin(finite)])
-    nonfinite_step = jnp.where(already, carry.nonfinite_step, jnp.where(ok, -1, first))
-    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(bad, b, a), new, old)
-    carry = _Carry(keep(p, carry.params), keep(opt_state, carry.opt_state), nonfinite_step)
-    chunk_losses = jnp.where((nonfinite_step >= 0) & (ts >= nonfinite_step), jnp.nan, chunk_losses)
-    if callback is not None:
-      jax.debug.callback(callback, ts[-1] + 1, chunk_losses[-1])
-    return carry, chunk_losses
-
-  chunk = min(config.chunk_size, config.steps)
-  num_chunks, rest = divmod(config.steps, chunk)
-  ts = jnp.arange(config.steps, dtype=jnp.int32)
-  keys = jax.random.split(key, config.steps)
-  carry = _Carry(params, opt.init(params), jnp.array(-1, jnp.int32))
-  full = num_chunks * chunk
-  carry, hist = jax.lax.scan(
-      lambda c, tk: run(c, *tk), carry,
-      (ts[:full].reshape(num_chunks, chunk), keys[:full].reshape((num_chunks, chunk) + keys.shape[1:])))
-  hist = hist.reshape(-1)
-  if rest:
-    carry, tail = run(carry, ts[full:], keys[full:])
-    hist = jnp.concatenate([hist, tail])
-  return carry.params, train_lib.History(hist, carry.nonfinite_step)
+  return train_lib.minimize(loss_fn, params, key, config, callback=callback)
 
 
 # ----------------------------------------------------------------------------- denoisers

@@ -120,7 +120,7 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
   return optax.chain(base, decay, optax.scale_by_learning_rate(rate))
 
 
-def _minibatch(key: jax.Array, size: int, n: int, weights: jax.Array | None) -> jax.Array:
+def minibatch(key: jax.Array, size: int, n: int, weights: jax.Array | None = None) -> jax.Array:
   """``size`` indices drawn with replacement, uniformly or ∝ ``weights``, by inverse CDF.
 
   The draw depends on the weights' prefix only, so padding the data with zero-weight
@@ -170,7 +170,6 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
     raise ValueError(f"unit_mask must have shape (p,)={W1.shape[1:]}, got {jnp.shape(unit_mask)}")
   sigma = config.sigma if sigma is None else sigma
   lam = config.lam if lam is None else lam
-  opt = make_optimizer(config)
   n = X.shape[0]
 
   def loss_fn(p, k):
@@ -179,8 +178,30 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
     if config.batch_size is None:
       return losses.dae_loss(p, X, k, sigma, lam, num_noise=config.num_noise, weights=weights)
     k_batch, k = jax.random.split(k)
-    idx = _minibatch(k_batch, config.batch_size, n, weights)
+    idx = minibatch(k_batch, config.batch_size, n, weights)
     return losses.dae_loss(p, X[idx], k, sigma, lam, num_noise=config.num_noise)
+
+  params, history = minimize(loss_fn, params, key, config, callback=callback)
+  final = params if unit_mask is None else jax.tree.map(lambda w: w * unit_mask, params)
+  return final, history
+
+
+def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
+             callback: Callable[[int, float], None] | None = None) -> tuple[dict, History]:
+  """The optimization loop every trainer here shares; pure and traceable (call it under jit).
+
+  ``config.steps`` optimizer steps of ``make_optimizer(config)`` on ``loss_fn(params, key)``,
+  each with a fresh key from ``split(key, steps)``: a ``lax.scan`` over steps nested in a
+  ``lax.scan`` over chunks of ``config.chunk_size``, with ``callback(step, loss)`` after each
+  chunk. Finiteness is checked once per chunk, not once per step (it would sit on the
+  per-step critical path): a chunk whose losses or final parameters are not all finite is
+  discarded — parameters and optimizer state stay at the chunk's start — and every later
+  chunk is skipped the same way (:class:`History`).
+
+  Returns:
+    Final ``params`` and a :class:`History`.
+  """
+  opt = make_optimizer(config)
 
   def step(carry, k):
     params, opt_state = carry
@@ -189,12 +210,6 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
     return (optax.apply_updates(params, updates), opt_state), loss
 
   def run(carry: _Carry, ts, keys):
-    """One chunk of steps; the finiteness check runs once per chunk, not once per step.
-
-    A chunk whose losses or final parameters are not all finite is discarded: the
-    parameters and optimizer state stay at the chunk's start, and every later chunk is
-    skipped the same way.
-    """
     (params, opt_state), chunk_losses = jax.lax.scan(step, (carry.params, carry.opt_state), keys)
     finite = jnp.isfinite(chunk_losses)
     ok = jnp.all(finite) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree.leaves(params)]))
@@ -223,8 +238,7 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
   if rest:
     carry, tail = run(carry, ts[full:], keys[full:])
     hist = jnp.concatenate([hist, tail])
-  final = carry.params if unit_mask is None else jax.tree.map(lambda w: w * unit_mask, carry.params)
-  return final, History(hist, carry.nonfinite_step)
+  return carry.params, History(hist, carry.nonfinite_step)
 
 
 def raise_if_nonfinite(history: History) -> None:
