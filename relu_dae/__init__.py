@@ -8,11 +8,14 @@ records every choice made where the paper is ambiguous.
 
 from relu_dae import data
 from relu_dae import denoisers
+from relu_dae import detection
+from relu_dae import diffusion
 from relu_dae import losses
 from relu_dae import metrics
 from relu_dae import minima
 from relu_dae import model
 from relu_dae import results
+from relu_dae import steering
 from relu_dae import sweep
 from relu_dae import train
 
