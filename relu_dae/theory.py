@@ -1,0 +1,553 @@
+"""Checkable forms of Thm 3.1 / D.2, Lemma D.1 and Cor. 3.2–3.3: margins, mask stability, certificates.
+
+The paper's appendix constants are partly undefined (THEORY.md §3.2, §8 item 1). This module
+states precisely what is computed:
+
+* :func:`margin` — an *operational* inter-cluster margin of a given weight matrix (unit-norm
+  hyperplane distances); :func:`paper_margin` — the paper's printed γ with our reading of
+  ``s_min, s_max, c_proj`` (docs/theory_choices.md §18).
+* :func:`mask_flip_probability`, :func:`mask_stability`, :func:`mask_stability_mc` — the
+  probability that a noisy input's ReLU mask differs from the clean one, the event behind the
+  residual ``‖R(σ,γ)‖² ≤ C e^{−cγ²/σ²}`` of Thm 3.1.
+* :func:`stationarity` — gradient and dense Hessian of the exact noise-averaged loss with
+  frozen masks (``losses.frozen_mask_loss``), a local-minimum certificate.
+* Closed forms: :func:`cor32_loss`, :func:`cor33_limit`, :func:`cor33_test_loss`,
+  :func:`lemma_d1_min`, :func:`residual_bound`.
+
+Data ``X`` are ``(n, d)`` (rows are samples); weights ``W`` are ``(d, p)``.
+
+Example:
+  >>> import jax.numpy as jnp, relu_dae as rd
+  >>> X = jnp.array([[1.0, 0.0], [-1.0, 0.1]])
+  >>> W = jnp.array([[1.0, -1.0], [0.0, 0.0]])
+  >>> float(rd.theory.margin(X, jnp.array([0, 1]), W).gamma)
+  1.0
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+from jax.scipy.stats import norm as _norm
+
+from relu_dae import _checks
+from relu_dae import data
+from relu_dae import losses
+from relu_dae import minima
+from relu_dae import model
+
+
+# ---------------------------------------------------------------------------------------------
+# Margins
+# ---------------------------------------------------------------------------------------------
+
+
+class Margin(NamedTuple):
+  """Result of :func:`margin`. All gaps are distances to unit hyperplanes (units of ‖x‖)."""
+  gamma: jax.Array  # min(active_gap, inactive_gap); < 0 means some mask disagrees with `owner`
+  active_gap: jax.Array  # min over owned units j, own-cluster samples i of w_jᵀx_i/‖w_j‖
+  inactive_gap: jax.Array  # min over owned units j, other-cluster samples i of −w_jᵀx_i/‖w_j‖
+  per_unit: jax.Array  # (p,) each unit's min of the two; +inf for zero columns (ignored)
+  owner: np.ndarray  # (p,) the cluster id owning each unit (−1 for zero columns)
+
+
+def _cluster_index(X, labels):
+  labels = _checks.labels(X, labels)
+  ids, inverse = np.unique(labels, return_inverse=True)
+  return ids, inverse
+
+
+def margin(X: jax.Array, labels, W: jax.Array, owner=None) -> Margin:
+  """Operational inter-cluster margin of ``W``: how robustly every unit keeps its block mask.
+
+  A unit j owned by cluster k must be active on every sample of cluster k and inactive on
+  every other sample (the block-diagonal mask of Thm 3.1 / Cor. 3.3, or one sample per
+  "cluster" for Cor. 3.2). With ``ŵ_j = w_j/‖w_j‖``,
+
+      active_gap   = min_{j, i ∈ owner(j)}  ŵ_jᵀ x_i,
+      inactive_gap = min_{j, i ∉ owner(j)} −ŵ_jᵀ x_i,
+      γ_op         = min(active_gap, inactive_gap).
+
+  ``γ_op > 0`` iff every mask is right; it is the smallest distance from a training point to
+  a unit's hyperplane, so a noise ``σε`` can flip unit j's mask on x_i only if its component
+  along ŵ_j (an ``N(0, σ²)`` scalar) exceeds ``γ_op``: ``P(flip) ≤ Φ(−γ_op/σ) ≤ ½e^{−γ_op²/2σ²}``
+  — the ``e^{−cγ²/σ²}`` of Thm 3.1 with ``c = 1/2`` (see :func:`mask_flip_probability`).
+
+  Relation to the paper's γ (:func:`paper_margin`): the paper's γ is a *lower bound* on
+  the pre-activation gaps ``w_jᵀx_i`` of the constructed W (not normalised by ‖w_j‖), built
+  from (α, β), the block scales and the projection of the mean. Dividing by ``s_max ≥ ‖w_j‖``
+  turns it into a lower bound on ``γ_op`` where its derivation holds (and its inactive half
+  ``s_max|β|/2`` is a heuristic; THEORY.md §8 item 1). ``γ_op`` is what the weights actually achieve.
+
+  Args:
+    X: data ``(n, d)``.
+    labels: ``(n,)`` cluster ids.
+    W: first-layer weights ``(d, p)``.
+    owner: optional ``(p,)`` cluster ids (values of ``labels``) owning each unit. Default:
+      the cluster with the largest mean pre-activation ``mean_{i∈k} w_jᵀx_i``. Zero columns
+      are ignored (they have no mask to keep).
+
+  Returns:
+    :class:`Margin`. With a single cluster ``inactive_gap = +inf``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> X = jnp.array([[2.0, 0.0], [-1.0, 0.5]])
+    >>> m = margin(X, jnp.array([0, 1]), jnp.array([[1.0], [0.0]]))
+    >>> float(m.active_gap), float(m.inactive_gap)
+    (2.0, 1.0)
+  """
+  X = _checks.matrix("X", X)
+  if jnp.ndim(W) != 2 or jnp.shape(W)[0] != X.shape[1]:
+    raise ValueError(f"W must have shape (d, p) with d={X.shape[1]}, got {jnp.shape(W)}")
+  _checks.finite("W", W)
+  ids, inverse = _cluster_index(X, labels)
+  K, p = len(ids), W.shape[1]
+  norms = jnp.linalg.norm(W, axis=0)
+  live = norms > 0
+  pre = (X @ W) / jnp.where(live, norms, 1.0)  # (n, p) signed distances
+  onehot = jnp.asarray(inverse[:, None] == np.arange(K)[None, :], pre.dtype)  # (n, K)
+  if owner is None:
+    means = (onehot.T @ pre) / onehot.sum(0)[:, None]  # (K, p)
+    own_idx = np.asarray(jnp.argmax(means, axis=0))
+  else:
+    owner = np.asarray(owner)
+    if owner.shape != (p,):
+      raise ValueError(f"owner must have shape (p,)=({p},), got {owner.shape}")
+    if not np.all(np.isin(owner, ids)):
+      raise ValueError(f"owner must contain cluster ids from labels {ids.tolist()}, got {owner.tolist()}")
+    own_idx = np.searchsorted(ids, owner)
+  same = jnp.asarray(inverse[:, None] == own_idx[None, :])  # (n, p)
+  inf = jnp.asarray(jnp.inf, pre.dtype)
+  act = jnp.min(jnp.where(same, pre, inf), axis=0)
+  inact = jnp.min(jnp.where(same, inf, -pre), axis=0)
+  act = jnp.where(live, act, inf)
+  inact = jnp.where(live, inact, inf)
+  per_unit = jnp.minimum(act, inact)
+  a, b = jnp.min(act), jnp.min(inact)
+  owner_out = np.where(np.asarray(live), ids[own_idx], -1)
+  return Margin(jnp.minimum(a, b), a, b, per_unit, owner_out)
+
+
+class PaperMargin(NamedTuple):
+  """Result of :func:`paper_margin` (THEORY.md §2.2 formula with our reading of its constants)."""
+  gamma: jax.Array  # min_k ‖x̄_k‖ · min{s_min c_proj_k/√p_k − s_max α, s_max|β|/2}
+  per_cluster: jax.Array  # (K,) the term inside min_k
+  alpha: float  # Def. 3.1 (tightest, data.separability)
+  beta: float
+  s_min: jax.Array  # smallest block scale over all blocks
+  s_max: jax.Array  # largest block scale over all blocks
+  c_proj: jax.Array  # (K,) ‖U_kᵀ x̄_k‖ / ‖x̄_k‖
+
+
+def paper_margin(X: jax.Array, labels, p_per_cluster: int | Sequence[int], *, sigma=0.0, lam=0.0) -> PaperMargin:
+  """The paper's margin (Appendix D.2, THEORY.md §2.2) with our reading of its undefined constants.
+
+      γ = min_k ‖x̄_k‖ · min{ s_min c_proj(α)/√p_k − s_max α,  s_max |β|/2 }.
+
+  Our reading (docs/theory_choices.md §18) — the one that makes the first term a lower bound on
+  the active pre-activations of the constructed block ``W_Xk = U_k D_k O_kᵀ`` (Eq. (8), default
+  equiangular ``O_k``: ``w_jᵀx̄_k = ‖D_k U_kᵀ x̄_k‖/√p_k`` for every unit j of the block, and
+  ``|w_jᵀ(x − x̄_k)| ≤ ‖w_j‖ α‖x̄_k‖``):
+
+  * ``s_min``, ``s_max``: smallest / largest block scale ``D_k,jj = sqrt((λ_j − nλ)/(λ_j + n_kσ²))``
+    over all blocks (singular values of the ``W_Xk``; ``= 1`` at σ = λ = 0);
+  * ``c_proj(α)``: the measured fraction of the cluster mean inside the block's subspace,
+    ``c_proj_k = ‖U_kᵀ x̄_k‖/‖x̄_k‖ ∈ (0, 1]`` (a function of α through the Gram matrix);
+  * α, β: the tightest values of Def. 3.1 (:func:`relu_dae.data.separability`).
+
+  Args:
+    X: data ``(n, d)``; labels: ``(n,)`` ids; p_per_cluster: int or one per cluster.
+    sigma, lam: noise level and weight decay of the blocks (they set s_min, s_max).
+
+  Returns:
+    :class:`PaperMargin`.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> X = jnp.array([[1.0, 0.0], [-1.0, 0.0]])
+    >>> float(paper_margin(X, jnp.array([0, 1]), 1).gamma)
+    0.5
+  """
+  X = _checks.matrix("X", X)
+  _checks.nonnegative("sigma", sigma)
+  _checks.nonnegative("lam", lam)
+  ids, inverse = _cluster_index(X, labels)
+  K = len(ids)
+  ps = [_checks.positive_int(f"p_per_cluster[{k}]", v)
+        for k, v in enumerate(_checks.per_cluster("p_per_cluster", p_per_cluster, K))]
+  alpha, beta = data.separability(X, labels)
+  n = X.shape[0]
+  scales, cproj, mean_norms = [], [], []
+  for k, p_k in enumerate(ps):
+    Xk = X[inverse == k]
+    _, s, Vt = jnp.linalg.svd(Xk, full_matrices=False)
+    if p_k > s.shape[0]:
+      raise ValueError(f"p_per_cluster[{k}]={p_k} exceeds min(n_k, d)={s.shape[0]}")
+    ev = s[:p_k] ** 2
+    minima._require_small_decay(n, lam, ev, f" for block {k}")
+    scales.append(jnp.sqrt((ev - n * lam) / (ev + Xk.shape[0] * sigma**2)))
+    mean = jnp.mean(Xk, axis=0)
+    mean_norms.append(jnp.linalg.norm(mean))
+    cproj.append(jnp.linalg.norm(Vt[:p_k] @ mean) / mean_norms[-1])
+  s_min = jnp.min(jnp.concatenate(scales))
+  s_max = jnp.max(jnp.concatenate(scales))
+  cproj = jnp.stack(cproj)
+  beta_term = s_max * abs(beta) / 2 if K > 1 else jnp.inf
+  inner = jnp.minimum(s_min * cproj / jnp.sqrt(jnp.asarray(ps, cproj.dtype)) - s_max * alpha, beta_term)
+  per_cluster = jnp.stack(mean_norms) * inner
+  return PaperMargin(jnp.min(per_cluster), per_cluster, alpha, beta, s_min, s_max, cproj)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mask stability
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_xw(X, W):
+  X = _checks.matrix("X", X)
+  if jnp.ndim(W) != 2 or jnp.shape(W)[0] != X.shape[1]:
+    raise ValueError(f"W must have shape (d, p) with d={X.shape[1]}, got {jnp.shape(W)}")
+  _checks.finite("W", W)
+  return X
+
+
+def mask_flip_probability(X: jax.Array, W: jax.Array, sigma) -> jax.Array:
+  """Exact probability that unit j's ReLU mask on ``x_i + σε`` differs from its mask on ``x_i``.
+
+      P_ij = Φ(−|w_jᵀx_i| / (σ‖w_j‖)),   ε ~ N(0, I_d),
+
+  because ``w_jᵀ(x_i + σε) ~ N(w_jᵀx_i, σ²‖w_j‖²)``. Zero columns never flip (their
+  pre-activation is always 0, never > 0); σ = 0 gives 0. A point on the hyperplane gives ½.
+
+  Args:
+    X: ``(n, d)``; W: ``(d, p)``; sigma: σ ≥ 0.
+
+  Returns:
+    ``(n, p)`` probabilities.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> P = mask_flip_probability(jnp.array([[1.0, 0.0]]), jnp.array([[2.0], [0.0]]), 1.0)
+    >>> round(float(P[0, 0]), 4)  # Φ(−1)
+    0.1587
+  """
+  X = _check_xw(X, W)
+  _checks.nonnegative("sigma", sigma)
+  norms = jnp.linalg.norm(W, axis=0)
+  scale = sigma * norms
+  z = -jnp.abs(X @ W) / jnp.where(scale > 0, scale, 1.0)
+  P = _norm.cdf(z)
+  return jnp.where((norms > 0) & (sigma > 0), P, 0.0)
+
+
+def mask_stability(X: jax.Array, W: jax.Array, sigma) -> jax.Array:
+  """Union bound on the probability that *any* unit's mask flips on ``x_i + σε``: ``min(1, Σ_j P_ij)``.
+
+  ``P_ij`` from :func:`mask_flip_probability`. Returns ``(n,)``. This is the probability of
+  the event on which the frozen-mask loss (Thm D.2's block decomposition) and Eq. (6) differ.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> mask_stability(jnp.array([[1.0, 0.0]]), jnp.eye(2), 0.0).tolist()
+    [0.0]
+  """
+  return jnp.minimum(1.0, jnp.sum(mask_flip_probability(X, W, sigma), axis=1))
+
+
+class MaskFlipMC(NamedTuple):
+  """Result of :func:`mask_stability_mc`."""
+  any_flip: jax.Array  # (n,) fraction of draws where at least one unit flipped
+  per_unit: jax.Array  # (n, p) fraction of draws where unit j flipped
+  num_draws: int
+
+
+def mask_stability_mc(key: jax.Array, X: jax.Array, W: jax.Array, sigma, num_draws: int) -> MaskFlipMC:
+  """Monte-Carlo estimate of the exact any-flip probability ``P(∃j: 1[w_jᵀ(x_i+σε)>0] ≠ 1[w_jᵀx_i>0])``.
+
+  Also returns the per-(i, j) flip frequencies, unbiased estimates of
+  :func:`mask_flip_probability` with binomial standard error ``sqrt(P(1−P)/num_draws)``.
+
+  Args:
+    key: PRNG key; X: ``(n, d)``; W: ``(d, p)``; sigma: σ ≥ 0; num_draws: draws per sample.
+  """
+  X = _check_xw(X, W)
+  _checks.nonnegative("sigma", sigma)
+  num_draws = _checks.positive_int("num_draws", num_draws)
+  clean = X @ W > 0  # (n, p)
+
+  def one(k):
+    eps = jax.random.normal(k, X.shape, X.dtype)
+    return ((X + sigma * eps) @ W > 0) != clean
+
+  flips = jax.lax.map(one, jax.random.split(key, num_draws))  # (draws, n, p)
+  flips = flips.astype(X.dtype)
+  return MaskFlipMC(jnp.mean(jnp.max(flips, axis=2), axis=0), jnp.mean(flips, axis=0), num_draws)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stationarity certificate
+# ---------------------------------------------------------------------------------------------
+
+
+class Certificate(NamedTuple):
+  """Result of :func:`stationarity`."""
+  grad_norm: jax.Array  # ‖∇L_frozen‖ over all parameters (Frobenius)
+  rel_grad_norm: jax.Array  # ‖∇L‖ · ‖θ‖ / mean_i ‖x_i‖²  (dimensionless)
+  min_hessian_eig: jax.Array
+  max_hessian_eig: jax.Array
+  mask_flip_bound: jax.Array  # max_i of the union bound mask_stability (per-sample P(any flip))
+  loss: jax.Array  # L_frozen at the point
+  hessian_eigs: jax.Array  # all eigenvalues, ascending (size = number of parameters)
+
+
+def stationarity(params: model.Params, X: jax.Array, sigma, lam) -> Certificate:
+  """Local-minimum certificate from the exact noise-averaged loss with frozen ReLU masks.
+
+  The loss is :func:`relu_dae.losses.frozen_mask_loss` (Thm D.2's decomposition without its
+  residual): for each sample the mask ``m_i = 1[W1ᵀx_i > 0]`` is frozen at its clean value,
+  so ``f(x_i + σε) = A_i(x_i + σε)`` is linear in ε and
+  ``E_ε‖A_i(x_i+σε) − x_i‖² = ‖A_i x_i − x_i‖² + σ²‖A_i‖_F²`` *exactly* (no quadrature). The
+  gradient and the dense Hessian (``jax.hessian`` over the flattened weights; meant for
+  ``#params ≲ 2000``) of this function are those of Eq. (6) on the event that no mask flips,
+  whose complement has probability at most ``mask_flip_bound`` per sample (Thm 3.1's residual
+  event; :func:`mask_stability`). Masks are locally constant in W, so where no pre-activation
+  is exactly 0 the frozen loss is locally the σ→noise-averaged loss restricted to those masks.
+
+  ``rel_grad_norm = ‖∇L‖_F · ‖θ‖_F / mean_i‖x_i‖²``: it bounds the relative change of the
+  loss, in units of the data energy (the loss of f = 0), per relative change of the weights
+  (``|⟨∇L, θ⟩| ≤ ‖∇L‖‖θ‖``); invariant to jointly rescaling x, σ and √λ.
+
+  Zero modes: the frozen loss of a block depends on ``W_k`` only through ``W_k W_kᵀ`` (all
+  units of a block share the same masks), so the Hessian at ``W_gen`` has exact zero
+  eigenvalues along the rotations ``W_k ↦ W_k O`` — ``p_k(p_k−1)/2`` per block when the masks
+  are block-diagonal. Zero columns (``W_mem``'s padding) are inactive everywhere and carry
+  only the penalty: eigenvalue ``2λ`` (tied: ``4λ``), i.e. 0 at λ = 0.
+
+  Args:
+    params: ``{"W": (d, p)}`` (tied) or ``{"W1", "W2"}`` (untied).
+    X: data ``(n, d)``; sigma, lam: σ ≥ 0, λ ≥ 0.
+
+  Returns:
+    :class:`Certificate`.
+
+  Example:
+    >>> import jax.numpy as jnp, relu_dae as rd
+    >>> X = jnp.array([[1.0, 0.0], [-1.0, 0.1]])
+    >>> W = rd.minima.memorization(X, sigma=0.1, lam=0.0, p=2)
+    >>> bool(stationarity({"W": W}, X, 0.1, 0.0).rel_grad_norm < 1e-5)
+    True
+  """
+  _checks.params("params", params)
+  W1, _ = model.weights(params)
+  X = _checks.matrix("X", X, ncols=W1.shape[0])
+  _checks.nonnegative("sigma", sigma)
+  _checks.nonnegative("lam", lam)
+  flat, unravel = ravel_pytree(params)
+
+  def f(theta):
+    return losses.frozen_mask_loss(unravel(theta), X, sigma, lam)
+
+  loss = f(flat)
+  grad = jax.grad(f)(flat)
+  H = jax.hessian(f)(flat)
+  eigs = jnp.linalg.eigvalsh((H + H.T) / 2)
+  gnorm = jnp.linalg.norm(grad)
+  energy = jnp.mean(jnp.sum(X**2, axis=1))
+  rel = gnorm * jnp.linalg.norm(flat) / energy
+  flip = jnp.max(mask_stability(X, W1, sigma))
+  return Certificate(gnorm, rel, eigs[0], eigs[-1], flip, loss, eigs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Closed forms
+# ---------------------------------------------------------------------------------------------
+
+
+def cor32_loss(X: jax.Array, sigma, lam=0.0) -> jax.Array:
+  """Eq. (6) at ``W_mem`` (Cor. 3.2), exact for any admissible λ (masks one-hot, no flips).
+
+  With ``a_i = ‖x_i‖²`` and ``r_i`` of Eq. (9), column i gives ``A_i = r_i² x_i x_iᵀ`` and
+
+      L = (1/n) Σ_i [ (r_i² a_i − 1)² a_i + σ² r_i⁴ a_i² ] + 2λ Σ_i r_i² a_i,
+
+  which at λ = 0 is Cor. 3.2's ``(1/n) Σ_i σ²a_i/(σ² + a_i) < σ²`` (``minima.memorization_loss``).
+  Equals ``losses.frozen_mask_loss`` at ``W_mem`` — and Eq. (6) itself up to the mask-flip
+  residual — when the samples are pairwise negatively correlated. Needs ``nλ < min_i a_i``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> round(float(cor32_loss(jnp.array([[1.0, 0.0]]), sigma=1.0)), 6)
+    0.5
+  """
+  X = _checks.matrix("X", X)
+  r2 = minima.memorization_scales(X, sigma, lam) ** 2
+  a = jnp.sum(X**2, axis=1)
+  data_term = jnp.mean((r2 * a - 1) ** 2 * a + sigma**2 * r2**2 * a**2)
+  return data_term + 2 * lam * jnp.sum(r2 * a)
+
+
+def _check_square(name, S):
+  if jnp.ndim(S) != 2 or jnp.shape(S)[0] != jnp.shape(S)[1]:
+    raise ValueError(f"{name} must be a square (d, d) matrix, got shape {jnp.shape(S)}")
+  _checks.finite(name, S)
+
+
+def _top_eigh(S):
+  evals, evecs = jnp.linalg.eigh((S + S.T) / 2)
+  return evals[::-1], evecs[:, ::-1]
+
+
+def cor33_limit(S: jax.Array, lam, rho, sigma, rank: int) -> jax.Array:
+  """The Cor. 3.3 population limit of ``W_Xk W_Xkᵀ``: ``[(S − λ/ρ I)(S + σ²I)^{-1}]_rank``.
+
+  ``[·]_rank`` keeps the top-``rank`` eigen-directions of S (those of Eq. (8)'s ``U_k^{(p_k)}``);
+  eigenvalue ``s_j`` maps to ``(s_j − λ/ρ)/(s_j + σ²)``. σ² (not the OCR's σ), docs/theory_choices.md §5.
+  Same matrix as ``denoisers.wiener_matrix(S, σ, rank=rank, shrink=λ/ρ)``.
+
+  Args:
+    S: uncentered second moment ``(d, d)`` of the mode (Eq. (10)); lam: λ ≥ 0;
+    rho: mixing weight ρ_k > 0; sigma: σ ≥ 0; rank: p_k ≤ d.
+
+  Returns:
+    ``(d, d)`` symmetric matrix.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> cor33_limit(jnp.diag(jnp.array([3.0, 1.0])), 0.0, 1.0, 1.0, 1).tolist()
+    [[0.75, 0.0], [0.0, 0.0]]
+  """
+  _check_square("S", S)
+  _checks.nonnegative("lam", lam)
+  _checks.positive("rho", rho)
+  _checks.nonnegative("sigma", sigma)
+  rank = _checks.positive_int("rank", rank)
+  if rank > S.shape[0]:
+    raise ValueError(f"rank must be <= d={S.shape[0]}, got {rank}")
+  evals, evecs = _top_eigh(S)
+  U = evecs[:, :rank]
+  full = (S - lam / rho * jnp.eye(S.shape[0], dtype=S.dtype)) @ jnp.linalg.inv(S + sigma**2 * jnp.eye(S.shape[0], dtype=S.dtype))
+  return U @ (U.T @ full @ U) @ U.T  # the two factors commute, so this is the top-rank part
+
+
+class Cor33TestLoss(NamedTuple):
+  """Result of :func:`cor33_test_loss` (per mode and ρ-weighted)."""
+  bias_only: jax.Array  # Σ_k ρ_k [Σ_{j≤p_k} (1−g_j)² s_j + Σ_{j>p_k} s_j]: the printed bracket (λ = 0)
+  wiener_risk: jax.Array  # Σ_k ρ_k E‖D_k(x + σε) − x‖², x ~ mode k: bias + σ² Σ_j g_j²
+  bias_per_mode: jax.Array  # (K,)
+  risk_per_mode: jax.Array  # (K,)
+
+
+def cor33_test_loss(S: jax.Array, sigma, rank, *, lam=0.0, rho=None) -> Cor33TestLoss:
+  """Cor. 3.3's test-loss bound without its ``C_k p_k/(σ² n_k)`` term: the printed bias and the full risk.
+
+  For mode k with second moment ``S_k`` (eigenvalues ``s_j``, descending; Eq. (10), uncentered,
+  so the mean is inside S — no separate mean is needed) and the limit denoiser
+  ``D_k = cor33_limit(S_k, λ, ρ_k, σ, p_k)`` with gains ``g_j = (s_j − λ/ρ_k)/(s_j + σ²)``:
+
+  * ``bias_only`` — ``Σ_{j≤p_k} s_j σ⁴/(s_j+σ²)² + Σ_{j>p_k} s_j`` **as printed** (λ = 0; for
+    λ > 0 we use ``(1−g_j)² s_j``), i.e. ``tr((D−I)S(D−I)ᵀ)``, the error on the *clean* signal;
+  * ``wiener_risk`` — the full expected test loss on noisy inputs
+    ``E‖D_k(x+σε) − x‖² = tr((D−I)S(D−I)ᵀ) + σ²‖D‖_F²``, at λ = 0
+    ``Σ_{j≤p_k} σ² s_j/(s_j+σ²) + Σ_{j>p_k} s_j`` (THEORY.md §3.4 [INF], §8 item 5).
+
+  Both are weighted by ρ_k and summed. The finite-sample term ``C_k p_k/(σ² n_k)`` has an
+  unspecified constant and is left out.
+
+  Args:
+    S: ``(d, d)`` or ``(K, d, d)`` second moments; sigma: σ ≥ 0; rank: int or ``(K,)`` ints;
+    lam: λ ≥ 0; rho: ``(K,)`` mixing weights (default uniform).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> r = cor33_test_loss(jnp.diag(jnp.array([3.0, 1.0])), 1.0, 1)
+    >>> float(r.bias_only), float(r.wiener_risk)   # 3/16 + 1, 3/4 + 1
+    (1.1875, 1.75)
+  """
+  S = jnp.asarray(S)
+  if S.ndim == 2:
+    S = S[None]
+  if S.ndim != 3 or S.shape[1] != S.shape[2]:
+    raise ValueError(f"S must be (d, d) or (K, d, d), got shape {S.shape}")
+  _checks.finite("S", S)
+  _checks.nonnegative("sigma", sigma)
+  _checks.nonnegative("lam", lam)
+  K, d = S.shape[0], S.shape[1]
+  ranks = [_checks.positive_int(f"rank[{k}]", r) for k, r in enumerate(_checks.per_cluster("rank", rank, K))]
+  if max(ranks) > d:
+    raise ValueError(f"rank must be <= d={d}, got {ranks}")
+  rho = jnp.full((K,), 1.0 / K, S.dtype) if rho is None else jnp.asarray(rho, S.dtype)
+  if rho.shape != (K,):
+    raise ValueError(f"rho must have shape (K,)=({K},), got {rho.shape}")
+  _checks.positive("rho", rho)
+  bias, risk = [], []
+  for k in range(K):
+    s, _ = _top_eigh(S[k])
+    keep = jnp.arange(d) < ranks[k]
+    g = jnp.where(keep, (s - lam / rho[k]) / (s + sigma**2), 0.0)
+    b = jnp.sum((1 - g) ** 2 * s)
+    bias.append(b)
+    risk.append(b + sigma**2 * jnp.sum(g**2))
+  bias, risk = jnp.stack(bias), jnp.stack(risk)
+  return Cor33TestLoss(jnp.sum(rho * bias), jnp.sum(rho * risk), bias, risk)
+
+
+def lemma_d1_min(X: jax.Array, sigma, lam, p: int) -> jax.Array:
+  """Global minimum of the linear-AE loss ``losses.linear_ae_loss`` over ``W1, W2 ∈ R^{d×p}`` (Lemma D.1).
+
+  With ``λ_j`` the eigenvalues of ``XᵀX`` (descending, d×d here) and ``n = len(X)``, the
+  minimizer ``W_X`` of Eq. (8) has ``W Wᵀ = U diag(g) Uᵀ``, ``g_j = (λ_j − nλ)/(λ_j + nσ²)`` for
+  the top ``p``, and
+
+      min L_lin = (1/n) [ Σ_{j≤p} ((1−g_j)² λ_j + nσ² g_j² + 2nλ g_j) + Σ_{j>p} λ_j ].
+
+  Directions with ``λ_j ≤ nλ`` get ``g_j = 0`` (the clipped formula is still the global
+  minimum; Lemma D.1's precondition ``nλ < λ_p`` just makes all p directions used).
+
+  Args:
+    X: ``(n, d)``; sigma, lam: ≥ 0; p: hidden units, ≤ d.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> float(lemma_d1_min(jnp.array([[1.0, 0.0]]), sigma=1.0, lam=0.0, p=1))
+    0.5
+  """
+  X = _checks.matrix("X", X)
+  _checks.nonnegative("sigma", sigma)
+  _checks.nonnegative("lam", lam)
+  p = _checks.positive_int("p", p)
+  n, d = X.shape
+  if p > d:
+    raise ValueError(f"p must be <= d={d}, got {p}")
+  ev = jnp.linalg.svd(X, compute_uv=False) ** 2
+  ev = jnp.concatenate([ev, jnp.zeros((d - ev.shape[0],), ev.dtype)])  # all d eigenvalues of XᵀX
+  keep = jnp.arange(d) < p
+  g = jnp.where(keep, jnp.maximum(0.0, (ev - n * lam) / jnp.where(ev + n * sigma**2 > 0, ev + n * sigma**2, 1.0)), 0.0)
+  total = jnp.sum((1 - g) ** 2 * ev + n * sigma**2 * g**2 + 2 * n * lam * g)
+  return total / n
+
+
+def residual_bound(gamma, sigma, C=1.0, c=0.5) -> jax.Array:
+  """Thm 3.1's residual bound ``‖R(σ, γ)‖_F² ≤ C exp(−c γ²/σ²)``, constants as parameters.
+
+  The paper calls C, c "universal constants" and never gives them (THEORY.md §8 item 1), so
+  they are arguments: fit them (e.g. in ``sims.margin_check``) or use the default ``c = 1/2``,
+  the Gaussian-tail exponent of a mask flip at distance γ (:func:`margin`), with ``C = 1``.
+  σ = 0 gives 0.
+
+  Example:
+    >>> round(float(residual_bound(1.0, 1.0)), 4)
+    0.6065
+  """
+  _checks.nonnegative("gamma", gamma)
+  _checks.nonnegative("sigma", sigma)
+  _checks.positive("C", C)
+  _checks.positive("c", c)
+  sigma = jnp.asarray(sigma)
+  safe = jnp.where(sigma > 0, sigma, 1.0)
+  return jnp.where(sigma > 0, C * jnp.exp(-c * jnp.asarray(gamma) ** 2 / safe**2), 0.0)
