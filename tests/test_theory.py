@@ -1,0 +1,275 @@
+"""Tests of relu_dae.theory against independent computations (float64 where closed forms are compared)."""
+
+import numpy as np
+import pytest
+
+import jax
+import jax.numpy as jnp
+
+from relu_dae import data, denoisers, losses, minima, model, theory
+
+
+def _gen_instance():
+  """Small separable mixture whose W_gen has a block-diagonal clean mask (γ_op > 0)."""
+  X, labels, _ = data.separable_mixture(jax.random.PRNGKey(1), d=10, K=3, n_per_cluster=20, alpha=0.05,
+                                        beta=-0.4, rank=3, decay=0.7, norm=2.0)
+  return X, labels, 0.3, 1e-4, [2, 3, 1]
+
+
+# ----------------------------------------------------------------------------------- margin
+
+
+def test_margin_hand_example_and_owner():
+  X = jnp.array([[2.0, 0.0], [1.0, 0.2], [-1.0, 0.5], [-0.5, -2.0]])
+  labels = jnp.array([0, 0, 1, 1])
+  W = jnp.array([[3.0, -1.0, 0.0], [0.0, 0.0, 0.0]])  # unit 2 is a zero column
+  m = theory.margin(X, labels, W)
+  np.testing.assert_array_equal(m.owner, [0, 1, -1])
+  assert float(m.active_gap) == pytest.approx(0.5)  # unit 1 on sample 3: 0.5
+  assert float(m.inactive_gap) == pytest.approx(0.5)  # unit 0 on sample 3: -(-0.5)
+  assert np.isinf(float(m.per_unit[2]))
+  # Forcing a wrong owner makes the margin negative.
+  bad = theory.margin(X, labels, W, owner=[1, 1, 0])
+  assert float(bad.gamma) < 0
+
+
+def test_margin_memorization_equals_min_cosine_gap(x64):
+  X = data.locally_sparse(jax.random.PRNGKey(0), n=5, d=8, norm=1.5)  # equal cosine -1/4
+  W = minima.memorization(X, 0.2, 0.0, 7)
+  m = theory.margin(X, np.arange(5), W)
+  np.testing.assert_array_equal(m.owner, [0, 1, 2, 3, 4, -1, -1])
+  assert float(m.active_gap) == pytest.approx(1.5)  # ‖x_i‖
+  assert float(m.inactive_gap) == pytest.approx(1.5 * 0.25)  # −‖x‖ cos
+  assert float(m.gamma) == pytest.approx(0.375)
+
+
+def test_margin_of_generalization_minimum_and_paper_margin(x64):
+  X, labels, sigma, lam, ps = _gen_instance()
+  W = minima.generalization(X, labels, sigma, lam, ps)
+  m = theory.margin(X, labels, W)
+  np.testing.assert_array_equal(m.owner, np.repeat([0, 1, 2], ps))
+  assert float(m.gamma) > 0
+  # Positive γ_op ⇔ the clean mask is exactly block-diagonal.
+  np.testing.assert_array_equal(np.asarray(X @ W > 0), np.repeat([0, 1, 2], ps)[None] == np.asarray(labels)[:, None])
+  pm = theory.paper_margin(X, labels, ps, sigma=sigma, lam=lam)
+  alpha, beta = data.separability(X, labels)
+  assert pm.alpha == alpha and pm.beta == beta
+  assert np.all(np.asarray(pm.c_proj) <= 1 + 1e-12) and np.all(np.asarray(pm.c_proj) > 0.99)
+  assert 0 < float(pm.s_min) <= float(pm.s_max) <= 1
+  # Formula, recomputed by hand.
+  means = np.stack([np.asarray(X)[np.asarray(labels) == k].mean(0) for k in range(3)])
+  inner = np.minimum(float(pm.s_min) * np.asarray(pm.c_proj) / np.sqrt(ps) - float(pm.s_max) * alpha,
+                     float(pm.s_max) * abs(beta) / 2)
+  np.testing.assert_allclose(float(pm.gamma), np.min(np.linalg.norm(means, axis=1) * inner), rtol=1e-12)
+
+
+def test_margin_bad_inputs():
+  X = jnp.ones((3, 2))
+  with pytest.raises(ValueError, match="W"):
+    theory.margin(X, jnp.zeros(3), jnp.ones((3, 2)))
+  with pytest.raises(ValueError, match="labels"):
+    theory.margin(X, jnp.zeros(2), jnp.ones((2, 2)))
+  with pytest.raises(ValueError, match="owner"):
+    theory.margin(X, jnp.zeros(3), jnp.ones((2, 2)), owner=[0, 5])
+  with pytest.raises(ValueError, match="lam"):
+    theory.paper_margin(jnp.eye(2), jnp.array([0, 1]), 1, lam=10.0)
+
+
+# ----------------------------------------------------------------------------------- mask flips
+
+
+def test_mask_flip_closed_form_matches_monte_carlo(x64):
+  key = jax.random.PRNGKey(2)
+  X = jax.random.normal(key, (6, 5))
+  W = jax.random.normal(jax.random.PRNGKey(3), (5, 4)).at[:, 3].set(0.0)
+  sigma, N = 0.7, 20000
+  P = np.asarray(theory.mask_flip_probability(X, W, sigma))
+  assert np.all(P[:, 3] == 0)
+  mc = theory.mask_stability_mc(jax.random.PRNGKey(4), X, W, sigma, N)
+  # Binomial tolerance: 5 standard errors plus one count.
+  tol = 5 * np.sqrt(P * (1 - P) / N) + 1.0 / N
+  assert np.all(np.abs(np.asarray(mc.per_unit) - P) <= tol)
+  union = np.asarray(theory.mask_stability(X, W, sigma))
+  any_flip = np.asarray(mc.any_flip)
+  se = np.sqrt(any_flip * (1 - any_flip) / N) + 1.0 / N
+  assert np.all(union >= any_flip - 5 * se)  # union bound ≥ exact any-flip probability
+  assert np.all(any_flip >= P.max(axis=1) - 5 * se - 1e-12)  # ≥ every single unit's flip
+
+
+def test_mask_flip_edge_cases():
+  X = jnp.array([[1.0, 0.0]])
+  W = jnp.array([[0.0, 1.0], [1.0, 0.0]])  # unit 0 on its hyperplane, unit 1 at distance 1
+  P = theory.mask_flip_probability(X, W, 1.0)
+  np.testing.assert_allclose(P, [[0.5, 0.15865525]], rtol=1e-6)
+  assert float(theory.mask_stability(X, W, 0.0)[0]) == 0.0
+  assert float(theory.mask_stability(X, jnp.ones((2, 5)) * jnp.array([[1.0], [0.0]]) * 1e-3 + jnp.array([[0.0], [1.0]]), 10.0)[0]) <= 1.0
+  with pytest.raises(ValueError, match="sigma"):
+    theory.mask_flip_probability(X, W, -1.0)
+  with pytest.raises(ValueError, match="num_draws"):
+    theory.mask_stability_mc(jax.random.PRNGKey(0), X, W, 1.0, 0)
+
+
+# ----------------------------------------------------------------------------------- stationarity
+
+
+def test_frozen_mask_loss_is_exact_in_noise_for_fixed_masks(x64):
+  X = jax.random.normal(jax.random.PRNGKey(5), (4, 3))
+  W1 = jax.random.normal(jax.random.PRNGKey(6), (3, 5))
+  W2 = jax.random.normal(jax.random.PRNGKey(7), (3, 5))
+  sigma, lam = 0.4, 0.01
+  got = losses.frozen_mask_loss({"W1": W1, "W2": W2}, X, sigma, lam)
+  # Independent: per-sample linear map A_i = W2 diag(m_i) W1ᵀ, Monte Carlo over ε with masks fixed.
+  eps = jax.random.normal(jax.random.PRNGKey(8), (200000, 3))
+  total, exact = 0.0, 0.0
+  for x in X:
+    A = W2 @ jnp.diag((x @ W1 > 0).astype(X.dtype)) @ W1.T
+    err = jnp.sum(((x + sigma * eps) @ A.T - x) ** 2, axis=1)
+    total += float(jnp.mean(err)) / len(X)
+    exact += float(jnp.sum((A @ x - x) ** 2) + sigma**2 * jnp.sum(A**2)) / len(X)
+  pen = lam * float(jnp.sum(W1**2) + jnp.sum(W2**2))
+  np.testing.assert_allclose(float(got), exact + pen, rtol=1e-12)
+  np.testing.assert_allclose(float(got), total + pen, rtol=1e-2)
+
+
+def test_stationarity_gradient_matches_finite_differences(x64):
+  X = jax.random.normal(jax.random.PRNGKey(9), (6, 4))
+  W = jax.random.normal(jax.random.PRNGKey(10), (4, 3))
+  sigma, lam = 0.3, 0.02
+  f = lambda W: losses.frozen_mask_loss({"W": W}, X, sigma, lam)
+  V = jax.random.normal(jax.random.PRNGKey(11), W.shape)
+  h = 1e-6  # small enough that no mask flips
+  fd = (f(W + h * V) - f(W - h * V)) / (2 * h)
+  g = jax.grad(f)(W)
+  np.testing.assert_allclose(float(jnp.sum(g * V)), float(fd), rtol=1e-6)
+  cert = theory.stationarity({"W": W}, X, sigma, lam)
+  np.testing.assert_allclose(float(cert.grad_norm), float(jnp.linalg.norm(g)), rtol=1e-12)
+  fd2 = (f(W + 1e-4 * V) - 2 * f(W) + f(W - 1e-4 * V)) / 1e-8
+  assert float(cert.min_hessian_eig) * float(jnp.sum(V**2)) - 1e-5 <= float(fd2)
+  assert float(fd2) <= float(cert.max_hessian_eig) * float(jnp.sum(V**2)) + 1e-5
+
+
+def test_memorization_minimum_is_certified(x64):
+  X = data.locally_sparse(jax.random.PRNGKey(0), n=5, d=8, norm=1.5)
+  sigma = 0.2
+  for lam, zero_modes in [(0.0, 8 * 2), (0.05, 0)]:
+    W = minima.memorization(X, sigma, lam, 7)
+    c = theory.stationarity({"W": W}, X, sigma, lam)
+    assert float(c.rel_grad_norm) <= 1e-6
+    assert float(c.min_hessian_eig) >= -1e-8
+    eigs = np.asarray(c.hessian_eigs)
+    # Zero columns carry only the tied penalty: eigenvalue 4λ with multiplicity d(p − n).
+    assert np.sum(np.abs(eigs - 4 * lam) < 1e-9) == 8 * 2
+    assert np.sum(np.abs(eigs) < 1e-9) == zero_modes
+    np.testing.assert_allclose(float(c.loss), float(theory.cor32_loss(X, sigma, lam)), rtol=1e-12)
+    assert 0 < float(c.mask_flip_bound) < 1
+
+
+def test_generalization_minimum_is_certified_with_rotation_zero_modes(x64):
+  X, labels, sigma, lam, ps = _gen_instance()
+  W = minima.generalization(X, labels, sigma, lam, ps)
+  c = theory.stationarity({"W": W}, X, sigma, lam)
+  assert float(c.rel_grad_norm) <= 1e-6
+  assert float(c.min_hessian_eig) >= -1e-8
+  eigs = np.asarray(c.hessian_eigs)
+  rotations = sum(p * (p - 1) // 2 for p in ps)  # O_k symmetry inside each block: 1 + 3 + 0
+  assert np.sum(np.abs(eigs) < 1e-9) == rotations
+  assert eigs[rotations] > 1e-5  # the rest is strictly positive
+
+
+def test_random_point_is_not_stationary(x64):
+  X, labels, sigma, lam, ps = _gen_instance()
+  W = 0.3 * jax.random.normal(jax.random.PRNGKey(3), (10, sum(ps)))
+  c = theory.stationarity({"W": W}, X, sigma, lam)
+  assert float(c.rel_grad_norm) > 1e-2
+  c2 = theory.stationarity({"W1": W, "W2": W}, X, sigma, lam)  # untied: twice the parameters
+  assert c2.hessian_eigs.shape == (2 * W.size,)
+  with pytest.raises(ValueError, match="sigma"):
+    theory.stationarity({"W": W}, X, -1.0, lam)
+
+
+# ----------------------------------------------------------------------------------- closed forms
+
+
+def test_cor32_loss(x64):
+  X = data.locally_sparse(jax.random.PRNGKey(12), n=4, d=6, norm=1.3)
+  np.testing.assert_allclose(float(theory.cor32_loss(X, 0.3)), float(minima.memorization_loss(X, 0.3)), rtol=1e-12)
+  lam = 0.05
+  W = minima.memorization(X, 0.3, lam, 4)
+  np.testing.assert_allclose(float(theory.cor32_loss(X, 0.3, lam)),
+                             float(losses.frozen_mask_loss({"W": W}, X, 0.3, lam)), rtol=1e-12)
+  with pytest.raises(ValueError, match="lam"):
+    theory.cor32_loss(X, 0.3, 1.0)
+
+
+def test_cor33_limit_matches_wiener_and_matrix_formula(x64):
+  A = jax.random.normal(jax.random.PRNGKey(13), (6, 6))
+  S = A @ A.T / 6 + 0.1 * jnp.eye(6)
+  lam, rho, sigma = 0.02, 0.25, 0.5
+  for rank in (2, 6):
+    got = theory.cor33_limit(S, lam, rho, sigma, rank)
+    np.testing.assert_allclose(got, denoisers.wiener_matrix(S, sigma, rank=rank, shrink=lam / rho), atol=1e-12)
+  full = (S - lam / rho * jnp.eye(6)) @ jnp.linalg.inv(S + sigma**2 * jnp.eye(6))
+  np.testing.assert_allclose(theory.cor33_limit(S, lam, rho, sigma, 6), full, atol=1e-12)
+  with pytest.raises(ValueError, match="rho"):
+    theory.cor33_limit(S, lam, 0.0, sigma, 2)
+  with pytest.raises(ValueError, match="rank"):
+    theory.cor33_limit(S, lam, rho, sigma, 7)
+
+
+def test_cor33_test_loss_bias_and_full_risk(x64):
+  key = jax.random.PRNGKey(14)
+  d, sigma = 5, 0.4
+  mu = jnp.array([1.0, 0.5, 0.0, 0.0, 0.0])
+  F = jax.random.normal(key, (d, d)) * 0.3
+  S = jnp.outer(mu, mu) + F @ F.T
+  s = np.sort(np.linalg.eigvalsh(np.asarray(S)))[::-1]
+  r = theory.cor33_test_loss(S, sigma, 2)
+  printed = np.sum(s[:2] * sigma**4 / (s[:2] + sigma**2) ** 2) + np.sum(s[2:])
+  full = np.sum(sigma**2 * s[:2] / (s[:2] + sigma**2)) + np.sum(s[2:])
+  np.testing.assert_allclose(float(r.bias_only), printed, rtol=1e-12)
+  np.testing.assert_allclose(float(r.wiener_risk), full, rtol=1e-12)
+  # Full risk = E‖D(x + σε) − x‖² for x ~ N(μ, FFᵀ): exact trace form and Monte Carlo.
+  D = theory.cor33_limit(S, 0.0, 1.0, sigma, 2)
+  I = jnp.eye(d)
+  exact = jnp.trace((D - I) @ S @ (D - I).T) + sigma**2 * jnp.sum(D**2)
+  np.testing.assert_allclose(float(r.wiener_risk), float(exact), rtol=1e-12)
+  k1, k2 = jax.random.split(key)
+  x = mu + jax.random.normal(k1, (200000, d)) @ F.T
+  y = x + sigma * jax.random.normal(k2, x.shape)
+  np.testing.assert_allclose(float(jnp.mean(jnp.sum((y @ D.T - x) ** 2, 1))), full, rtol=2e-2)
+  # Mixture: ρ-weighted sum of the modes.
+  two = theory.cor33_test_loss(jnp.stack([S, 2 * S]), sigma, [2, 1], rho=jnp.array([0.25, 0.75]))
+  one_b = theory.cor33_test_loss(2 * S, sigma, 1)
+  np.testing.assert_allclose(float(two.wiener_risk), 0.25 * full + 0.75 * float(one_b.wiener_risk), rtol=1e-12)
+  with pytest.raises(ValueError, match="rho"):
+    theory.cor33_test_loss(jnp.stack([S, S]), sigma, 1, rho=jnp.array([1.0]))
+
+
+def test_lemma_d1_min_matches_constructed_point_and_gradient_descent(x64):
+  X = jax.random.normal(jax.random.PRNGKey(15), (7, 4)) * jnp.array([2.0, 1.0, 0.5, 0.2])
+  sigma, lam, p = 0.3, 0.01, 2
+  value = float(theory.lemma_d1_min(X, sigma, lam, p))
+  Wx = minima.cluster_block(X, X.shape[0], sigma, lam, p)
+  np.testing.assert_allclose(float(losses.linear_ae_loss(Wx, Wx, X, sigma, lam)), value, rtol=1e-12)
+  # Untied gradient descent from a random start reaches (and never beats) the value.
+  f = lambda P: losses.linear_ae_loss(P[1], P[0], X, sigma, lam)
+  P = (0.5 * jax.random.normal(jax.random.PRNGKey(16), (4, p)), 0.5 * jax.random.normal(jax.random.PRNGKey(17), (4, p)))
+  step = jax.jit(lambda P: jax.tree_util.tree_map(lambda w, g: w - 0.02 * g, P, jax.grad(f)(P)))
+
+  @jax.jit
+  def run(P):
+    return jax.lax.fori_loop(0, 20000, lambda _, P: step(P), P)
+
+  final = float(f(run(P)))
+  assert final >= value - 1e-12
+  np.testing.assert_allclose(final, value, rtol=1e-8)
+
+
+def test_residual_bound():
+  assert float(theory.residual_bound(1.0, 1.0)) == pytest.approx(np.exp(-0.5))
+  assert float(theory.residual_bound(2.0, 1.0, C=3.0, c=1.0)) == pytest.approx(3 * np.exp(-4.0))
+  assert float(theory.residual_bound(1.0, 0.0)) == 0.0
+  for kwargs, name in [(dict(gamma=-1.0, sigma=1.0), "gamma"), (dict(gamma=1.0, sigma=-1.0), "sigma"),
+                       (dict(gamma=1.0, sigma=1.0, C=0.0), "C"), (dict(gamma=1.0, sigma=1.0, c=-1.0), "c")]:
+    with pytest.raises(ValueError, match=name):
+      theory.residual_bound(**kwargs)
