@@ -350,13 +350,13 @@ def stationarity(params: model.Params, X: jax.Array, sigma, lam) -> Certificate:
   _checks.nonnegative("lam", lam)
   flat, unravel = ravel_pytree(params)
 
-  def f(theta):
-    return losses.frozen_mask_loss(unravel(theta), X, sigma, lam)
+  @jax.jit
+  def derivatives(theta, X, sigma, lam):
+    f = lambda t: losses.frozen_mask_loss(unravel(t), X, sigma, lam)
+    H = jax.hessian(f)(theta)
+    return f(theta), jax.grad(f)(theta), jnp.linalg.eigvalsh((H + H.T) / 2)
 
-  loss = f(flat)
-  grad = jax.grad(f)(flat)
-  H = jax.hessian(f)(flat)
-  eigs = jnp.linalg.eigvalsh((H + H.T) / 2)
+  loss, grad, eigs = derivatives(flat, X, sigma, lam)
   gnorm = jnp.linalg.norm(grad)
   energy = jnp.mean(jnp.sum(X**2, axis=1))
   rel = gnorm * jnp.linalg.norm(flat) / energy

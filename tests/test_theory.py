@@ -1,5 +1,7 @@
 """Tests of relu_dae.theory against independent computations (float64 where closed forms are compared)."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -9,11 +11,13 @@ import jax.numpy as jnp
 from relu_dae import data, denoisers, losses, minima, model, theory
 
 
+@functools.lru_cache(maxsize=None)
 def _gen_instance():
   """Small separable mixture whose W_gen has a block-diagonal clean mask (γ_op > 0)."""
   X, labels, _ = data.separable_mixture(jax.random.PRNGKey(1), d=10, K=3, n_per_cluster=20, alpha=0.05,
                                         beta=-0.4, rank=3, decay=0.7, norm=2.0)
-  return X, labels, 0.3, 1e-4, [2, 3, 1]
+  W = minima.generalization(X, labels, 0.3, 1e-4, [2, 3, 1])
+  return X, labels, 0.3, 1e-4, [2, 3, 1], W
 
 
 # ----------------------------------------------------------------------------------- margin
@@ -44,8 +48,7 @@ def test_margin_memorization_equals_min_cosine_gap(x64):
 
 
 def test_margin_of_generalization_minimum_and_paper_margin(x64):
-  X, labels, sigma, lam, ps = _gen_instance()
-  W = minima.generalization(X, labels, sigma, lam, ps)
+  X, labels, sigma, lam, ps, W = _gen_instance()
   m = theory.margin(X, labels, W)
   np.testing.assert_array_equal(m.owner, np.repeat([0, 1, 2], ps))
   assert float(m.gamma) > 0
@@ -165,8 +168,7 @@ def test_memorization_minimum_is_certified(x64):
 
 
 def test_generalization_minimum_is_certified_with_rotation_zero_modes(x64):
-  X, labels, sigma, lam, ps = _gen_instance()
-  W = minima.generalization(X, labels, sigma, lam, ps)
+  X, labels, sigma, lam, ps, W = _gen_instance()
   c = theory.stationarity({"W": W}, X, sigma, lam)
   assert float(c.rel_grad_norm) <= 1e-6
   assert float(c.min_hessian_eig) >= -1e-8
@@ -177,7 +179,7 @@ def test_generalization_minimum_is_certified_with_rotation_zero_modes(x64):
 
 
 def test_random_point_is_not_stationary(x64):
-  X, labels, sigma, lam, ps = _gen_instance()
+  X, labels, sigma, lam, ps, _ = _gen_instance()
   W = 0.3 * jax.random.normal(jax.random.PRNGKey(3), (10, sum(ps)))
   c = theory.stationarity({"W": W}, X, sigma, lam)
   assert float(c.rel_grad_norm) > 1e-2
