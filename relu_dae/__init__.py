@@ -17,6 +17,7 @@ from relu_dae import model
 from relu_dae import results
 from relu_dae import steering
 from relu_dae import sweep
+from relu_dae import theory
 from relu_dae import train
 
 __version__ = "0.1.0"
