@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import jax
+import jax.numpy as jnp
 
 
 def concrete(x):
@@ -35,6 +36,12 @@ def positive_int(name: str, x) -> int:
   if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or x <= 0:
     raise ValueError(f"{name} must be a positive integer, got {x!r}")
   return int(x)
+
+
+def trailing_dim(name: str, x, size: int, symbol: str = "d") -> None:
+  """Raises unless ``x`` has shape ``(..., size)``; names the parameter and the expected size."""
+  if jnp.shape(x)[-1:] != (size,):
+    raise ValueError(f"{name} must have trailing dimension {symbol}={size}, got shape {jnp.shape(x)}")
 
 
 def finite(name: str, x) -> None:

@@ -18,15 +18,10 @@ import jax.numpy as jnp
 from relu_dae import _checks
 
 
-def _check_y(y, d):
-  if jnp.shape(y)[-1:] != (d,):
-    raise ValueError(f"y must have trailing dimension d={d}, got shape {jnp.shape(y)}")
-
-
 def empirical_posterior(y: jax.Array, X: jax.Array, sigma) -> jax.Array:
   """Posterior weights ``softmax_i(−‖y − x_i‖² / 2σ²)`` of Eq. (3), shape ``(..., n)``."""
   _checks.matrix("X", X)
-  _check_y(y, X.shape[1])
+  _checks.trailing_dim("y", y, X.shape[1])
   _checks.positive("sigma", sigma)
   # ‖y − x_i‖² = ‖y‖² − 2⟨y, x_i⟩ + ‖x_i‖²; the ‖y‖² term cancels in the softmax.
   logits = (y @ X.T - 0.5 * jnp.sum(X**2, axis=-1)) / sigma**2
@@ -53,7 +48,7 @@ def empirical(y: jax.Array, X: jax.Array, sigma) -> jax.Array:
 def gaussian_posterior_mean(y: jax.Array, mean: jax.Array, cov: jax.Array, sigma) -> jax.Array:
   """``E[x | y]`` for ``x ~ N(mean, cov)``: ``mean + cov (cov + σ²I)^{-1} (y − mean)``."""
   d = mean.shape[-1]
-  _check_y(y, d)
+  _checks.trailing_dim("y", y, d)
   _checks.nonnegative("sigma", sigma)
   C = cov + sigma**2 * jnp.eye(d, dtype=cov.dtype)
   gain = jnp.linalg.solve(C, cov).T  # cov C^{-1} (both symmetric)
@@ -79,7 +74,7 @@ def gaussian_mixture(y: jax.Array, means: jax.Array, covs: jax.Array, weights: j
   if jnp.shape(weights) != (K,):
     raise ValueError(f"weights must have shape (K,)=({K},), got {jnp.shape(weights)}")
   _checks.nonnegative("weights", weights)
-  _check_y(y, d)
+  _checks.trailing_dim("y", y, d)
   _checks.nonnegative("sigma", sigma)
   C = covs + sigma**2 * jnp.eye(d, dtype=covs.dtype)
   chol = jnp.linalg.cholesky(C)  # (K, d, d)
@@ -113,7 +108,7 @@ def gaussian_mixture_spectral(y: jax.Array, means: jax.Array, evals: jax.Array, 
   if jnp.shape(evals) != (K, d) or jnp.shape(evecs) != (K, d, d):
     raise ValueError(f"evals must be (K, d)=({K}, {d}) and evecs (K, d, d), got {jnp.shape(evals)}, "
                      f"{jnp.shape(evecs)}")
-  _check_y(y, d)
+  _checks.trailing_dim("y", y, d)
   _checks.nonnegative("sigma", sigma)
   total = jnp.maximum(evals, 0.0) + sigma**2  # (K, d)
   z = jnp.einsum("...kd,kde->...ke", y[..., None, :] - means, evecs)  # residual in each eigenbasis
@@ -166,5 +161,5 @@ def wiener_matrix(S: jax.Array, sigma, *, rank: int | None = None, shrink=0.0) -
 def wiener(y: jax.Array, S: jax.Array, sigma, *, rank: int | None = None) -> jax.Array:
   """Applies :func:`wiener_matrix` to ``y (..., d)``."""
   D = wiener_matrix(S, sigma, rank=rank)
-  _check_y(y, D.shape[0])
+  _checks.trailing_dim("y", y, D.shape[0])
   return y @ D.T

@@ -98,12 +98,6 @@ def _check_params(params) -> None:
     raise ValueError(f"params['W'] must be 2-D (d, p), got shape {jnp.shape(params['W'])}")
 
 
-def _check_y(params, y) -> None:
-  d = jnp.shape(params["W"])[0]
-  if jnp.shape(y)[-1:] != (d,):
-    raise ValueError(f"y must have trailing dimension d={d}, got shape {jnp.shape(y)}")
-
-
 def log_scale(params: Params, sigma) -> jax.Array:
   """The conditioning ``m(log σ) = W₂ᵀ[w₁ log σ + b₁]₊ + b₂``, shape ``σ.shape + (p,)``."""
   t = params["time"]
@@ -118,7 +112,7 @@ def represent(params: Params, y: jax.Array, sigma=None, *, scaled: bool = False)
   returns the decoder's input ``exp(m(log σ)) ⊙ [Wᵀ y]₊`` (σ required).
   """
   _check_params(params)
-  _check_y(params, y)
+  _checks.trailing_dim("y", y, jnp.shape(params["W"])[0])
   h = jax.nn.relu(y @ params["W"])
   if not scaled:
     return h
@@ -134,8 +128,7 @@ def decode(params: Params, h: jax.Array, sigma) -> jax.Array:
   representation steering perturbs (``h → h + a·v``, Eq. (11)).
   """
   _check_params(params)
-  if jnp.shape(h)[-1:] != jnp.shape(params["W"])[1:]:
-    raise ValueError(f"h must have trailing dimension p={jnp.shape(params['W'])[1]}, got {jnp.shape(h)}")
+  _checks.trailing_dim("h", h, jnp.shape(params["W"])[1], "p")
   return (h * jnp.exp(log_scale(params, sigma))) @ params["W"].T
 
 
@@ -151,7 +144,7 @@ def apply(params: Params, y: jax.Array, sigma) -> jax.Array:
     ``x0_hat`` of shape ``(..., d)``.
   """
   _check_params(params)
-  _check_y(params, y)
+  _checks.trailing_dim("y", y, jnp.shape(params["W"])[0])
   _checks.positive("sigma", sigma)
   return decode(params, represent(params, y), sigma) + params["skip"] * y
 

@@ -392,8 +392,7 @@ def weighted_empirical(y: jax.Array, X: jax.Array, w: jax.Array, sigma) -> jax.A
   """
   X = _checks.matrix("X", X)
   w = _weights(X, w)
-  if jnp.shape(y)[-1:] != X.shape[1:]:
-    raise ValueError(f"y must have trailing dimension d={X.shape[1]}, got shape {jnp.shape(y)}")
+  _checks.trailing_dim("y", y, X.shape[1])
   _checks.positive("sigma", sigma)
   present = w > 0
   log_w = jnp.where(present, jnp.log(jnp.where(present, w, 1.0)), -jnp.inf)
@@ -492,8 +491,7 @@ def nn_ratio(outputs: jax.Array, X: jax.Array, w: jax.Array) -> jax.Array:
   w = _weights(X, w)
   if X.shape[0] < 2:
     raise ValueError(f"X must have at least 2 rows for a second nearest neighbour, got shape {X.shape}")
-  if jnp.shape(outputs)[-1:] != X.shape[1:]:
-    raise ValueError(f"outputs must have trailing dimension d={X.shape[1]}, got shape {jnp.shape(outputs)}")
+  _checks.trailing_dim("outputs", outputs, X.shape[1])
   sq = jnp.sum(X**2, axis=-1) - 2.0 * outputs @ X.T  # ‖o − x‖² − ‖o‖²
   _, idx = jax.lax.top_k(-jnp.where(w > 0, sq, jnp.inf), 2)  # (..., 2)
   dist = jnp.linalg.norm(outputs[..., None, :] - X[idx], axis=-1)

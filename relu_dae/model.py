@@ -63,15 +63,10 @@ def is_tied(params: Params) -> bool:
   return "W" in params
 
 
-def _check_input(W1: jax.Array, x: jax.Array) -> None:
-  if jnp.shape(x)[-1:] != W1.shape[:1]:
-    raise ValueError(f"x must have trailing dimension d={W1.shape[0]}, got shape {jnp.shape(x)}")
-
-
 def preactivation(params: Params, x: jax.Array) -> jax.Array:
   """``W1ᵀ x`` of shape ``(..., p)``."""
   W1, _ = weights(params)
-  _check_input(W1, x)
+  _checks.trailing_dim("x", x, W1.shape[0])
   return x @ W1
 
 

@@ -233,8 +233,7 @@ def nearest_mean_classifier(means: jax.Array, *, tau: float = 1.0) -> NearestMea
   means = jnp.asarray(means)
 
   def distances(y):
-    if jnp.shape(y)[-1:] != means.shape[1:]:
-      raise ValueError(f"y must have trailing dimension d={means.shape[1]}, got shape {jnp.shape(y)}")
+    _checks.trailing_dim("y", y, means.shape[1])
     return jnp.linalg.norm(y[..., None, :] - means, axis=-1)
 
   return NearestMean(lambda y: jnp.argmin(distances(y), axis=-1),
