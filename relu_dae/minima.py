@@ -70,12 +70,19 @@ def memorization(X: jax.Array, sigma, lam, p: int) -> jax.Array:
   return jnp.pad(W, ((0, 0), (0, p - X.shape[0])))
 
 
-def memorization_loss(X: jax.Array, sigma) -> jax.Array:
-  """Cor. 3.2's loss of ``W_mem`` at λ → 0: ``(1/n) Σ_i σ²‖x_i‖² / (σ² + ‖x_i‖²) < σ²``."""
+def memorization_loss(X: jax.Array, sigma, weights: jax.Array | None = None) -> jax.Array:
+  """Cor. 3.2's loss of ``W_mem`` at λ → 0: ``(1/n) Σ_i σ²‖x_i‖² / (σ² + ‖x_i‖²) < σ²``.
+
+  With ``weights (n,)`` the mean is weighted (integer weights = duplicated samples; a 0/1
+  mask = a subset), as in :func:`relu_dae.losses.dae_loss`.
+  """
   X = _checks.matrix("X", X)
   _checks.nonnegative("sigma", sigma)
   a = jnp.sum(X**2, axis=-1)
-  return jnp.mean(sigma**2 * a / (sigma**2 + a))
+  per_sample = sigma**2 * a / (sigma**2 + a)
+  if weights is None:
+    return jnp.mean(per_sample)
+  return jnp.sum(weights * per_sample) / jnp.sum(weights)
 
 
 def equiangular_rotation(m: jax.Array) -> jax.Array:

@@ -153,7 +153,6 @@ def _measure_one(W, n, dup, sigma, lam, p, key, spectra, fam: Family, c):
   spiky = metrics.spikiness(rd.model.represent(params, y_train[:64]))
   units = _units_per_cluster(params, X, labels, w, K) if K <= _MAX_K else jnp.full(_MAX_K, jnp.nan)
   d_emp, d_gt = gaps["train_dist_emp"], gaps["train_dist_gt"]
-  mem_loss = jnp.sum(w * sigma**2 * jnp.sum(X**2, 1) / (jnp.sum(X**2, 1) + sigma**2)) / jnp.sum(w)
   return dict(
       stored=metrics.weighted_stored_fraction(W, X, w, c.stored_threshold, relative=True),
       per_cluster_stored=_pad(per_cluster),
@@ -161,7 +160,7 @@ def _measure_one(W, n, dup, sigma, lam, p, key, spectra, fam: Family, c):
       dist_mem=metrics.gram_distance(W, mem @ mem.T), dist_gen=metrics.gram_distance(W, gen),
       nearer_emp=d_gt / (d_emp + d_gt), copies=copies,
       gap=jnp.clip(gaps["loss_gap"] / gaps["test_loss"], 0.0, 1.0),
-      loss_vs_cor32=gaps["train_loss"] / mem_loss,
+      loss_vs_cor32=gaps["train_loss"] / rd.minima.memorization_loss(X, sigma, weights=w),
       units_per_cluster=_pad(units),
       **{k: gaps[k] for k in metrics.DENOISING_GAP_KEYS},
       **{f"spiky_{k}": v for k, v in spiky.items()})

@@ -191,3 +191,11 @@ def test_minima_reject_bad_settings():
     minima.cluster_block(X, 4, 0.1, 0.0, 7)
   with pytest.raises(ValueError, match="lam too large for this block"):
     minima.cluster_block(X, 4, 0.1, 10.0, 2)
+
+
+def test_weighted_memorization_loss_equals_explicit_duplicates():
+  X = data.locally_sparse(jax.random.PRNGKey(3), n=4, d=8, norm=2.0)
+  counts = jnp.array([3.0, 1.0, 0.0, 2.0])
+  explicit = jnp.repeat(X, jnp.array([3, 1, 0, 2]), axis=0, total_repeat_length=6)
+  np.testing.assert_allclose(minima.memorization_loss(X, 0.3, weights=counts),
+                             minima.memorization_loss(explicit, 0.3), rtol=1e-6)
