@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Mapping
 
 import jax
-import jax.numpy as jnp
 
 from relu_dae import _checks
 
