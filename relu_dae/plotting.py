@@ -1,6 +1,9 @@
-"""Figures (matplotlib, Agg backend): weight columns as images, representations.
+"""Figures (matplotlib): weight columns as images, representations.
 
-Every function returns a ``matplotlib.figure.Figure``; save it with :func:`save`.
+Every function returns a ``matplotlib.figure.Figure``; save it with :func:`save`, or show it
+in a notebook. The module leaves the backend alone (matplotlib falls back to Agg without a
+display; set ``MPLBACKEND=Agg`` to force it): forcing Agg at import would silently turn off
+inline figures in Jupyter and Colab notebooks that import it.
 """
 
 from __future__ import annotations
@@ -8,11 +11,8 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def _tile(ax, v, shape, vmax=None):
