@@ -32,6 +32,7 @@ import numpy as np
 
 import jax
 import jax.numpy as jnp
+import optax
 from jax.flatten_util import ravel_pytree
 from jax.scipy.stats import norm as _norm
 
@@ -306,6 +307,43 @@ class Certificate(NamedTuple):
   hessian_eigs: jax.Array  # all eigenvalues, ascending (size = number of parameters)
 
 
+def frozen_derivatives(params: model.Params, X: jax.Array, sigma, lam) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Loss, gradient and dense Hessian of ``losses.frozen_mask_loss`` over the flattened parameters.
+
+  The pure core of :func:`stationarity`, with no input checks, so that it can be
+  ``jit``-ed and ``vmap``-ed over many instances of one shape (``sims.margin_check``
+  certifies a thousand constructed minima this way). Eigenvalues are left to the caller:
+  batched ``eigh`` inside ``vmap`` can hang on CPU jaxlib, so take them on the host
+  (``np.linalg.eigvalsh`` on the stacked Hessians).
+
+  Args:
+    params: ``{"W": (d, p)}`` or ``{"W1", "W2"}``; X: ``(n, d)``; sigma, lam: scalars.
+
+  Returns:
+    ``(loss (), grad (P,), hessian (P, P))``, P the number of parameters, in the order of
+    ``jax.flatten_util.ravel_pytree(params)``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> X = jnp.array([[1.0, 0.0]])
+    >>> L, g, H = frozen_derivatives({"W": jnp.array([[1.0], [0.0]])}, X, 0.0, 0.0)
+    >>> float(L), g.shape, H.shape   # f(x) = x: zero loss
+    (0.0, (2,), (2, 2))
+  """
+  flat, unravel = ravel_pytree(params)
+  f = lambda t: losses.frozen_mask_loss(unravel(t), X, sigma, lam)
+  H = jax.hessian(f)(flat)
+  return f(flat), jax.grad(f)(flat), (H + H.T) / 2
+
+
+def _certificate(flat, X, W1, sigma, loss, grad, eigs) -> Certificate:
+  gnorm = jnp.linalg.norm(grad)
+  energy = jnp.mean(jnp.sum(X**2, axis=1))
+  flip = jnp.max(mask_stability(X, W1, sigma))
+  eigs = jnp.asarray(eigs)
+  return Certificate(gnorm, gnorm * jnp.linalg.norm(flat) / energy, eigs[0], eigs[-1], flip, loss, eigs)
+
+
 def stationarity(params: model.Params, X: jax.Array, sigma, lam) -> Certificate:
   """Local-minimum certificate from the exact noise-averaged loss with frozen ReLU masks.
 
@@ -313,8 +351,8 @@ def stationarity(params: model.Params, X: jax.Array, sigma, lam) -> Certificate:
   residual): for each sample the mask ``m_i = 1[W1ᵀx_i > 0]`` is frozen at its clean value,
   so ``f(x_i + σε) = A_i(x_i + σε)`` is linear in ε and
   ``E_ε‖A_i(x_i+σε) − x_i‖² = ‖A_i x_i − x_i‖² + σ²‖A_i‖_F²`` *exactly* (no quadrature). The
-  gradient and the dense Hessian (``jax.hessian`` over the flattened weights; meant for
-  ``#params ≲ 2000``) of this function are those of Eq. (6) on the event that no mask flips,
+  gradient and the dense Hessian (:func:`frozen_derivatives`; meant for ``#params ≲ 2000``)
+  of this function are those of Eq. (6) on the event that no mask flips,
   whose complement has probability at most ``mask_flip_bound`` per sample (Thm 3.1's residual
   event; :func:`mask_stability`). Masks are locally constant in W, so where no pre-activation
   is exactly 0 the frozen loss is locally the σ→noise-averaged loss restricted to those masks.
@@ -348,20 +386,138 @@ def stationarity(params: model.Params, X: jax.Array, sigma, lam) -> Certificate:
   X = _checks.matrix("X", X, ncols=W1.shape[0])
   _checks.nonnegative("sigma", sigma)
   _checks.nonnegative("lam", lam)
-  flat, unravel = ravel_pytree(params)
+  loss, grad, H = _jit_frozen_derivatives(params, X, sigma, lam)
+  return _certificate(ravel_pytree(params)[0], X, W1, sigma, loss, grad, np.linalg.eigvalsh(np.asarray(H)))
 
-  @jax.jit
-  def derivatives(theta, X, sigma, lam):
-    f = lambda t: losses.frozen_mask_loss(unravel(t), X, sigma, lam)
-    H = jax.hessian(f)(theta)
-    return f(theta), jax.grad(f)(theta), jnp.linalg.eigvalsh((H + H.T) / 2)
 
-  loss, grad, eigs = derivatives(flat, X, sigma, lam)
-  gnorm = jnp.linalg.norm(grad)
-  energy = jnp.mean(jnp.sum(X**2, axis=1))
-  rel = gnorm * jnp.linalg.norm(flat) / energy
-  flip = jnp.max(mask_stability(X, W1, sigma))
-  return Certificate(gnorm, rel, eigs[0], eigs[-1], flip, loss, eigs)
+def certify_batch(params: model.Params, X: jax.Array, sigma, lam) -> Certificate:
+  """:func:`stationarity` for a batch of same-shape instances (leading axis B on every argument).
+
+  Derivatives are ``jit(vmap(frozen_derivatives))``; the eigenvalues are taken on the host.
+  Inputs are not validated (build them with the checked constructors of ``relu_dae.minima``).
+
+  Args:
+    params: pytree of ``(B, d, p)`` weights; X: ``(B, n, d)``; sigma, lam: ``(B,)``.
+
+  Returns:
+    :class:`Certificate` whose fields carry the leading axis B.
+  """
+  loss, grad, H = _batched_frozen_derivatives(params, X, sigma, lam)
+  eigs = np.linalg.eigvalsh(np.asarray(H))
+  flat = jax.vmap(lambda q: ravel_pytree(q)[0])(params)
+  W1 = jax.vmap(lambda q: model.weights(q)[0])(params)
+  return jax.vmap(_certificate)(flat, X, W1, sigma, loss, grad, eigs)
+
+
+_jit_frozen_derivatives = jax.jit(frozen_derivatives)
+_batched_frozen_derivatives = jax.jit(jax.vmap(frozen_derivatives))
+
+
+# ---------------------------------------------------------------------------------------------
+# Moment-matched noise: Eq. (6) without Monte-Carlo error on the frozen-mask part
+# ---------------------------------------------------------------------------------------------
+
+
+def moment_matched_noise(key: jax.Array, n: int, num_draws: int, d: int, dtype=None) -> jax.Array:
+  """Noise draws ``ε (n, num_draws, d)`` whose per-sample mean is 0 and covariance exactly I.
+
+  For each sample, ``G ~ N(0, I)`` of shape ``(M/2, d)`` is orthonormalised (``G = QR``) and
+  ``ε = [E; −E]`` with ``E = √(M/2) Q``, so ``(1/M) Σ_m ε_m = 0`` and
+  ``(1/M) Σ_m ε_m ε_mᵀ = I_d`` exactly (``M = num_draws``). A frozen-mask f is affine in ε, so
+  the sample average of ``‖f(x+σε) − x‖²`` over these draws *equals* its expectation: the
+  loss :func:`moment_matched_loss` differs from Eq. (6)'s frozen-mask part only on draws that
+  flip a mask — Thm 3.1's residual, isolated from Monte-Carlo error. The QR runs on the host
+  (numpy); the draws are a deterministic function of ``key``.
+
+  Args:
+    key: PRNG key; n: samples; num_draws: M, even, with ``M/2 ≥ d``; d: dimension;
+    dtype: default the default float (float64 under x64, where the identities are exact to ~1e-15).
+
+  Example:
+    >>> import jax
+    >>> eps = moment_matched_noise(jax.random.PRNGKey(0), 1, 8, 3)
+    >>> bool(abs(eps[0].T @ eps[0] / 8 - jnp.eye(3)).max() < 1e-5), bool(abs(eps[0].mean(0)).max() < 1e-6)
+    (True, True)
+  """
+  n = _checks.positive_int("n", n)
+  num_draws = _checks.positive_int("num_draws", num_draws)
+  d = _checks.positive_int("d", d)
+  if num_draws % 2 or num_draws // 2 < d:
+    raise ValueError(f"num_draws must be even and >= 2*d={2 * d} for an exact identity covariance, got {num_draws}")
+  half = num_draws // 2
+  G = np.asarray(jax.random.normal(key, (n, half, d), jnp.float32), np.float64)
+  Q, R = np.linalg.qr(G)
+  Q = Q * np.sign(np.diagonal(R, axis1=1, axis2=2))[:, None, :]
+  E = np.sqrt(half) * Q
+  return jnp.asarray(np.concatenate([E, -E], axis=1), dtype or jnp.zeros(()).dtype)
+
+
+def moment_matched_loss(params: model.Params, X: jax.Array, eps: jax.Array, sigma, lam) -> jax.Array:
+  """Eq. (6) averaged over given noise draws ``eps (n, M, d)`` (e.g. :func:`moment_matched_noise`).
+
+      L = (1/n) Σ_i (1/M) Σ_m ‖f(x_i + σ ε_im) − x_i‖² + λ Σ_l ‖W_l‖_F².
+
+  With moment-matched draws it equals ``losses.frozen_mask_loss`` wherever no draw flips a
+  mask, so its minimizer near a constructed minimum W* is W* plus Thm 3.1's residual R(σ, γ)
+  (up to the M-draw resolution of the flip probability). Pure; no input checks.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, relu_dae as rd
+    >>> X = jnp.array([[2.0, 0.0], [-2.0, 0.1]])
+    >>> params = {"W": rd.minima.memorization(X, 0.1, 0.0, p=2)}
+    >>> eps = moment_matched_noise(jax.random.PRNGKey(0), 2, 4, 2)
+    >>> a = moment_matched_loss(params, X, eps, 0.1, 0.0)
+    >>> b = rd.losses.frozen_mask_loss(params, X, 0.1, 0.0)
+    >>> bool(abs(a - b) < 1e-6)   # σ far below the margin: no draw flips a mask
+    True
+  """
+  Y = X[:, None, :] + sigma * eps
+  err = jnp.sum((model.apply(params, Y) - X[:, None, :]) ** 2, axis=-1)  # (n, M)
+  return jnp.mean(err) + lam * losses.weight_penalty(params)
+
+
+class Refined(NamedTuple):
+  """Result of :func:`refine`."""
+  params: model.Params
+  loss: jax.Array  # final moment-matched loss
+  grad_norm: jax.Array  # its final gradient norm
+
+
+def refine(params: model.Params, X: jax.Array, eps: jax.Array, sigma, lam, *, steps: int = 300,
+           memory_size: int = 10) -> Refined:
+  """Minimizes :func:`moment_matched_loss` from ``params`` with L-BFGS (``optax.lbfgs``, zoom line search).
+
+  Deterministic and full-batch, so it converges to the nearby minimum of the
+  moment-matched loss to near machine precision (the loss is piecewise quadratic in the
+  weights: quadratic between mask changes). ``jit``/``vmap``-able over instances
+  (``steps``, ``memory_size`` static).
+
+  Args:
+    params: start (e.g. a perturbed constructed minimum); X: ``(n, d)``; eps: ``(n, M, d)``;
+    sigma, lam: scalars; steps: L-BFGS iterations.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, relu_dae as rd
+    >>> X = jnp.array([[2.0, 0.0], [-2.0, 0.1]])
+    >>> W = rd.minima.memorization(X, 0.1, 0.0, p=2)
+    >>> eps = moment_matched_noise(jax.random.PRNGKey(0), 2, 4, 2)
+    >>> out = refine({"W": 1.01 * W}, X, eps, 0.1, 0.0, steps=50)
+    >>> bool(jnp.abs(out.params["W"] - W).max() < 1e-4)
+    True
+  """
+  f = lambda q: moment_matched_loss(q, X, eps, sigma, lam)
+  opt = optax.lbfgs(memory_size=memory_size)
+  value_and_grad = optax.value_and_grad_from_state(f)
+
+  def step(carry, _):
+    q, state = carry
+    value, grad = value_and_grad(q, state=state)
+    updates, state = opt.update(grad, state, q, value=value, grad=grad, value_fn=f)
+    return (optax.apply_updates(q, updates), state), None
+
+  (q, _), _ = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
+  value, grad = jax.value_and_grad(f)(q)
+  return Refined(q, value, optax.tree.norm(grad))
 
 
 # ---------------------------------------------------------------------------------------------
