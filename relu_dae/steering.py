@@ -7,7 +7,10 @@ target set and ``a ∈ R`` the strength. :func:`steering_vector` is Eq. (11)'s `
 :func:`contrastive_vector` the mean-difference direction the official notebook appears to
 use (§8 item 8). :func:`response_curve` and :func:`smoothness` quantify the paper's
 qualitative claim (smooth, monotone edits for generalized inputs; brittle, threshold-like
-ones for memorized inputs).
+ones for memorized inputs). :func:`steered_denoiser` turns Eq. (11) into a denoiser
+``(y, σ) → x̂`` that steers only on a window of noise levels, so
+``relu_dae.diffusion.sample(steered_denoiser(...), ...)`` is steered sampling as in the official
+code (which steers only on some of the steps; :func:`step_window` converts steps to σ).
 
 Shapes: inputs ``y (..., d)``, target sets ``X (n, d)`` (rows are samples), vectors
 ``v (p,)``.
@@ -29,7 +32,10 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
+from jax.tree_util import Partial
+
 from relu_dae import _checks
+from relu_dae import diffusion
 from relu_dae import model
 
 
@@ -238,3 +244,115 @@ def nearest_mean_classifier(means: jax.Array, *, tau: float = 1.0) -> NearestMea
 
   return NearestMean(lambda y: jnp.argmin(distances(y), axis=-1),
                      lambda y: jax.nn.softmax(-distances(y) / tau, axis=-1))
+
+
+# ----------------------------------------------------------------------------- steered sampling
+
+
+def _in_window(sigma, lo, hi):
+  return (sigma >= lo) & (sigma <= hi)
+
+
+def _steered_diffusion(params, v, a, lo, hi, y, sigma):
+  a_eff = jnp.where(_in_window(sigma, lo, hi), a, 0.0)
+  h = diffusion.represent(params, y) + jnp.asarray(a_eff)[..., None] * v
+  return diffusion.decode(params, h, sigma) + params["skip"] * y
+
+
+def _steered_dae(params, v, a, lo, hi, y, sigma):
+  a_eff = jnp.where(_in_window(sigma, lo, hi), a, 0.0)
+  return model.decode(params, model.represent(params, y) + jnp.asarray(a_eff)[..., None] * v)
+
+
+def _window(sigma_window) -> tuple[float, float]:
+  if sigma_window is None:
+    return 0.0, float("inf")
+  if not isinstance(sigma_window, (tuple, list)) or len(sigma_window) != 2:
+    raise ValueError(f"sigma_window must be None or a pair (lo, hi), got {sigma_window!r}")
+  lo, hi = (float(np.asarray(s)) for s in sigma_window)
+  if not (np.isfinite(lo) and 0 <= lo <= hi) or np.isnan(hi):
+    raise ValueError(f"sigma_window must satisfy 0 <= lo <= hi (lo finite, hi may be inf), got {sigma_window!r}")
+  return lo, hi
+
+
+def steered_denoiser(params, v: jax.Array, a, *, sigma_window=None) -> Partial:
+  """Eq. (11) as a denoiser ``(y, σ) ↦ g(h(y) + a·v)`` applied only for ``lo ≤ σ ≤ hi``.
+
+  Outside the window it is the plain model. For the time-conditioned model of
+  :mod:`relu_dae.diffusion` (params with keys ``W, skip, time``), ``h = [Wᵀy]₊`` (the official
+  ``rep``), ``g = diffusion.decode`` at level σ and the skip ``s·y`` is kept:
+
+      x̂(y, σ) = W (exp(m(log σ)) ⊙ ([Wᵀy]₊ + a·v)) + s·y     if lo ≤ σ ≤ hi,
+      x̂(y, σ) = diffusion.apply(params, y, σ)                 otherwise.
+
+  For the single-σ DAE of Eq. (5) (``{"W"}`` or ``{"W1", "W2"}``) it is :func:`steer` inside the
+  window and ``model.apply`` outside (σ only selects the window). ``a = 0`` or a window that
+  contains no σ of the sampling grid gives the unsteered model (``h + 0·v = h``). The result is a
+  ``jax.tree_util.Partial`` whose leaves are ``params, v, a, lo, hi``, so
+  :func:`relu_dae.diffusion.sample` compiles once for all strengths and windows.
+
+  Args:
+    params: :func:`relu_dae.diffusion.init` params or tied/untied DAE params.
+    v: steering vector ``(p,)`` (:func:`steering_vector` / :func:`contrastive_vector` of the
+      representation ``[Wᵀy]₊``, e.g. ``steering_vector({"W": params["W"]}, ...)``).
+    a: strength, a scalar.
+    sigma_window: ``(lo, hi)`` with ``0 ≤ lo ≤ hi`` (``hi`` may be ``inf``); ``None`` steers at
+      every σ. :func:`step_window` gives the window of a range of sampler steps.
+
+  Returns:
+    ``denoise(y (..., d), σ) -> (..., d)`` (σ a scalar or broadcastable to ``y.shape[:-1]``).
+
+  Example:
+    >>> f = steered_denoiser({"W": jnp.eye(2)}, jnp.array([0.0, 1.0]), 2.0, sigma_window=(0.1, 1.0))
+    >>> f(jnp.array([1.0, 0.0]), 0.5), f(jnp.array([1.0, 0.0]), 1.5)
+    (Array([1., 2.], dtype=float32), Array([1., 0.], dtype=float32))
+  """
+  lo, hi = _window(sigma_window)
+  if hasattr(params, "keys") and set(params.keys()) == {"W", "skip", "time"}:
+    diffusion.model_denoiser(params)  # validates
+    fn, p = _steered_diffusion, jnp.shape(params["W"])[1]
+  else:
+    _checks.params("params", params)
+    fn, p = _steered_dae, jnp.shape(model.weights(params)[0])[1]
+  if jnp.shape(v) != (p,):
+    raise ValueError(f"v must have shape (p,)=({p},), got {jnp.shape(v)}")
+  _checks.finite("v", v)
+  if jnp.ndim(a) != 0:
+    raise ValueError(f"a must be a scalar, got shape {jnp.shape(a)}")
+  _checks.finite("a", a)
+  dtype = jnp.result_type(float)
+  return Partial(fn, params, jnp.asarray(v), jnp.asarray(a, dtype), jnp.asarray(lo, dtype),
+                 jnp.asarray(hi, dtype))
+
+
+def step_window(num_steps: int, first: int, last: int, *, sigma_max=diffusion.SIGMA_MAX,
+                sigma_min=diffusion.SIGMA_MIN) -> tuple[float, float]:
+  """The σ window of sampler steps ``first … last−1`` on :func:`relu_dae.diffusion.sigma_grid`.
+
+  Step i of the sampler evaluates the denoiser at σ_i = σ_max (σ_min/σ_max)^{i/(N−1)}. The window
+  runs between geometric midpoints of neighbouring levels, ``lo = √(σ_{last−1} σ_last)`` (0 if
+  ``last = N``) and ``hi = √(σ_{first−1} σ_first)`` (``inf`` if ``first = 0``), so it holds
+  exactly the levels σ_first … σ_{last−1} whatever the rounding. The official steering notebook
+  steers "the last 20 of 40 steps except the last 2", i.e. ``step_window(40, 20, 38)``.
+
+  Args:
+    num_steps: N ≥ 1, as passed to ``diffusion.sample``.
+    first, last: ``0 ≤ first < last ≤ N``, Python slice convention.
+    sigma_max, sigma_min: the grid's ends, as passed to ``diffusion.sample``.
+
+  Returns:
+    ``(lo, hi)`` floats for :func:`steered_denoiser`'s ``sigma_window``.
+
+  Example:
+    >>> lo, hi = step_window(3, 1, 2, sigma_max=1.0, sigma_min=0.01)
+    >>> round(lo, 4), round(hi, 4)
+    (0.0316, 0.3162)
+  """
+  num_steps = _checks.positive_int("num_steps", num_steps)
+  if not (isinstance(first, (int, np.integer)) and isinstance(last, (int, np.integer))
+          and 0 <= first < last <= num_steps):
+    raise ValueError(f"need integers 0 <= first < last <= num_steps={num_steps}, got first={first!r}, last={last!r}")
+  sig = np.asarray(diffusion.sigma_grid(num_steps, sigma_max, sigma_min), np.float64)
+  lo = float(np.sqrt(sig[last - 1] * sig[last]))
+  hi = float(np.sqrt(sig[first - 1] * sig[first])) if first > 0 else float("inf")
+  return lo, hi

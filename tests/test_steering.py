@@ -1,5 +1,6 @@
 """steering: Eq. (11) identities (a = 0, affine in a, direction toward g(v)), contrastive vector,
-response curves with the nearest-mean classifier, smoothness of hand-made curves."""
+response curves with the nearest-mean classifier, smoothness of hand-made curves, and the steered
+denoiser / steered sampling on a window of noise levels."""
 
 import numpy as np
 import jax
@@ -105,3 +106,94 @@ def test_response_curve_with_nearest_mean_classifier(key):
 def test_bad_arguments_raise(params, key, call, match):
   with pytest.raises(ValueError, match=match):
     call(params, key)
+
+
+# --- steered denoiser and steered sampling ------------------------------------------------------
+
+from relu_dae import diffusion  # noqa: E402
+
+
+@pytest.fixture
+def diff_params(key):
+  params = diffusion.init(key, d=6, p=10, hidden=5)
+  params["time"] = jax.tree.map(lambda w: w + 0.2, params["time"])  # an active σ-conditioning
+  params["skip"] = jnp.array(0.1)
+  return params
+
+
+def test_steered_denoiser_is_eq11_inside_the_window_and_the_model_outside(diff_params, params, key):
+  y = jax.random.normal(key, (4, 6))
+  v = jax.random.uniform(jax.random.PRNGKey(7), (10,))
+  f = steering.steered_denoiser(diff_params, v, 1.5, sigma_window=(0.1, 0.5))
+  for sigma in (0.1, 0.3, 0.5):  # inside, edges included: W(e^m ⊙ ([Wᵀy]₊ + a v)) + s y, by hand
+    h = np.maximum(np.asarray(y) @ np.asarray(diff_params["W"]), 0) + 1.5 * np.asarray(v)
+    scale = np.exp(np.asarray(diffusion.log_scale(diff_params, sigma)))
+    want = (h * scale) @ np.asarray(diff_params["W"]).T + 0.1 * np.asarray(y)
+    np.testing.assert_allclose(f(y, sigma), want, rtol=1e-5, atol=1e-5)
+  for sigma in (0.05, 0.6, 2.0):
+    np.testing.assert_array_equal(f(y, sigma), diffusion.apply(diff_params, y, sigma))
+  # Single-σ DAE: steer() inside, model.apply() outside.
+  y16 = jax.random.normal(key, (3, 16))
+  v24 = jax.random.uniform(key, (24,))
+  g = steering.steered_denoiser(params, v24, 0.7, sigma_window=(0.2, 1.0))
+  np.testing.assert_allclose(g(y16, 0.5), steering.steer(params, y16, v24, 0.7), rtol=1e-6)
+  np.testing.assert_array_equal(g(y16, 1.5), model.apply(params, y16))
+
+
+@pytest.mark.parametrize("use_dae", [False, True])
+def test_zero_strength_or_empty_window_reproduces_the_unsteered_sampler(diff_params, params, key, use_dae):
+  p_model, d, p = (params, 16, 24) if use_dae else (diff_params, 6, 10)
+  v = jax.random.uniform(key, (p,))
+  kw = dict(num_steps=12, key=jax.random.PRNGKey(3), num_samples=5, d=d)
+  plain = diffusion.sample(p_model, **kw)
+  zero = diffusion.sample(steering.steered_denoiser(p_model, v, 0.0), **kw)
+  empty = diffusion.sample(steering.steered_denoiser(p_model, v, 3.0, sigma_window=(2.5, 4.0)), **kw)
+  steered = diffusion.sample(steering.steered_denoiser(p_model, v, 3.0), **kw)
+  np.testing.assert_array_equal(zero, plain)
+  np.testing.assert_array_equal(empty, plain)
+  assert float(jnp.max(jnp.abs(steered - plain))) > 0.1
+
+
+def test_steered_sampling_changes_only_the_window_steps(diff_params, key):
+  """Ancestral update x' = x + Δ/σ² (x̂ − x) + √Δ z: with the same noise, steering at step i adds
+  exactly Δ_i/σ_i² · a · decode(v, σ_i) to x_{i+1}; states up to the window's first step agree."""
+  N, first, last, a = 10, 4, 7, 0.8
+  v = jax.random.uniform(key, (10,))
+  window = steering.step_window(N, first, last)
+  kw = dict(key=jax.random.PRNGKey(5), num_samples=3, d=6, num_steps=N, return_trajectory=True)
+  plain = diffusion.sample(diff_params, **kw)
+  steered = diffusion.sample(steering.steered_denoiser(diff_params, v, a, sigma_window=window), **kw)
+  np.testing.assert_array_equal(steered[:first + 1], plain[:first + 1])
+  sig = diffusion.sigma_grid(N)
+  delta = sig[first] ** 2 - sig[first + 1] ** 2
+  want = plain[first + 1] + delta / sig[first] ** 2 * a * diffusion.decode(diff_params, v, sig[first])
+  np.testing.assert_allclose(steered[first + 1], want, rtol=1e-5, atol=1e-5)
+  assert float(jnp.max(jnp.abs(steered[-1] - plain[-1]))) > 1e-3
+
+
+@pytest.mark.parametrize("N, first, last", [(60, 30, 58), (40, 20, 38), (5, 0, 5), (1, 0, 1), (10, 9, 10)])
+def test_step_window_holds_exactly_the_chosen_grid_levels(N, first, last):
+  lo, hi = steering.step_window(N, first, last)
+  levels = np.asarray(diffusion.sigma_grid(N))[:N]  # the σ the sampler passes to the denoiser
+  inside = np.flatnonzero((levels >= np.float32(lo)) & (levels <= np.float32(hi)))
+  np.testing.assert_array_equal(inside, np.arange(first, last))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda p: steering.steered_denoiser(p, jnp.ones(10), 1.0, sigma_window=(0.5, 0.1)), "sigma_window"),
+    (lambda p: steering.steered_denoiser(p, jnp.ones(10), 1.0, sigma_window=(-0.1, 0.5)), "sigma_window"),
+    (lambda p: steering.steered_denoiser(p, jnp.ones(10), 1.0, sigma_window=(float("nan"), 0.5)), "sigma_window"),
+    (lambda p: steering.steered_denoiser(p, jnp.ones(10), 1.0, sigma_window=(0.1,)), "sigma_window"),
+    (lambda p: steering.steered_denoiser(p, jnp.ones(10), 1.0, sigma_window=0.3), "sigma_window"),
+    (lambda p: steering.steered_denoiser(p, jnp.ones(9), 1.0), "v"),
+    (lambda p: steering.steered_denoiser(p, jnp.ones(10), jnp.ones(2)), "a"),
+    (lambda p: steering.steered_denoiser(p, jnp.ones(10), float("inf")), "a"),
+    (lambda p: steering.steered_denoiser({"V": jnp.ones((6, 10))}, jnp.ones(10), 1.0), "params"),
+    (lambda p: steering.step_window(10, 5, 5), "first"),
+    (lambda p: steering.step_window(10, 2, 11), "first"),
+    (lambda p: steering.step_window(10, -1, 3), "first"),
+    (lambda p: steering.step_window(0, 0, 1), "num_steps"),
+])
+def test_bad_steered_sampling_arguments_raise(diff_params, call, match):
+  with pytest.raises(ValueError, match=match):
+    call(diff_params)
