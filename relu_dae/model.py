@@ -33,8 +33,9 @@ def init(key: jax.Array, d: int, p: int, *, tied: bool = True, scale: float | No
     d: data dimension.
     p: number of hidden units (representation dimension).
     tied: return ``{"W"}`` if True, else independent ``{"W1", "W2"}``.
-    scale: entry standard deviation; default ``1/sqrt(d)``, the fan-in scaling of
-      PyTorch's default ``nn.Linear`` init used by the official code.
+    scale: entry standard deviation; default ``1/sqrt(d)``, the fan-in scale of
+      PyTorch's default ``nn.Linear`` init used by the official code (which draws
+      U(±1/√d) entries, of standard deviation 1/√(3d)).
 
   Returns:
     A parameter dict with arrays of shape ``(d, p)``.
@@ -58,12 +59,13 @@ def weights(params: Params) -> tuple[jax.Array, jax.Array]:
 
 
 def is_tied(params: Params) -> bool:
+  """True for tied parameters ``{"W"}`` (W1 = W2 = W), False for untied ``{"W1", "W2"}``."""
   _checks.params("params", params)
   return "W" in params
 
 
 def preactivation(params: Params, x: jax.Array) -> jax.Array:
-  """``W1ᵀ x`` of shape ``(..., p)``."""
+  """The pre-activation ``W1ᵀ x`` of Eq. (5), shape ``(..., p)``; its sign pattern is the ReLU mask."""
   W1, _ = weights(params)
   _checks.trailing_dim("x", x, W1.shape[0])
   return x @ W1
