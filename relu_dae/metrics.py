@@ -120,7 +120,7 @@ def representation_std(h: jax.Array) -> jax.Array:
 
 
 def l4_over_l2(h: jax.Array) -> jax.Array:
-  """Scale-free spikiness ``‖h‖₄/‖h‖₂`` of ``h (..., p)``, shape ``(...,)``: 1 for one-hot, ``p^{-1/4}`` for flat.
+  """Scale-free spikiness ``‖h‖₄/‖h‖₂``, ``(..., p) → (...,)``: 1 for one-hot, ``p^{-1/4}`` for flat.
 
   Logged by the official code next to the paper's std score (§4.1).
   """
@@ -128,7 +128,7 @@ def l4_over_l2(h: jax.Array) -> jax.Array:
 
 
 def top1_share(h: jax.Array) -> jax.Array:
-  """Share of ``‖h‖²`` in the largest unit of ``h (..., p)``, shape ``(...,)``: 1 for one-hot, ``1/p`` for flat.
+  """Share of ``‖h‖²`` in the largest unit, ``(..., p) → (...,)``: 1 for one-hot, ``1/p`` for flat.
 
   A scale-free spikiness score (§4.1): the one-hot ``h_mem`` of Cor. 3.2 gives ≈ 1.
   """
@@ -137,7 +137,7 @@ def top1_share(h: jax.Array) -> jax.Array:
 
 
 def participation_ratio(h: jax.Array) -> jax.Array:
-  """``(Σ h²)² / Σ h⁴`` of ``h (..., p)``, shape ``(...,)``: the effective number of active units.
+  """``(Σ h²)² / Σ h⁴``, ``(..., p) → (...,)``: the effective number of active units.
 
   1 for a spiky (one-hot, Cor. 3.2) representation, ≈ ``p_k`` for one balanced over a block (Cor. 3.3).
   """
