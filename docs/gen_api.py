@@ -163,15 +163,20 @@ class Linker:
 
   def target(self, ref: str) -> str | None:
     parts = ref.removeprefix("relu_dae.").split(".")
+    if ref.startswith("relu_dae.") and len(parts) == 1 and parts[0] in MODULES:
+      return f"{parts[0]}.md" if parts[0] != self.module else None
     if len(parts) == 1:
       parts = [self.module] + parts
     if len(parts) != 2 or parts[0] not in MODULES:
       return None
     m, name = parts
-    obj = vars(importlib.import_module(f"relu_dae.{m}")).get(name)
-    if obj is None:
+    module = importlib.import_module(f"relu_dae.{m}")
+    if name in anchors(m):
+      anchor = anchors(m)[name]
+    elif name in dict(public_constants(module)):
+      anchor = "constants"
+    else:
       return None
-    anchor = anchors(m).get(name, "constants")
     return f"#{anchor}" if m == self.module else f"{m}.md#{anchor}"
 
   def role(self, match: re.Match) -> str:
