@@ -22,6 +22,8 @@ import re
 import sys
 import types
 
+import numpy as np
+
 MODULES = ("model", "losses", "data", "denoisers", "minima", "train", "metrics", "sweep",
            "results", "plotting", "theory", "diffusion", "detection", "steering")
 API_DIR = pathlib.Path(__file__).resolve().parent / "api"
@@ -77,6 +79,8 @@ def render_value(value, names: dict[int, str], module: str) -> str:
   """A deterministic, readable repr (no memory addresses)."""
   if id(value) in names and not isinstance(value, (int, float, str, bool)) and value is not None:
     return names[id(value)].removeprefix(f"{module}.")
+  if isinstance(value, type) and value.__module__.split(".")[0] in ("jax", "numpy"):
+    return f"jnp.{np.dtype(value).name}"  # dtypes: stable across jax versions
   if isinstance(value, type):
     return f"{_short_module(value.__module__)}.{value.__name__}"
   if callable(value):
