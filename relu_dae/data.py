@@ -124,7 +124,8 @@ def simplex_means(K: int, d: int, *, beta: float | None = None, norm: float = 1.
   is tilted towards its centroid direction to reach any ``beta ∈ [−1/(K−1), 1)``:
   ``μ_k = norm (a s_k + b 1/√K)`` with ``a² = (1−β)(K−1)/K``, ``b² = 1 − a²``.
   With ``key`` the configuration is randomly rotated (otherwise it lies in the
-  first K coordinates). Requires ``d ≥ K``.
+  first K coordinates). Requires ``d ≥ K``. ``beta`` and ``norm`` may be traced (the range
+  check then runs only on concrete values), so the function ``jit``s over them.
   """
   K = _checks.positive_int("K", K)
   d = _checks.positive_int("d", d)
@@ -135,12 +136,13 @@ def simplex_means(K: int, d: int, *, beta: float | None = None, norm: float = 1.
     mu = jnp.zeros((1, d)).at[0, 0].set(1.0)
   else:
     lo = -1.0 / (K - 1)
-    beta = lo if beta is None else float(beta)
-    if not lo - 1e-12 <= beta < 1.0:
-      raise ValueError(f"beta must lie in [-1/(K-1), 1) = [{lo:.4f}, 1) for K={K}, got {beta}")
+    beta = lo if beta is None else beta
+    b = _checks.concrete(beta)
+    if b is not None and not lo - 1e-12 <= float(b) < 1.0:
+      raise ValueError(f"beta must lie in [-1/(K-1), 1) = [{lo:.4f}, 1) for K={K}, got {float(b)}")
     simplex = jnp.eye(K) - 1.0 / K
     simplex = simplex / jnp.linalg.norm(simplex, axis=1, keepdims=True)
-    a2 = min(1.0, (1.0 - beta) * (K - 1) / K)
+    a2 = jnp.minimum(1.0, (1.0 - beta) * (K - 1) / K)
     mu = jnp.sqrt(a2) * simplex + jnp.sqrt(1.0 - a2) / jnp.sqrt(K)
     mu = jnp.pad(mu, ((0, 0), (0, d - K)))
   if key is not None:
@@ -179,31 +181,50 @@ def separable_mixture(key: jax.Array, *, d: int, K: int, n_per_cluster, alpha, b
   """
   K = _checks.positive_int("K", K)
   d = _checks.positive_int("d", d)
-  counts = [_checks.positive_int(f"n_per_cluster[{k}]", c)
-            for k, c in enumerate(_checks.per_cluster("n_per_cluster", n_per_cluster, K))]
-  alphas = [float(a) for a in _checks.per_cluster("alpha", alpha, K)]
-  _checks.nonnegative("alpha", np.array(alphas))
+  counts = tuple(_checks.positive_int(f"n_per_cluster[{k}]", c)
+                 for k, c in enumerate(_checks.per_cluster("n_per_cluster", n_per_cluster, K)))
+  alphas = np.array([float(a) for a in _checks.per_cluster("alpha", alpha, K)])
+  _checks.nonnegative("alpha", alphas)
   rank = d if rank is None else _checks.positive_int("rank", rank)
   if rank > d:
     raise ValueError(f"rank must be <= d={d}, got {rank}")
   _checks.positive("decay", decay)
+  X, labels, factors, means = separable_mixture_arrays(key, d=d, counts=counts, alpha=jnp.asarray(alphas),
+                                                       beta=beta, rank=rank, norm=norm, decay=decay)
+  mixture = mixture_spec(means, factors, np.array(counts, float))
+  a, b = separability(X, labels)
+  return X, labels, SeparableSpec(mixture, counts, a, b)
+
+
+def separable_mixture_arrays(key: jax.Array, *, d: int, counts: Sequence[int], alpha, beta, rank: int,
+                             norm=1.0, decay: float = 1.0):
+  """The array part of :func:`separable_mixture`, traceable in ``alpha``, ``beta`` and ``norm``.
+
+  Unchecked; ``d``, ``counts``, ``rank`` and ``decay`` are static. ``jax.jit`` it with those
+  bound (``functools.partial``) to draw many instances of one shape from one compilation, as
+  ``sims.margin_check`` does. Same draws as :func:`separable_mixture` for the same key.
+
+  Returns:
+    ``X (n, d)``, ``labels (n,)``, the rescaled covariance factors ``(K, d, rank)`` and the
+    means ``(K, d)``.
+  """
+  K = len(counts)
+  alpha = jnp.broadcast_to(jnp.asarray(alpha), (K,))
   k_mean, k_basis, k_z = jax.random.split(key, 3)
   means = simplex_means(K, d, beta=beta, norm=norm, key=k_mean)
   axes_scale = decay ** jnp.arange(rank)
   bases = jnp.stack([random_orthogonal(k, d, rank) * axes_scale for k in jax.random.split(k_basis, K)])
   X_parts, factors = [], []
-  for k, (n_k, a_k, z_key) in enumerate(zip(counts, alphas, jax.random.split(k_z, K))):
+  for k, (n_k, z_key) in enumerate(zip(counts, jax.random.split(k_z, K))):
     dev = jax.random.normal(z_key, (n_k, rank)) @ bases[k].T
     dev = dev - dev.mean(axis=0)
-    largest = float(jnp.max(jnp.linalg.norm(dev, axis=1)))
-    scale = 0.0 if (a_k == 0.0 or n_k == 1 or largest == 0.0) else a_k * norm / largest
+    largest = jnp.max(jnp.linalg.norm(dev, axis=1))
+    degenerate = (alpha[k] == 0.0) | (n_k == 1) | (largest == 0.0)
+    scale = jnp.where(degenerate, 0.0, alpha[k] * norm / jnp.where(largest > 0, largest, 1.0))
     X_parts.append(means[k] + scale * dev)
     factors.append(scale * bases[k])
-  X = jnp.concatenate(X_parts)
   labels = jnp.repeat(jnp.arange(K), np.array(counts), total_repeat_length=sum(counts))
-  mixture = mixture_spec(means, jnp.stack(factors), np.array(counts, float))
-  a, b = separability(X, labels)
-  return X, labels, SeparableSpec(mixture, tuple(counts), a, b)
+  return jnp.concatenate(X_parts), labels, jnp.stack(factors), means
 
 
 def locally_sparse(key: jax.Array, *, n: int, d: int, beta: float | None = None, norm: float = 1.0):
