@@ -60,20 +60,25 @@ def test_every_public_function_and_class_has_a_section(name):
   assert not missing, f"relu_dae.{name}: no section for {missing}"
 
 
+def _heading_anchors(text):
+  """GitHub's anchors of a Markdown page: lowercased heading text, repeats suffixed -1, -2, …"""
+  seen, result = {}, set()
+  for heading in re.findall(r"^#+ (.*)$", text, flags=re.M):
+    slug = re.sub(r"[^\w -]", "", heading.lower()).replace(" ", "-")
+    count = seen.get(slug, 0)
+    result.add(slug if count == 0 else f"{slug}-{count}")
+    seen[slug] = count + 1
+  return result
+
+
+def _api_pages():
+  return {p.name: p.read_text(encoding="utf-8") for p in (DOCS / "api").glob("*.md")}
+
+
 def test_links_between_api_pages_resolve():
   """Every relative link of docs/api/*.md names an existing page and a heading anchor on it."""
-  pages = {p.name: p.read_text(encoding="utf-8") for p in (DOCS / "api").glob("*.md")}
-
-  def heading_anchors(text):
-    seen, result = {}, set()
-    for heading in re.findall(r"^#+ (.*)$", text, flags=re.M):
-      slug = re.sub(r"[^\w -]", "", heading.lower()).replace(" ", "-")
-      count = seen.get(slug, 0)
-      result.add(slug if count == 0 else f"{slug}-{count}")
-      seen[slug] = count + 1
-    return result
-
-  anchors = {name: heading_anchors(text) for name, text in pages.items()}
+  pages = _api_pages()
+  anchors = {name: _heading_anchors(text) for name, text in pages.items()}
   bad = []
   for name, text in pages.items():
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
@@ -87,6 +92,14 @@ def test_links_between_api_pages_resolve():
         ok = file in pages and (not anchor or anchor in anchors[file])
       if not ok:
         bad.append(f"{name}: {target}")
+  assert not bad, bad
+
+
+def test_readme_links_into_the_api_pages_resolve():
+  pages = _api_pages()
+  links = re.findall(r"\]\(docs/api/([\w.]+\.md)(?:#([\w-]+))?\)", (ROOT / "README.md").read_text(encoding="utf-8"))
+  assert len(links) > 50
+  bad = [f"{f}#{a}" for f, a in links if f not in pages or (a and a not in _heading_anchors(pages[f]))]
   assert not bad, bad
 
 
