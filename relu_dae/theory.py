@@ -124,15 +124,44 @@ def margin(X: jax.Array, labels, W: jax.Array, owner=None) -> Margin:
       raise ValueError(f"owner must contain cluster ids from labels {ids.tolist()}, got {owner.tolist()}")
     own_idx = np.searchsorted(ids, owner)
   same = jnp.asarray(inverse[:, None] == own_idx[None, :])  # (n, p)
-  inf = jnp.asarray(jnp.inf, pre.dtype)
-  act = jnp.min(jnp.where(same, pre, inf), axis=0)
-  inact = jnp.min(jnp.where(same, inf, -pre), axis=0)
-  act = jnp.where(live, act, inf)
-  inact = jnp.where(live, inact, inf)
-  per_unit = jnp.minimum(act, inact)
-  a, b = jnp.min(act), jnp.min(inact)
+  gamma, a, b, per_unit = _margin_gaps(X, W, same)
   owner_out = np.where(np.asarray(live), ids[own_idx], -1)
-  return Margin(jnp.minimum(a, b), a, b, per_unit, owner_out)
+  return Margin(gamma, a, b, per_unit, owner_out)
+
+
+def _margin_gaps(X, W, same):
+  """γ_op, active gap, inactive gap, per-unit gap for a fixed ownership ``same (n, p)`` (pure)."""
+  norms = jnp.linalg.norm(W, axis=0)
+  live = norms > 0
+  pre = (X @ W) / jnp.where(live, norms, 1.0)
+  inf = jnp.asarray(jnp.inf, pre.dtype)
+  act = jnp.where(live, jnp.min(jnp.where(same, pre, inf), axis=0), inf)
+  inact = jnp.where(live, jnp.min(jnp.where(same, inf, -pre), axis=0), inf)
+  a, b = jnp.min(act), jnp.min(inact)
+  return jnp.minimum(a, b), a, b, jnp.minimum(act, inact)
+
+
+def margin_batch(X: jax.Array, labels, W: jax.Array, owner) -> Margin:
+  """:func:`margin` for a batch of same-shape instances with a shared labelling and ownership.
+
+  Args:
+    X: ``(B, n, d)``; labels: ``(n,)`` cluster ids shared by the batch; W: ``(B, d, p)``;
+    owner: ``(p,)`` cluster id owning each unit (as in :func:`margin`), shared by the batch.
+
+  Returns:
+    :class:`Margin` with a leading axis B on ``gamma``, the gaps and ``per_unit``
+    (``owner`` as given).
+  """
+  labels = np.asarray(labels)
+  owner = np.asarray(owner)
+  if jnp.ndim(X) != 3 or jnp.ndim(W) != 3 or X.shape[0] != W.shape[0] or X.shape[2] != W.shape[1]:
+    raise ValueError(f"X must be (B, n, d) and W (B, d, p) with matching B and d, got {jnp.shape(X)} and {jnp.shape(W)}")
+  if labels.shape != (X.shape[1],) or owner.shape != (W.shape[2],):
+    raise ValueError(f"labels must have shape (n,)=({X.shape[1]},) and owner (p,)=({W.shape[2]},), "
+                     f"got {labels.shape} and {owner.shape}")
+  same = jnp.asarray(labels[:, None] == owner[None, :])
+  gamma, a, b, per_unit = jax.vmap(_margin_gaps, (0, 0, None))(X, W, same)
+  return Margin(gamma, a, b, per_unit, owner)
 
 
 class PaperMargin(NamedTuple):

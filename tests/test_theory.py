@@ -341,3 +341,17 @@ def test_refine_returns_constructed_minimum_when_no_mask_flips_and_moves_when_th
       # the minimum sits on a kink of the piecewise-quadratic loss, so check the point, not the gradient
       assert dists[1] > 1e-2
       assert abs(dists[0] - dists[1]) < 1e-3 * dists[1]
+
+
+def test_margin_batch_equals_margin_per_instance(x64):
+  X, labels, sigma, lam, ps, W = _gen_instance()
+  owner = np.repeat(np.arange(3), ps)
+  Xs, Ws = jnp.stack([X, -X]), jnp.stack([W, W])  # the second flips every mask: negative margin
+  batch = theory.margin_batch(Xs, labels, Ws, owner)
+  for b in range(2):
+    one = theory.margin(Xs[b], labels, Ws[b], owner=owner)
+    for name in ("gamma", "active_gap", "inactive_gap"):
+      np.testing.assert_allclose(float(getattr(batch, name)[b]), float(getattr(one, name)), rtol=1e-12)
+  assert float(batch.gamma[0]) > 0 > float(batch.gamma[1])
+  with pytest.raises(ValueError, match="owner"):
+    theory.margin_batch(Xs, labels, Ws, owner[:-1])
