@@ -256,7 +256,10 @@ plt.show()
 #   between *samples*) fails as soon as a cluster holds two samples; training then falls into the
 #   block solution of Eq. (8) well before $n$ reaches $p$, and $n^*$ barely moves with $p$.
 # * **For locally sparse data the memorizing solution survives longer**, and its end moves with the
-#   width and with σ — there the count of units is what runs out.
+#   width — but sublinearly, with $n^*$ staying below $p$: Cor. 3.2's $p \ge n$ is necessary for
+#   $W_{\rm mem}$ to exist, not sufficient for training to find it. (At the full size of this
+#   notebook we measured $n^* \propto p^{0.45 \pm 0.32}$ for locally sparse data and $p^{0.08 \pm 0.26}$ for the
+#   mixture.)
 # * **The train/test gap** closes at a larger $n$ than the stored fraction: a model can stop storing
 #   samples before it has learned the cluster statistics well (Cor. 3.3's $C_k p_k/(\sigma^2 n_k)$ term).
 #
