@@ -1,0 +1,153 @@
+"""Figures of ``sims/diffusion_toy.py``, drawn from its saved results only (``--plot_only``).
+
+* ``diffusion_copy_rate.png``: copy rate (d₁/d₂ < 1/3), direction copy rate and mean cosine
+  nearest-neighbour similarity vs n, one line per width p with 95 % bootstrap bands, for the
+  multi-σ diffusion model (top) and the single-σ DAE used as a sampler (bottom); f_emp and f_gt
+  as references.
+* ``diffusion_samples.png``: generated digits next to their nearest training digits for a
+  memorizing and a generalizing model, and 2-D projections of mixture samples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from relu_dae import plotting
+from relu_dae import results
+
+_TITLES = {"copy": "copy rate  (d$_1$/d$_2$ < 1/3)", "dir_copy": "direction copy rate  (on unit vectors)",
+           "cosine": "mean cosine similarity to nearest training sample"}
+_MODELS = {"diffusion": "multi-σ ReLU diffusion model", "dae": "single-σ DAE (Eq. 5) as sampler"}
+
+
+def _load_summary(workdir: str) -> dict:
+  with open(os.path.join(workdir, "summary.json")) as f:
+    return json.load(f)
+
+
+def _band(ax, n, s, **kw):
+  mean = np.array(s["mean"], float)
+  line, = ax.plot(n, mean, marker="o", ms=3, **kw)
+  ax.fill_between(n, np.array(s["ci_low"], float), np.array(s["ci_high"], float), color=line.get_color(),
+                  alpha=0.18, lw=0)
+  return line
+
+
+def _copy_panel(ax, summary: dict, model: str, measure: str):
+  n = np.array(summary["n"], float)
+  colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(summary["p"])))
+  for p, color in zip(summary["p"], colors):
+    s = summary["models"][model][str(p)][measure]
+    label = f"p = {p}"
+    if measure != "cosine" and s.get("n_c") is not None:
+      label += f"  (n$_c$ = {s['n_c']:.0f})"
+    _band(ax, n, s, color=color, label=label)
+  _band(ax, n, summary["models"]["emp"][measure], color="k", ls="--", label="f$_{emp}$ (Eq. 3)")
+  _band(ax, n, summary["models"]["gt"][measure], color="0.55", ls=":", label="f$_{gt}$ (exact mixture)")
+  if measure != "cosine":
+    ax.axhline(summary["level"], color="0.3", lw=0.6)
+    ax.set_ylim(-0.03, 1.03)
+  ax.axvline(summary["single_sigma_storage_n_star"], color="tab:red", lw=0.8, ls="-.",
+             label=f"single-σ n* ≈ 2K = {summary['single_sigma_storage_n_star']}")
+  ax.set_xscale("log", base=2)
+  ax.set_xlabel("training samples n")
+  ax.set_ylabel(_TITLES[measure].split("  ")[0])
+  ax.set_title(f"{_MODELS[model]}: {_TITLES[measure]}", fontsize=8)
+  ax.grid(alpha=0.3, which="both")
+
+
+def draw_copy_rate(workdir: str, figdir: str) -> str:
+  summary = _load_summary(workdir)
+  fig, axes = plt.subplots(2, 3, figsize=(15, 8.2))
+  for row, model in zip(axes, _MODELS):
+    for ax, measure in zip(row, ("copy", "dir_copy", "cosine")):
+      _copy_panel(ax, summary, model, measure)
+  axes[0, 0].legend(fontsize=7, loc="upper right")
+  axes[1, 0].legend(fontsize=7, loc="upper right")
+  c = summary["config"]
+  fig.suptitle(f"Generated samples that copy training data vs n — mixture d={c['d']}, K={c['K']}, α={c['alpha']}, "
+               f"β={c['beta']}; VE sampler, σ ∈ [{c['sigma_min']}, {c['sigma_max']}], {c['sampler']['num_steps']} steps; "
+               f"{len(summary['seeds'])} seeds × {c['sampler']['num_samples']} samples, 95 % bootstrap bands", fontsize=9)
+  fig.tight_layout()
+  return plotting.save(fig, os.path.join(figdir, "diffusion_copy_rate.png"))
+
+
+def _image(ax, v, mean_image):
+  ax.imshow((np.asarray(v, float) + mean_image).reshape(8, 8), cmap="gray_r", vmin=-1, vmax=1,
+            interpolation="nearest")
+  ax.set_xticks([])
+  ax.set_yticks([])
+
+
+def _digits_panel(fig, digits: dict, meta: dict, threshold: float):
+  show = digits["mem_samples"].shape[0]
+  axes = fig.subplots(4, show, squeeze=False)
+  mean = digits["mean_image"]
+  for r, name in enumerate(("mem", "gen")):
+    top, bottom = axes[2 * r], axes[2 * r + 1]
+    for j in range(show):
+      _image(top[j], digits[f"{name}_samples"][j], mean)
+      ratio, cos = digits[f"{name}_ratio"][j], digits[f"{name}_cosine"][j]
+      color = "tab:red" if ratio < threshold else "k"
+      top[j].set_xlabel(f"r={ratio:.2f} cos={cos:.2f}", fontsize=6.5, labelpad=1, color=color)
+      nn = int(digits[f"{name}_nn_cos"][j])
+      _image(bottom[j], digits["train_images"][nn], mean)
+      bottom[j].set_xlabel(f"train #{nn} ('{int(digits['train_labels'][nn])}')", fontsize=6.5, labelpad=1)
+    n = meta[f"n_{name}"]
+    rate = float(np.mean(digits[f"{name}_ratio"] < threshold))
+    top[0].set_ylabel("generated", fontsize=7)
+    bottom[0].set_ylabel("nearest\ntrain (cos)", fontsize=7)
+    regime = "memorizing" if name == "mem" else "generalizing"
+    top[0].set_title(f"{regime} model, n = {n}: copy rate {rate:.2f}, mean cos "
+                     f"{float(np.mean(digits[f'{name}_cosine'])):.2f} (first {show} samples)",
+                     fontsize=8, loc="left")
+  fig.suptitle(f"Digits (centred, p = {meta['p']}): r = d$_1$/d$_2$ (red: copy, r < 1/3)", fontsize=9)
+
+
+def _mixture_panel(fig, diff: dict, oracles: dict, summary: dict):
+  X = diff["pool"]
+  centred = X - X.mean(axis=0)
+  _, _, Vt = np.linalg.svd(centred, full_matrices=False)
+  P = Vt[:2].T  # top-2 principal directions of the pool
+  p_max, n_values = max(summary["p"]), summary["n"]
+  th = summary["copy_threshold"]
+  picks = [next(n for n in n_values if n >= summary["config"]["K"]), n_values[-1]]
+  axes = fig.subplots(len(picks), 1, squeeze=False)[:, 0]
+  gt = oracles["gt_samples"][np.flatnonzero(oracles["config_seed"] == summary["seeds"][0])[0]]
+  for ax, n in zip(axes, picks):
+    i = np.flatnonzero((diff["config_n"] == n) & (diff["config_p"] == p_max) & (diff["config_seed"] == summary["seeds"][0]))[0]
+    S = diff["samples"][i]
+    m = S.shape[0]
+    ratio, dir_ratio = diff["ratio"][i, :m], diff["dir_ratio"][i, :m]
+    ax.scatter(*(gt @ P).T, s=6, color="0.8", label="f$_{gt}$ samples")
+    ax.scatter(*(X[:n] @ P).T, s=50, marker="x", color="k", label=f"training (n = {n})")
+    kinds = [(ratio < th, "tab:red", "copy (r < 1/3)"),
+             ((ratio >= th) & (dir_ratio < th), "tab:orange", "direction copy only"),
+             ((ratio >= th) & (dir_ratio >= th), "tab:blue", "novel")]
+    for sel, color, label in kinds:
+      ax.scatter(*(S[sel] @ P).T, s=12, color=color, label=f"{label}: {int(sel.sum())}/{m}")
+    ax.set_title(f"mixture, p = {p_max}, n = {n}: generated samples (PCA plane)", fontsize=8)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.legend(fontsize=6, loc="best")
+
+
+def draw_samples(workdir: str, figdir: str) -> str:
+  summary = _load_summary(workdir)
+  digits, meta = results.load(os.path.join(workdir, "digits"))
+  diff, _ = results.load(os.path.join(workdir, "diffusion"))
+  oracles, _ = results.load(os.path.join(workdir, "oracles"))
+  show = digits["mem_samples"].shape[0]
+  fig = plt.figure(figsize=(1.15 * show + 5.0, 7.6))
+  left, right = fig.subfigures(1, 2, width_ratios=[1.15 * show, 5.0])
+  _digits_panel(left, digits, meta, summary["copy_threshold"])
+  _mixture_panel(right, diff, oracles, summary)
+  return plotting.save(fig, os.path.join(figdir, "diffusion_samples.png"))
+
+
+def draw_all(workdir: str, figdir: str) -> list[str]:
+  return [draw_copy_rate(workdir, figdir), draw_samples(workdir, figdir)]
