@@ -189,7 +189,8 @@ def paper_margin(X: jax.Array, labels, p_per_cluster: int | Sequence[int], *, si
     over all blocks (singular values of the ``W_Xk``; ``= 1`` at σ = λ = 0);
   * ``c_proj(α)``: the measured fraction of the cluster mean inside the block's subspace,
     ``c_proj_k = ‖U_kᵀ x̄_k‖/‖x̄_k‖ ∈ (0, 1]`` (a function of α through the Gram matrix);
-  * α, β: the tightest values of Def. 3.1 (:func:`relu_dae.data.separability`).
+  * α, β: the tightest values of Def. 3.1 (:func:`relu_dae.data.separability`); β ≥ 0 (with
+    K > 1) raises ``ValueError``: the formula is stated for β < 0 only.
 
   Args:
     X: data ``(n, d)``; labels: ``(n,)`` ids; p_per_cluster: int or one per cluster.
@@ -212,6 +213,9 @@ def paper_margin(X: jax.Array, labels, p_per_cluster: int | Sequence[int], *, si
   ps = [_checks.positive_int(f"p_per_cluster[{k}]", v)
         for k, v in enumerate(_checks.per_cluster("p_per_cluster", p_per_cluster, K))]
   alpha, beta = data.separability(X, labels)
+  if K > 1 and not beta < 0:
+    raise ValueError(f"X: the paper's margin needs negatively correlated cluster means (Thm 3.1: beta < 0), "
+                     f"got beta={beta:.4g}; use margin() for the operational margin of any W")
   n = X.shape[0]
   scales, cproj, mean_norms = [], [], []
   for k, p_k in enumerate(ps):

@@ -75,7 +75,11 @@ def test_margin_bad_inputs():
   with pytest.raises(ValueError, match="owner"):
     theory.margin(X, jnp.zeros(3), jnp.ones((2, 2)), owner=[0, 5])
   with pytest.raises(ValueError, match="lam"):
-    theory.paper_margin(jnp.eye(2), jnp.array([0, 1]), 1, lam=10.0)
+    theory.paper_margin(jnp.array([[1.0, 0.0], [-1.0, 0.0]]), jnp.array([0, 1]), 1, lam=10.0)
+  with pytest.raises(ValueError, match="beta < 0"):  # orthogonal means: β = 0
+    theory.paper_margin(jnp.eye(2), jnp.array([0, 1]), 1)
+  with pytest.raises(ValueError, match="sigma"):
+    theory.paper_margin(jnp.array([[1.0, 0.0], [-1.0, 0.0]]), jnp.array([0, 1]), 1, sigma=-0.1)
 
 
 # ----------------------------------------------------------------------------------- mask flips
