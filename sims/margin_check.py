@@ -363,8 +363,10 @@ def _limit_point(key, batch: Batch, c) -> dict:
                 train_gram=nan, trained_norm2=tr["norm2"], star_norm2=nan)
   cert = certify(batch, c)
   res = residual(key, batch, c)
-  return dict(pre_ok=cert["pre_ok"], cert_ok=cert["cert_ok"], gamma_op=cert["gamma_op"], residual=res["dist2"],
-              train_gram=tr["gram"], trained_norm2=tr["norm2"], star_norm2=np.sum(batch.W**2, axis=(1, 2)))
+  pre = cert["pre_ok"]
+  return dict(pre_ok=pre, cert_ok=cert["cert_ok"], gamma_op=cert["gamma_op"], residual=np.where(pre, res["dist2"], np.nan),
+              train_gram=np.where(pre, tr["gram"], np.nan), trained_norm2=tr["norm2"],
+              star_norm2=np.sum(batch.W**2, axis=(1, 2)))
 
 
 # ----------------------------------------------------------------------------- fits and verdicts
