@@ -39,6 +39,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax.tree_util import Partial
+from tqdm.auto import tqdm
 
 from relu_dae import _checks
 from relu_dae import denoisers
@@ -258,6 +259,26 @@ def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainC
     return loss(p, X[train_lib.minibatch(k_batch, config.batch_size, n, weights)], k, **kw)
 
   return train_lib.minimize(loss_fn, params, key, config, callback=callback)
+
+
+def fit(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainConfig, *,
+        sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, weights: jax.Array | None = None,
+        progress: bool = True, desc: str = "train diffusion"):
+  """:func:`train` with a tqdm progress bar; raises if the loss became non-finite.
+
+  The interactive entry point (as :func:`relu_dae.train.fit` for the single-σ DAE); returns
+  ``(params, history)`` like :func:`train`.
+  """
+  with tqdm(total=config.steps, desc=desc, disable=not progress, leave=False) as bar:
+    def report(step, loss):
+      bar.n = int(step)
+      bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
+      bar.refresh()
+    params, history = train(params, X, key, config, sigma_min=sigma_min, sigma_max=sigma_max,
+                            weights=weights, callback=report if progress else None)
+    jax.block_until_ready(history.loss)
+  train_lib.raise_if_nonfinite(history)
+  return params, history
 
 
 # ----------------------------------------------------------------------------- denoisers
