@@ -154,12 +154,12 @@ def _represent(params, layer, sigma):
   return lambda p, y: diffusion.represent(params, y, sigma, scaled=True)
 
 
-def detect(params, G, labellings: dict, c, key, name: str) -> tuple[list, dict]:
+def detect(params, G, labellings: dict, c, key, name: str, *, progress: bool = True) -> tuple[list, dict]:
   """AUROC / TPR@1%FPR (+ bootstrap CIs) per labelling, layer, σ and score; ROC curves at roc_sigma."""
   rows, rocs = [], {}
   W = {"W": params["W"]}
   combos = [(layer, s) for layer in LAYERS for s in c.score_sigmas]
-  for i, (layer, sigma) in enumerate(tqdm(combos, desc=f"detect {name}", leave=False)):
+  for i, (layer, sigma) in enumerate(tqdm(combos, desc=f"detect {name}", leave=False, disable=not progress)):
     scores = detection.scores(W, jnp.asarray(G), sigma, jax.random.fold_in(key, i), num_noise=c.score_noise,
                               represent=_represent(params, layer, sigma))
     for labelling, lab in labellings.items():
@@ -220,6 +220,11 @@ def _classifier(h: Hybrid):
   return clf, p_target
 
 
+@jax.jit
+def _denoise(denoiser, Y, sigma):  # one compilation per input shape for every a (a is a leaf)
+  return denoiser(Y, sigma)
+
+
 def steer_experiment(params, h: Hybrid, G, labels: dict, c, key, gen_key, *, progress: bool):
   """Response curves P(target | a) for memorized and generalized inputs, one step and sampling.
 
@@ -241,7 +246,7 @@ def steer_experiment(params, h: Hybrid, G, labels: dict, c, key, gen_key, *, pro
   X_gen = h.X_test[h.test_labels != h.target][:s.num_inputs]
   inputs = {"memorized": X_mem + s.onestep_sigma * np.asarray(jax.random.normal(k_m, X_mem.shape)),
             "generalized": X_gen + s.onestep_sigma * np.asarray(jax.random.normal(k_g, X_gen.shape))}
-  onestep = {g: np.stack([p_target(steering.steered_denoiser(params, v, a)(jnp.asarray(Y), s.onestep_sigma))
+  onestep = {g: np.stack([p_target(_denoise(steering.steered_denoiser(params, v, a), jnp.asarray(Y), s.onestep_sigma))
                           for a in a_grid]) for g, Y in inputs.items()}
 
   # Steered sampling: the generated samples' own seeds (sample j depends only on fold_in(key, j)),
@@ -375,7 +380,7 @@ def run(config, workdir: str, figdir: str, *, progress: bool = True) -> dict:
     counts[h.name] = {lab: dict(n_total=len(G), n_pos=int(v["pos"].sum()), n_neg=int(v["neg"].sum()),
                                 n_copies_of_abundant=int(v["copies_of_abundant"].sum()))
                       for lab, v in labels.items()}
-    rows, rocs[h.name] = detect(params, G, labels, c, k_score, h.name)
+    rows, rocs[h.name] = detect(params, G, labels, c, k_score, h.name, progress=progress)
     steer[h.name], curves[h.name], grid = steer_experiment(params, h, G, labels, c, k_steer, k_gen,
                                                                 progress=progress)
     if h.name == "digits":

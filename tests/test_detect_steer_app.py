@@ -20,7 +20,7 @@ def test_detect_steer_smoke_writes_figures_and_sane_tables(tmp_path):
     assert os.path.getsize(os.path.join(figs, name)) > 10_000
 
   with open(os.path.join(work, "detection.json")) as f:
-    det = json.load(f)["meta"]["datasets"]
+    det = json.load(f)["datasets"]
   assert set(det) == {"synthetic", "digits"}
   num_rows = 0
   for name, d in det.items():
@@ -37,7 +37,7 @@ def test_detect_steer_smoke_writes_figures_and_sane_tables(tmp_path):
   assert num_rows > 0  # the smoke models do memorize some duplicated samples
 
   with open(os.path.join(work, "steering.json")) as f:
-    steer = json.load(f)["meta"]["datasets"]
+    steer = json.load(f)["datasets"]
   for name, s in steer.items():
     assert len(s["a"]) == config.steer.num_a and s["a"][0] == 0.0
     assert s["sampling_a0_max_abs_diff"] < 1e-4  # a = 0 reproduces the unsteered samples
