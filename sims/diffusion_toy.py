@@ -159,9 +159,13 @@ def _flags_of(arrays: dict, threshold: float) -> dict:
 
 
 def _train_config(c, rows: int) -> rd.train.TrainConfig:
+  """The bucket's training config: full batch up to ``batch_size`` rows (as ``relu_dae.sweep``), and
+  at least ``c.min_noisy_batch`` noisy inputs per step (``num_noise = ⌈min_noisy_batch / rows⌉``
+  draws of (σ, ε) per sample), so tiny training sets do not get a noisier gradient."""
   tc = dict(c.train.to_dict())
   if tc["batch_size"] is not None and rows <= tc["batch_size"]:
-    tc["batch_size"] = None  # small buckets train full batch (as relu_dae.sweep does)
+    tc["batch_size"] = None
+  tc["num_noise"] = max(tc["num_noise"], -(-c.min_noisy_batch // rows))
   return rd.train.TrainConfig(**tc)
 
 
@@ -209,11 +213,11 @@ def run_diffusion(c, data: Mixture, workdir: str, *, progress: bool = True) -> t
   """
   configs = _configurations(c)
   N = data.X.shape[0]
-  rows = np.array([sweep.bucket_size(int(n), N) for n in configs["n"]])
+  rows = np.array([sweep.bucket_size(int(n), N, c.buckets) for n in configs["n"]])
   p_max = max(c.p)
   static = dict(d=c.d, p_max=p_max, hidden=c.hidden, sigma_min=c.sigma_min, sigma_max=c.sigma_max,
                 sampler=c.sampler.to_dict(), show=c.show_samples)
-  base = _fingerprint(static, c.train.to_dict(), [c.K, c.alpha, c.beta, c.norm, c.decay, c.data_seed, N])
+  base = _fingerprint(static, c.train.to_dict(), c.min_noisy_batch, [c.K, c.alpha, c.beta, c.norm, c.decay, c.data_seed, N])
   parts = []
   start = time.perf_counter()
   for r in tqdm(np.unique(rows), desc="diffusion buckets", disable=not progress):
@@ -271,7 +275,7 @@ def run_dae(c, data: Mixture, workdir: str, *, progress: bool = True) -> tuple[d
   """The single-σ DAE (Eq. 5) at every (n, p, seed), trained by ``relu_dae.sweep``, used as a sampler."""
   tc = rd.train.TrainConfig(**{k: v for k, v in c.dae.to_dict().items() if k not in ("sigma", "lam")})
   grid = sweep.Grid(n=c.n, sigma=(c.dae.sigma,), lam=(c.dae.lam,), p=c.p, seed=c.seeds)
-  res = sweep.load(sweep.run(grid, sweep.SweepConfig(tc, p_max=max(c.p)), os.path.join(workdir, "dae_sweep"),
+  res = sweep.load(sweep.run(grid, sweep.SweepConfig(tc, p_max=max(c.p), buckets=c.buckets), os.path.join(workdir, "dae_sweep"),
                              pool=data.X, labels=data.labels, progress=progress))
 
   def compute():
@@ -324,7 +328,11 @@ def run_oracles(c, data: Mixture, workdir: str) -> tuple[dict, dict]:
 
 
 def run_digits(c, workdir: str) -> tuple[dict, dict]:
-  """A memorizing (n_mem) and a generalizing (n_gen) model on centred digits, sampled and measured."""
+  """A memorizing (n_mem) and a generalizing (n_gen) model on centred digits, sampled and measured.
+
+  Each is :func:`_train_and_sample` on the first n rows of the class-interleaved digits, with at
+  least ``c.min_noisy_batch`` noisy inputs per step as in :func:`_train_config`.
+  """
   g = c.digits
 
   def compute():
@@ -332,25 +340,22 @@ def run_digits(c, workdir: str) -> tuple[dict, dict]:
     X, labels = rd.data.load_digits()
     mean = X.mean(axis=0)
     X, labels = sweep.interleave(X - mean, labels)  # centred (docs/theory_choices.md, Digits)
-    X = X.astype(np.float32)
-    tc = rd.train.TrainConfig(steps=g.steps, learning_rate=g.learning_rate, schedule="cosine", optimizer="adam",
-                              num_noise=c.train.num_noise, chunk_size=max(1, g.steps // 4))
-    k_init, k_train, k_sample = jax.random.split(jax.random.PRNGKey(g.seed), 3)
-    arrays = {"mean_image": mean, "train_images": X[:max(g.n_mem, g.n_gen)], "train_labels": labels[:max(g.n_mem, g.n_gen)]}
+    N = max(g.n_mem, g.n_gen)
+    X, labels = X[:N].astype(np.float32), labels[:N]
+    sampler = dict(num_samples=g.num_samples, num_steps=c.sampler.num_steps, clamp=g.clamp)
+    arrays = {"mean_image": mean, "train_images": X, "train_labels": labels}
     for name, n in (("mem", g.n_mem), ("gen", g.n_gen)):
-      params, hist = diffusion.train(diffusion.init(k_init, X.shape[1], g.p, hidden=c.hidden), jnp.asarray(X[:n]),
-                                     k_train, tc, sigma_min=c.sigma_min, sigma_max=c.sigma_max)
-      s = diffusion.sample(params, k_sample, g.num_samples, X.shape[1], num_steps=c.sampler.num_steps,
-                           sigma_max=c.sigma_max, sigma_min=c.sigma_min, clamp=g.clamp)
-      ok = bool(hist.nonfinite_step < 0)
-      out = jax.tree.map(np.asarray, sample_measures(s, jnp.asarray(X[:n]), jnp.ones(n)))
-      arrays.update({f"{name}_{k}": (v if ok or k == "nn_cos" else np.full_like(v, np.nan)) for k, v in out.items()})
-      arrays[f"{name}_samples"] = np.asarray(s[:g.show]) if ok else np.full((g.show, X.shape[1]), np.nan)
-      arrays[f"{name}_ok"] = np.array(ok)
-      arrays[f"{name}_final_loss"] = np.asarray(jnp.mean(hist.loss[-max(1, g.steps // 20):]))
+      tc = rd.train.TrainConfig(steps=g.steps, learning_rate=g.learning_rate, schedule="cosine", optimizer="adam",
+                                num_noise=-(-c.min_noisy_batch // n), chunk_size=max(1, g.steps // 4))
+      fn = jax.jit(jax.vmap(functools.partial(_train_and_sample, d=X.shape[1], p_max=g.p, hidden=c.hidden, tc=tc,
+                                              sigma_min=c.sigma_min, sigma_max=c.sigma_max, sampler=sampler,
+                                              show=g.show), in_axes=(0, 0, 0, None)))
+      out = fn(jnp.array([n]), jnp.array([g.p]), jnp.array([g.seed]), jnp.asarray(X[:n]))
+      out = _finish(jax.tree.map(np.asarray, out))
+      arrays.update({f"{name}_{k}": v[0] for k, v in out.items()})
     return arrays, dict(part="digits", n_mem=g.n_mem, n_gen=g.n_gen, p=g.p, wall_s=time.perf_counter() - t)
 
-  fp = _fingerprint(g.to_dict(), c.hidden, c.train.num_noise, c.sigma_min, c.sigma_max, c.sampler.num_steps)
+  fp = _fingerprint(g.to_dict(), c.hidden, c.min_noisy_batch, c.sigma_min, c.sigma_max, c.sampler.num_steps)
   return _cached(os.path.join(workdir, "digits"), fp, compute)
 
 

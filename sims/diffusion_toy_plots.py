@@ -85,27 +85,27 @@ def _image(ax, v, mean_image):
 
 def _digits_panel(fig, digits: dict, meta: dict, threshold: float):
   show = digits["mem_samples"].shape[0]
-  axes = fig.subplots(4, show, squeeze=False)
   mean = digits["mean_image"]
-  for r, name in enumerate(("mem", "gen")):
-    top, bottom = axes[2 * r], axes[2 * r + 1]
+  for sub, name in zip(fig.subfigures(2, 1, hspace=0.05), ("mem", "gen")):
+    top, bottom = sub.subplots(2, show, squeeze=False)
     for j in range(show):
       _image(top[j], digits[f"{name}_samples"][j], mean)
       ratio, cos = digits[f"{name}_ratio"][j], digits[f"{name}_cosine"][j]
-      color = "tab:red" if ratio < threshold else "k"
-      top[j].set_xlabel(f"r={ratio:.2f} cos={cos:.2f}", fontsize=6.5, labelpad=1, color=color)
       nn = int(digits[f"{name}_nn_cos"][j])
+      scale = np.linalg.norm(digits[f"{name}_samples"][j]) / np.linalg.norm(digits["train_images"][nn])
+      top[j].set_xlabel(f"r={ratio:.2f} cos={cos:.2f}\nnorm ratio {scale:.2f}", fontsize=6.5, labelpad=1,
+                        color="tab:red" if ratio < threshold else "k")
       _image(bottom[j], digits["train_images"][nn], mean)
       bottom[j].set_xlabel(f"train #{nn} ('{int(digits['train_labels'][nn])}')", fontsize=6.5, labelpad=1)
-    n = meta[f"n_{name}"]
-    rate = float(np.mean(digits[f"{name}_ratio"] < threshold))
     top[0].set_ylabel("generated", fontsize=7)
-    bottom[0].set_ylabel("nearest\ntrain (cos)", fontsize=7)
+    bottom[0].set_ylabel("nearest train\n(cosine)", fontsize=7)
     regime = "memorizing" if name == "mem" else "generalizing"
-    top[0].set_title(f"{regime} model, n = {n}: copy rate {rate:.2f}, mean cos "
-                     f"{float(np.mean(digits[f'{name}_cosine'])):.2f} (first {show} samples)",
-                     fontsize=8, loc="left")
-  fig.suptitle(f"Digits (centred, p = {meta['p']}): r = d$_1$/d$_2$ (red: copy, r < 1/3)", fontsize=9)
+    sub.suptitle(f"{regime} model, n = {meta[f'n_{name}']}: copy rate "
+                 f"{float(np.mean(digits[f'{name}_ratio'] < threshold)):.2f}, direction copy rate "
+                 f"{float(np.mean(digits[f'{name}_dir_ratio'] < threshold)):.2f}, mean cos "
+                 f"{float(np.mean(digits[f'{name}_cosine'])):.2f} (first {show} samples)", fontsize=8)
+  fig.suptitle(f"Digits (centred, p = {meta['p']}; shown with the mean image added): r = d$_1$/d$_2$ (red: copy, "
+               "r < 1/3), cos and norm ratio to the nearest training image by cosine", fontsize=9)
 
 
 def _mixture_panel(fig, diff: dict, oracles: dict, summary: dict):
@@ -142,8 +142,8 @@ def draw_samples(workdir: str, figdir: str) -> str:
   diff, _ = results.load(os.path.join(workdir, "diffusion"))
   oracles, _ = results.load(os.path.join(workdir, "oracles"))
   show = digits["mem_samples"].shape[0]
-  fig = plt.figure(figsize=(1.15 * show + 5.0, 7.6))
-  left, right = fig.subfigures(1, 2, width_ratios=[1.15 * show, 5.0])
+  fig = plt.figure(figsize=(1.15 * show + 5.0, 7.8), layout="constrained")
+  left, right = fig.subfigures(1, 2, width_ratios=[1.15 * show, 5.0], wspace=0.04)
   _digits_panel(left, digits, meta, summary["copy_threshold"])
   _mixture_panel(right, diff, oracles, summary)
   return plotting.save(fig, os.path.join(figdir, "diffusion_samples.png"))

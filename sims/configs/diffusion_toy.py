@@ -35,12 +35,16 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.decay = 0.8
   c.data_seed = 0
   c.n = _pow2(2, 256)
-  c.p = (8, 16, 32, 64)  # widths; one model of width max(p) with the other units masked (zero)
+  c.p = (4, 8, 16, 32)  # widths (the phase diagram's n × p sweep); one width-max(p) model, extra units zero
   c.seeds = (0, 1, 2)
+  # "pow2": each n trains on the pool truncated to the next power of two >= n (one compile per
+  # bucket, relu_dae.sweep.bucket_size); "single": every n padded to the whole pool (one compile).
+  c.buckets = "pow2"
   # The multi-σ model (relu_dae.diffusion): full batch, σ log-uniform on [sigma_min, sigma_max].
   c.hidden = 32  # conditioning MLP width
   c.train = ml_collections.ConfigDict(dict(steps=3000, learning_rate=2e-2, schedule="cosine", optimizer="adam",
-                                           num_noise=4, lam=0.0, batch_size=None, chunk_size=500))
+                                           num_noise=1, lam=0.0, batch_size=None, chunk_size=500))
+  c.min_noisy_batch = 64  # noisy inputs per step at least (more (σ, ε) draws per sample for small n)
   c.sigma_min = 0.02
   c.sigma_max = 2.0
   # Sampler (diffusion.sample): the official VE ancestral sampler.
@@ -58,8 +62,9 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
                                             num_samples=256, show=6, clamp=None, seed=0))
   if preset == "smoke":
     c.n = (2, 8, 32)
-    c.p = (8, 16)
+    c.p = (4, 16)
     c.seeds = (0, 1)
+    c.buckets = "single"
     c.train.update(dict(steps=150, chunk_size=50))
     c.dae.update(dict(steps=100, chunk_size=50))
     c.sampler.update(dict(num_samples=32, num_steps=20))
@@ -70,6 +75,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.d = 256
     c.n = _pow2(2, 4096)
     c.p = (8, 16, 32, 64, 128, 256)
+    c.min_noisy_batch = 512
     c.seeds = tuple(range(5))
     c.train.update(dict(steps=20000, learning_rate=1e-2, batch_size=512))
     c.dae.update(dict(steps=4000, learning_rate=1e-2))
