@@ -188,21 +188,68 @@ def _gram_rel(W, W_star):
   return np.linalg.norm(G - G0, axis=(1, 2)) / np.linalg.norm(G0, axis=(1, 2))
 
 
-def residual(key, batch: Batch, c, *, delta: float = 0.0) -> dict:
-  """Minimum of the moment-matched Eq. (6) from W* (δ = 0) or W* perturbed by a relative δ."""
+@jax.jit
+def _mm_grads(W, X, eps, sigma, lam):
+  """Gradients of the moment-matched Eq. (6), vmapped over instances: ``(B, d, p)``."""
+  g = jax.grad(lambda w, x, e, s, l: theory.moment_matched_loss({"W": w}, x, e, s, l))
+  return jax.vmap(g)(W, X, eps, sigma, lam)
+
+
+@jax.jit
+def _mm_losses(W, X, eps, sigma, lam):
+  return jax.vmap(lambda w, x, e, s, l: theory.moment_matched_loss({"W": w}, x, e, s, l))(W, X, eps, sigma, lam)
+
+
+def _hessian_pinv(batch: Batch, rcond: float = 1e-9) -> np.ndarray:
+  """Pseudo-inverses of the frozen-mask Hessians at W* (host eigh; zero modes dropped)."""
+  X, W, s, l = (jnp.asarray(v) for v in (batch.X, batch.W, batch.sigma, batch.lam))
+  _, _, H = theory._batched_frozen_derivatives({"W": W}, X, s, l)
+  evals, evecs = np.linalg.eigh(np.asarray(H))
+  keep = evals > rcond * evals[:, -1:]
+  inv = np.where(keep, 1.0 / np.where(keep, evals, 1.0), 0.0)
+  return np.einsum("bij,bj,bkj->bik", evecs, inv, evecs)
+
+
+def residual(key, batch: Batch, c) -> dict:
+  """The minimum of Eq. (6) over moment-matched noise near W*: Thm 3.1's residual R.
+
+  Chord (fixed-Hessian Newton) iterations ``W ← W − H*⁺ ∇L_mm(W)`` from W*, with H* the
+  frozen-mask Hessian at W*: the moment-matched loss equals the frozen-mask loss except on
+  draws that flip a mask, so ``∇L_mm(W*)`` is the residual's force and H* its stiffness
+  (first-order perturbation theory, iterated to a fixed point). The block rotations (zero
+  modes of H*) are a gauge of f and are left alone.
+  """
+  eps = _noise(key, batch, c)
+  args = (jnp.asarray(batch.X), eps, jnp.asarray(batch.sigma), jnp.asarray(batch.lam))
+  P = _hessian_pinv(batch)
+  W = batch.W.copy()
+  B = W.shape[0]
+  loss = lambda W: np.asarray(_mm_losses(jnp.asarray(W), *args))
+  current, step = loss(W), np.ones(B)
+  for _ in range(c.chord_steps):  # monotone: a step that raises the loss is halved instead
+    g = np.asarray(_mm_grads(jnp.asarray(W), *args)).reshape(B, -1)
+    trial = W - (step[:, None] * np.einsum("bij,bj->bi", P, g)).reshape(W.shape)
+    new = loss(trial)
+    better = new <= current
+    W = np.where(better[:, None, None], trial, W)
+    current = np.where(better, new, current)
+    step = np.where(better, np.minimum(1.0, 2 * step), step / 2)
+  g = np.asarray(_mm_grads(jnp.asarray(W), *args)).reshape(B, -1)
+  g_star = np.asarray(_mm_grads(jnp.asarray(batch.W), *args)).reshape(B, -1)
+  return dict(dist2=_rel(W, batch.W), gram=_gram_rel(W, batch.W), loss=current, loss_star=loss(batch.W),
+              grad=np.linalg.norm(np.einsum("bij,bj->bi", P, g), axis=1) / np.linalg.norm(batch.W.reshape(B, -1), axis=1),
+              force=np.linalg.norm(g_star, axis=1))
+
+
+def basin(key, batch: Batch, c, delta: float) -> np.ndarray:
+  """Gram distance to W* after L-BFGS on the moment-matched Eq. (6) from W* perturbed by a relative δ."""
   k_eps, k_pert = jax.random.split(key)
   eps = _noise(k_eps, batch, c)
-  W0 = batch.W
-  if delta > 0:
-    G = np.asarray(jax.random.normal(k_pert, batch.W.shape, jnp.float64))
-    W0 = W0 + delta * G * (np.linalg.norm(W0, axis=(1, 2)) / np.linalg.norm(G, axis=(1, 2)))[:, None, None]
+  G = np.asarray(jax.random.normal(k_pert, batch.W.shape, jnp.float64))
+  W0 = batch.W + delta * G * (np.linalg.norm(batch.W, axis=(1, 2)) / np.linalg.norm(G, axis=(1, 2)))[:, None, None]
   out = _refine_batch(jnp.asarray(W0), jnp.asarray(batch.X), eps, jnp.asarray(batch.sigma), jnp.asarray(batch.lam),
                       c.refine_steps)
-  W = np.asarray(out.params["W"])
-  mm_star = jax.vmap(lambda w, x, e, s, l: theory.moment_matched_loss({"W": w}, x, e, s, l))(
-      jnp.asarray(batch.W), jnp.asarray(batch.X), eps, jnp.asarray(batch.sigma), jnp.asarray(batch.lam))
-  return dict(dist2=_rel(W, batch.W), gram=_gram_rel(W, batch.W), loss=np.asarray(out.loss),
-              loss_star=np.asarray(mm_star), grad=np.asarray(out.grad_norm))
+  return _gram_rel(np.asarray(out.params["W"]), batch.W)
 
 
 @functools.partial(jax.jit, static_argnames=("tc", "p"))
@@ -256,7 +303,7 @@ def measure_family(key, fam, c, progress) -> dict:
   out.update(sigma=batch.sigma, lam=batch.lam, lam_frac=batch.lam_frac, beta=batch.beta, alpha=batch.alpha)
   sub = Batch(*(v[:c.basin_count] if i not in (1, 2) else v for i, v in enumerate(batch)))
   for i, delta in enumerate(c.basin_deltas):
-    out[f"basin_{i}"] = residual(jax.random.fold_in(k_basin, i), sub, c, delta=delta)["gram"]
+    out[f"basin_{i}"] = basin(jax.random.fold_in(k_basin, i), sub, c, delta)
   sub = Batch(*(v[:c.train_count] if i not in (1, 2) else v for i, v in enumerate(batch)))
   out.update({f"train_{k}": v for k, v in train_random(k_train, sub, c).items()})
   if fam.kind != "mem":

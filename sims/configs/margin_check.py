@@ -29,10 +29,11 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.sigma = (0.005, 0.5)  # σ / norm, log-uniform
   c.lam_frac = 0.9  # nλ drawn uniformly in [0, lam_frac · smallest block eigenvalue)
   c.mem_pad = 2  # zero columns appended to W_mem (Cor. 3.2's p > n)
-  c.draws_per_dim = 4  # moment-matched noise draws per sample = draws_per_dim · d
-  c.refine_steps = 150
+  c.draws_per_dim = 4  # moment-matched noise draws per sample = draws_per_dim · d (≥ 2)
+  c.chord_steps = 12  # fixed-Hessian Newton steps for the residual (each one gradient)
+  c.refine_steps = 80  # L-BFGS steps in the basin test
   c.basin_deltas = (0.01, 0.1, 0.3)  # relative perturbations of W* before refining
-  c.basin_count = 16  # instances per family in the basin test
+  c.basin_count = 8  # instances per family in the basin test
   c.train = ml_collections.ConfigDict(dict(steps=1500, learning_rate=1e-2, schedule="cosine", optimizer="adam",
                                            chunk_size=500))
   c.train_count = 32  # instances per family trained from a random init
