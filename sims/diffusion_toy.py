@@ -87,10 +87,13 @@ class Mixture(NamedTuple):
 
 def mixture_data(c) -> Mixture:
   """The K-cluster (α, β)-separable pool of ``max(c.n)`` rows and its exact f_gt."""
-  N = max(c.n)
-  X, labels, spec = rd.data.separable_mixture(jax.random.PRNGKey(c.data_seed), d=c.d, K=c.K,
-                                              n_per_cluster=-(-N // c.K), alpha=c.alpha, beta=c.beta,
-                                              norm=c.norm, decay=c.decay)
+  return _mixture_data(max(c.n), c.d, c.K, float(c.alpha), float(c.beta), float(c.norm), float(c.decay), c.data_seed)
+
+
+@functools.lru_cache(maxsize=4)  # a resumed run in the same process does not rebuild the pool
+def _mixture_data(N, d, K, alpha, beta, norm, decay, data_seed) -> Mixture:
+  X, labels, spec = rd.data.separable_mixture(jax.random.PRNGKey(data_seed), d=d, K=K, n_per_cluster=-(-N // K),
+                                              alpha=alpha, beta=beta, norm=norm, decay=decay)
   X, labels = sweep.interleave(np.asarray(X), np.asarray(labels))
   m = spec.mixture
   factors = np.asarray(m.cov_factors, np.float64)  # covariances in float64: exactly PSD

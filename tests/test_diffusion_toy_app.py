@@ -22,7 +22,7 @@ from sims.configs import diffusion_toy as config_lib
 
 def test_sample_measures_match_brute_force(key):
   X = np.asarray(jax.random.normal(key, (12, 5)))
-  S = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (9, 5)))
+  S = np.array(jax.random.normal(jax.random.PRNGKey(1), (9, 5)))
   S[:3] = 0.5 * X[[0, 4, 7]] + 1e-3  # scaled copies of present samples: direction copies, not copies
   w = np.ones(12)
   w[[2, 3, 9]] = 0.0
