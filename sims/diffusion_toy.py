@@ -334,7 +334,8 @@ def run_digits(c, workdir: str) -> tuple[dict, dict]:
   """A memorizing (n_mem) and a generalizing (n_gen) model on centred digits, sampled and measured.
 
   Each is :func:`_train_and_sample` on the first n rows of the class-interleaved digits, with at
-  least ``c.min_noisy_batch`` noisy inputs per step as in :func:`_train_config`.
+  least ``c.min_noisy_batch`` noisy inputs per step as in :func:`_train_config`; with
+  ``c.buckets == "single"`` both train in one ``vmap`` on the n_gen rows (0/1 weights), one compile.
   """
   g = c.digits
 
@@ -347,18 +348,23 @@ def run_digits(c, workdir: str) -> tuple[dict, dict]:
     X, labels = X[:N].astype(np.float32), labels[:N]
     sampler = dict(num_samples=g.num_samples, num_steps=c.sampler.num_steps, clamp=g.clamp)
     arrays = {"mean_image": mean, "train_images": X, "train_labels": labels}
-    for name, n in (("mem", g.n_mem), ("gen", g.n_gen)):
+    n = {"mem": g.n_mem, "gen": g.n_gen}
+    rows = {k: v if c.buckets == "pow2" else N for k, v in n.items()}  # "single": both in one vmap
+    for r in sorted(set(rows.values())):
+      names = [k for k in n if rows[k] == r]
       tc = rd.train.TrainConfig(steps=g.steps, learning_rate=g.learning_rate, schedule="cosine", optimizer="adam",
-                                num_noise=-(-c.min_noisy_batch // n), chunk_size=max(1, g.steps // 4))
+                                num_noise=-(-c.min_noisy_batch // r), chunk_size=max(1, g.steps // 4))
       fn = jax.jit(jax.vmap(functools.partial(_train_and_sample, d=X.shape[1], p_max=g.p, hidden=c.hidden, tc=tc,
                                               sigma_min=c.sigma_min, sigma_max=c.sigma_max, sampler=sampler,
                                               show=g.show), in_axes=(0, 0, 0, None)))
-      out = fn(jnp.array([n]), jnp.array([g.p]), jnp.array([g.seed]), jnp.asarray(X[:n]))
+      k = len(names)
+      out = fn(jnp.array([n[a] for a in names]), jnp.full(k, g.p), jnp.full(k, g.seed), jnp.asarray(X[:r]))
       out = _finish(jax.tree.map(np.asarray, out))
-      arrays.update({f"{name}_{k}": v[0] for k, v in out.items()})
+      for i, name in enumerate(names):
+        arrays.update({f"{name}_{key}": v[i] for key, v in out.items()})
     return arrays, dict(part="digits", n_mem=g.n_mem, n_gen=g.n_gen, p=g.p, wall_s=time.perf_counter() - t)
 
-  fp = _fingerprint(g.to_dict(), c.hidden, c.min_noisy_batch, c.sigma_min, c.sigma_max, c.sampler.num_steps)
+  fp = _fingerprint(g.to_dict(), c.hidden, c.min_noisy_batch, c.buckets, c.sigma_min, c.sigma_max, c.sampler.num_steps)
   return _cached(os.path.join(workdir, "digits"), fp, compute)
 
 
