@@ -119,17 +119,20 @@ def jacobian_figure(jac, figdir: str) -> str:
     sv = sv / sv[:, :1]
     k = min(12, sv.shape[1])
     idx = np.arange(1, k + 1)
+    star = jac[f"{name}_sv_star"]
+    star = star / star[:, :1]
     if name == "gen":
-      for c, p in enumerate(jac["gen_ps"]):
-        rows = sv[jac["gen_labels"] == c]
-        ax.plot(idx, rows[:, :k].T, color=f"C{c}", alpha=0.15, lw=0.8)
-        ax.plot(idx, np.median(rows[:, :k], axis=0), color=f"C{c}", lw=2, label=f"cluster {c}: p_k = {p}")
+      for c, (p, u) in enumerate(zip(jac["gen_ps"], jac["gen_units"])):
+        rows = jac["gen_labels"] == c
+        ax.plot(idx, sv[rows][:, :k].T, color=f"C{c}", alpha=0.15, lw=0.8)
+        ax.plot(idx, np.median(sv[rows][:, :k], axis=0), color=f"C{c}", lw=2,
+                label=f"cluster {c}: trained, {u} units")
+        ax.plot(idx + 0.1 * (c - 1), np.median(star[rows][:, :k], axis=0), color=f"C{c}", ls="--", lw=1,
+                label=f"cluster {c}: constructed W*, p_k = {p}")
     else:
       ax.plot(idx, sv[:, :k].T, color="tab:red", alpha=0.3, lw=0.8)
       ax.plot(idx, np.median(sv[:, :k], axis=0), color="tab:red", lw=2, label="trained (median over samples)")
-    star = jac[f"{name}_sv_star"]
-    star = star / star[:, :1]
-    ax.plot(idx, np.median(star[:, :k], axis=0), "k--", lw=1, label="constructed W* (median)")
+      ax.plot(idx, np.median(star[:, :k], axis=0), "k--", lw=1, label="constructed W* (median)")
     ax.set_yscale("log")
     ax.set_ylim(1e-4, 2)
     ax.set_xlabel("singular value index j")
