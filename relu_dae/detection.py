@@ -117,7 +117,8 @@ def scores(params: model.Params, x: jax.Array, sigma, key: jax.Array, *, num_noi
     >>> {k: float(v[0]) for k, v in s.items()}
     {'std': 0.5, 'participation_ratio': -1.0}
   """
-  _checks.params("params", params)
+  if represent is model.represent:  # a custom encoder (e.g. diffusion.represent) checks its own params
+    _checks.params("params", params)
   x = _checks.matrix("x", x)
   _checks.nonnegative("sigma", sigma)
   num_noise = _checks.positive_int("num_noise", num_noise)

@@ -63,7 +63,8 @@ def steering_vector(params: model.Params, X_target: jax.Array, sigma, key: jax.A
     ...                 jax.random.PRNGKey(0))
     Array([0.5, 1.5], dtype=float32)
   """
-  _checks.params("params", params)
+  if represent is model.represent:  # a custom encoder (e.g. diffusion.represent) checks its own params
+    _checks.params("params", params)
   X_target = _checks.matrix("X_target", X_target)
   _checks.nonnegative("sigma", sigma)
   num_noise = _checks.positive_int("num_noise", num_noise)

@@ -122,3 +122,19 @@ def test_bad_arguments_raise(key):
     detection.bootstrap_ci(0, [1.0], [0.0], level=1.5)
   with pytest.raises(ValueError, match="seed"):
     detection.bootstrap_ci(-1, [1.0], [0.0])
+
+
+def test_scores_and_steering_vector_accept_diffusion_params_with_its_encoder():
+  from relu_dae import diffusion, steering
+  params = diffusion.init(jax.random.PRNGKey(0), d=6, p=4)
+  x = jax.random.normal(jax.random.PRNGKey(1), (5, 6))
+  key = jax.random.PRNGKey(2)
+  got = detection.scores(params, x, 0.1, key, represent=diffusion.represent)
+  ref = detection.scores({"W": params["W"]}, x, 0.1, key)  # the diffusion encoder is [Wᵀy]₊
+  for name in ref:
+    np.testing.assert_allclose(np.asarray(got[name]), np.asarray(ref[name]), rtol=1e-6)
+  v = steering.steering_vector(params, x, 0.1, key, represent=diffusion.represent)
+  np.testing.assert_allclose(np.asarray(v), np.asarray(steering.steering_vector({"W": params["W"]}, x, 0.1, key)),
+                             rtol=1e-6)
+  with pytest.raises(ValueError, match="params"):  # the default encoder still checks
+    detection.scores(params, x, 0.1, key)
