@@ -13,13 +13,7 @@ copy-rate transition compares with the single-σ DAE's n* on the same data.
 
 import ml_collections
 
-
-def _pow2(lo: int, hi: int) -> tuple:
-  out, n = [], lo
-  while n <= hi:
-    out.append(n)
-    n *= 2
-  return tuple(out)
+from sims.configs import pow2
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
@@ -34,7 +28,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.norm = 4.0
   c.decay = 0.8
   c.data_seed = 0
-  c.n = _pow2(2, 256)
+  c.n = pow2(2, 256)
   c.p = (4, 8, 16, 32)  # widths (the phase diagram's n × p sweep); one width-max(p) model, extra units zero
   c.seeds = (0, 1, 2)
   # "pow2": each n trains on the pool truncated to the next power of two >= n (one compile per
@@ -73,7 +67,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.digits.update(dict(n_mem=10, n_gen=128, p=16, steps=100, num_samples=16, show=4))
   elif preset == "paper":
     c.d = 256
-    c.n = _pow2(2, 4096)
+    c.n = pow2(2, 4096)
     c.p = (8, 16, 32, 64, 128, 256)
     c.min_noisy_batch = 512
     c.seeds = tuple(range(5))

@@ -8,13 +8,7 @@ e.g. ``--config.n_sigma.sigma='(0.1, 0.3)'``.
 
 import ml_collections
 
-
-def _pow2(lo: int, hi: int) -> tuple:
-  out, n = [], lo
-  while n <= hi:
-    out.append(n)
-    n *= 2
-  return tuple(out)
+from sims.configs import pow2
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
@@ -35,7 +29,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.stored_threshold = 0.9  # best column cosine for a sample to count as stored
   c.eval_noise = 4  # noise draws per sample for the denoising metrics
   c.memory_budget_mb = 1024.0
-  n = _pow2(4, 256)
+  n = pow2(4, 256)
   # (a) n × σ at p = p_max, for the locally sparse family and a K-cluster mixture.
   c.n_sigma = ml_collections.ConfigDict(dict(n=n, sigma=(0.1, 0.2, 0.4, 0.8), K=4, alpha=1.0))
   # (b) n × p at fixed σ.
@@ -57,7 +51,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.d, c.p_max, c.pool, c.test = 1024, 100, 16384, 1024
     c.seeds = (0, 1, 2)
     c.train.update(dict(steps=4000, learning_rate=1e-2, batch_size=512))
-    n = _pow2(4, 8192) + (10000,)
+    n = pow2(4, 8192) + (10000,)
     c.n_sigma.update(dict(n=n, sigma=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6)))
     c.n_p.update(dict(n=n, p=(10, 25, 50, 100)))
     c.hybrid.update(dict(n=n, duplicated=(0.0, 0.25, 0.5, 0.75, 1.0)))
