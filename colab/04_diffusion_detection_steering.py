@@ -290,15 +290,15 @@ for name, c in (("generalized", c_gen), ("memorized", c_mem)):
 # In this toy model the two kinds of input respond alike: the brittle, threshold-like response the
 # paper shows for memorized prompts (Fig. 7) does not appear here — an open question to explore.
 #
-# The same vector steers *generation*: any callable `denoise(y, σ)` can drive `diffusion.sample`, so
-# a steered sampler is a three-line closure. Same initial noise, growing strength:
+# The same vector steers *generation*: `steering.steered_denoiser` is a denoiser `(y, σ) ↦ g(h + a·v)`
+# that `diffusion.sample` can drive, and, as in the official code, it can steer only on a window of
+# sampler steps (`steering.step_window`; here the second half of the 60 steps, the low-noise end).
+# Same initial noise, growing strength:
 
 # %%
-def steered_denoiser(a):
-  return lambda y, s: diffusion.decode(params, diffusion.represent(params, y) + a * v, s) + params["skip"] * y
-
-
-rows = [diffusion.sample(steered_denoiser(a), jax.random.fold_in(key, 9), 8, 64) for a in (0.0, 0.5, 1.0, 2.0)]
+window = steering.step_window(60, 30, 60)
+rows = [diffusion.sample(steering.steered_denoiser(params, v, a, sigma_window=window), jax.random.fold_in(key, 9), 8, 64)
+        for a in (0.0, 0.5, 1.0, 2.0)]
 show(rows, None, ["a = 0", "a = 0.5", "a = 1", "a = 2"])
 
 # %% [markdown]
