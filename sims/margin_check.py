@@ -295,6 +295,11 @@ def decomposition(batch: Batch, c, count: int = 8) -> np.ndarray:
   return np.array(out)
 
 
+def _head(batch: Batch, m: int) -> Batch:
+  """The first ``m`` instances (labels and owner are shared, not per instance)."""
+  return batch._replace(**{k: v[:m] for k, v in batch._asdict().items() if k not in ("labels", "owner")})
+
+
 def measure_family(key, fam, c, progress) -> dict:
   """Every per-instance measurement of one family."""
   k_draw, k_res, k_basin, k_train = jax.random.split(key, 4)
@@ -303,10 +308,10 @@ def measure_family(key, fam, c, progress) -> dict:
   res = residual(k_res, batch, c)
   out.update({f"res_{k}": v for k, v in res.items() if k != "W"})
   out.update(sigma=batch.sigma, lam=batch.lam, lam_frac=batch.lam_frac, beta=batch.beta, alpha=batch.alpha)
-  sub = Batch(*(v[:c.basin_count] if i not in (1, 2) else v for i, v in enumerate(batch)))
+  sub = _head(batch, c.basin_count)
   for i, delta in enumerate(c.basin_deltas):
     out[f"basin_{i}"] = basin(k_res, sub, c, delta, res["W"][:c.basin_count])
-  sub = Batch(*(v[:c.train_count] if i not in (1, 2) else v for i, v in enumerate(batch)))
+  sub = _head(batch, c.train_count)
   out.update({f"train_{k}": v for k, v in train_random(k_train, sub, c).items()})
   if fam.kind != "mem":
     out["decomp_rel"] = decomposition(batch, c)
@@ -391,8 +396,8 @@ LIMIT_AXES = ("beta", "alpha", "sigma", "lam_frac")
 def limits_experiment(key, c, progress) -> dict:
   """One parameter at a time beyond the theorems' premises (β ≥ 0, large α, σ ≫ γ, nλ → λ_min)."""
   e = c.limits
-  base_gen = c.families[[f.kind for f in c.families].index("gen") if any(f.kind == "gen" for f in c.families) else 0]
-  base_mem = c.families[[f.kind for f in c.families].index("mem")]
+  base_gen = next(f for f in c.families if f.kind == "gen")  # the first family of each kind
+  base_mem = next(f for f in c.families if f.kind == "mem")
   fixed = dict(beta=-0.4, alpha=0.2, sigma=0.1, lam_frac=0.1)
   out = {}
   for axis in LIMIT_AXES:
