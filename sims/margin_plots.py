@@ -168,7 +168,8 @@ def limits_figure(lim, figdir: str) -> str:
   ax.legend(fontsize=7)
   ax = axes[1, 1]
   v = lim["lam_frac_values"]
-  star = np.nanmedian(lim["lam_frac_star_norm2"], axis=1)
+  # nλ ≥ min‖x_i‖² has no real Eq. (9): those rows are all NaN and are left out of the line
+  star = np.array([np.median(r) if np.isfinite(r).all() else np.nan for r in lim["lam_frac_star_norm2"]])
   ax.plot(v, np.nanmedian(lim["lam_frac_trained_norm2"], axis=1), "o-", label="trained ‖W‖²_F (median)")
   ax.plot(v, star, "k--", label="constructed ‖W_mem‖²_F (Eq. 9)")
   ax.axvline(1.0, color="gray", ls=":", label="nλ = min ‖x_i‖²")
