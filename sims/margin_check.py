@@ -66,6 +66,9 @@ def define_flags() -> dict:
 # ----------------------------------------------------------------------------- instances
 
 
+KINDS = ("mem", "gen", "hybrid")
+
+
 class Batch(NamedTuple):
   """Instances of one family (leading axis B), with their constructed minima."""
   X: np.ndarray  # (B, n, d)
@@ -116,6 +119,11 @@ def draw_batch(key, fam, c, count: int, *, beta=None, alpha=None, sigma=None, la
   """``count`` random instances of family ``fam``; any of β, α, σ/norm, nλ-fraction may be fixed."""
   counts, ps, K = tuple(fam.counts), tuple(fam.ps), len(fam.counts)
   n, kind = sum(counts), fam.kind
+  if kind not in KINDS:
+    raise ValueError(f"family {fam.name!r}: kind must be one of {KINDS}, got {kind!r}")
+  if len(ps) != K or fam.dup > K or (kind == "mem" and set(counts) != {1}):
+    raise ValueError(f"family {fam.name!r}: need one p_k per cluster, dup <= K and (mem) one sample per "
+                     f"cluster, got counts={counts}, ps={ps}, dup={fam.dup}")
   rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
   lo = max(-1.0 / (K - 1), -0.6) if K > 1 else 0.0
   betas = rng.uniform(lo, c.beta_max, count) if beta is None else np.full(count, beta)

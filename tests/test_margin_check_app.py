@@ -46,6 +46,18 @@ def test_draw_batch_builds_the_paper_minima(x64, index):
       np.testing.assert_allclose(a, alpha, rtol=1e-9)
 
 
+def test_bad_family_raises():
+  c = presets.get_config()
+  bad = c.families[4].copy_and_resolve_references()
+  bad.kind = "other"
+  with pytest.raises(ValueError, match="kind"):
+    margin_check.draw_batch(jax.random.PRNGKey(0), bad, c, 1)
+  bad = c.families[4].copy_and_resolve_references()
+  bad.ps = (1, 2)  # 3 clusters
+  with pytest.raises(ValueError, match="p_k per cluster"):
+    margin_check.draw_batch(jax.random.PRNGKey(0), bad, c, 1)
+
+
 def test_certify_flags_premises_and_certifies_where_they_hold(x64):
   c = presets.get_config()
   fam = c.families[0]
