@@ -435,7 +435,7 @@ def certify_batch(params: model.Params, X: jax.Array, sigma, lam) -> Certificate
   Returns:
     :class:`Certificate` whose fields carry the leading axis B.
   """
-  loss, grad, H = _batched_frozen_derivatives(params, X, sigma, lam)
+  loss, grad, H = frozen_derivatives_batch(params, X, sigma, lam)
   eigs = np.linalg.eigvalsh(np.asarray(H))
   flat = jax.vmap(lambda q: ravel_pytree(q)[0])(params)
   W1 = jax.vmap(lambda q: model.weights(q)[0])(params)
@@ -443,7 +443,9 @@ def certify_batch(params: model.Params, X: jax.Array, sigma, lam) -> Certificate
 
 
 _jit_frozen_derivatives = jax.jit(frozen_derivatives)
-_batched_frozen_derivatives = jax.jit(jax.vmap(frozen_derivatives))
+frozen_derivatives_batch = jax.jit(jax.vmap(frozen_derivatives))
+frozen_derivatives_batch.__doc__ = """``jit(vmap(frozen_derivatives))``: loss ``(B,)``, gradient ``(B, P)`` and Hessian ``(B, P, P)``
+for a batch of same-shape instances (leading axis B on every argument); eigen-decompose on the host."""
 
 
 # ---------------------------------------------------------------------------------------------
