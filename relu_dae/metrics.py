@@ -474,7 +474,7 @@ def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Ar
 # --- Copies of training samples -----------------------------------------------------------
 
 
-def nn_ratio(outputs: jax.Array, X: jax.Array, w: jax.Array) -> jax.Array:
+def nn_ratio(outputs: jax.Array, X: jax.Array, w: jax.Array, *, direction: bool = False) -> jax.Array:
   """Nearest-neighbour distance ratio ``d₁/d₂`` of each output to the present training samples.
 
   ``d₁, d₂`` are the Euclidean distances from an output to its nearest and second-nearest
@@ -484,9 +484,14 @@ def nn_ratio(outputs: jax.Array, X: jax.Array, w: jax.Array) -> jax.Array:
   present rows equal to the output) gives 0; fewer than two present samples gives NaN.
   Neighbours are found with the Gram expansion, their distances recomputed exactly.
 
+  ``direction=True`` measures the same ratio between unit vectors ``x/‖x‖`` (a cosine nearest
+  neighbour, as the official code's): the tied, bias-free ReLU model is positively homogeneous,
+  so a memorizing model generates *scaled* copies, which are copies in direction only.
+
   Args:
     outputs: ``(..., d)`` (e.g. generated samples ``(m, d)``).
     X: sample pool ``(N, d)``, ``N ≥ 2``; w: nonnegative weights ``(N,)``.
+    direction: compare directions (unit vectors) instead of points.
 
   Returns:
     ``(...,)`` ratios in [0, 1].
@@ -495,12 +500,17 @@ def nn_ratio(outputs: jax.Array, X: jax.Array, w: jax.Array) -> jax.Array:
     >>> X = jnp.array([[0.0, 0.0], [4.0, 0.0], [1.0, 0.0]])
     >>> nn_ratio(jnp.array([[1.0, 0.0]]), X, jnp.array([1.0, 1.0, 0.0]))
     Array([0.33333334], dtype=float32)
+    >>> X = jnp.array([[2.0, 0.0], [0.0, 2.0]])
+    >>> nn_ratio(jnp.array([[1.0, 0.0]]), X, jnp.ones(2), direction=True)  # a half-length copy of x_0
+    Array([0.], dtype=float32)
   """
   X = _checks.matrix("X", X)
   w = _weights(X, w)
   if X.shape[0] < 2:
     raise ValueError(f"X must have at least 2 rows for a second nearest neighbour, got shape {X.shape}")
   _checks.trailing_dim("outputs", outputs, X.shape[1])
+  if direction:
+    outputs, X = _unit(outputs, -1), _unit(X, -1)
   sq = jnp.sum(X**2, axis=-1) - 2.0 * outputs @ X.T  # ‖o − x‖² − ‖o‖²
   _, idx = jax.lax.top_k(-jnp.where(w > 0, sq, jnp.inf), 2)  # (..., 2)
   dist = jnp.linalg.norm(outputs[..., None, :] - X[idx], axis=-1)

@@ -131,18 +131,16 @@ def train_model(h: Hybrid, c, key, *, progress: bool):
   return params, float(np.mean(np.asarray(hist.loss)[-100:]))
 
 
-def _unit(A):
-  return A / np.maximum(np.linalg.norm(A, axis=-1, keepdims=True), 1e-12)
-
-
 def copy_labels(G, h: Hybrid, threshold: float, *, direction: bool) -> dict:
   """Positives (copies of a duplicated sample), negatives (copies of nothing) and the rest.
 
   ``direction=True`` compares unit vectors (cosine nearest neighbour, scale-free).
   """
-  A, B = (_unit(G), _unit(h.unique)) if direction else (G, h.unique)
-  ratio = np.asarray(rd.metrics.nn_ratio(jnp.asarray(A), jnp.asarray(B), jnp.ones(len(B))))
-  nearest = np.argmin(np.sum(B**2, axis=1) - 2.0 * A @ B.T, axis=1)
+  ratio = np.asarray(rd.metrics.nn_ratio(jnp.asarray(G), jnp.asarray(h.unique), jnp.ones(len(h.unique)),
+                                         direction=direction))
+  # nearest distinct training sample: largest cosine for directions, smallest distance otherwise
+  nearest = (np.argmax(np.asarray(rd.metrics.column_cosines(jnp.asarray(h.unique).T, jnp.asarray(G))), axis=1)
+             if direction else np.argmin(np.sum(h.unique**2, axis=1) - 2.0 * G @ h.unique.T, axis=1))
   copy = ratio < threshold
   return dict(pos=copy & h.unique_dup[nearest], neg=~copy, copies_of_abundant=copy & ~h.unique_dup[nearest],
               nearest=nearest, ratio=ratio)

@@ -123,10 +123,6 @@ def _cached(stem: str, fingerprint: str, compute: Callable[[], tuple[dict, dict]
 # ----------------------------------------------------------------------------- measures
 
 
-def _unit(A: jax.Array) -> jax.Array:
-  return A / jnp.maximum(jnp.linalg.norm(A, axis=-1, keepdims=True), 1e-12)
-
-
 def sample_measures(samples: jax.Array, X: jax.Array, w: jax.Array) -> dict:
   """Per-sample copy measures of generated ``samples (m, d)`` against the training set.
 
@@ -143,10 +139,8 @@ def sample_measures(samples: jax.Array, X: jax.Array, w: jax.Array) -> dict:
     >>> bool(out["dir_ratio"][0] < 1 / 3)  # but its direction is x_0's
     True
   """
-  U = _unit(X)
-  S = _unit(samples)
-  cos = jnp.where(w > 0, S @ U.T, -jnp.inf)
-  return dict(ratio=metrics.nn_ratio(samples, X, w), dir_ratio=metrics.nn_ratio(S, U, w),
+  cos = jnp.where(w > 0, metrics.column_cosines(X.T, samples), -jnp.inf)  # (m, N)
+  return dict(ratio=metrics.nn_ratio(samples, X, w), dir_ratio=metrics.nn_ratio(samples, X, w, direction=True),
               cosine=jnp.max(cos, axis=-1), nn_cos=jnp.argmax(cos, axis=-1))
 
 

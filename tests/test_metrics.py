@@ -232,6 +232,14 @@ def test_nn_ratio_against_brute_force():
   one_present = jnp.zeros(12).at[0].set(1.0)
   assert np.isnan(np.asarray(metrics.nn_ratio(jnp.array(outputs[:2]), jnp.array(X), one_present))).all()
   assert not np.asarray(metrics.is_copy(jnp.array([jnp.nan]))).any()
+  # direction=True: the same brute force on unit vectors; a scaled copy is a copy in direction only
+  scaled = np.concatenate([outputs, 0.5 * X[[0]]]).astype(np.float32)
+  got = np.asarray(metrics.nn_ratio(jnp.array(scaled), jnp.array(X), jnp.array(w), direction=True))
+  unit_present = present / np.linalg.norm(present, axis=1, keepdims=True)
+  for o, r in zip(scaled, got):
+    dist = np.sort(np.linalg.norm(unit_present - o / np.linalg.norm(o), axis=1))
+    np.testing.assert_allclose(r, dist[0] / dist[1], rtol=1e-4, atol=1e-6)
+  assert got[-1] < 1e-3 and float(metrics.nn_ratio(jnp.array(scaled[-1:]), jnp.array(X), jnp.array(w))[0]) > 0.1
 
 
 def test_spikiness_summary_skips_all_zero_representations():
