@@ -256,13 +256,12 @@ def _in_window(sigma, lo, hi):
 
 def _steered_diffusion(params, v, a, lo, hi, y, sigma):
   a_eff = jnp.where(_in_window(sigma, lo, hi), a, 0.0)
-  h = diffusion.represent(params, y) + jnp.asarray(a_eff)[..., None] * v
-  return diffusion.decode(params, h, sigma) + params["skip"] * y
+  decode = lambda q, h: diffusion.decode(q, h, sigma)
+  return steer(params, y, v, a_eff, represent=diffusion.represent, decode=decode) + params["skip"] * y
 
 
 def _steered_dae(params, v, a, lo, hi, y, sigma):
-  a_eff = jnp.where(_in_window(sigma, lo, hi), a, 0.0)
-  return model.decode(params, model.represent(params, y) + jnp.asarray(a_eff)[..., None] * v)
+  return steer(params, y, v, jnp.where(_in_window(sigma, lo, hi), a, 0.0))
 
 
 def _window(sigma_window) -> tuple[float, float]:
