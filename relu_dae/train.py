@@ -34,6 +34,7 @@ import optax
 from tqdm.auto import tqdm
 
 from relu_dae import _checks
+from relu_dae import convergence as convergence_lib
 from relu_dae import losses
 from relu_dae import model
 
@@ -60,6 +61,10 @@ class TrainConfig:
     schedule: ``"constant"`` learning rate, or ``"cosine"`` decay from ``learning_rate``
       to 1 % of it over ``steps`` (optax ``cosine_decay_schedule``): large early steps,
       then the small ones that settle Adam at a minimum instead of orbiting it.
+    convergence: optional :class:`relu_dae.convergence.Convergence` stopping rule, checked
+      after every chunk; ``steps`` is then the most steps a run may take (a multiple of
+      ``chunk_size``) and the rule also lowers the learning rate on plateaus. ``None``: run
+      exactly ``steps`` steps.
   """
   steps: int = 2000
   sigma: float = 0.2
@@ -72,6 +77,7 @@ class TrainConfig:
   momentum: float = 0.0
   chunk_size: int = 500
   schedule: str = "constant"
+  convergence: convergence_lib.Convergence | None = None
 
   def __post_init__(self):
     _checks.positive_int("steps", self.steps)
@@ -88,6 +94,12 @@ class TrainConfig:
     _checks.positive_int("chunk_size", self.chunk_size)
     if self.schedule not in SCHEDULES:
       raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+    if self.convergence is not None:
+      if not isinstance(self.convergence, convergence_lib.Convergence):
+        raise TypeError(f"convergence must be a Convergence or None, got {type(self.convergence).__name__}")
+      if self.steps % self.chunk_size:
+        raise ValueError(f"with a convergence rule, steps ({self.steps}) must be a multiple of "
+                         f"chunk_size ({self.chunk_size}): the rule runs between chunks")
 
 
 class History(NamedTuple):
@@ -95,14 +107,25 @@ class History(NamedTuple):
 
   Attributes:
     loss: ``(steps,)`` per-step Monte-Carlo loss (of the minibatch); NaN from the first
-      non-finite step on.
+      non-finite step on, and after the step a convergence rule stopped the run.
     nonfinite_step: first step whose loss was non-finite (the last step of its chunk if
       only the parameters were), ``-1`` if none. The parameters are frozen at the end of
       the last chunk that stayed finite (the check runs once per chunk, which keeps it
       off the per-step critical path).
+    steps_run: steps taken (``steps`` unless a convergence rule stopped the run earlier).
+    status: a :mod:`relu_dae.convergence` code: ``CONVERGED``, ``MAX_STEPS`` (the budget
+      ran out; always so without a rule), or the unstable ``LOSS_ROSE``, ``NORM_RAN_AWAY``,
+      ``NONFINITE``. ``convergence.STATUS_NAMES[status]`` names it.
+    monitor: the rule's monitor loss (fixed noise draws) at the end; NaN without a rule.
+    monitor_slope: relative change of the monitor per step over the last chunk,
+      ``(m_c − m_{c−1}) / (|m_{c−1}| · chunk_size)``; NaN without a rule.
   """
   loss: jax.Array
   nonfinite_step: jax.Array
+  steps_run: jax.Array
+  status: jax.Array
+  monitor: jax.Array
+  monitor_slope: jax.Array
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -137,6 +160,7 @@ class _Carry(NamedTuple):
   params: dict
   opt_state: optax.OptState
   nonfinite_step: jax.Array
+  scale: jax.Array  # learning-rate multiplier (1 unless a convergence rule lowered it)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "callback"))
@@ -190,13 +214,20 @@ def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
              callback: Callable[[int, float], None] | None = None) -> tuple[dict, History]:
   """The optimization loop every trainer here shares; pure and traceable (call it under jit).
 
-  ``config.steps`` optimizer steps of ``make_optimizer(config)`` on ``loss_fn(params, key)``,
-  each with a fresh key from ``split(key, steps)``: a ``lax.scan`` over steps nested in a
-  ``lax.scan`` over chunks of ``config.chunk_size``, with ``callback(step, loss)`` after each
-  chunk. Finiteness is checked once per chunk, not once per step (it would sit on the
+  Up to ``config.steps`` optimizer steps of ``make_optimizer(config)`` on
+  ``loss_fn(params, key)``, each with a fresh key from ``split(key, steps)``, in chunks of
+  ``config.chunk_size`` steps (a ``lax.scan`` over steps), with ``callback(step, loss)`` after
+  each chunk. Finiteness is checked once per chunk, not once per step (it would sit on the
   per-step critical path): a chunk whose losses or final parameters are not all finite is
   discarded — parameters and optimizer state stay at the chunk's start — and every later
   chunk is skipped the same way (:class:`History`).
+
+  Without ``config.convergence`` the chunks are a ``lax.scan`` and every run takes all
+  ``steps``. With it they are a ``lax.while_loop`` that ends when the rule stops the run
+  (:mod:`relu_dae.convergence`): the monitor is the mean of ``loss_fn`` over
+  ``monitor_draws`` fixed keys (folded from ``key``), evaluated after each chunk. Under
+  ``vmap`` the loop runs until every run has stopped, and a stopped run's parameters,
+  optimizer state and record are frozen bitwise.
 
   Returns:
     Final ``params`` and a :class:`History`.
@@ -204,13 +235,15 @@ def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
   opt = make_optimizer(config)
 
   def step(carry, k):
-    params, opt_state = carry
+    params, opt_state, scale = carry
     loss, grads = jax.value_and_grad(loss_fn)(params, k)
     updates, opt_state = opt.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), loss
+    updates = jax.tree.map(lambda u: u * scale.astype(u.dtype), updates)
+    return (optax.apply_updates(params, updates), opt_state, scale), loss
 
   def run(carry: _Carry, ts, keys):
-    (params, opt_state), chunk_losses = jax.lax.scan(step, (carry.params, carry.opt_state), keys)
+    (params, opt_state, _), chunk_losses = jax.lax.scan(
+        step, (carry.params, carry.opt_state, carry.scale), keys)
     finite = jnp.isfinite(chunk_losses)
     ok = jnp.all(finite) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree.leaves(params)]))
     already = carry.nonfinite_step >= 0
@@ -219,7 +252,8 @@ def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
     first = jnp.where(jnp.all(finite), ts[-1], ts[jnp.argmin(finite)])
     nonfinite_step = jnp.where(already, carry.nonfinite_step, jnp.where(ok, -1, first))
     keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(bad, b, a), new, old)
-    carry = _Carry(keep(params, carry.params), keep(opt_state, carry.opt_state), nonfinite_step)
+    carry = carry._replace(params=keep(params, carry.params), opt_state=keep(opt_state, carry.opt_state),
+                           nonfinite_step=nonfinite_step)
     chunk_losses = jnp.where((nonfinite_step >= 0) & (ts >= nonfinite_step), jnp.nan, chunk_losses)
     if callback is not None:
       jax.debug.callback(callback, ts[-1] + 1, chunk_losses[-1])
@@ -229,16 +263,54 @@ def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
   num_chunks, rest = divmod(config.steps, chunk)
   ts = jnp.arange(config.steps, dtype=jnp.int32)
   keys = jax.random.split(key, config.steps)
-  carry = _Carry(params, opt.init(params), jnp.array(-1, jnp.int32))
+  carry = _Carry(params, opt.init(params), jnp.array(-1, jnp.int32), jnp.array(1.0, jnp.float32))
   full = num_chunks * chunk
-  carry, hist = jax.lax.scan(
-      lambda c, tk: run(c, *tk), carry,
-      (ts[:full].reshape(num_chunks, chunk), keys[:full].reshape((num_chunks, chunk) + keys.shape[1:])))
+  ts_c = ts[:full].reshape(num_chunks, chunk)
+  keys_c = keys[:full].reshape((num_chunks, chunk) + keys.shape[1:])
+  if config.convergence is not None:
+    return _minimize_until_converged(run, loss_fn, carry, key, ts_c, keys_c, config.convergence)
+  carry, hist = jax.lax.scan(lambda c, tk: run(c, *tk), carry, (ts_c, keys_c))
   hist = hist.reshape(-1)
   if rest:
     carry, tail = run(carry, ts[full:], keys[full:])
     hist = jnp.concatenate([hist, tail])
-  return carry.params, History(hist, carry.nonfinite_step)
+  status = jnp.where(carry.nonfinite_step >= 0, convergence_lib.NONFINITE, convergence_lib.MAX_STEPS)
+  nan = jnp.array(jnp.nan, jnp.float32)
+  return carry.params, History(hist, carry.nonfinite_step, jnp.array(config.steps, jnp.int32),
+                               status.astype(jnp.int32), nan, nan)
+
+
+def _global_norm(tree) -> jax.Array:
+  return jnp.sqrt(sum(jnp.sum(jnp.square(w)) for w in jax.tree.leaves(tree)))
+
+
+def _minimize_until_converged(run, loss_fn, carry: _Carry, key, ts_c, keys_c,
+                              rule: convergence_lib.Convergence):
+  """The chunk loop of :func:`minimize` as a ``lax.while_loop`` stopped by ``rule``."""
+  num_chunks, chunk = ts_c.shape
+  monitor_keys = jax.random.split(jax.random.fold_in(key, 0x5EED), rule.monitor_draws)
+  monitor = lambda p: jnp.mean(jax.vmap(lambda k: loss_fn(p, k))(monitor_keys))
+
+  def body(state):
+    i, carry, conv, hist = state
+    before = carry.params
+    carry, chunk_losses = run(carry, ts_c[i], keys_c[i])
+    norm = _global_norm(carry.params)
+    change = _global_norm(jax.tree.map(jnp.subtract, carry.params, before)) / norm
+    value = jnp.where(carry.nonfinite_step >= 0, jnp.nan, monitor(carry.params))
+    conv = convergence_lib.update(rule, conv, value, norm, change)
+    return i + 1, carry._replace(scale=conv.scale), conv, hist.at[i].set(chunk_losses)
+
+  def cond(state):
+    i, _, conv, _ = state
+    return (i < num_chunks) & (conv.status == convergence_lib.RUNNING)
+
+  hist = jnp.full((num_chunks, chunk), jnp.nan, jnp.float32)
+  i, carry, conv, hist = jax.lax.while_loop(cond, body, (jnp.array(0, jnp.int32), carry,
+                                                         convergence_lib.init(), hist))
+  status = jnp.where(conv.status == convergence_lib.RUNNING, convergence_lib.MAX_STEPS, conv.status)
+  return carry.params, History(hist.reshape(-1), carry.nonfinite_step, i * chunk, status.astype(jnp.int32),
+                               conv.last, conv.rel_change / chunk)
 
 
 def raise_if_nonfinite(history: History) -> None:
