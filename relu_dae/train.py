@@ -225,7 +225,8 @@ def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
   Without ``config.convergence`` the chunks are a ``lax.scan`` and every run takes all
   ``steps``. With it they are a ``lax.while_loop`` that ends when the rule stops the run
   (:mod:`relu_dae.convergence`): the monitor is the mean of ``loss_fn`` over
-  ``monitor_draws`` fixed keys (folded from ``key``), evaluated after each chunk. Under
+  ``monitor_draws`` fixed keys (folded from ``key``), evaluated at the initial parameters
+  (the first reference for ``rise`` and ``norm_rise``) and after each chunk. Under
   ``vmap`` the loop runs until every run has stopped, and a stopped run's parameters,
   optimizer state and record are frozen bitwise.
 
@@ -305,9 +306,12 @@ def _minimize_until_converged(run, loss_fn, carry: _Carry, key, ts_c, keys_c,
     i, _, conv, _ = state
     return (i < num_chunks) & (conv.status == convergence_lib.RUNNING)
 
+  # The initial parameters are the first reference: a run whose monitor climbs to `rise`
+  # times its starting value has diverged even if it never improved.
+  conv = convergence_lib.update(rule, convergence_lib.init(), monitor(carry.params), _global_norm(carry.params),
+                                jnp.inf)
   hist = jnp.full((num_chunks, chunk), jnp.nan, jnp.float32)
-  i, carry, conv, hist = jax.lax.while_loop(cond, body, (jnp.array(0, jnp.int32), carry,
-                                                         convergence_lib.init(), hist))
+  i, carry, conv, hist = jax.lax.while_loop(cond, body, (jnp.array(0, jnp.int32), carry, conv, hist))
   status = jnp.where(conv.status == convergence_lib.RUNNING, convergence_lib.MAX_STEPS, conv.status)
   return carry.params, History(hist.reshape(-1), carry.nonfinite_step, i * chunk, status.astype(jnp.int32),
                                conv.last, conv.rel_change / chunk)
