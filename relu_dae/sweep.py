@@ -59,6 +59,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from relu_dae import _checks
+from relu_dae import convergence
 from relu_dae import model
 from relu_dae import results
 from relu_dae import train as train_lib
@@ -172,8 +173,15 @@ class SweepResult(NamedTuple):
     loss_curve: ``(C, curve_points)`` window means of the training loss.
     final_loss: ``(C,)`` mean Monte-Carlo loss over the last 5 % of steps; NaN if not ok.
     nonfinite_step: ``(C,)`` first non-finite step, ``-1`` if none.
-    ok: ``(C,)`` True where training stayed finite.
-    meta: the JSON metadata (grid, config, devices, wall time, buckets).
+    ok: ``(C,)`` True where training stayed finite and was not unstable (a run the
+      convergence rule marked ``LOSS_ROSE`` / ``NORM_RAN_AWAY`` is a failure, not a result).
+    meta: the JSON metadata (grid, config, devices, wall time, buckets, status counts,
+      converged fraction, configuration-steps run / executed / budgeted).
+    steps_run: ``(C,)`` steps each configuration took.
+    status: ``(C,)`` :mod:`relu_dae.convergence` codes (``MAX_STEPS`` without a rule).
+    converged: ``(C,)`` True where the convergence rule stopped the run as converged.
+    monitor: ``(C,)`` the rule's final monitor loss (NaN without a rule).
+    monitor_slope: ``(C,)`` its relative change per step over the last chunk.
   """
   configs: dict
   grid_shape: tuple
@@ -183,6 +191,11 @@ class SweepResult(NamedTuple):
   nonfinite_step: np.ndarray
   ok: np.ndarray
   meta: dict
+  steps_run: np.ndarray
+  status: np.ndarray
+  converged: np.ndarray
+  monitor: np.ndarray
+  monitor_slope: np.ndarray
 
   def grid(self, values: np.ndarray) -> np.ndarray:
     """Reshapes a per-configuration array ``(C, ...)`` to ``grid_shape + (...)``."""
@@ -274,10 +287,14 @@ def _train_chunk(pools, labels, first, cfg, *, config, train_config, num_cluster
   steps = train_config.steps
   points = min(config.curve_points, steps)
   window = steps // points
-  curve = jnp.mean(hist.loss[:, :points * window].reshape(-1, points, window), axis=-1)
+  # Window means over the steps each run took (NaN windows after an early stop).
+  curve = jnp.nanmean(hist.loss[:, :points * window].reshape(-1, points, window), axis=-1)
+  # Final loss: the last 5 % of the budget, ending where the run stopped.
   tail = max(1, steps // 20)
-  final = jnp.mean(hist.loss[:, -tail:], axis=-1)
-  return W, curve, final, hist.nonfinite_step
+  t = jnp.arange(steps)
+  last = (t >= hist.steps_run[:, None] - tail) & (t < hist.steps_run[:, None])
+  final = jnp.sum(jnp.where(last, hist.loss, 0.0), axis=-1) / jnp.sum(last, axis=-1)
+  return W, curve, final, hist.nonfinite_step, hist.steps_run, hist.status, hist.monitor, hist.monitor_slope
 
 
 def _fingerprint(grid: Grid, config: SweepConfig, pools: np.ndarray, labels: np.ndarray) -> dict:
@@ -418,20 +435,28 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None,
       out = _train_chunk(*data, _device_put(cfg, mesh, PartitionSpec("config")), config=config,
                          train_config=_bucket_train_config(config, rows), num_clusters=num_clusters,
                          callback=callback)
-      W, curve, final, bad = (np.asarray(x)[:len(idx)] for x in out)
-      results.save(path, {"index": idx, "params": W, "loss_curve": curve, "final_loss": final,
-                          "nonfinite_step": bad}, {"rows": rows, "chunk": int(size)})
+      W, curve, final, bad, steps_run, status, monitor, slope = (np.asarray(x) for x in out)
+      # Under vmap the chunk ran until its slowest configuration stopped: that is its cost.
+      cost = int(steps_run.max()) * int(size)
+      results.save(path, {"index": idx, "params": W[:len(idx)], "loss_curve": curve[:len(idx)],
+                          "final_loss": final[:len(idx)], "nonfinite_step": bad[:len(idx)],
+                          "steps_run": steps_run[:len(idx)], "status": status[:len(idx)],
+                          "monitor": monitor[:len(idx)], "monitor_slope": slope[:len(idx)]},
+                   {"rows": rows, "chunk": int(size), "config_steps": cost})
   return _assemble(grid, config, workdir, paths, chunks, devices, time.perf_counter() - start)
 
 
 def _assemble(grid, config, workdir, paths, chunks, devices, wall_s) -> str:
-  parts = [results.load(p)[0] for p in paths]
+  loaded = [results.load(p) for p in paths]
+  parts = [a for a, _ in loaded]
   order = np.argsort(np.concatenate([p["index"] for p in parts]))
   cat = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0] if k != "index"}
-  ok = cat["nonfinite_step"] < 0
+  ok = (cat["nonfinite_step"] < 0) & ~np.isin(cat["status"], convergence.UNSTABLE)
   cat["params"][~ok] = np.nan
   cat["final_loss"][~ok] = np.nan
-  arrays = {**{f"config_{a}": v for a, v in grid.configurations().items()}, **cat, "ok": ok}
+  converged = cat["status"] == convergence.CONVERGED
+  arrays = {**{f"config_{a}": v for a, v in grid.configurations().items()}, **cat, "ok": ok,
+            "converged": converged}
   buckets = {}
   for rows, idx, size in chunks:
     entry = buckets.setdefault(str(rows), {"configs": 0, "chunks": 0, "chunk_size": size})
@@ -439,7 +464,13 @@ def _assemble(grid, config, workdir, paths, chunks, devices, wall_s) -> str:
     entry["chunks"] += 1
   meta = {"grid": dataclasses.asdict(grid), "grid_shape": list(grid.shape), "config": _config_dict(config),
           "devices": [str(d) for d in devices], "wall_s": wall_s, "buckets": buckets,
-          "num_nonfinite": int((~ok).sum())}
+          "num_nonfinite": int((cat["nonfinite_step"] >= 0).sum()), "num_failed": int((~ok).sum()),
+          "status_counts": {name: int((cat["status"] == code).sum())
+                            for code, name in enumerate(convergence.STATUS_NAMES)},
+          "converged_fraction": float(converged.mean()),
+          "config_steps": {"run": int(cat["steps_run"].sum()),
+                           "executed": int(sum(m["config_steps"] for _, m in loaded)),
+                           "budget": int(sum(size for _, _, size in chunks) * config.train.steps)}}
   return results.save(os.path.join(workdir, "sweep"), arrays, meta)
 
 
@@ -448,7 +479,9 @@ def load(stem: str) -> SweepResult:
   arrays, meta = results.load(stem)
   configs = {a: arrays[f"config_{a}"] for a in AXES}
   return SweepResult(configs, tuple(meta["grid_shape"]), arrays["params"], arrays["loss_curve"],
-                     arrays["final_loss"], arrays["nonfinite_step"], arrays["ok"], meta)
+                     arrays["final_loss"], arrays["nonfinite_step"], arrays["ok"], meta,
+                     arrays["steps_run"], arrays["status"], arrays["converged"], arrays["monitor"],
+                     arrays["monitor_slope"])
 
 
 def interleave(X, labels) -> tuple[np.ndarray, np.ndarray]:

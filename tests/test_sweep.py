@@ -174,3 +174,38 @@ def test_sharded_sweep_equals_single_device():
   out = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert float(out.stdout.split("maxdiff")[-1]) <= 1e-6
+
+
+def test_convergence_rule_per_configuration_matches_training_alone(tmp_path):
+  """With a stopping rule every configuration stops on its own (as train.train alone would),
+  the record says why and when, unstable runs are failures, and the cost is accounted."""
+  from relu_dae import convergence
+  X = _pool()
+  rule = convergence.Convergence(patience=2, min_scale=1 / 4)
+  cfg = train.TrainConfig(steps=4000, learning_rate=1e-2, chunk_size=50, convergence=rule)
+  grid = sweep.Grid(n=(4, 16), sigma=(0.05, 0.4), lam=(1e-3,), seed=(1,))
+  res = sweep.load(sweep.run(grid, sweep.SweepConfig(cfg, p_max=6), str(tmp_path), pool=X, progress=False))
+  for c in range(len(res.ok)):
+    n, s = int(res.configs["n"][c]), float(res.configs["sigma"][c])
+    k_init, k_train = _keys(1)
+    _, hist = train.train(model.init(k_init, X.shape[1], 6), X[:n], k_train, cfg, sigma=s, lam=1e-3)
+    assert int(res.steps_run[c]) == int(hist.steps_run) and int(res.status[c]) == int(hist.status)
+    tail = cfg.steps // 20
+    np.testing.assert_allclose(res.final_loss[c], np.mean(hist.loss[int(hist.steps_run) - tail:int(hist.steps_run)]),
+                               rtol=1e-4)
+  assert res.converged.any() and len(set(res.steps_run.tolist())) > 1
+  np.testing.assert_array_equal(res.converged, res.status == convergence.CONVERGED)
+  meta = res.meta
+  assert meta["converged_fraction"] == res.converged.mean()
+  assert meta["status_counts"]["converged"] == res.converged.sum()
+  assert meta["config_steps"]["run"] == res.steps_run.sum() <= meta["config_steps"]["executed"] \
+      <= meta["config_steps"]["budget"] == 4 * cfg.steps
+
+
+def test_unstable_runs_are_failures_not_results(tmp_path):
+  from relu_dae import convergence
+  cfg = train.TrainConfig(steps=400, learning_rate=1e3, chunk_size=50, convergence=convergence.Convergence())
+  res = sweep.load(sweep.run(sweep.Grid(n=(8,), sigma=(0.2,)), sweep.SweepConfig(cfg, p_max=4),
+                             str(tmp_path), pool=_pool(), progress=False))
+  assert res.status[0] in convergence.UNSTABLE and not res.ok[0] and not res.converged[0]
+  assert np.all(np.isnan(res.params[0])) and res.meta["num_failed"] == 1
