@@ -11,9 +11,10 @@ a stop:
   improvement the learning rate is multiplied by ``factor`` (down to ``min_scale``);
 * the run has **converged** when a plateau is found at the smallest scale and the last
   chunk moved the weights by less than ``wtol`` relatively, ``‖W_c − W_{c−1}‖ / ‖W_c‖``;
-* it is **unstable** when the monitor rises above ``rise · best`` (:data:`LOSS_ROSE`) or the
-  weight norm above ``norm_rise`` times its value at the best monitor
-  (:data:`NORM_RAN_AWAY`); a non-finite monitor is :data:`NONFINITE`.
+* it is **unstable** when the monitor stays above ``rise · best`` for ``patience`` chunks in a
+  row (:data:`LOSS_ROSE`; a one-chunk Adam spike that recovers is not divergence, it only
+  counts as a chunk without improvement) or the weight norm exceeds ``norm_rise`` times its
+  value at the best monitor (:data:`NORM_RAN_AWAY`); a non-finite monitor is :data:`NONFINITE`.
 
 ``init`` / ``update`` is a pure pair on a :class:`State` of scalars, so the rule runs per
 configuration inside a ``vmap`` (:func:`relu_dae.train.minimize` carries it through a
@@ -56,7 +57,8 @@ class Convergence:
     factor: learning-rate multiplier at each plateau, in (0, 1).
     min_scale: smallest learning-rate multiplier; a plateau there ends the run.
     wtol: largest relative weight change of the last chunk for a converged run.
-    rise: the run is unstable once the monitor exceeds ``rise`` times its best value.
+    rise: the run is unstable once the monitor stays above ``rise`` times its best value
+      for ``patience`` chunks.
     norm_rise: ... or the weight norm exceeds ``norm_rise`` times its norm at the best value.
     monitor_draws: fixed noise draws (keys) the monitor loss averages over.
   """
@@ -92,6 +94,7 @@ class State(NamedTuple):
     best: best monitor value so far (``inf`` before the first chunk).
     best_norm: weight norm at ``best``.
     wait: chunks since the last improvement (at the current scale).
+    above: consecutive chunks with the monitor above ``rise · best``.
     last: monitor value of the previous chunk.
     rel_change: ``(m_c − m_{c−1}) / |m_{c−1}|`` of the last chunk (NaN before two chunks).
     status: :data:`RUNNING`, :data:`CONVERGED` or an unstable code (``STATUS_NAMES``).
@@ -100,6 +103,7 @@ class State(NamedTuple):
   best: jax.Array
   best_norm: jax.Array
   wait: jax.Array
+  above: jax.Array
   last: jax.Array
   rel_change: jax.Array
   status: jax.Array
@@ -108,8 +112,8 @@ class State(NamedTuple):
 def init() -> State:
   """The rule's state before the first chunk."""
   f = lambda v: jnp.array(v, jnp.float32)
-  return State(f(1.0), f(jnp.inf), f(jnp.nan), jnp.array(0, jnp.int32), f(jnp.nan), f(jnp.nan),
-               jnp.array(RUNNING, jnp.int32))
+  i = lambda v: jnp.array(v, jnp.int32)
+  return State(f(1.0), f(jnp.inf), f(jnp.nan), i(0), i(0), f(jnp.nan), f(jnp.nan), i(RUNNING))
 
 
 def update(rule: Convergence, state: State, monitor, norm, weight_change) -> State:
@@ -133,11 +137,12 @@ def update(rule: Convergence, state: State, monitor, norm, weight_change) -> Sta
   scale = jnp.where(plateau & ~at_floor, jnp.maximum(state.scale * rule.factor, rule.min_scale), state.scale)
   wait = jnp.where(plateau, 0, wait)
   converged = plateau & at_floor & (weight_change < rule.wtol)
-  rose = monitor > rule.rise * state.best
+  above = jnp.where(monitor > rule.rise * state.best, state.above + 1, 0).astype(jnp.int32)
+  rose = above >= rule.patience
   ran_away = norm > rule.norm_rise * state.best_norm
   status = jnp.select([~jnp.isfinite(monitor), rose, ran_away, converged],
                       [NONFINITE, LOSS_ROSE, NORM_RAN_AWAY, CONVERGED], RUNNING).astype(jnp.int32)
-  new = State(scale, best, best_norm, wait.astype(jnp.int32), monitor,
+  new = State(scale, best, best_norm, wait.astype(jnp.int32), above, monitor,
               (monitor - state.last) / jnp.abs(state.last), status)
   running = state.status == RUNNING
   return jax.tree.map(lambda a, b: jnp.where(running, a, b), new, state)

@@ -217,12 +217,17 @@ def _grid(c, experiment: str, num_families: int) -> sweep.Grid:
   return sweep.Grid(sigma=(e.sigma,), **common)
 
 
+def train_config(c) -> rd.train.TrainConfig:
+  """The preset's :class:`relu_dae.train.TrainConfig`, with its convergence rule (``None`` = fixed steps)."""
+  rule = None if c.get("convergence") is None else rd.convergence.Convergence(**c.convergence.to_dict())
+  return rd.train.TrainConfig(**c.train.to_dict(), convergence=rule)
+
+
 def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -> str:
   """Sweeps and measures one experiment; writes ``workdir/<experiment>.{npz,json}``."""
   families, axes = _families(c, experiment)
   grid = _grid(c, experiment, len(families))
-  tc = rd.train.TrainConfig(**c.train.to_dict())
-  config = sweep.SweepConfig(tc, p_max=c.p_max, memory_budget_mb=c.memory_budget_mb)
+  config = sweep.SweepConfig(train_config(c), p_max=c.p_max, memory_budget_mb=c.memory_budget_mb)
   pools = np.stack([f.X for f in families]).astype(np.float32)
   labels = np.stack([f.labels for f in families])
   start = time.perf_counter()

@@ -59,9 +59,11 @@ def test_weights_still_moving_is_not_converged():
 
 
 def test_unstable_runs_are_named():
-  rule = cv.Convergence(rise=2.0, norm_rise=10.0)
-  stop, state = _drive(rule, [1.0, 0.5, 0.4, 0.9])  # 0.9 > 2 × 0.4
-  assert (stop, int(state.status)) == (3, cv.LOSS_ROSE)
+  rule = cv.Convergence(rise=2.0, norm_rise=10.0, patience=3)
+  stop, state = _drive(rule, [1.0, 0.5, 0.4, 0.9, 0.9, 0.9, 0.9])  # 0.9 > 2 × 0.4, three chunks running
+  assert (stop, int(state.status)) == (5, cv.LOSS_ROSE)
+  stop, state = _drive(rule, [1.0, 0.5, 0.4, 0.9, 0.9, 0.4, 0.9, 0.39])  # spikes that recover
+  assert stop is None
   stop, state = _drive(rule, [1.0, 0.5, 0.4, 0.39], norms=[1.0, 1.0, 1.0, 11.0])
   assert (stop, int(state.status)) == (3, cv.NORM_RAN_AWAY)
   stop, state = _drive(rule, [1.0, np.nan])
@@ -69,7 +71,7 @@ def test_unstable_runs_are_named():
 
 
 def test_a_stopped_state_never_changes():
-  rule = cv.Convergence(rise=2.0)
+  rule = cv.Convergence(rise=2.0, patience=1)
   _, state = _drive(rule, [1.0, 3.0])
   later = cv.update(rule, state, 0.1, 1.0, 0.0)
   for a, b in zip(state, later):
