@@ -1,0 +1,216 @@
+"""Phase boundaries as measurements: regime fractions, n* with bootstrap intervals, fits.
+
+Host functions (numpy) on finished sweeps, shaped ``(..., seeds, L)`` with the sample
+counts ``n`` (length L) last and the seeds just before them:
+
+* :func:`regime_fractions` / :func:`majority` — the fraction of seeds in each regime of a
+  cell, and the regime held by a strict majority (:data:`MIXED` when none is; no
+  tie-breaking towards either side).
+* :func:`critical_n_interval` — n* where the seed-mean score crosses a level
+  (:func:`relu_dae.metrics.critical_n`), with a percentile bootstrap interval over seeds.
+* :func:`capacity_bound` — where a storage crossing is forced by capacity: a width-p model
+  stores at most p samples, so ``stored ≤ p/n`` falls below ``level`` by ``n = p/level``
+  whatever the data; such an n* says nothing about generalization and is left out of fits.
+* :func:`power_law_interval` — ``n* = c·x^a`` fitted on each bootstrap replicate, so the
+  exponent's interval carries the uncertainty of every n*.
+* :func:`refine_n` — the integer n to add inside each crossing's bracket (adaptive grids).
+
+Example:
+  >>> import numpy as np
+  >>> n = np.array([2, 4, 8, 16])
+  >>> stored = np.array([[1.0, 1.0, 0.0, 0.0], [1.0, 0.6, 0.0, 0.0], [1.0, 1.0, 0.2, 0.0]])  # 3 seeds
+  >>> est = critical_n_interval(n, stored, num_boot=200, seed=0)
+  >>> bool(4 <= est.low <= est.estimate <= est.high <= 8)
+  True
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from relu_dae import metrics
+
+MIXED = 3  # no regime holds a strict majority of the seeds
+NUM_REGIMES = 3
+
+
+def regime_fractions(codes, axis: int = -1) -> np.ndarray:
+  """Fraction of runs in each regime along ``axis`` (the seeds): ``(..., 3)``.
+
+  Codes are :data:`relu_dae.metrics.MEMORIZATION`, ``HYBRID``, ``GENERALIZATION``; failed
+  runs (NaN) and ``NO_CLUSTER`` (−1) are left out of the denominator; a cell with no valid
+  run is NaN.
+
+  Example:
+    >>> regime_fractions(np.array([[0, 0, 2, np.nan], [1, 2, 2, 1]])).tolist()
+    [[0.6666666666666666, 0.0, 0.3333333333333333], [0.0, 0.5, 0.5]]
+  """
+  c = np.moveaxis(np.asarray(codes, float), axis, -1)
+  counts = np.stack([(c == r).sum(-1) for r in range(NUM_REGIMES)], -1).astype(float)
+  total = counts.sum(-1, keepdims=True)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.where(total > 0, counts / total, np.nan)
+
+
+def majority(fractions) -> np.ndarray:
+  """The regime held by more than half the runs, else :data:`MIXED`; NaN where no run is valid.
+
+  Example:
+    >>> majority(np.array([[0.6, 0.0, 0.4], [0.5, 0.0, 0.5], [np.nan] * 3])).tolist()
+    [0.0, 3.0, nan]
+  """
+  f = np.asarray(fractions, float)
+  winner = np.argmax(np.nan_to_num(f, nan=-1.0), -1).astype(float)
+  strict = np.nanmax(np.where(np.isnan(f), -1.0, f), -1) > 0.5
+  return np.where(np.all(np.isnan(f), -1), np.nan, np.where(strict, winner, MIXED))
+
+
+class CriticalN(NamedTuple):
+  """n* of one score, ``(...)`` arrays.
+
+  Attributes:
+    estimate: crossing of the seed-mean curve (NaN if it never crosses).
+    low, high: percentile bootstrap interval (``confidence``) over seeds; NaN when fewer
+      than half the replicates cross (the crossing is not resolved by the data).
+    samples: ``(..., num_boot)`` bootstrap replicates (NaN where a replicate did not cross).
+  """
+  estimate: np.ndarray
+  low: np.ndarray
+  high: np.ndarray
+  samples: np.ndarray
+
+
+def critical_n_interval(n_values, scores, level: float = 0.5, *, absolute: bool = True, num_boot: int = 1000,
+                        confidence: float = 0.95, seed: int = 0) -> CriticalN:
+  """n* of the seed mean of ``scores (..., S, L)`` with a bootstrap interval over the S seeds.
+
+  Each replicate resamples the seeds with replacement (the same draw for every row, so
+  replicates of different rows are comparable), averages them (NaN runs left out) and
+  takes :func:`relu_dae.metrics.critical_n` at ``level``.
+
+  Args:
+    n_values: ``(L,)`` increasing sample counts.
+    scores: ``(..., S, L)`` one curve per seed.
+    level, absolute: as in :func:`relu_dae.metrics.critical_n` (default: the absolute level).
+    num_boot: bootstrap replicates; confidence: interval coverage; seed: resampling seed.
+  """
+  s = np.asarray(scores, float)
+  if s.ndim < 2:
+    raise ValueError(f"scores must have shape (..., seeds, L), got {s.shape}")
+  if not 0.0 < confidence < 1.0:
+    raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+  if int(num_boot) < 1:
+    raise ValueError(f"num_boot must be >= 1, got {num_boot}")
+  S = s.shape[-2]
+  with np.errstate(invalid="ignore"), _quiet():
+    estimate = metrics.critical_n(n_values, np.nanmean(s, -2), level, absolute=absolute)
+    draws = np.random.default_rng(seed).integers(0, S, (int(num_boot), S))
+    boot = np.nanmean(s[..., draws, :], -2)  # (..., B, L)
+    samples = metrics.critical_n(n_values, boot, level, absolute=absolute)
+  low, high = _percentile_interval(samples, confidence)
+  return CriticalN(estimate, low, high, samples)
+
+
+def _percentile_interval(samples, confidence):
+  """Percentile interval of the finite replicates; NaN where fewer than half are finite."""
+  resolved = np.mean(np.isfinite(samples), -1) >= 0.5
+  q = 100 * np.array([(1 - confidence) / 2, (1 + confidence) / 2])
+  with _quiet():
+    low, high = np.nanpercentile(samples, q, axis=-1)
+  return np.where(resolved, low, np.nan), np.where(resolved, high, np.nan)
+
+
+def capacity_bound(n_star, p, level: float = 0.5) -> np.ndarray:
+  """True where a storage crossing at ``n_star`` is forced by capacity: ``n* ≥ p / level``.
+
+  A width-p model stores at most p of n samples, so its stored fraction is ≤ p/n and
+  drops below ``level`` by n = p/level even if every column stores a sample.
+
+  Example:
+    >>> capacity_bound(np.array([7.0, 40.0]), 16).tolist()
+    [False, True]
+  """
+  return np.asarray(n_star, float) >= np.asarray(p, float) / level
+
+
+class PowerLaw(NamedTuple):
+  """``n* = c·x^a``: the exponent on the estimates and its bootstrap interval."""
+  exponent: float
+  prefactor: float
+  low: float
+  high: float
+  points: int  # usable points behind the fit
+
+
+def power_law_interval(x, estimate, samples, *, keep=None, confidence: float = 0.95) -> PowerLaw:
+  """Fits ``log n* = log c + a log x`` on the estimates and on every bootstrap replicate.
+
+  Args:
+    x: ``(m,)`` the axis (p, K, α, ...).
+    estimate: ``(m,)`` n* estimates; samples: ``(m, B)`` their bootstrap replicates.
+    keep: optional ``(m,)`` mask of points to use (e.g. ``~capacity_bound(...)``).
+
+  The interval is the percentile interval of the replicate exponents (replicates with
+  fewer than 3 usable points are dropped); everything is NaN with fewer than 3 usable
+  estimates. ``points`` counts them.
+  """
+  x, est = np.asarray(x, float), np.asarray(estimate, float)
+  samples = np.asarray(samples, float)
+  keep = np.ones(x.shape, bool) if keep is None else np.asarray(keep, bool)
+  use = keep & np.isfinite(est) & (est > 0) & (x > 0)
+  a, c, _ = metrics.power_law_fit(x[use], est[use])
+  slopes = []
+  for b in range(samples.shape[-1]):
+    ok = use & np.isfinite(samples[:, b]) & (samples[:, b] > 0)
+    if ok.sum() >= 3 and np.ptp(np.log(x[ok])) > 0:
+      slopes.append(np.polyfit(np.log(x[ok]), np.log(samples[ok, b]), 1)[0])
+  if not np.isfinite(a) or len(slopes) < 0.5 * samples.shape[-1]:
+    return PowerLaw(float(a), float(c), np.nan, np.nan, int(use.sum()))
+  q = 100 * np.array([(1 - confidence) / 2, (1 + confidence) / 2])
+  low, high = np.percentile(slopes, q)
+  return PowerLaw(float(a), float(c), float(low), float(high), int(use.sum()))
+
+
+def refine_n(n_values, estimate, low, high, *, rel: float = 0.1, per_bracket: int = 2) -> list[int]:
+  """Integer sample counts to add so each crossing's bracket shrinks (one adaptive round).
+
+  For every finite crossing, the grid points bracketing it (the largest ``n ≤ low`` and
+  the smallest ``n ≥ high`` of ``n_values``; the estimate when the interval is NaN) are
+  split by ``per_bracket`` new integers, evenly in n (``per_bracket=1`` is bisection, so
+  a bracket of width R shrinks to 1 in ⌈log2 R⌉ rounds), unless it is already
+  ≤ ``max(1, rel·n*)``. Returns the sorted new counts not yet in ``n_values``.
+
+  Example:
+    >>> refine_n([4, 8, 16], np.array([6.0]), np.array([5.0]), np.array([7.0]))
+    [5, 7]
+  """
+  grid = np.asarray(sorted(set(int(v) for v in n_values)))
+  new = set()
+  est, low, high = (np.ravel(np.asarray(v, float)) for v in (estimate, low, high))
+  for e, lo, hi in zip(est, low, high):
+    if not np.isfinite(e):
+      continue
+    lo = e if not np.isfinite(lo) else lo
+    hi = e if not np.isfinite(hi) else hi
+    left = grid[grid <= lo].max(initial=grid[0])
+    right = grid[grid >= hi].min(initial=grid[-1])
+    if right - left <= max(1.0, rel * e):
+      continue
+    inner = np.linspace(left, right, per_bracket + 2)[1:-1]  # evenly in n: bisection for 1
+    new.update(int(v) for v in np.round(inner) if left < v < right)
+  return sorted(new - set(grid.tolist()))
+
+
+class _quiet:
+  """Silences numpy's all-NaN RuntimeWarnings inside host reductions."""
+
+  def __enter__(self):
+    import warnings
+    self._ctx = warnings.catch_warnings()
+    self._ctx.__enter__()
+    warnings.simplefilter("ignore", RuntimeWarning)
+
+  def __exit__(self, *exc):
+    return self._ctx.__exit__(*exc)
