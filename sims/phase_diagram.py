@@ -155,6 +155,7 @@ def _measure_one(W, n, dup, sigma, lam, p, key, spectra, fam: Family, c):
   d_emp, d_gt = gaps["train_dist_emp"], gaps["train_dist_gt"]
   return dict(
       stored=metrics.weighted_stored_fraction(W, X, w, c.stored_threshold, relative=True),
+      stored_95=metrics.weighted_stored_fraction(W, X, w, 0.95, relative=True),
       per_cluster_stored=_pad(per_cluster),
       regime=metrics.regime(per_cluster),
       dist_mem=metrics.gram_distance(W, mem @ mem.T), dist_gen=metrics.gram_distance(W, gen),
@@ -189,11 +190,31 @@ def measure(res: sweep.SweepResult, families: list[Family], c) -> dict[str, np.n
   return out
 
 
+def premises(fam: Family, n_values) -> dict:
+  """Measured Def. 3.1 constants of each training prefix (``data.separability``).
+
+  ``alpha``, ``beta``: over the family's clusters (the premise of Cor. 3.3/3.4, β < 0);
+  ``beta_samples``: the largest cosine between two training samples, i.e. β with every
+  sample its own cluster (Cor. 3.2's memorization premise, β₁ < 0).
+  """
+  out = {"n": [int(n) for n in n_values], "alpha": [], "beta": [], "beta_samples": []}
+  for n in out["n"]:
+    X, labels = fam.X[:n], fam.labels[:n]
+    alpha, beta = (rd.data.separability(X, labels) if len(np.unique(labels)) < n else (0.0, np.nan))
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    cos = U @ U.T
+    out["alpha"].append(float(alpha))
+    out["beta"].append(float(beta) if np.isfinite(beta) else None)
+    out["beta_samples"].append(float(np.max(cos[~np.eye(n, dtype=bool)])) if n > 1 else None)
+  return out
+
+
 def _families(c, experiment: str) -> tuple[list[Family], dict]:
   key = jax.random.PRNGKey(c.data_seed)
   e = c[experiment]
   if experiment == "n_sigma":
-    return [sparse_family(key, c), mixture_family(key, c, K=e.K, alpha=e.alpha)], {}
+    return [sparse_family(key, c), mixture_family(key, c, K=e.K, alpha=e.alpha),
+            mixture_family(key, c, K=e.K, alpha=e.premise_alpha)], {}
   if experiment in ("n_p", "hybrid"):
     return [mixture_family(key, c, K=e.K, alpha=e.alpha)], {}
   fams, axes = [], {"alpha": [], "K": []}
@@ -238,11 +259,15 @@ def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -
   logging.info("%s: %d configurations, train %.1fs, measure %.1fs, %d non-finite", experiment,
                len(res.ok), train_s, time.perf_counter() - start - train_s, int((~res.ok).sum()))
   arrays = {**{f"config_{k}": v for k, v in res.configs.items()}, **values, "ok": res.ok,
-            "final_loss": res.final_loss}
+            "final_loss": res.final_loss, "converged": res.converged, "status": res.status,
+            "steps_run": res.steps_run}
   meta = dict(experiment=experiment, grid=dataclasses.asdict(grid.resolved(c.p_max)), grid_shape=list(res.grid_shape),
               families=[f.name for f in families], family_axes=axes, config=c.to_dict(),
               devices=res.meta["devices"], train_wall_s=train_s, wall_s=time.perf_counter() - start,
-              buckets=res.meta["buckets"], num_nonfinite=int((~res.ok).sum()))
+              buckets=res.meta["buckets"], num_nonfinite=int((~res.ok).sum()),
+              status_counts=res.meta["status_counts"], converged_fraction=res.meta["converged_fraction"],
+              config_steps=res.meta["config_steps"],
+              premises=[premises(f, grid.n) for f in families])
   return rd.results.save(os.path.join(workdir, experiment), arrays, meta)
 
 

@@ -13,6 +13,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 import numpy as np  # noqa: E402
 
 import relu_dae as rd  # noqa: E402
+from relu_dae import boundaries  # noqa: E402
 from relu_dae import metrics  # noqa: E402
 from relu_dae import plotting  # noqa: E402
 from relu_dae import sweep  # noqa: E402
@@ -21,7 +22,9 @@ SCORES = ("stored", "nearer_emp", "copies", "gap")
 LABELS = {"stored": "stored samples", "nearer_emp": "f nearer f_emp than f_gt",
           "copies": "copies (NN ratio < 1/3)", "gap": "train/test loss gap"}
 MARKERS = {"stored": "o", "nearer_emp": "s", "copies": "^", "gap": "D"}
-REGIME_COLORS = ListedColormap(["#c0392b", "#8e44ad", "#2e86c1"])  # memorization, hybrid, generalization
+# memorization, hybrid, generalization, mixed (no strict majority of seeds)
+REGIME_COLORS = ListedColormap(["#c0392b", "#8e44ad", "#2e86c1", "#bdbdbd"])
+REGIME_LABELS = metrics.REGIME_NAMES + ("mixed (no majority)",)
 SEED = sweep.AXES.index("seed")
 
 
@@ -39,18 +42,33 @@ def _grid(arrays, meta, name):
   return np.moveaxis(g, 0, -1)
 
 
+def _per_seed(arrays, meta, name):
+  """A scalar metric per run: axes (σ, λ, p, duplicated, data, seed, n)."""
+  g = np.asarray(arrays[name], float).reshape(meta["grid_shape"])
+  return np.moveaxis(np.moveaxis(g, SEED, -1), 0, -1)
+
+
 def _regime_mode(arrays, meta):
-  """Most frequent regime over seeds, n axis last."""
-  g = arrays["regime"].reshape(meta["grid_shape"]).astype(float)
-  g = np.moveaxis(g, SEED, -1)
-  counts = np.stack([(g == r).sum(-1) for r in range(3)], -1)
-  mode = np.where(counts.sum(-1) > 0, counts.argmax(-1), np.nan)
-  return np.moveaxis(mode, 0, -1)
+  """Regime of each cell held by a strict majority of seeds (``boundaries.MIXED`` if none), n last."""
+  codes = _per_seed(arrays, meta, "regime")
+  return boundaries.majority(boundaries.regime_fractions(codes, axis=-2))
+
+
+def _unsettled(arrays, meta):
+  """Cells where some seed did not converge or failed: axes (σ, λ, p, duplicated, data, n)."""
+  settled = _per_seed(arrays, meta, "converged").astype(bool) & _per_seed(arrays, meta, "ok").astype(bool)
+  return ~np.all(settled, axis=-2)
+
+
+def _critical_interval(arrays, meta, name, level=0.5):
+  """n* of a score with its seed-bootstrap interval (``boundaries.CriticalN``), axes (σ, λ, p, dup, data)."""
+  n = np.asarray(meta["grid"]["n"], float)
+  return boundaries.critical_n_interval(n, _per_seed(arrays, meta, name), level,
+                                        num_boot=int(meta["config"].get("num_boot", 1000)), seed=0)
 
 
 def _critical(arrays, meta, name):
-  n = np.asarray(meta["grid"]["n"], float)
-  return metrics.critical_n(n, _grid(arrays, meta, name), 0.5, absolute=True)
+  return _critical_interval(arrays, meta, name).estimate
 
 
 def _heatmap(ax, values, n, ylabels, *, title, ylabel, cmap="magma", vmin=0.0, vmax=1.0):
@@ -80,16 +98,24 @@ def _overlay_critical(ax, arrays, meta, rows, select):
 
 
 def _regime_map(ax, mode, n, ylabels, ylabel, title):
-  """Categorical map of regime codes (0, 1, 2); returns legend handles for the three regimes."""
-  _heatmap(ax, mode, n, ylabels, title=title, ylabel=ylabel, cmap=REGIME_COLORS, vmin=-0.5, vmax=2.5)
-  return [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLORS(i)) for i in range(3)]
+  """Categorical map of regime codes (0, 1, 2, mixed); returns legend handles for them."""
+  _heatmap(ax, mode, n, ylabels, title=title, ylabel=ylabel, cmap=REGIME_COLORS, vmin=-0.5, vmax=3.5)
+  return [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLORS(i)) for i in range(4)]
+
+
+def _hatch(ax, mask):
+  """Hatches cells ``mask (rows, len(n))`` whose runs did not all converge (never read as a regime)."""
+  for r, c in zip(*np.nonzero(np.asarray(mask))):
+    ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="////", ec="white", lw=0))
 
 
 def _bottom_legend(fig, ax, regime_handles):
   """One legend under the figure: the n* markers and theory lines of ``ax``, then the regimes."""
   handles, labels = ax.get_legend_handles_labels()
   handles = handles + list(regime_handles)
-  labels = labels + list(metrics.REGIME_NAMES)
+  labels = labels + list(REGIME_LABELS)[:len(regime_handles)]
+  handles.append(plt.Rectangle((0, 0), 1, 1, fill=False, hatch="////", ec="black", lw=0))
+  labels.append("some seed unconverged / failed")
   leg = fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
   for h in leg.legend_handles:
     if hasattr(h, "set_markeredgecolor"):
@@ -110,12 +136,16 @@ def draw_n_sigma(workdir, figdir):
   fig, axes = plt.subplots(2, len(families), figsize=(5.2 * len(families), 8.6), squeeze=False)
   stored = _grid(arrays, meta, "stored")[:, 0, 0, 0, :, :]  # (σ, data, n)
   mode = _regime_mode(arrays, meta)[:, 0, 0, 0, :, :]
+  unsettled = _unsettled(arrays, meta)[:, 0, 0, 0, :, :]
   for a, fam in enumerate(families):
     im = _heatmap(axes[0, a], stored[:, a], n, sigma, title=f"{fam}: fraction of samples stored",
                   ylabel="noise level σ")
     _overlay_critical(axes[0, a], arrays, meta, len(sigma), lambda c, a=a: c[:, 0, 0, 0, a])
     _theory_line_n_equals(axes[0, a], n, p, f"n = p = {p} (Cor. 3.2 needs p ≥ n)")
-    handles = _regime_map(axes[1, a], mode[:, a], n, sigma, "noise level σ", f"{fam}: regime (mode over seeds)")
+    handles = _regime_map(axes[1, a], mode[:, a], n, sigma, "noise level σ",
+                          f"{fam}: regime (majority of seeds)")
+    for ax in axes[:, a]:
+      _hatch(ax, unsettled[:, a])
     _theory_line_n_equals(axes[1, a], n, p, f"n = p = {p}")
   fig.subplots_adjust(hspace=0.45, bottom=0.16, right=0.88)
   fig.colorbar(im, cax=fig.add_axes((0.905, 0.58, 0.015, 0.3)), label="stored fraction")
@@ -136,7 +166,9 @@ def draw_n_p(workdir, figdir):
   axes[0].plot(_n_to_x(n, np.asarray(ps, float)), np.arange(len(ps)), "c--", lw=1.2, label="n = p (Cor. 3.2)")
   fig.colorbar(im, ax=axes[0], label="stored fraction")
   mode = _regime_mode(arrays, meta)[0, 0, :, 0, 0, :]
-  handles = _regime_map(axes[1], mode, n, ps, "hidden units p", "regime (mode over seeds)")
+  handles = _regime_map(axes[1], mode, n, ps, "hidden units p", "regime (majority of seeds)")
+  for ax in axes:
+    _hatch(ax, _unsettled(arrays, meta)[0, 0, :, 0, 0, :])
   axes[1].plot(_n_to_x(n, np.asarray(ps, float)), np.arange(len(ps)), "c--", lw=1.2)
   fig.subplots_adjust(bottom=0.3)
   _bottom_legend(fig, axes[0], handles)
@@ -151,8 +183,9 @@ def draw_hybrid(workdir, figdir):
   fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
   mode = _regime_mode(arrays, meta)[0, 0, 0, :, 0, :]  # (dup, n)
   handles = _regime_map(axes[0], mode, n, dup, "fraction of clusters duplicated",
-                        f"regime (K={K}; mode over seeds)")
-  axes[0].legend(handles, metrics.REGIME_NAMES, fontsize=7, loc="upper right")
+                        f"regime (K={K}; majority of seeds)")
+  _hatch(axes[0], _unsettled(arrays, meta)[0, 0, 0, :, 0, :])
+  axes[0].legend(handles, REGIME_LABELS, fontsize=7, loc="upper right")
   per = _grid(arrays, meta, "per_cluster_stored")[0, 0, 0, :, 0]  # (dup, K_max, n)
   num_dup = np.round(np.asarray(dup) * K).astype(int)
   dup_part = np.array([[np.nanmean(per[i, :m, j]) if m else np.nan for j in range(len(n))]
@@ -167,29 +200,77 @@ def draw_hybrid(workdir, figdir):
   return plotting.save(fig, os.path.join(figdir, "phase_hybrid.png"))
 
 
+def _entry(crit, sel, p=None, level=0.5):
+  """JSON of n* on the points ``sel``: estimate, 95 % interval, capacity flag (storage scores)."""
+  out = {"n_star": crit.estimate[sel].tolist(), "ci95_low": crit.low[sel].tolist(),
+         "ci95_high": crit.high[sel].tolist()}
+  if p is not None:
+    out["capacity_bound"] = boundaries.capacity_bound(crit.estimate[sel], p, level).tolist()
+  return out
+
+
+def _fit(x, crit, sel, keep=None):
+  f = boundaries.power_law_interval(x, crit.estimate[sel], crit.samples[sel], keep=keep)
+  return {"exponent": f.exponent, "prefactor": f.prefactor, "ci95_low": f.low, "ci95_high": f.high,
+          "points": f.points}
+
+
+def _storage_scores(arrays):
+  """Scores behind the storage boundary: stored at cosine 0.9 / 0.95, and the regime rule."""
+  memorized = (np.asarray(arrays["regime"], float) == metrics.MEMORIZATION).astype(float)
+  memorized[np.isnan(np.asarray(arrays["stored"], float))] = np.nan
+  return {"stored": arrays["stored"], "stored_95": arrays["stored_95"], "memorization_regime": memorized}
+
+
+def _scores(arrays):
+  return {**{s: arrays[s] for s in SCORES}, **_storage_scores(arrays)}
+
+
 def critical_summary(workdir) -> dict:
-  """n* per score against p (n_p), K and α (alpha_K), with power-law fits."""
-  out = {}
-  arrays, meta = _load(workdir, "n_p")
+  """n* of every score with seed-bootstrap 95 % intervals, on every line of every experiment;
+  power-law fits against p, K, α with bootstrapped exponents (capacity-bound storage points
+  left out); the converged fraction and the measured premises of every family."""
+  out = {"level": 0.5, "interval": "95 % percentile bootstrap over seeds", "runs": {}}
+  lines = {}
+  for experiment in ("n_sigma", "n_p", "hybrid", "alpha_K"):
+    arrays, meta = _load(workdir, experiment)
+    crit = {s: _critical_interval({**arrays, s: v}, meta, s) for s, v in _scores(arrays).items()}
+    lines[experiment] = (arrays, meta, crit)
+    ok, conv = np.asarray(arrays["ok"], bool), np.asarray(arrays["converged"], bool)
+    out["runs"][experiment] = {"configs": int(ok.size), "converged_fraction": float(conv.mean()),
+                               "failed": int((~ok).sum()), "status_counts": meta.get("status_counts"),
+                               "seeds": len(meta["grid"]["seed"]), "premises": dict(zip(meta["families"],
+                                                                                       meta["premises"]))}
+  arrays, meta, crit = lines["n_sigma"]
+  sig, p_max = np.asarray(meta["grid"]["sigma"], float), meta["grid"]["p"][0]
+  out["n_sigma"] = {fam: {"sigma": sig.tolist(), **{s: _entry(c, (slice(None), 0, 0, 0, a),
+                                                             p_max if s in _STORAGE else None)
+                                                    for s, c in crit.items()}}
+                    for a, fam in enumerate(meta["families"])}
+  arrays, meta, crit = lines["n_p"]
   ps = np.asarray(meta["grid"]["p"], float)
-  out["p"] = {"x": ps.tolist(), **{s: _critical(arrays, meta, s)[0, 0, :, 0, 0].tolist() for s in SCORES}}
-  arrays, meta = _load(workdir, "alpha_K")
+  sel = (0, 0, slice(None), 0, 0)
+  out["p"] = {"x": ps.tolist(), **{s: _entry(c, sel, ps if s in _STORAGE else None) for s, c in crit.items()}}
+  out["p"]["fits"] = {s: _fit(ps, c, sel, ~boundaries.capacity_bound(c.estimate[sel], ps)
+                              if s in _STORAGE else None) for s, c in crit.items()}
+  arrays, meta, crit = lines["alpha_K"]
   axes = meta["family_axes"]
   alphas, Ks = np.asarray(axes["alpha"], float), np.asarray(axes["K"], float)
-  crit = {s: _critical(arrays, meta, s)[0, 0, 0, 0, :] for s in SCORES}
-  ref_alpha = float(meta["config"]["n_sigma"]["alpha"])
-  ref_K = int(meta["config"]["n_sigma"]["K"])
-  sel_K = np.isclose(alphas, ref_alpha)
-  sel_a = Ks == ref_K
-  out["K"] = {"x": Ks[sel_K].tolist(), "alpha": ref_alpha, **{s: crit[s][sel_K].tolist() for s in SCORES}}
-  out["alpha"] = {"x": alphas[sel_a].tolist(), "K": ref_K, **{s: crit[s][sel_a].tolist() for s in SCORES}}
-  out["alpha_K_table"] = {"alpha": alphas.tolist(), "K": Ks.tolist(), **{s: crit[s].tolist() for s in SCORES}}
-  for axis in ("p", "K", "alpha"):
-    out[axis]["fits"] = {}
-    for s in SCORES:
-      e, a, ci = metrics.power_law_fit(np.asarray(out[axis]["x"]), np.asarray(out[axis][s], float))
-      out[axis]["fits"][s] = {"exponent": e, "prefactor": a, "ci95": ci}
+  p = meta["grid"]["p"][0]
+  ref_alpha, ref_K = float(meta["config"]["n_sigma"]["alpha"]), int(meta["config"]["n_sigma"]["K"])
+  for axis, x, pick in (("K", Ks, np.isclose(alphas, ref_alpha)), ("alpha", alphas, Ks == ref_K)):
+    idx = np.flatnonzero(pick)
+    sel = (0, 0, 0, 0, idx)
+    out[axis] = {"x": x[idx].tolist(), "alpha" if axis == "K" else "K": ref_alpha if axis == "K" else ref_K,
+                 **{s: _entry(c, sel, p if s in _STORAGE else None) for s, c in crit.items()}}
+    out[axis]["fits"] = {s: _fit(x[idx], c, sel, ~boundaries.capacity_bound(c.estimate[sel], p)
+                                 if s in _STORAGE else None) for s, c in crit.items()}
+  out["alpha_K_table"] = {"alpha": alphas.tolist(), "K": Ks.tolist(),
+                          **{s: _entry(c, (0, 0, 0, 0, slice(None))) for s, c in crit.items()}}
   return out
+
+
+_STORAGE = ("stored", "stored_95", "memorization_regime")
 
 
 def draw_critical(workdir, figdir):
@@ -201,23 +282,30 @@ def draw_critical(workdir, figdir):
   for ax, axis in zip(axes, ("p", "K", "alpha")):
     x = np.asarray(summary[axis]["x"])
     for s in SCORES:
-      y = np.asarray(summary[axis][s], float)
+      e = summary[axis][s]
+      y, lo, hi = (np.asarray(e[k], float) for k in ("n_star", "ci95_low", "ci95_high"))
       fit = summary[axis]["fits"][s]
-      line, = ax.plot(x, y, MARKERS[s], label=LABELS[s])
+      err = np.stack([np.where(np.isfinite(lo), y - lo, 0), np.where(np.isfinite(hi), hi - y, 0)])
+      line = ax.errorbar(x, y, yerr=err, fmt=MARKERS[s], capsize=3, label=LABELS[s]).lines[0]
+      if "capacity_bound" in e and np.any(e["capacity_bound"]):
+        cap = np.asarray(e["capacity_bound"], bool)
+        ax.plot(x[cap], y[cap], "x", color="k", ms=9, label="capacity-bound (n* ≥ p/0.5; not fitted)")
       if np.isfinite(fit["exponent"]):
         xx = np.geomspace(x.min(), x.max(), 50)
+        ci = (f"[{fit['ci95_low']:.2f}, {fit['ci95_high']:.2f}]" if np.isfinite(fit["ci95_low"])
+              else "interval unresolved")
         ax.plot(xx, fit["prefactor"] * xx ** fit["exponent"], "--", color=line.get_color(),
-                label=f"  fit n* ∝ x^{fit['exponent']:.2f} ± {fit['ci95']:.2f}")
+                label=f"  fit n* ∝ x^{fit['exponent']:.2f}, 95 % {ci}, {fit['points']} pts")
     if axis == "p":
       ax.plot(x, x, "k:", label="n = p")
-    found = [np.asarray(summary[axis][s], float) for s in SCORES]
+    found = [np.asarray(summary[axis][s]["n_star"], float) for s in SCORES]
     if not np.any(np.isfinite(np.concatenate(found))):
       ax.text(0.5, 0.5, "no score crosses 1/2\nwithin the grid of n", ha="center", transform=ax.transAxes)
     else:
       ax.set_yscale("log", base=2)
     ax.set_xscale("log", base=2)
     ax.set_xlabel(xlabels[axis])
-    ax.set_ylabel("critical n* (score crosses 1/2)")
+    ax.set_ylabel("critical n* (seed-mean score crosses 1/2)")
     ax.set_title(titles[axis], fontsize=9)
     ax.legend(fontsize=6)
   fig.suptitle("Where memorization gives way to generalization, per transition metric", fontsize=11)

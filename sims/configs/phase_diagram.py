@@ -27,7 +27,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   # stopped on a plateau there (relu_dae.convergence); `steps` is the most a run may take.
   c.train = ml_collections.ConfigDict(dict(steps=10000, learning_rate=1e-2, schedule="constant",
                                            optimizer="adam", batch_size=None, chunk_size=100))
-  c.convergence = ml_collections.ConfigDict(dict(patience=3, rtol=1e-3, factor=0.5, min_scale=1 / 32,
+  c.convergence = ml_collections.ConfigDict(dict(patience=2, rtol=1e-3, factor=0.5, min_scale=1 / 16,
                                                  wtol=0.05, rise=2.0, norm_rise=10.0, monitor_draws=16))
   c.lam = 1e-3
   c.stored_threshold = 0.9  # best column cosine for a sample to count as stored
@@ -35,17 +35,20 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.memory_budget_mb = 1024.0
   n = pow2(4, 256)
   # (a) n × σ at p = p_max, for the locally sparse family and a K-cluster mixture.
-  c.n_sigma = ml_collections.ConfigDict(dict(n=n, sigma=(0.1, 0.2, 0.4, 0.8), K=4, alpha=1.0))
+  # The third family, α = 0.3 with β = −0.3, lies inside the theorems' premises (Def. 3.1).
+  c.n_sigma = ml_collections.ConfigDict(dict(n=n, sigma=(0.1, 0.2, 0.4, 0.8), K=4, alpha=1.0, premise_alpha=0.3))
   # (b) n × p at fixed σ.
   c.n_p = ml_collections.ConfigDict(dict(n=n, p=(4, 8, 16, 32), sigma=0.2, K=4, alpha=1.0))
   # (c) imbalance: fraction of clusters made of copies of one sample × n (Cor. 3.4).
   c.hybrid = ml_collections.ConfigDict(dict(n=n, duplicated=(0.0, 0.25, 0.5, 0.75), sigma=0.2, K=4,
                                             alpha=1.0))
   # (d) local sparsity α and cluster count K × n, for the scaling of n*.
-  c.alpha_K = ml_collections.ConfigDict(dict(n=n, alpha=(0.25, 0.5, 1.0, 2.0), K=(2, 4, 8), sigma=0.2))
+  c.alpha_K = ml_collections.ConfigDict(dict(n=n, alpha=(0.25, 1.0, 2.0), K=(2, 4, 8), sigma=0.2))
+  c.num_boot = 1000  # bootstrap replicates (over seeds) behind every n* interval
   if preset == "smoke":
-    c.d, c.p_max, c.pool, c.test, c.seeds = 32, 8, 16, 16, (0,)
-    c.train.steps = 40
+    c.d, c.p_max, c.pool, c.test, c.seeds = 32, 8, 16, 16, (0, 1)
+    c.train.update(dict(steps=200, chunk_size=20))
+    c.num_boot = 50
     n = (2, 8, 16)
     c.n_sigma.update(dict(n=n, sigma=(0.2, 0.8), K=2))
     c.n_p.update(dict(n=n, p=(4, 8), K=2))
