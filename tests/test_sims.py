@@ -1,5 +1,6 @@
 """Smoke-runs every sims/ app at its ``quick`` preset and checks what it writes."""
 
+import json
 import os
 
 import numpy as np
@@ -34,6 +35,14 @@ def test_phase_diagram_smoke_writes_figures_results_and_redraws(tmp_path):
   C = int(np.prod(meta["grid_shape"]))
   assert arrays["stored"].shape == (C,) and set(np.unique(arrays["regime"])) <= {0, 1, 2}
   assert meta["families"][0] == "locally sparse" and meta["devices"]
+  assert arrays["converged"].shape == (C,) and 0.0 <= meta["converged_fraction"] <= 1.0
+  assert len(meta["premises"]) == len(meta["families"]) == 3
+  summary = json.load(open(os.path.join(work, "critical_summary.json")))
+  for fam in meta["families"]:
+    entry = summary["n_sigma"][fam]["stored"]
+    assert len(entry["n_star"]) == len(entry["ci95_low"]) == len(entry["capacity_bound"]) == len(config.n_sigma.sigma)
+  assert set(summary["p"]["fits"]["stored"]) >= {"exponent", "ci95_low", "ci95_high", "points"}
+  assert summary["runs"]["n_sigma"]["seeds"] == len(config.seeds)
   for name in names:
     os.remove(os.path.join(figs, name))
   phase_diagram.run(config, work, figs, plot_only=True)  # redraws from the saved results only
@@ -58,7 +67,7 @@ def test_phase_diagram_presets_build_valid_grids():
     c = phase_config.get_config(preset)
     for experiment in phase_diagram.EXPERIMENTS:
       e = c[experiment]
-      num_families = len(e.K) * len(e.alpha) if experiment == "alpha_K" else (2 if experiment == "n_sigma" else 1)
+      num_families = len(e.K) * len(e.alpha) if experiment == "alpha_K" else (3 if experiment == "n_sigma" else 1)
       grid = phase_diagram._grid(c, experiment, num_families).resolved(c.p_max)
       assert max(grid.n) <= c.pool and max(grid.p) <= c.p_max
       Ks = e.K if experiment == "alpha_K" else (e.K,)
