@@ -48,7 +48,8 @@ def test_every_public_module_has_a_page_linked_from_the_indexes(gen_api):
   assert "(docs/README.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name", ["model", "losses", "data", "denoisers", "minima", "train", "metrics",
+@pytest.mark.parametrize("name", ["model", "losses", "data", "denoisers", "minima", "train", "convergence",
+                                  "metrics", "boundaries",
                                   "sweep", "results", "plotting", "theory", "diffusion", "detection",
                                   "steering"])
 def test_every_public_function_and_class_has_a_section(name):
