@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Callable
@@ -45,6 +46,7 @@ from relu_dae import _checks
 from relu_dae import denoisers
 from relu_dae import losses
 from relu_dae import model
+from relu_dae import sweep
 from relu_dae import train as train_lib
 
 Params = dict
@@ -279,6 +281,68 @@ def fit(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainCon
     jax.block_until_ready(history.loss)
   train_lib.raise_if_nonfinite(history)
   return params, history
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepTrainer:
+  """A :class:`relu_dae.sweep.Trainer`: the model of this module on every configuration of a sweep.
+
+  ``relu_dae.sweep.run(grid, SweepConfig(p_max=p_max, trainer=SweepTrainer(...)), ...)``
+  trains, per configuration, a width-``p_max`` model whose columns ``j ≥ p`` of ``W``
+  start at zero: a zero column gets no gradient (its units are never active and
+  ReLU'(0) = 0), so it stays zero and the model *is* the width-``p`` model; the output
+  ``masked_max`` records that it did, and a run where it did not is not ``valid``.
+  Keys: ``init`` from ``split(key, 3)[0]``, training from ``[1]`` (``[2]`` is left to the
+  sampler). The grid's ``sigma`` and ``lam`` axes are not used (σ is drawn on
+  ``[sigma_min, sigma_max]``, λ is ``train.lam``).
+
+  Attributes:
+    train: the :class:`relu_dae.train.TrainConfig` (a convergence rule applies as in the DAE).
+      Buckets up to ``train.batch_size`` rows train full batch.
+    p_max: width of the model (``SweepConfig.p_max``).
+    hidden: width of the conditioning MLP.
+    sigma_min, sigma_max: the noise range of :func:`loss`.
+    min_noisy_batch: at least this many noisy inputs per step: ``num_noise`` is raised to
+      ``⌈min_noisy_batch / rows⌉`` draws per sample, so tiny buckets do not get a noisier gradient.
+    curve_points: points kept of each loss curve.
+  """
+  train: train_lib.TrainConfig = train_lib.TrainConfig()
+  p_max: int = 32
+  hidden: int = 32
+  sigma_min: float = SIGMA_MIN
+  sigma_max: float = SIGMA_MAX
+  min_noisy_batch: int = 0
+  curve_points: int = 50
+
+  def __post_init__(self):
+    _checks.positive_int("p_max", self.p_max)
+    _checks.positive_int("hidden", self.hidden)
+    _check_range(self.sigma_min, self.sigma_max)
+
+  def bucket_config(self, rows: int) -> train_lib.TrainConfig:
+    """The training config of a bucket of ``rows`` pool rows."""
+    tc = self.train
+    batch = tc.batch_size if tc.batch_size is not None and rows > tc.batch_size else None
+    noise = max(tc.num_noise, -(-self.min_noisy_batch // rows))
+    return dataclasses.replace(tc, batch_size=batch, num_noise=noise)
+
+  def memory_bytes(self, rows: int, d: int) -> int:
+    tc = self.bucket_config(rows)
+    batch = rows if tc.batch_size is None else tc.batch_size
+    activations = 3 * batch * tc.num_noise * (2 * d + 3 * self.p_max + self.hidden)
+    return 4 * (activations + 8 * (d + self.hidden) * self.p_max + rows * d + tc.steps)
+
+  def __call__(self, member, callback=None) -> dict:
+    X = member.X
+    k_init, k_train, _ = jax.random.split(member.key, 3)
+    params = init(k_init, X.shape[1], self.p_max, hidden=self.hidden)
+    keep = jnp.arange(self.p_max) < member.config["p"]
+    params = dict(params, W=params["W"] * keep)
+    params, hist = train(params, X, k_train, self.bucket_config(X.shape[0]), sigma_min=self.sigma_min,
+                         sigma_max=self.sigma_max, weights=member.weights, callback=callback)
+    masked = jnp.max(jnp.abs(jnp.where(keep, 0.0, params["W"])))
+    return {"params": params, "masked_max": masked, "valid": masked == 0,
+            **sweep.history_outputs(hist, self.curve_points)}
 
 
 # ----------------------------------------------------------------------------- denoisers

@@ -65,6 +65,8 @@ def _jsonable(x: Any) -> Any:
     return None
   if isinstance(x, (bool, int, float, str)) or x is None:
     return x
+  if callable(x) and hasattr(x, "__qualname__"):  # a function: its name, never its address
+    return f"{getattr(x, '__module__', '')}.{x.__qualname__}"
   return str(x)
 
 

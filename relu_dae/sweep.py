@@ -1,4 +1,12 @@
-"""Sweeps: a grid of configurations trained in one ``jit(vmap(train))`` per chunk.
+"""Sweeps: a grid of configurations trained in one ``jit(vmap(trainer))`` per chunk, then measured.
+
+The engine is two functions. :func:`run` hands every configuration, as a :class:`Member`
+(its grid values, its pool, its training set as sample weights, its key), to a
+per-configuration :class:`Trainer` — the DAE of Eq. (6) by default (:class:`DAETrainer`),
+the multi-σ diffusion model with :class:`relu_dae.diffusion.SweepTrainer`, or any hashable
+function with the same contract — and stores what it returns. :func:`measure` maps a
+measurement over the finished configurations the same way. Buckets, chunks, sharding,
+resume and the convergence accounting are the engine's, whatever the trainer.
 
 A configuration is one value of each axis of a :class:`Grid`:
 
@@ -49,7 +57,7 @@ import json
 import math
 import os
 import time
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -141,6 +149,11 @@ class SweepConfig:
     memory_budget_mb: approximate device memory one chunk may use; sets the chunk size.
     max_chunk: largest number of configurations per chunk.
     curve_points: points kept of each loss curve (window means).
+    trainer: the per-configuration function (a :class:`Trainer`). ``None`` trains the
+      DAE of Eq. (6): ``DAETrainer(train, p_max, tied, init_scale, curve_points)``. A
+      custom trainer brings its own training settings (``train`` / ``tied`` /
+      ``init_scale`` / ``curve_points`` are then unused); ``p_max`` still bounds the
+      ``p`` axis and ``buckets`` / ``memory_budget_mb`` / ``max_chunk`` still cut chunks.
   """
   train: train_lib.TrainConfig = train_lib.TrainConfig()
   p_max: int = 32
@@ -150,6 +163,14 @@ class SweepConfig:
   memory_budget_mb: float = 1024.0
   max_chunk: int = 256
   curve_points: int = 50
+  trainer: Any = None
+
+  @property
+  def resolved_trainer(self) -> "Trainer":
+    """The :class:`Trainer` this sweep runs (``trainer``, or the default DAE trainer)."""
+    if self.trainer is not None:
+      return self.trainer
+    return DAETrainer(self.train, self.p_max, self.tied, self.init_scale, self.curve_points)
 
   def __post_init__(self):
     _checks.positive_int("p_max", self.p_max)
@@ -160,6 +181,8 @@ class SweepConfig:
     _checks.positive_int("curve_points", self.curve_points)
     if self.init_scale is not None:
       _checks.positive("init_scale", self.init_scale)
+    if self.trainer is not None:
+      _check_trainer(self.trainer, self.p_max)
 
 
 class SweepResult(NamedTuple):
@@ -168,39 +191,162 @@ class SweepResult(NamedTuple):
   Attributes:
     configs: ``{axis: (C,)}`` the configuration values.
     grid_shape: axis lengths, so ``x.reshape(grid_shape)`` gives a grid-shaped array.
-    params: final weights ``(C, d, p_max)`` (tied) or ``(C, 2, d, p_max)`` (W1, W2);
-      NaN for configurations whose training became non-finite.
-    loss_curve: ``(C, curve_points)`` window means of the training loss.
-    final_loss: ``(C,)`` mean Monte-Carlo loss over the last 5 % of steps; NaN if not ok.
-    nonfinite_step: ``(C,)`` first non-finite step, ``-1`` if none.
-    ok: ``(C,)`` True where training stayed finite and was not unstable (a run the
-      convergence rule marked ``LOSS_ROSE`` / ``NORM_RAN_AWAY`` is a failure, not a result).
-    meta: the JSON metadata (grid, config, devices, wall time, buckets, status counts,
-      converged fraction, configuration-steps run / executed / budgeted).
+    outputs: ``{name: (C, ...)}`` what the :class:`Trainer` returned per configuration,
+      nested dicts flattened with ``"."`` (``"params.W"``; :meth:`tree` nests them again).
+      Floating outputs are NaN where a run is not ok, except the :data:`DIAGNOSTICS`.
+    ok: ``(C,)`` True where training stayed finite, was not unstable (a run the
+      convergence rule marked ``LOSS_ROSE`` / ``NORM_RAN_AWAY`` is a failure, not a
+      result) and the trainer's own ``valid`` output (if any) holds.
+    meta: the JSON metadata (grid, config, trainer, devices, wall time, buckets, status
+      counts, converged fraction, configuration-steps run / executed / budgeted).
     steps_run: ``(C,)`` steps each configuration took.
     status: ``(C,)`` :mod:`relu_dae.convergence` codes (``MAX_STEPS`` without a rule).
     converged: ``(C,)`` True where the convergence rule stopped the run as converged.
-    monitor: ``(C,)`` the rule's final monitor loss (NaN without a rule).
-    monitor_slope: ``(C,)`` its relative change per step over the last chunk.
+    nonfinite_step: ``(C,)`` first non-finite step, ``-1`` if none.
+
+  The default DAE trainer's outputs are also attributes: ``params`` (``(C, d, p_max)``
+  tied, ``(C, 2, d, p_max)`` untied), ``loss_curve`` ``(C, curve_points)``, ``final_loss``
+  (mean loss over the last 5 % of steps before the stop), ``monitor``, ``monitor_slope``.
   """
   configs: dict
   grid_shape: tuple
-  params: np.ndarray
-  loss_curve: np.ndarray
-  final_loss: np.ndarray
-  nonfinite_step: np.ndarray
+  outputs: dict
   ok: np.ndarray
   meta: dict
   steps_run: np.ndarray
   status: np.ndarray
   converged: np.ndarray
-  monitor: np.ndarray
-  monitor_slope: np.ndarray
+  nonfinite_step: np.ndarray
 
   def grid(self, values: np.ndarray) -> np.ndarray:
     """Reshapes a per-configuration array ``(C, ...)`` to ``grid_shape + (...)``."""
     values = np.asarray(values)
     return values.reshape(tuple(self.grid_shape) + values.shape[1:])
+
+  def tree(self, name: str):
+    """The output ``name``: an array, or the nested dict of ``name.*`` outputs."""
+    return unflatten(self.outputs, name)
+
+  params = property(lambda self: self.tree("params"))
+  loss_curve = property(lambda self: self.outputs["loss_curve"])
+  final_loss = property(lambda self: self.outputs["final_loss"])
+  monitor = property(lambda self: self.outputs["monitor"])
+  monitor_slope = property(lambda self: self.outputs["monitor_slope"])
+
+
+# Outputs the engine reads (every trainer returns them) and outputs kept for failed runs.
+REQUIRED = ("nonfinite_step", "steps_run", "status")
+DIAGNOSTICS = REQUIRED + ("loss_curve", "monitor", "monitor_slope", "valid")
+
+
+class Member(NamedTuple):
+  """One configuration as a per-configuration function sees it (traced, inside ``vmap``).
+
+  Attributes:
+    config: ``{axis: scalar}`` its grid values (:data:`AXES`).
+    X: ``(rows, d)`` its data pool (``config["data"]``); in training, truncated to its
+      bucket's rows, in :func:`measure` the whole pool.
+    labels: ``(rows,)`` cluster ids of those rows.
+    weights: ``(rows,)`` its training set as sample weights (:func:`sample_weights`):
+      0/1 for the first ``n`` rows, counts on the kept row of a duplicated cluster.
+    key: ``PRNGKey(seed)``; every random draw of the configuration derives from it.
+  """
+  config: dict
+  X: jax.Array
+  labels: jax.Array
+  weights: jax.Array
+  key: jax.Array
+
+
+class Trainer(Protocol):
+  """What :func:`run` vmaps over the configurations of a chunk.
+
+  A trainer is a hashable value (a frozen dataclass: it is a static argument of the
+  chunk's ``jit``, so equal trainers share one compile) with
+
+  * ``train``: its :class:`relu_dae.train.TrainConfig` (the step budget ``steps`` and
+    ``chunk_size`` set the progress bar and the configuration-step accounting);
+  * ``memory_bytes(rows, d)``: an estimate of one configuration's device memory;
+  * ``__call__(member, callback)``: trains one :class:`Member` and returns a dict (nested
+    dicts allowed) of arrays that includes :data:`REQUIRED` (take them from the
+    :class:`relu_dae.train.History` with :func:`history_outputs`), and optionally a
+    boolean ``valid``. ``callback`` is the progress reporter to hand to ``train``.
+  """
+  train: train_lib.TrainConfig
+
+  def memory_bytes(self, rows: int, d: int) -> int: ...
+
+  def __call__(self, member: Member, callback: Callable | None) -> dict: ...
+
+
+def _check_trainer(trainer, p_max: int) -> None:
+  if not (callable(trainer) and hasattr(trainer, "memory_bytes")
+          and isinstance(getattr(trainer, "train", None), train_lib.TrainConfig)):
+    raise TypeError("trainer must be a Trainer: callable, with .train (a TrainConfig) and .memory_bytes(rows, d); "
+                    f"got {type(trainer).__name__}")
+  try:
+    hash(trainer)
+  except TypeError as err:
+    raise TypeError(f"trainer must be hashable (a frozen dataclass), got {type(trainer).__name__}") from err
+  width = getattr(trainer, "p_max", p_max)
+  if width != p_max:
+    raise ValueError(f"trainer.p_max={width} differs from SweepConfig.p_max={p_max}")
+
+
+def history_outputs(hist: train_lib.History, curve_points: int) -> dict:
+  """The outputs every trainer reports, from one configuration's :class:`relu_dae.train.History`.
+
+  ``loss_curve (curve_points,)``: window means over the steps the run took (NaN windows
+  after an early stop); ``final_loss``: the mean loss over the last 5 % of the budget
+  before the stop; and :data:`REQUIRED` with the convergence rule's monitor and slope.
+  """
+  steps = hist.loss.shape[0]
+  points = min(curve_points, steps)
+  window = steps // points
+  curve = jnp.nanmean(hist.loss[:points * window].reshape(points, window), axis=-1)
+  t = jnp.arange(steps)
+  last = (t >= hist.steps_run - max(1, steps // 20)) & (t < hist.steps_run)
+  final = jnp.sum(jnp.where(last, hist.loss, 0.0)) / jnp.sum(last)
+  return dict(loss_curve=curve, final_loss=final, nonfinite_step=hist.nonfinite_step, steps_run=hist.steps_run,
+              status=hist.status, monitor=hist.monitor, monitor_slope=hist.monitor_slope)
+
+
+def _bucket_train_config(train: train_lib.TrainConfig, rows: int) -> train_lib.TrainConfig:
+  """Full batch for buckets up to ``train.batch_size`` rows; minibatches above."""
+  batch = train.batch_size
+  return dataclasses.replace(train, batch_size=batch if batch is not None and rows > batch else None)
+
+
+@dataclasses.dataclass(frozen=True)
+class DAETrainer:
+  """The default :class:`Trainer`: the DAE of Eq. (6) at the configuration's ``σ, λ, p``.
+
+  A width-``p_max`` model (:func:`relu_dae.model.init` from ``split(key)[0]``) whose last
+  ``p_max − p`` units are masked, trained by :func:`relu_dae.train.train` (key
+  ``split(key)[1]``) on the member's weighted rows. Outputs ``params`` (``W``, or the
+  stack ``[W1, W2]`` untied) and :func:`history_outputs`.
+  """
+  train: train_lib.TrainConfig = train_lib.TrainConfig()
+  p_max: int = 32
+  tied: bool = True
+  init_scale: float | None = None
+  curve_points: int = 50
+
+  def memory_bytes(self, rows: int, d: int) -> int:
+    batch = rows if self.train.batch_size is None else min(rows, self.train.batch_size)
+    activations = 3 * batch * self.train.num_noise * (2 * d + 2 * self.p_max)
+    return 4 * (activations + 8 * d * self.p_max + rows * d + self.train.steps)
+
+  def __call__(self, member: Member, callback: Callable | None = None) -> dict:
+    c, X = member.config, member.X
+    k_init, k_train = jax.random.split(member.key)
+    params = model.init(k_init, X.shape[1], self.p_max, tied=self.tied, scale=self.init_scale)
+    mask = (jnp.arange(self.p_max) < c["p"]).astype(X.dtype)
+    params, hist = train_lib.train(params, X, k_train, _bucket_train_config(self.train, X.shape[0]),
+                                   sigma=c["sigma"], lam=c["lam"], weights=member.weights, unit_mask=mask,
+                                   callback=callback)
+    W = params["W"] if self.tied else jnp.stack([params["W1"], params["W2"]])
+    return {"params": W, **history_outputs(hist, self.curve_points)}
 
 
 def sample_weights(labels: jax.Array, first: jax.Array, n, duplicated, num_clusters: int) -> jax.Array:
@@ -236,12 +382,8 @@ def bucket_size(n: int, pool_size: int, mode: str = "pow2") -> int:
 
 
 def _chunk_size(config: SweepConfig, rows: int, d: int, num_devices: int) -> int:
-  """Configurations per chunk from the memory budget (a deterministic estimate)."""
-  batch = rows if config.train.batch_size is None else min(rows, config.train.batch_size)
-  width = config.p_max
-  activations = 3 * batch * config.train.num_noise * (2 * d + 2 * width)
-  state = 8 * d * width + rows * d + config.train.steps
-  per_config = 4 * (activations + state)
+  """Configurations per chunk from the memory budget (the trainer's deterministic estimate)."""
+  per_config = max(1, int(config.resolved_trainer.memory_bytes(rows, d)))
   size = int(config.memory_budget_mb * 2**20 // per_config)
   size = max(1, min(config.max_chunk, size))
   return max(num_devices, size // num_devices * num_devices)
@@ -260,41 +402,52 @@ def first_rows(labels: np.ndarray) -> np.ndarray:
   return first
 
 
-def _bucket_train_config(config: SweepConfig, rows: int) -> train_lib.TrainConfig:
-  batch = config.train.batch_size
-  return dataclasses.replace(config.train, batch_size=batch if batch is not None and rows > batch else None)
+def _member(pools, labels, first, c, num_clusters: int) -> Member:
+  """The :class:`Member` of configuration ``c`` (traced) on stacked pools ``(A, rows, d)``."""
+  a = 0 if pools.shape[0] == 1 else c["data"]
+  w = sample_weights(labels[a], first[a], c["n"], c["duplicated"], num_clusters)
+  return Member(c, pools[a], labels[a], w, jax.random.PRNGKey(c["seed"]))
 
 
-@functools.partial(jax.jit, static_argnames=("config", "train_config", "num_clusters", "callback"))
-def _train_chunk(pools, labels, first, cfg, *, config, train_config, num_clusters, callback):
-  """Trains a chunk of configurations ``cfg = {axis: (c,)}`` with one ``vmap``."""
-  d = pools.shape[-1]
-  single_pool = pools.shape[0] == 1
+@functools.partial(jax.jit, static_argnames=("trainer", "num_clusters", "callback"))
+def _train_chunk(pools, labels, first, cfg, *, trainer, num_clusters, callback):
+  """Runs ``trainer`` on a chunk of configurations ``cfg = {axis: (c,)}`` with one ``vmap``."""
+  return jax.vmap(lambda c: trainer(_member(pools, labels, first, c, num_clusters), callback))(cfg)
 
-  def one(c):
-    X, lab, fst = ((pools[0], labels[0], first[0]) if single_pool else
-                   (pools[c["data"]], labels[c["data"]], first[c["data"]]))
-    w = sample_weights(lab, fst, c["n"], c["duplicated"], num_clusters)
-    k_init, k_train = jax.random.split(jax.random.PRNGKey(c["seed"]))
-    params = model.init(k_init, d, config.p_max, tied=config.tied, scale=config.init_scale)
-    mask = (jnp.arange(config.p_max) < c["p"]).astype(X.dtype)
-    params, hist = train_lib.train(params, X, k_train, train_config, sigma=c["sigma"], lam=c["lam"],
-                                   weights=w, unit_mask=mask, callback=callback)
-    W = params["W"] if config.tied else jnp.stack([params["W1"], params["W2"]])
-    return W, hist
 
-  W, hist = jax.vmap(one)(cfg)
-  steps = train_config.steps
-  points = min(config.curve_points, steps)
-  window = steps // points
-  # Window means over the steps each run took (NaN windows after an early stop).
-  curve = jnp.nanmean(hist.loss[:, :points * window].reshape(-1, points, window), axis=-1)
-  # Final loss: the last 5 % of the budget, ending where the run stopped.
-  tail = max(1, steps // 20)
-  t = jnp.arange(steps)
-  last = (t >= hist.steps_run[:, None] - tail) & (t < hist.steps_run[:, None])
-  final = jnp.sum(jnp.where(last, hist.loss, 0.0), axis=-1) / jnp.sum(last, axis=-1)
-  return W, curve, final, hist.nonfinite_step, hist.steps_run, hist.status, hist.monitor, hist.monitor_slope
+def flatten(tree: dict, prefix: str = "") -> dict:
+  """``{"a": {"b": x}}`` → ``{"a.b": x}`` (the storage form of nested outputs)."""
+  out = {}
+  for k, v in tree.items():
+    if "." in k:
+      raise ValueError(f"output names may not contain '.', got {k!r}")
+    if isinstance(v, dict):
+      out.update(flatten(v, f"{prefix}{k}."))
+    else:
+      out[prefix + k] = v
+  return out
+
+
+def unflatten(flat: dict, name: str):
+  """``flat[name]`` if present, else the nested dict of every ``name.*`` entry (inverse of :func:`flatten`).
+
+  Example:
+    >>> unflatten({"p.W": 1, "p.t.b": 2, "q": 3}, "p")
+    {'W': 1, 't': {'b': 2}}
+  """
+  if name in flat:
+    return flat[name]
+  out = {}
+  for k, v in flat.items():
+    if k.startswith(name + "."):
+      *path, leaf = k[len(name) + 1:].split(".")
+      node = out
+      for part in path:
+        node = node.setdefault(part, {})
+      node[leaf] = v
+  if not out:
+    raise KeyError(f"no output {name!r}; outputs are {sorted(flat)}")
+  return out
 
 
 def _fingerprint(grid: Grid, config: SweepConfig, pools: np.ndarray, labels: np.ndarray) -> dict:
@@ -304,8 +457,11 @@ def _fingerprint(grid: Grid, config: SweepConfig, pools: np.ndarray, labels: np.
 
 
 def _config_dict(config: SweepConfig) -> dict:
-  out = dataclasses.asdict(config)
+  out = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "trainer"}
   out["train"] = dataclasses.asdict(config.train)
+  trainer = config.resolved_trainer
+  out["trainer"] = {"type": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
+                    **(dataclasses.asdict(trainer) if dataclasses.is_dataclass(trainer) else {"repr": repr(trainer)})}
   return out
 
 
@@ -355,7 +511,7 @@ def _validate(grid: Grid, config: SweepConfig, pools: np.ndarray, labels_given: 
 
 
 def plan(grid: Grid, config: SweepConfig, pool_size: int, d: int, num_devices: int = 1):
-  """The chunks a sweep runs: a list of ``(rows, config_indices)``, deterministic.
+  """The chunks a sweep runs: a list of ``(rows, config_indices, size)``, deterministic.
 
   Configurations are grouped by bucket (:func:`bucket_size`), kept in grid order within a
   bucket and cut into the fewest equal chunks that fit the memory budget; a short last
@@ -374,12 +530,19 @@ def plan(grid: Grid, config: SweepConfig, pool_size: int, d: int, num_devices: i
   return chunks
 
 
-def _progress_callback(bar, steps: int, chunk: int):
-  def report(step, loss):
-    del loss
+class _Progress:
+  """The open tqdm bar the in-jit progress callback reports to (one module-level reporter,
+  so a sweep compiles the same with any bar; no fresh closure as a static argument)."""
+  bar = None
+  chunk = 1
+
+
+def _report_progress(step, loss) -> None:
+  """``callback(step, loss)`` of every configuration after each of its scan chunks."""
+  del loss
+  if _Progress.bar is not None:
     step = int(step)
-    bar.update(step % chunk if step == steps and step % chunk else chunk)
-  return report
+    _Progress.bar.update(step - _Progress.chunk * ((step - 1) // _Progress.chunk))
 
 
 def _device_put(tree, mesh, spec):
@@ -388,20 +551,26 @@ def _device_put(tree, mesh, spec):
   return jax.device_put(tree, NamedSharding(mesh, spec))
 
 
+def _cfg_arrays(configs: dict, idx: np.ndarray) -> dict:
+  return {a: configs[a][idx].astype(np.int32 if a in _INT_AXES else np.float32) for a in AXES}
+
+
 def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None,
         progress: bool = True, devices: Sequence[Any] | None = None) -> str:
-  """Trains every configuration of ``grid`` and writes ``workdir/sweep.{npz,json}``.
+  """Runs ``config``'s trainer on every configuration of ``grid``; writes ``workdir/sweep.{npz,json}``.
 
   Args:
     grid: the sweep values (:class:`Grid`).
-    config: static settings (:class:`SweepConfig`).
+    config: static settings (:class:`SweepConfig`), including the per-configuration
+      :class:`Trainer` (default: the DAE of Eq. (6), :class:`DAETrainer`).
     workdir: directory for chunk files and results; rerunning with the same
       arguments resumes (finished chunks are skipped), different arguments raise.
     pool: data ``(N, d)``, or ``(A, N, d)`` for a ``data`` axis. Rows are taken in order:
       configuration ``n`` trains on rows ``[0, n)``. For balanced clusters at every ``n``,
       interleave clusters (e.g. :func:`interleave`).
     labels: cluster ids ``(N,)`` or ``(A, N)``; needed for ``duplicated > 0``.
-    progress: show a tqdm bar over configuration-steps (updated once per scan chunk).
+    progress: show a tqdm bar over configuration-steps (updated once per scan chunk; a
+      chunk of configurations that stops early jumps to its budget).
     devices: devices to shard the configuration axis over (default: all local devices).
 
   Returns:
@@ -411,13 +580,14 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None,
   pools, labels, num_clusters = _prepare_data(pool, labels)
   grid = grid.resolved(config.p_max)
   _validate(grid, config, pools, labels_given)
+  trainer = config.resolved_trainer
   first = first_rows(labels)
   devices = list(jax.devices() if devices is None else devices)
   mesh = jax.sharding.Mesh(np.array(devices), ("config",)) if len(devices) > 1 else None
   _check_workdir(workdir, _fingerprint(grid, config, pools, labels))
   configs = grid.configurations()
   chunks = plan(grid, config, pools.shape[1], pools.shape[2], len(devices))
-  steps = config.train.steps
+  steps = trainer.train.steps
   paths = [os.path.join(workdir, "chunks", f"rows{r:06d}_{i[0]:07d}") for r, i, _ in chunks]
   done = [os.path.exists(p + ".npz") for p in paths]
   start = time.perf_counter()
@@ -425,24 +595,29 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None,
   with tqdm(total=sum(s for _, _, s in chunks) * steps, unit="cfg-step", unit_scale=True,
             disable=not progress, desc="sweep",
             initial=sum(s for (_, _, s), ok in zip(chunks, done) if ok) * steps) as bar:
-    callback = _progress_callback(bar, steps, min(config.train.chunk_size, steps)) if progress else None
-    for (rows, idx, size), path, finished in zip(chunks, paths, done):
-      if finished:
-        continue
-      padded = np.concatenate([idx, np.full(size - len(idx), idx[-1])])
-      cfg = {a: configs[a][padded].astype(np.int32 if a in _INT_AXES else np.float32) for a in AXES}
-      data = _device_put((pools[:, :rows], labels[:, :rows], first[:, :rows]), mesh, PartitionSpec())
-      out = _train_chunk(*data, _device_put(cfg, mesh, PartitionSpec("config")), config=config,
-                         train_config=_bucket_train_config(config, rows), num_clusters=num_clusters,
-                         callback=callback)
-      W, curve, final, bad, steps_run, status, monitor, slope = (np.asarray(x) for x in out)
-      # Under vmap the chunk ran until its slowest configuration stopped: that is its cost.
-      cost = int(steps_run.max()) * int(size)
-      results.save(path, {"index": idx, "params": W[:len(idx)], "loss_curve": curve[:len(idx)],
-                          "final_loss": final[:len(idx)], "nonfinite_step": bad[:len(idx)],
-                          "steps_run": steps_run[:len(idx)], "status": status[:len(idx)],
-                          "monitor": monitor[:len(idx)], "monitor_slope": slope[:len(idx)]},
-                   {"rows": rows, "chunk": int(size), "config_steps": cost})
+    _Progress.bar, _Progress.chunk = (bar if progress else None), min(trainer.train.chunk_size, steps)
+    try:
+      for (rows, idx, size), path, finished in zip(chunks, paths, done):
+        if finished:
+          continue
+        before = bar.n
+        padded = np.concatenate([idx, np.full(size - len(idx), idx[-1])])
+        data = _device_put((pools[:, :rows], labels[:, :rows], first[:, :rows]), mesh, PartitionSpec())
+        out = _train_chunk(*data, _device_put(_cfg_arrays(configs, padded), mesh, PartitionSpec("config")),
+                           trainer=trainer, num_clusters=num_clusters,
+                           callback=_report_progress if progress else None)
+        out = {k: np.asarray(v) for k, v in flatten(out).items()}
+        missing = [k for k in REQUIRED if k not in out]
+        if missing:
+          raise ValueError(f"trainer {type(trainer).__name__} did not return {missing}")
+        # Under vmap the chunk ran until its slowest configuration stopped: that is its cost.
+        cost = int(out["steps_run"].max()) * int(size)
+        results.save(path, {"index": idx, **{k: v[:len(idx)] for k, v in out.items()}},
+                     {"rows": rows, "chunk": int(size), "config_steps": cost, "outputs": sorted(out)})
+        bar.n = before + size * steps
+        bar.refresh()
+    finally:
+      _Progress.bar = None
   return _assemble(grid, config, workdir, paths, chunks, devices, time.perf_counter() - start)
 
 
@@ -451,26 +626,29 @@ def _assemble(grid, config, workdir, paths, chunks, devices, wall_s) -> str:
   parts = [a for a, _ in loaded]
   order = np.argsort(np.concatenate([p["index"] for p in parts]))
   cat = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0] if k != "index"}
-  ok = (cat["nonfinite_step"] < 0) & ~np.isin(cat["status"], convergence.UNSTABLE)
-  cat["params"][~ok] = np.nan
-  cat["final_loss"][~ok] = np.nan
+  ok = ((cat["nonfinite_step"] < 0) & ~np.isin(cat["status"], convergence.UNSTABLE)
+        & cat.get("valid", np.ones(len(order), bool)).astype(bool))
+  for k, v in cat.items():
+    if k not in DIAGNOSTICS and v.dtype.kind == "f":
+      v[~ok] = np.nan  # a failed run is NaN downstream, never a result
   converged = cat["status"] == convergence.CONVERGED
-  arrays = {**{f"config_{a}": v for a, v in grid.configurations().items()}, **cat, "ok": ok,
-            "converged": converged}
+  arrays = {**{f"config_{a}": v for a, v in grid.configurations().items()},
+            **{f"out.{k}": v for k, v in cat.items()}, "ok": ok, "converged": converged}
   buckets = {}
   for rows, idx, size in chunks:
     entry = buckets.setdefault(str(rows), {"configs": 0, "chunks": 0, "chunk_size": size})
     entry["configs"] += len(idx)
     entry["chunks"] += 1
   meta = {"grid": dataclasses.asdict(grid), "grid_shape": list(grid.shape), "config": _config_dict(config),
-          "devices": [str(d) for d in devices], "wall_s": wall_s, "buckets": buckets,
+          "devices": [str(d) for d in devices], "wall_s": wall_s, "buckets": buckets, "outputs": sorted(cat),
           "num_nonfinite": int((cat["nonfinite_step"] >= 0).sum()), "num_failed": int((~ok).sum()),
           "status_counts": {name: int((cat["status"] == code).sum())
                             for code, name in enumerate(convergence.STATUS_NAMES)},
           "converged_fraction": float(converged.mean()),
           "config_steps": {"run": int(cat["steps_run"].sum()),
                            "executed": int(sum(m["config_steps"] for _, m in loaded)),
-                           "budget": int(sum(size for _, _, size in chunks) * config.train.steps)}}
+                           "budget": int(sum(size for _, _, size in chunks)
+                                         * config.resolved_trainer.train.steps)}}
   return results.save(os.path.join(workdir, "sweep"), arrays, meta)
 
 
@@ -478,10 +656,77 @@ def load(stem: str) -> SweepResult:
   """Reads a sweep written by :func:`run` (no pickle)."""
   arrays, meta = results.load(stem)
   configs = {a: arrays[f"config_{a}"] for a in AXES}
-  return SweepResult(configs, tuple(meta["grid_shape"]), arrays["params"], arrays["loss_curve"],
-                     arrays["final_loss"], arrays["nonfinite_step"], arrays["ok"], meta,
-                     arrays["steps_run"], arrays["status"], arrays["converged"], arrays["monitor"],
-                     arrays["monitor_slope"])
+  outputs = {k[len("out."):]: v for k, v in arrays.items() if k.startswith("out.")}
+  return SweepResult(configs, tuple(meta["grid_shape"]), outputs, arrays["ok"], meta, outputs["steps_run"],
+                     outputs["status"], arrays["converged"], outputs["nonfinite_step"])
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "num_clusters"))
+def _measure_batch(pools, labels, first, cfg, outputs, extras, *, fn, num_clusters):
+  return jax.vmap(lambda c, o, e: fn(_member(pools, labels, first, c, num_clusters), o, e))(cfg, outputs, extras)
+
+
+def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, extras=None,
+            batch_size: int = 512) -> dict[str, np.ndarray]:
+  """Applies ``fn(member, outputs, extras) -> {name: array}`` to the finished configurations of a sweep.
+
+  The measuring half of the engine (:func:`run` is the training half): ``member`` is the
+  configuration's :class:`Member` on its *whole* pool (``member.weights`` marks its
+  training set, so held-in and held-out rows are both at hand), ``outputs`` its row of
+  ``res.outputs`` as the nested dict the trainer returned, ``extras`` its row of an
+  optional per-configuration pytree ``(C, ...)``. One ``jit(vmap(fn))``, in batches of
+  ``batch_size`` configurations (the last padded), compiled once per ``fn`` and shapes;
+  ``fn`` is a static argument, so pass a hashable value (a module-level function or a
+  frozen dataclass) to reuse the compile across calls.
+
+  Args:
+    res: a loaded sweep (:func:`load`).
+    fn: the per-configuration measurement (traced).
+    pool, labels: the data the sweep ran on (as given to :func:`run`).
+    select: optional ``(C,)`` booleans: configurations to measure (default all).
+    extras: optional pytree of per-configuration arrays with leading axis ``C``.
+    batch_size: configurations per ``vmap``.
+
+  Returns:
+    ``{name: (C, ...)}`` floats (integer measures become floats), NaN for configurations
+    that are not ok (:attr:`SweepResult.ok`) or not selected.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, tempfile, relu_dae as rd
+    >>> X = rd.data.locally_sparse(jax.random.PRNGKey(0), n=8, d=16)
+    >>> config = rd.sweep.SweepConfig(rd.train.TrainConfig(steps=20, learning_rate=1e-2), p_max=8)
+    >>> res = rd.sweep.load(rd.sweep.run(rd.sweep.Grid(n=(2, 8)), config, tempfile.mkdtemp(), pool=X, progress=False))
+    >>> size = lambda m, out, extra: {"n_train": jnp.sum(m.weights > 0)}
+    >>> rd.sweep.measure(res, size, pool=X)["n_train"].tolist()
+    [2.0, 8.0]
+  """
+  _checks.positive_int("batch_size", batch_size)
+  pools, labels, num_clusters = _prepare_data(pool, labels)
+  C = len(res.ok)
+  if pools.shape[1] < int(np.max(res.configs["n"])) or int(np.max(res.configs["data"])) >= pools.shape[0]:
+    raise ValueError(f"pool of shape {pools.shape} is not the pool this sweep ran on")
+  chosen = np.asarray(res.ok, bool) & (np.ones(C, bool) if select is None else np.asarray(select, bool))
+  idx = np.flatnonzero(chosen)
+  out = {}
+  if idx.size == 0:
+    return out
+  size = min(batch_size, idx.size)
+  outputs = jax.tree.map(np.nan_to_num, {k: unflatten(res.outputs, k) for k in {k.split(".")[0] for k in res.outputs}})
+  extras = {} if extras is None else extras
+  data = jax.tree.map(jnp.asarray, (pools, labels, first_rows(labels)))
+  for i in range(0, idx.size, size):
+    batch = idx[i:i + size]
+    padded = np.concatenate([batch, np.full(size - len(batch), batch[-1])])
+    take = lambda a: jnp.asarray(np.asarray(a)[padded])
+    vals = _measure_batch(*data, _cfg_arrays(res.configs, padded), jax.tree.map(take, outputs),
+                          jax.tree.map(take, extras), fn=fn, num_clusters=num_clusters)
+    for k, v in vals.items():
+      v = np.asarray(v)[:len(batch)]
+      out.setdefault(k, np.full((C,) + v.shape[1:], np.nan))[batch] = v
+  return out
 
 
 def interleave(X, labels) -> tuple[np.ndarray, np.ndarray]:

@@ -37,6 +37,7 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -152,92 +153,83 @@ def _flags_of(arrays: dict, threshold: float) -> dict:
   return {k: np.where(ok, v.astype(np.float64), np.nan) for k, v in out.items()}
 
 
-# ----------------------------------------------------------------------------- the multi-σ model
+# ----------------------------------------------------------------------------- the two sweeps
 
 
-def _train_config(c, rows: int) -> rd.train.TrainConfig:
-  """The bucket's training config: full batch up to ``batch_size`` rows (as ``relu_dae.sweep``), and
-  at least ``c.min_noisy_batch`` noisy inputs per step (``num_noise = ⌈min_noisy_batch / rows⌉``
-  draws of (σ, ε) per sample), so tiny training sets do not get a noisier gradient."""
-  tc = dict(c.train.to_dict())
-  if tc["batch_size"] is not None and rows <= tc["batch_size"]:
-    tc["batch_size"] = None
-  tc["num_noise"] = max(tc["num_noise"], -(-c.min_noisy_batch // rows))
-  return rd.train.TrainConfig(**tc)
+def _diffusion_denoiser(outputs) -> Partial:
+  return diffusion.model_denoiser(outputs["params"])
 
 
-def _train_and_sample(n, p, seed, pool, *, d, p_max, hidden, tc, sigma_min, sigma_max, sampler, show):
-  """Trains one width-p model on the first n pool rows, samples it and measures the samples (traced).
+def _dae_denoiser(outputs) -> Partial:
+  return diffusion.single_sigma_dae({"W": outputs["params"]})
 
-  Width p is a width-``p_max`` model whose last ``p_max − p`` columns of W start at zero: a zero
-  column gets no gradient (its units are never active and ReLU'(0) = 0), so it stays zero and the
-  model *is* the width-p model; ``masked_max`` records that it did.
+
+@dataclasses.dataclass(frozen=True)
+class CopyMeasure:
+  """Samples a trained configuration and measures its samples (a ``sweep.measure`` function).
+
+  ``denoiser(outputs)`` builds the sampler's denoiser from the trainer's outputs; the
+  sampler key is ``split(key, 3)[2]`` (the diffusion trainer uses ``[0]``, ``[1]``), the
+  same for every model of a seed, so f_emp, f_gt and both trained models share noise.
   """
-  k_init, k_train, k_sample = jax.random.split(jax.random.PRNGKey(seed), 3)
-  params = diffusion.init(k_init, d, p_max, hidden=hidden)
-  keep = jnp.arange(p_max) < p
-  params = dict(params, W=params["W"] * keep)
-  w = (jnp.arange(pool.shape[0]) < n).astype(pool.dtype)
-  params, hist = diffusion.train(params, pool, k_train, tc, sigma_min=sigma_min, sigma_max=sigma_max, weights=w)
-  samples = diffusion.sample(params, k_sample, sampler["num_samples"], d, num_steps=sampler["num_steps"],
-                             sigma_max=sigma_max, sigma_min=sigma_min, clamp=sampler["clamp"])
-  tail = max(1, tc.steps // 20)
-  return dict(sample_measures(samples, pool, w), samples=samples[:show],
-              final_loss=jnp.mean(hist.loss[-tail:]), nonfinite_step=hist.nonfinite_step,
-              masked_max=jnp.max(jnp.abs(jnp.where(keep, 0.0, params["W"]))), skip=params["skip"])
+  denoiser: Callable
+  sampler: tuple  # (num_samples, num_steps, clamp)
+  sigma_min: float
+  sigma_max: float
+  show: int
+
+  def __call__(self, member: sweep.Member, outputs: dict, extras) -> dict:
+    del extras
+    num, steps, clamp = self.sampler
+    samples = diffusion.sample(self.denoiser(outputs), jax.random.split(member.key, 3)[2], num, member.X.shape[1],
+                               num_steps=steps, sigma_max=self.sigma_max, sigma_min=self.sigma_min, clamp=clamp)
+    return dict(sample_measures(samples, member.X, member.weights), samples=samples[:self.show])
 
 
-def _configurations(c) -> dict[str, np.ndarray]:
-  n, p, seed = np.meshgrid(np.asarray(c.n), np.asarray(c.p), np.asarray(c.seeds), indexing="ij")
-  return {"n": n.ravel(), "p": p.ravel(), "seed": seed.ravel()}
+def _copy_measure(c, denoiser: Callable) -> CopyMeasure:
+  return CopyMeasure(denoiser, _sampler_tuple(c), float(c.sigma_min), float(c.sigma_max), int(c.show_samples))
 
 
-def _finish(arrays: dict) -> dict:
-  """Adds ``ok`` (finite training, masked units still zero) and NaNs the measures of bad runs."""
-  ok = (arrays["nonfinite_step"] < 0) & (arrays.get("masked_max", np.zeros(len(arrays["nonfinite_step"]))) == 0)
-  for k in ("ratio", "dir_ratio", "cosine", "final_loss", "samples"):
-    if k in arrays:
-      arrays[k] = np.where(ok.reshape((-1,) + (1,) * (arrays[k].ndim - 1)), arrays[k], np.nan)
-  arrays["ok"] = ok
-  return arrays
+def diffusion_trainer(c) -> diffusion.SweepTrainer:
+  """The multi-σ model's :class:`relu_dae.diffusion.SweepTrainer` of a preset."""
+  return diffusion.SweepTrainer(rd.train.TrainConfig(**c.train.to_dict()), p_max=max(c.p), hidden=c.hidden,
+                                sigma_min=c.sigma_min, sigma_max=c.sigma_max, min_noisy_batch=c.min_noisy_batch)
+
+
+def _measured_sweep(name: str, c, data: Mixture, grid: sweep.Grid, config: sweep.SweepConfig, denoiser: Callable,
+                    workdir: str, progress: bool) -> tuple[dict, dict]:
+  """``sweep.run`` then ``sweep.measure`` with :class:`CopyMeasure`; both resume (the sweep by its chunks,
+  the measures by a fingerprint of the finished sweep and the sampler)."""
+  res = sweep.load(sweep.run(grid, config, os.path.join(workdir, f"{name}_sweep"), pool=data.X, labels=data.labels,
+                             progress=progress))
+  measure_fn = _copy_measure(c, denoiser)
+
+  def compute():
+    t = time.perf_counter()
+    vals = sweep.measure(res, measure_fn, pool=data.X, labels=data.labels, batch_size=c.measure_batch)
+    extra = {k: res.outputs[k] for k in ("final_loss", "nonfinite_step", "masked_max", "params.skip")
+             if k in res.outputs}
+    arrays = {**{f"config_{k}": res.configs[k] for k in ("n", "p", "seed")}, **vals,
+              **{k.replace("params.", ""): v for k, v in extra.items()}, "ok": res.ok,
+              "converged": res.converged, "steps_run": res.steps_run, "status": res.status,
+              "pool": data.X, "pool_labels": data.labels}
+    meta = dict(part=name, configs_axes=["n", "p", "seed"], n=list(c.n), p=list(c.p), seeds=list(c.seeds),
+                num_nonfinite=res.meta["num_nonfinite"], num_not_ok=int((~res.ok).sum()),
+                status_counts=res.meta["status_counts"], converged_fraction=res.meta["converged_fraction"],
+                config_steps=res.meta["config_steps"], train_wall_s=res.meta["wall_s"],
+                measure_wall_s=time.perf_counter() - t)
+    return arrays, meta
+
+  fp = _fingerprint(res.meta["config"], res.meta["grid"], dataclasses.asdict(measure_fn) | {"denoiser": name},
+                    float(np.nansum(res.final_loss)))
+  return _cached(os.path.join(workdir, name), fp, compute)
 
 
 def run_diffusion(c, data: Mixture, workdir: str, *, progress: bool = True) -> tuple[dict, dict]:
-  """Trains and samples every (n, p, seed); one ``jit(vmap)`` per bucket of n (``sweep.bucket_size``).
-
-  Each bucket trains on the pool truncated to the next power of two ≥ n with 0/1 sample
-  weights, and is saved to ``workdir/chunks`` (a rerun skips finished buckets).
-  """
-  configs = _configurations(c)
-  N = data.X.shape[0]
-  rows = np.array([sweep.bucket_size(int(n), N, c.buckets) for n in configs["n"]])
-  p_max = max(c.p)
-  static = dict(d=c.d, p_max=p_max, hidden=c.hidden, sigma_min=c.sigma_min, sigma_max=c.sigma_max,
-                sampler=c.sampler.to_dict(), show=c.show_samples)
-  base = _fingerprint(static, c.train.to_dict(), c.min_noisy_batch, [c.K, c.alpha, c.beta, c.norm, c.decay, c.data_seed, N])
-  parts = []
-  start = time.perf_counter()
-  for r in tqdm(np.unique(rows), desc="diffusion buckets", disable=not progress):
-    idx = np.flatnonzero(rows == r)
-    fn = jax.jit(jax.vmap(functools.partial(_train_and_sample, tc=_train_config(c, int(r)), **static),
-                          in_axes=(0, 0, 0, None)))
-
-    def compute(idx=idx, r=r, fn=fn):
-      t = time.perf_counter()
-      out = fn(*(jnp.asarray(configs[k][idx]) for k in ("n", "p", "seed")), jnp.asarray(data.X[:r]))
-      out = jax.tree.map(np.asarray, out)
-      logging.info("bucket rows=%d: %d configurations in %.1f s", r, len(idx), time.perf_counter() - t)
-      return dict(out, index=idx), {"rows": int(r), "wall_s": time.perf_counter() - t}
-
-    fp = _fingerprint(base, int(r), {k: v[idx] for k, v in configs.items()})
-    parts.append(_cached(os.path.join(workdir, "chunks", f"diffusion_rows{int(r):05d}"), fp, compute)[0])
-  order = np.argsort(np.concatenate([p["index"] for p in parts]))
-  arrays = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0] if k != "index"}
-  arrays = _finish(arrays)
-  meta = dict(part="diffusion", configs_axes=["n", "p", "seed"], n=list(c.n), p=list(c.p), seeds=list(c.seeds),
-              num_nonfinite=int((arrays["nonfinite_step"] >= 0).sum()),
-              num_not_ok=int((~arrays["ok"]).sum()), wall_s=time.perf_counter() - start)
-  return {**{f"config_{k}": v for k, v in configs.items()}, **arrays}, meta
+  """Trains (``sweep.run`` with :func:`diffusion_trainer`), samples and measures every (n, p, seed)."""
+  grid = sweep.Grid(n=c.n, p=c.p, seed=c.seeds)
+  config = sweep.SweepConfig(p_max=max(c.p), buckets=c.buckets, trainer=diffusion_trainer(c))
+  return _measured_sweep("diffusion", c, data, grid, config, _diffusion_denoiser, workdir, progress)
 
 
 # ----------------------------------------------------------------------------- references
@@ -259,38 +251,16 @@ def _sampler_tuple(c) -> tuple:
 
 
 def _sample_keys(seeds) -> jax.Array:
-  """The sampler key of a seed, as in :func:`_train_and_sample`."""
+  """The sampler key of a seed, as in :class:`CopyMeasure`."""
   return jax.vmap(lambda s: jax.random.split(jax.random.PRNGKey(s), 3)[2])(jnp.asarray(seeds))
-
-
-def _dae_denoiser(W, y, sigma):
-  del sigma
-  return rd.model.apply({"W": W}, y)
 
 
 def run_dae(c, data: Mixture, workdir: str, *, progress: bool = True) -> tuple[dict, dict]:
   """The single-σ DAE (Eq. 5) at every (n, p, seed), trained by ``relu_dae.sweep``, used as a sampler."""
   tc = rd.train.TrainConfig(**{k: v for k, v in c.dae.to_dict().items() if k not in ("sigma", "lam")})
   grid = sweep.Grid(n=c.n, sigma=(c.dae.sigma,), lam=(c.dae.lam,), p=c.p, seed=c.seeds)
-  res = sweep.load(sweep.run(grid, sweep.SweepConfig(tc, p_max=max(c.p), buckets=c.buckets), os.path.join(workdir, "dae_sweep"),
-                             pool=data.X, labels=data.labels, progress=progress))
-
-  def compute():
-    t = time.perf_counter()
-    w = (np.arange(data.X.shape[0])[None] < res.configs["n"][:, None]).astype(np.float32)
-    W = jnp.asarray(np.nan_to_num(res.params))  # (C, d, p_max), masked units already zero
-    out = _sample_measure(Partial(_dae_denoiser, W), _sample_keys(res.configs["seed"]), jnp.asarray(data.X),
-                          jnp.asarray(w), sampler=_sampler_tuple(c), sigma_min=c.sigma_min, sigma_max=c.sigma_max)
-    out = jax.tree.map(np.asarray, out)
-    out["samples"] = out["samples"][:, :c.show_samples]
-    arrays = _finish(dict(out, nonfinite_step=np.where(res.ok, -1, 0)))
-    arrays.update({f"config_{k}": res.configs[k] for k in ("n", "p", "seed")}, final_loss=res.final_loss)
-    return arrays, dict(part="dae", sigma=c.dae.sigma, lam=c.dae.lam, num_not_ok=int((~arrays["ok"]).sum()),
-                        wall_s=time.perf_counter() - t)
-
-  fp = _fingerprint(res.meta["config"], res.meta["grid"], _sampler_tuple(c), c.sigma_min, c.sigma_max,
-                    c.show_samples, float(np.nansum(res.final_loss)))
-  return _cached(os.path.join(workdir, "dae"), fp, compute)
+  config = sweep.SweepConfig(tc, p_max=max(c.p), buckets=c.buckets)
+  return _measured_sweep("dae", c, data, grid, config, _dae_denoiser, workdir, progress)
 
 
 def _emp_denoiser(X, w, y, sigma):
@@ -324,41 +294,42 @@ def run_oracles(c, data: Mixture, workdir: str) -> tuple[dict, dict]:
 # ----------------------------------------------------------------------------- digits
 
 
-def run_digits(c, workdir: str) -> tuple[dict, dict]:
+def run_digits(c, workdir: str, *, progress: bool = True) -> tuple[dict, dict]:
   """A memorizing (n_mem) and a generalizing (n_gen) model on centred digits, sampled and measured.
 
-  Each is :func:`_train_and_sample` on the first n rows of the class-interleaved digits, with at
-  least ``c.min_noisy_batch`` noisy inputs per step as in :func:`_train_config`; with
-  ``c.buckets == "single"`` both train in one ``vmap`` on the n_gen rows (0/1 weights), one compile.
+  One two-configuration ``sweep.run`` of :class:`relu_dae.diffusion.SweepTrainer` on the
+  class-interleaved digits (at least ``c.min_noisy_batch`` noisy inputs per step), then
+  :class:`CopyMeasure`; with ``c.buckets == "single"`` both train in one ``vmap``.
   """
   g = c.digits
+  X, labels = rd.data.load_digits()
+  mean = X.mean(axis=0)
+  X, labels = sweep.interleave(X - mean, labels)  # centred (docs/theory_choices.md, Digits)
+  N = max(g.n_mem, g.n_gen)
+  X, labels = X[:N].astype(np.float32), labels[:N]
+  tc = rd.train.TrainConfig(steps=g.steps, learning_rate=g.learning_rate, schedule="cosine", optimizer="adam",
+                            chunk_size=max(1, g.steps // 4))
+  trainer = diffusion.SweepTrainer(tc, p_max=g.p, hidden=c.hidden, sigma_min=c.sigma_min, sigma_max=c.sigma_max,
+                                   min_noisy_batch=c.min_noisy_batch)
+  grid = sweep.Grid(n=(g.n_mem, g.n_gen), p=(g.p,), seed=(g.seed,))
+  res = sweep.load(sweep.run(grid, sweep.SweepConfig(p_max=g.p, buckets=c.buckets, trainer=trainer),
+                             os.path.join(workdir, "digits_sweep"), pool=X, labels=labels, progress=progress))
+  measure_fn = CopyMeasure(_diffusion_denoiser, (int(g.num_samples), int(c.sampler.num_steps), g.clamp),
+                           float(c.sigma_min), float(c.sigma_max), int(g.show))
 
   def compute():
     t = time.perf_counter()
-    X, labels = rd.data.load_digits()
-    mean = X.mean(axis=0)
-    X, labels = sweep.interleave(X - mean, labels)  # centred (docs/theory_choices.md, Digits)
-    N = max(g.n_mem, g.n_gen)
-    X, labels = X[:N].astype(np.float32), labels[:N]
-    sampler = dict(num_samples=g.num_samples, num_steps=c.sampler.num_steps, clamp=g.clamp)
+    vals = sweep.measure(res, measure_fn, pool=X, labels=labels)
+    vals.update(ok=res.ok, final_loss=res.final_loss, masked_max=res.outputs["masked_max"],
+                skip=res.outputs["params.skip"])
     arrays = {"mean_image": mean, "train_images": X, "train_labels": labels}
-    n = {"mem": g.n_mem, "gen": g.n_gen}
-    rows = {k: v if c.buckets == "pow2" else N for k, v in n.items()}  # "single": both in one vmap
-    for r in sorted(set(rows.values())):
-      names = [k for k in n if rows[k] == r]
-      tc = rd.train.TrainConfig(steps=g.steps, learning_rate=g.learning_rate, schedule="cosine", optimizer="adam",
-                                num_noise=-(-c.min_noisy_batch // r), chunk_size=max(1, g.steps // 4))
-      fn = jax.jit(jax.vmap(functools.partial(_train_and_sample, d=X.shape[1], p_max=g.p, hidden=c.hidden, tc=tc,
-                                              sigma_min=c.sigma_min, sigma_max=c.sigma_max, sampler=sampler,
-                                              show=g.show), in_axes=(0, 0, 0, None)))
-      k = len(names)
-      out = fn(jnp.array([n[a] for a in names]), jnp.full(k, g.p), jnp.full(k, g.seed), jnp.asarray(X[:r]))
-      out = _finish(jax.tree.map(np.asarray, out))
-      for i, name in enumerate(names):
-        arrays.update({f"{name}_{key}": v[i] for key, v in out.items()})
-    return arrays, dict(part="digits", n_mem=g.n_mem, n_gen=g.n_gen, p=g.p, wall_s=time.perf_counter() - t)
+    for i, name in enumerate(("mem", "gen")):
+      arrays.update({f"{name}_{key}": v[i] for key, v in vals.items()})
+    return arrays, dict(part="digits", n_mem=g.n_mem, n_gen=g.n_gen, p=g.p, wall_s=time.perf_counter() - t,
+                        train_wall_s=res.meta["wall_s"], status_counts=res.meta["status_counts"])
 
-  fp = _fingerprint(g.to_dict(), c.hidden, c.min_noisy_batch, c.buckets, c.sigma_min, c.sigma_max, c.sampler.num_steps)
+  fp = _fingerprint(res.meta["config"], res.meta["grid"], dataclasses.asdict(measure_fn) | {"denoiser": "diffusion"},
+                    float(np.nansum(res.final_loss)))
   return _cached(os.path.join(workdir, "digits"), fp, compute)
 
 
@@ -482,12 +453,10 @@ def run(c, workdir: str, figdir: str, *, plot_only: bool = False, progress: bool
   if not plot_only:
     start = time.perf_counter()
     data = mixture_data(c)
-    diff, meta = run_diffusion(c, data, workdir, progress=progress)
-    rd.results.save(os.path.join(workdir, "diffusion"), dict(diff, pool=data.X, pool_labels=data.labels),
-                    dict(meta, config=c.to_dict()))
+    diff, _ = run_diffusion(c, data, workdir, progress=progress)
     dae, _ = run_dae(c, data, workdir, progress=progress)
     oracles, _ = run_oracles(c, data, workdir)
-    digits, _ = run_digits(c, workdir)
+    digits, _ = run_digits(c, workdir, progress=progress)
     summary = summarize(c, diff, dae, oracles, digits)
     summary["wall_s"] = time.perf_counter() - start
     summary["config"] = c.to_dict()

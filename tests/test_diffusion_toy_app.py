@@ -107,8 +107,10 @@ def test_smoke_run_writes_results_figures_resumes_and_redraws(tmp_path):
   arrays, meta = results.load(os.path.join(work, "diffusion"))
   assert arrays["ratio"].shape == (len(c.n) * len(c.p) * len(c.seeds), c.sampler.num_samples)
   assert arrays["ok"].all() and meta["num_not_ok"] == 0
-  parts = [os.path.join(work, name + ".npz") for name in ("dae", "oracles", "digits")]
-  parts += [os.path.join(work, "chunks", f) for f in os.listdir(os.path.join(work, "chunks"))]
+  parts = [os.path.join(work, name + ".npz") for name in ("diffusion", "dae", "oracles", "digits")]
+  for name in ("diffusion", "dae", "digits"):
+    chunks = os.path.join(work, f"{name}_sweep", "chunks")
+    parts += [os.path.join(chunks, f) for f in os.listdir(chunks)]
   stamps = {p: os.path.getmtime(p) for p in parts}
   for name in names:
     os.remove(os.path.join(figs, name))

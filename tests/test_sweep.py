@@ -209,3 +209,117 @@ def test_unstable_runs_are_failures_not_results(tmp_path):
                              str(tmp_path), pool=_pool(), progress=False))
   assert res.status[0] in convergence.UNSTABLE and not res.ok[0] and not res.converged[0]
   assert np.all(np.isnan(res.params[0])) and res.meta["num_failed"] == 1
+
+
+# ----------------------------------------------------------------------------- the trainer contract
+
+
+import dataclasses
+
+import jax.numpy as jnp
+
+from relu_dae import convergence as conv_lib
+from relu_dae import diffusion
+
+TRAIN_ONE = train.TrainConfig(steps=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Moments:
+  """A trainer with a closed form: the weighted mean of the training set (no steps at all);
+  configurations with n = 3 report themselves invalid."""
+  train: "train.TrainConfig" = TRAIN_ONE
+
+  def memory_bytes(self, rows, d):
+    return rows * d
+
+  def __call__(self, member, callback=None):
+    w = member.weights
+    mean = jnp.sum(w[:, None] * member.X, axis=0) / jnp.sum(w)
+    return {"stats": {"mean": mean, "count": jnp.sum(w)}, "valid": member.config["n"] != 3,
+            "nonfinite_step": jnp.int32(-1), "steps_run": jnp.int32(1), "status": jnp.int32(conv_lib.MAX_STEPS)}
+
+
+def test_a_custom_trainer_runs_through_the_engine(tmp_path):
+  X = _pool()
+  labels = np.arange(16) % 2
+  grid = sweep.Grid(n=(2, 3, 9, 16), duplicated=(0.0, 0.5))
+  res = sweep.load(sweep.run(grid, sweep.SweepConfig(p_max=4, trainer=_Moments()), str(tmp_path), pool=X,
+                             labels=labels, progress=False))
+  assert res.tree("stats").keys() == {"mean", "count"} and res.meta["config"]["trainer"]["type"].endswith("_Moments")
+  for c in range(len(res.ok)):
+    n, dup = int(res.configs["n"][c]), float(res.configs["duplicated"][c])
+    rows = X[:n].copy()
+    if dup:  # cluster 0 becomes copies of its first row (row 0)
+      rows[labels[:n] == 0] = X[0]
+    if n == 3:
+      assert not res.ok[c] and np.all(np.isnan(res.outputs["stats.mean"][c]))
+    else:
+      assert res.ok[c]
+      np.testing.assert_allclose(res.outputs["stats.mean"][c], rows.mean(0), rtol=1e-5, atol=1e-6)
+      assert res.outputs["stats.count"][c] == n
+
+
+def test_bad_trainers_raise():
+  with pytest.raises(TypeError, match="trainer"):
+    sweep.SweepConfig(trainer=lambda member, callback: {})
+  with pytest.raises(ValueError, match="p_max"):
+    sweep.SweepConfig(p_max=4, trainer=sweep.DAETrainer(p_max=8))
+
+
+def test_the_diffusion_trainer_equals_training_alone(tmp_path):
+  X = _pool()
+  tc = train.TrainConfig(steps=40, learning_rate=1e-2, chunk_size=20)
+  trainer = diffusion.SweepTrainer(tc, p_max=6, hidden=4, min_noisy_batch=8)
+  grid = sweep.Grid(n=(2, 5), p=(3, 6), seed=(4,))
+  res = sweep.load(sweep.run(grid, sweep.SweepConfig(p_max=6, trainer=trainer), str(tmp_path), pool=X,
+                             progress=False))
+  params = res.params
+  assert res.ok.all() and np.all(res.outputs["masked_max"] == 0)
+  for c in range(len(res.ok)):
+    n, p = int(res.configs["n"][c]), int(res.configs["p"][c])
+    rows = 2 if n == 2 else 8  # the pow2 bucket: ⌈8 / rows⌉ noise draws per sample
+    k_init, k_train, _ = jax.random.split(jax.random.PRNGKey(4), 3)
+    p0 = diffusion.init(k_init, 32, 6, hidden=4)
+    p0 = dict(p0, W=p0["W"] * (np.arange(6) < p))
+    w = (np.arange(rows) < n).astype(np.float32)
+    want, _ = diffusion.train(p0, X[:rows], k_train, dataclasses.replace(tc, num_noise=-(-8 // rows)), weights=w)
+    np.testing.assert_allclose(params["W"][c], want["W"], rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(params["time"]["w2"][c], want["time"]["w2"], rtol=2e-5, atol=2e-6)
+
+
+def _stored_count(member, outputs, extras):
+  """Training-set size, its mean norm, and an extra per-configuration offset."""
+  w = member.weights
+  return {"n_train": jnp.sum(w > 0), "norm": jnp.sum(w * jnp.linalg.norm(member.X, axis=1)) / jnp.sum(w),
+          "w_norm": jnp.linalg.norm(outputs["params"]) + extras}
+
+
+def test_measure_hands_each_configuration_its_training_set(tmp_path):
+  X = _pool()
+  grid = sweep.Grid(n=(2, 5, 16), sigma=(0.1, 0.3))
+  res = sweep.load(sweep.run(grid, sweep.SweepConfig(TRAIN, p_max=4), str(tmp_path), pool=X, progress=False))
+  extras = np.arange(len(res.ok), dtype=np.float32)
+  select = res.configs["sigma"] > 0.2
+  got = sweep.measure(res, _stored_count, pool=X, extras=extras, select=select, batch_size=2)
+  for c in range(len(res.ok)):
+    if not select[c]:
+      assert all(np.isnan(v[c]) for v in got.values())
+      continue
+    n = int(res.configs["n"][c])
+    assert got["n_train"][c] == n
+    np.testing.assert_allclose(got["norm"][c], np.linalg.norm(X[:n], axis=1).mean(), rtol=1e-5)
+    np.testing.assert_allclose(got["w_norm"][c], np.linalg.norm(res.params[c]) + c, rtol=1e-5)
+
+
+def test_the_engine_compiles_once_per_bucket_across_runs(tmp_path):
+  X = _pool()
+  config = sweep.SweepConfig(train.TrainConfig(steps=20, learning_rate=1e-2, chunk_size=10), p_max=4)
+  grid = sweep.Grid(n=(3, 4), sigma=(0.1, 0.2))  # one bucket of 4 rows
+  sweep._train_chunk.clear_cache()
+  sweep._measure_batch.clear_cache()
+  for i in range(2):
+    res = sweep.load(sweep.run(grid, config, str(tmp_path / str(i)), pool=X, progress=i == 1))
+    sweep.measure(res, _stored_count, pool=X, extras=np.zeros(4, np.float32))
+  # progress=True adds the reporter callback: two traces in all, not one per run
+  assert sweep._train_chunk._cache_size() == 2 and sweep._measure_batch._cache_size() == 1

@@ -51,6 +51,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.level = 0.5  # the critical n is where the copy rate crosses this
   c.bootstrap = 1000  # hierarchical bootstrap replicates (seeds, then samples)
   c.show_samples = 64  # generated samples kept per configuration for the figures
+  c.measure_batch = 128  # configurations sampled per vmap (sweep.measure)
   # Digits (centred, as every digits experiment here): memorizing vs generalizing model.
   c.digits = ml_collections.ConfigDict(dict(n_mem=10, n_gen=1024, p=64, steps=3000, learning_rate=1e-2,
                                             num_samples=256, show=6, clamp=None, seed=0))
