@@ -45,7 +45,7 @@ try:  # one JAX device per CPU core: sweep.run shards the configurations over th
 except RuntimeError:
   pass
 
-import functools
+import dataclasses
 import tempfile
 
 import jax.numpy as jnp
@@ -140,33 +140,35 @@ print(f"sweep wall time: {res.meta['wall_s']:.1f} s")
 # %% [markdown]
 # ## 4. Measure every trained model, again with `vmap`
 #
-# Each measurement is a pure function of one configuration's weights and values, so the whole
-# grid is measured in one `jax.jit(jax.vmap(...))` call per data family.
+# `sweep.measure` is the measuring half of the engine: it hands each finished configuration its
+# `Member` (grid values, its pool, its training set as sample weights, its key) and its trained
+# weights, and vmaps a measurement over the grid. Data a measurement needs beyond the pool (here the
+# held-out rows) comes in as `shared`, traced rather than baked into the compile.
 
 # %%
-def measure_one(W, n, sigma, key, X, labels, X_test, num_clusters):
-  first = jnp.asarray(sweep.first_rows(np.asarray(labels)[None])[0])
-  w = sweep.sample_weights(labels, first, n, 0.0, num_clusters)  # 1 on the first n rows, 0 after
-  per_cluster = metrics.per_cluster_stored(W, X, labels, w, num_clusters, 0.9, relative=True)
-  train = rd.losses.dae_loss({"W": W}, X, key, sigma, 0.0, num_noise=4, weights=w)
-  test = rd.losses.dae_loss({"W": W}, X_test, key, sigma, 0.0, num_noise=4)
-  return dict(stored=metrics.weighted_stored_fraction(W, X, w, 0.9, relative=True),
-              regime=metrics.regime(per_cluster),
-              gap=jnp.clip((test - train) / test, 0.0, 1.0))
+@dataclasses.dataclass(frozen=True)  # hashable: a static argument of the measuring jit, one compile per family
+class Measure:
+  num_clusters: int
+
+  def __call__(self, member, values, shared):
+    W, X, w = values["params"], member.X, member.weights  # w: 1 on the first n rows, 0 after
+    sigma, key = member.config["sigma"], jax.random.fold_in(member.key, 99)
+    per_cluster = metrics.per_cluster_stored(W, X, member.labels, w, self.num_clusters, 0.9, relative=True)
+    train = rd.losses.dae_loss({"W": W}, X, key, sigma, 0.0, num_noise=4, weights=w)
+    test = rd.losses.dae_loss({"W": W}, shared, key, sigma, 0.0, num_noise=4)
+    return dict(stored=metrics.weighted_stored_fraction(W, X, w, 0.9, relative=True),
+                regime=metrics.regime(per_cluster),
+                gap=jnp.clip((test - train) / test, 0.0, 1.0))
 
 
 def measure(res, pools, labels, tests):
   out = {}
   for a in range(pools.shape[0]):
-    idx = np.flatnonzero(res.configs["data"] == a)
-    K_a = int(labels[a].max()) + 1
-    fn = jax.jit(jax.vmap(functools.partial(measure_one, X=jnp.asarray(pools[a]), labels=jnp.asarray(labels[a]),
-                                            X_test=jnp.asarray(tests[a]), num_clusters=K_a)))
-    keys = jax.random.split(jax.random.PRNGKey(99), len(idx))
-    vals = fn(jnp.asarray(res.params[idx]), jnp.asarray(res.configs["n"][idx]),
-              jnp.asarray(res.configs["sigma"][idx], jnp.float32), keys)
+    vals = sweep.measure(res, Measure(int(labels[a].max()) + 1), pool=pools, labels=labels,
+                         select=res.configs["data"] == a,
+                         shared=tests[a].astype(np.float32))
     for k, v in vals.items():
-      out.setdefault(k, np.full(len(res.ok), np.nan))[idx] = np.asarray(v)
+      out.setdefault(k, np.full(len(res.ok), np.nan))[res.configs["data"] == a] = v[res.configs["data"] == a]
   return {k: res.grid(v) for k, v in out.items()}  # grid-shaped: (n, sigma, lam, p, seed, dup, data)
 
 

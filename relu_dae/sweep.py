@@ -665,29 +665,34 @@ def load(stem: str) -> SweepResult:
 
 
 @functools.partial(jax.jit, static_argnames=("fn", "num_clusters"))
-def _measure_batch(pools, labels, first, cfg, outputs, extras, *, fn, num_clusters):
-  return jax.vmap(lambda c, o, e: fn(_member(pools, labels, first, c, num_clusters), o, e))(cfg, outputs, extras)
+def _measure_batch(pools, labels, first, cfg, values, shared, *, fn, num_clusters):
+  return jax.vmap(lambda c, v: fn(_member(pools, labels, first, c, num_clusters), v, shared))(cfg, values)
 
 
-def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, extras=None,
-            batch_size: int = 512) -> dict[str, np.ndarray]:
-  """Applies ``fn(member, outputs, extras) -> {name: array}`` to the finished configurations of a sweep.
+def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, extras: dict | None = None,
+            shared=None, batch_size: int = 512) -> dict[str, np.ndarray]:
+  """Applies ``fn(member, values, shared) -> {name: array}`` to the finished configurations of a sweep.
 
-  The measuring half of the engine (:func:`run` is the training half): ``member`` is the
-  configuration's :class:`Member` on its *whole* pool (``member.weights`` marks its
-  training set, so held-in and held-out rows are both at hand), ``outputs`` its row of
-  ``res.outputs`` as the nested dict the trainer returned, ``extras`` its row of an
-  optional per-configuration pytree ``(C, ...)``. One ``jit(vmap(fn))``, in batches of
-  ``batch_size`` configurations (the last padded), compiled once per ``fn`` and shapes;
-  ``fn`` is a static argument, so pass a hashable value (a module-level function or a
-  frozen dataclass) to reuse the compile across calls.
+  The measuring half of the engine (:func:`run` is the training half):
+
+  * ``member``: the configuration's :class:`Member` on its *whole* pool (``member.weights``
+    marks its training set, so held-in and held-out rows are both at hand);
+  * ``values``: its row of the trainer's outputs, nested as the trainer returned them
+    (``values["params"]``), plus its row of each ``extras`` entry;
+  * ``shared``: one pytree given to every configuration as it is (held-out data, a
+    ground-truth denoiser as a ``jax.tree_util.Partial``), traced, not static.
+
+  One ``jit(vmap(fn))`` in batches of ``batch_size`` configurations (the last padded).
+  ``fn`` is a static argument: pass a module-level function or a frozen dataclass (not a
+  fresh closure), and equal calls share one compile.
 
   Args:
     res: a loaded sweep (:func:`load`).
     fn: the per-configuration measurement (traced).
     pool, labels: the data the sweep ran on (as given to :func:`run`).
     select: optional ``(C,)`` booleans: configurations to measure (default all).
-    extras: optional pytree of per-configuration arrays with leading axis ``C``.
+    extras: optional ``{name: (C, ...)}`` per-configuration inputs (pytrees allowed).
+    shared: optional pytree of arrays common to all configurations.
     batch_size: configurations per ``vmap``.
 
   Returns:
@@ -699,7 +704,8 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
     >>> X = rd.data.locally_sparse(jax.random.PRNGKey(0), n=8, d=16)
     >>> config = rd.sweep.SweepConfig(rd.train.TrainConfig(steps=20, learning_rate=1e-2), p_max=8)
     >>> res = rd.sweep.load(rd.sweep.run(rd.sweep.Grid(n=(2, 8)), config, tempfile.mkdtemp(), pool=X, progress=False))
-    >>> size = lambda m, out, extra: {"n_train": jnp.sum(m.weights > 0)}
+    >>> def size(member, values, shared):
+    ...   return {"n_train": jnp.sum(member.weights > 0)}
     >>> rd.sweep.measure(res, size, pool=X)["n_train"].tolist()
     [2.0, 8.0]
   """
@@ -708,21 +714,28 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
   C = len(res.ok)
   if pools.shape[1] < int(np.max(res.configs["n"])) or int(np.max(res.configs["data"])) >= pools.shape[0]:
     raise ValueError(f"pool of shape {pools.shape} is not the pool this sweep ran on")
+  extras = {} if extras is None else dict(extras)
+  clash = set(extras) & {k.split(".")[0] for k in res.outputs}
+  if clash:
+    raise ValueError(f"extras {sorted(clash)} have the names of trainer outputs")
+  for name, leaf in jax.tree_util.tree_leaves_with_path(extras):
+    if np.shape(leaf)[:1] != (C,):
+      raise ValueError(f"extras{jax.tree_util.keystr(name)} must have leading axis C={C}, got {np.shape(leaf)}")
   chosen = np.asarray(res.ok, bool) & (np.ones(C, bool) if select is None else np.asarray(select, bool))
   idx = np.flatnonzero(chosen)
   out = {}
   if idx.size == 0:
     return out
   size = min(batch_size, idx.size)
-  outputs = jax.tree.map(np.nan_to_num, {k: unflatten(res.outputs, k) for k in {k.split(".")[0] for k in res.outputs}})
-  extras = {} if extras is None else extras
+  values = {k: unflatten(res.outputs, k) for k in {k.split(".")[0] for k in res.outputs}}
+  values = jax.tree.map(np.nan_to_num, values) | extras
   data = jax.tree.map(jnp.asarray, (pools, labels, first_rows(labels)))
+  shared = jax.tree.map(jnp.asarray, shared)
   for i in range(0, idx.size, size):
     batch = idx[i:i + size]
     padded = np.concatenate([batch, np.full(size - len(batch), batch[-1])])
-    take = lambda a: jnp.asarray(np.asarray(a)[padded])
-    vals = _measure_batch(*data, _cfg_arrays(res.configs, padded), jax.tree.map(take, outputs),
-                          jax.tree.map(take, extras), fn=fn, num_clusters=num_clusters)
+    rows = jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[padded]), values)
+    vals = _measure_batch(*data, _cfg_arrays(res.configs, padded), rows, shared, fn=fn, num_clusters=num_clusters)
     for k, v in vals.items():
       v = np.asarray(v)[:len(batch)]
       out.setdefault(k, np.full((C,) + v.shape[1:], np.nan))[batch] = v

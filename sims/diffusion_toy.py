@@ -178,8 +178,8 @@ class CopyMeasure:
   sigma_max: float
   show: int
 
-  def __call__(self, member: sweep.Member, outputs: dict, extras) -> dict:
-    del extras
+  def __call__(self, member: sweep.Member, outputs: dict, shared) -> dict:
+    del shared
     num, steps, clamp = self.sampler
     samples = diffusion.sample(self.denoiser(outputs), jax.random.split(member.key, 3)[2], num, member.X.shape[1],
                                num_steps=steps, sigma_max=self.sigma_max, sigma_min=self.sigma_min, clamp=clamp)

@@ -30,16 +30,16 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import time
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from absl import app
 from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
+from jax.tree_util import Partial
 import numpy as np
 
 import relu_dae as rd
@@ -67,7 +67,15 @@ class Family(NamedTuple):
   labels: np.ndarray  # (N,)
   X_test: np.ndarray  # (M, d)
   num_clusters: int
-  gt: Callable  # gt(y, sigma) -> f_gt(y)
+  gt: Partial  # gt(y, sigma) -> f_gt(y), a pytree (its arrays are traced, not baked into a compile)
+
+
+def _mixture_gt(means, evals, evecs, weights, y, sigma):
+  return rd.denoisers.gaussian_mixture_spectral(y, means, evals, evecs, weights, sigma)
+
+
+def _isotropic_gt(var, y, sigma):
+  return y * (var / (var + sigma**2))
 
 
 def mixture_family(key, c, *, K: int, alpha: float) -> Family:
@@ -83,7 +91,7 @@ def mixture_family(key, c, *, K: int, alpha: float) -> Family:
   m = spec.mixture
   evals, evecs = np.linalg.eigh(np.asarray(m.covs, np.float64))  # host LAPACK, once per family
   evals, evecs = jnp.asarray(evals, jnp.float32), jnp.asarray(evecs, jnp.float32)
-  gt = lambda y, s: rd.denoisers.gaussian_mixture_spectral(y, m.means, evals, evecs, m.weights, s)
+  gt = Partial(_mixture_gt, jnp.asarray(m.means), evals, evecs, jnp.asarray(m.weights))
   return Family(f"mixture K={K} α={alpha:g}", X[:c.pool], labels[:c.pool], X[c.pool:c.pool + c.test], K, gt)
 
 
@@ -96,8 +104,7 @@ def sparse_family(key, c) -> Family:
   G = np.array(jax.random.normal(key, (c.pool + c.test, c.d)))
   G -= G.mean(axis=0)
   X = c.norm * G / np.linalg.norm(G, axis=1, keepdims=True)
-  var = c.norm**2 / c.d
-  gt = lambda y, s: y * (var / (var + s**2))
+  gt = Partial(_isotropic_gt, jnp.float32(c.norm**2 / c.d))
   return Family("locally sparse", X[:c.pool], np.arange(c.pool), X[c.pool:], c.pool, gt)
 
 
@@ -136,57 +143,68 @@ def _spectra(fam: Family, n: np.ndarray, dup: np.ndarray):
   return stack, inverse.ravel()
 
 
-def _measure_one(W, n, dup, sigma, lam, p, key, spectra, fam: Family, c):
-  """All metrics of one trained model (traced; vmapped over configurations)."""
-  X, labels, K = jnp.asarray(fam.X), jnp.asarray(fam.labels), fam.num_clusters
-  first = jnp.asarray(sweep.first_rows(fam.labels[None])[0])
-  w = sweep.sample_weights(labels, first, n, dup, K)
-  params = {"W": W}
-  per_cluster = metrics.per_cluster_stored(W, X, labels, w, K, c.stored_threshold, relative=True)
-  mem = metrics.memorization_target(X, w, sigma, lam)
-  gen = metrics.generalization_gram(*spectra, sigma, lam, jnp.maximum(p // K, 1))
-  gaps = metrics.denoising_gaps(params, X, w, key, sigma, functools.partial(fam.gt, s=sigma),
-                                jnp.asarray(fam.X_test), num_noise=c.eval_noise)
-  y_test = fam.X_test + sigma * jax.random.normal(jax.random.fold_in(key, 7), fam.X_test.shape)
-  copies = jnp.mean(metrics.is_copy(metrics.nn_ratio(rd.model.apply(params, y_test), X, w)))
-  y_train = X + sigma * jax.random.normal(jax.random.fold_in(key, 8), X.shape)
-  spiky = metrics.spikiness(rd.model.represent(params, y_train[:64]))
-  units = _units_per_cluster(params, X, labels, w, K) if K <= _MAX_K else jnp.full(_MAX_K, jnp.nan)
-  d_emp, d_gt = gaps["train_dist_emp"], gaps["train_dist_gt"]
-  return dict(
-      stored=metrics.weighted_stored_fraction(W, X, w, c.stored_threshold, relative=True),
-      stored_95=metrics.weighted_stored_fraction(W, X, w, 0.95, relative=True),
-      per_cluster_stored=_pad(per_cluster),
-      regime=metrics.regime(per_cluster),
-      dist_mem=metrics.gram_distance(W, mem @ mem.T), dist_gen=metrics.gram_distance(W, gen),
-      nearer_emp=d_gt / (d_emp + d_gt), copies=copies,
-      gap=jnp.clip(gaps["loss_gap"] / gaps["test_loss"], 0.0, 1.0),
-      loss_vs_cor32=gaps["train_loss"] / rd.minima.memorization_loss(X, sigma, weights=w),
-      units_per_cluster=_pad(units),
-      **{k: gaps[k] for k in metrics.DENOISING_GAP_KEYS},
-      **{f"spiky_{k}": v for k, v in spiky.items()})
+@dataclasses.dataclass(frozen=True)
+class Metrics:
+  """Every metric of one trained model: a ``sweep.measure`` function (traced, vmapped).
+
+  ``values``: the trainer's ``params`` and the configuration's training-set ``spectra``
+  (:func:`_spectra`); ``shared``: the family's held-out rows ``X_test`` and its f_gt ``gt``.
+  """
+  num_clusters: int
+  stored_threshold: float
+  eval_noise: int
+
+  def __call__(self, member, values, shared) -> dict:
+    X, labels, w, K = member.X, member.labels, member.weights, self.num_clusters
+    c = member.config
+    sigma, lam, p = c["sigma"], c["lam"], c["p"]
+    key = jax.random.fold_in(member.key, 99)
+    W = values["params"]
+    params = {"W": W}
+    X_test = shared["X_test"]
+    per_cluster = metrics.per_cluster_stored(W, X, labels, w, K, self.stored_threshold, relative=True)
+    mem = metrics.memorization_target(X, w, sigma, lam)
+    gen = metrics.generalization_gram(*values["spectra"], sigma, lam, jnp.maximum(p // K, 1))
+    gaps = metrics.denoising_gaps(params, X, w, key, sigma, lambda y: shared["gt"](y, sigma), X_test,
+                                  num_noise=self.eval_noise)
+    y_test = X_test + sigma * jax.random.normal(jax.random.fold_in(key, 7), X_test.shape)
+    copies = jnp.mean(metrics.is_copy(metrics.nn_ratio(rd.model.apply(params, y_test), X, w)))
+    y_train = X + sigma * jax.random.normal(jax.random.fold_in(key, 8), X.shape)
+    spiky = metrics.spikiness(rd.model.represent(params, y_train[:64]))
+    units = _units_per_cluster(params, X, labels, w, K) if K <= _MAX_K else jnp.full(_MAX_K, jnp.nan)
+    d_emp, d_gt = gaps["train_dist_emp"], gaps["train_dist_gt"]
+    return dict(
+        stored=metrics.weighted_stored_fraction(W, X, w, self.stored_threshold, relative=True),
+        stored_95=metrics.weighted_stored_fraction(W, X, w, 0.95, relative=True),
+        per_cluster_stored=_pad(per_cluster),
+        regime=metrics.regime(per_cluster),
+        dist_mem=metrics.gram_distance(W, mem @ mem.T), dist_gen=metrics.gram_distance(W, gen),
+        nearer_emp=d_gt / (d_emp + d_gt), copies=copies,
+        gap=jnp.clip(gaps["loss_gap"] / gaps["test_loss"], 0.0, 1.0),
+        loss_vs_cor32=gaps["train_loss"] / rd.minima.memorization_loss(X, sigma, weights=w),
+        units_per_cluster=_pad(units),
+        **{k: gaps[k] for k in metrics.DENOISING_GAP_KEYS},
+        **{f"spiky_{k}": v for k, v in spiky.items()})
 
 
 def measure(res: sweep.SweepResult, families: list[Family], c) -> dict[str, np.ndarray]:
-  """Metrics of every configuration of a sweep, ``{name: (C, ...)}``; NaN where not ok."""
-  C = len(res.configs["n"])
+  """Metrics of every configuration of a sweep (``sweep.measure`` per family), ``{name: (C, ...)}``; NaN where not ok."""
+  pools = np.stack([f.X for f in families]).astype(np.float32)
+  labels = np.stack([f.labels for f in families])
+  C = len(res.ok)
   out = {}
   for a, fam in enumerate(families):
     idx = np.flatnonzero(res.configs["data"] == a)
-    fn = jax.jit(jax.vmap(functools.partial(_measure_one, fam=fam, c=c)))
-    cfg = {k: jnp.asarray(res.configs[k][idx]) for k in ("n", "duplicated", "sigma", "lam", "p")}
-    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), 99))(jnp.asarray(res.configs["seed"][idx]))
-    W = jnp.nan_to_num(jnp.asarray(res.params[idx]))
     (evals, evecs, n_k), which = _spectra(fam, res.configs["n"][idx], res.configs["duplicated"][idx])
-    spectra = (jnp.asarray(evals[which]), jnp.asarray(evecs[which]), jnp.asarray(n_k[which]))
-    vals = fn(W, cfg["n"], cfg["duplicated"].astype(jnp.float32), cfg["sigma"], cfg["lam"], cfg["p"], keys,
-              spectra)
+    per_config = [np.zeros((C,) + v.shape[1:], np.float32) for v in (evals, evecs, n_k)]
+    for full, v in zip(per_config, (evals, evecs, n_k)):
+      full[idx] = v[which]
+    fn = Metrics(fam.num_clusters, float(c.stored_threshold), int(c.eval_noise))
+    vals = sweep.measure(res, fn, pool=pools, labels=labels, select=res.configs["data"] == a,
+                         extras={"spectra": tuple(per_config)},
+                         shared={"X_test": fam.X_test.astype(np.float32), "gt": fam.gt})
     for k, v in vals.items():
-      v = np.asarray(v)
-      out.setdefault(k, np.full((C,) + v.shape[1:], np.nan, v.dtype if v.dtype.kind == "f" else float))
-      out[k][idx] = v
-  for k in out:
-    out[k][~res.ok] = np.nan
+      out.setdefault(k, np.full_like(v, np.nan))[idx] = v[idx]
   return out
 
 

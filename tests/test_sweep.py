@@ -288,11 +288,11 @@ def test_the_diffusion_trainer_equals_training_alone(tmp_path):
     np.testing.assert_allclose(params["time"]["w2"][c], want["time"]["w2"], rtol=2e-5, atol=2e-6)
 
 
-def _stored_count(member, outputs, extras):
-  """Training-set size, its mean norm, and an extra per-configuration offset."""
+def _stored_count(member, values, shared):
+  """Training-set size, its mean norm, and the weight norm plus a per-configuration and a shared offset."""
   w = member.weights
   return {"n_train": jnp.sum(w > 0), "norm": jnp.sum(w * jnp.linalg.norm(member.X, axis=1)) / jnp.sum(w),
-          "w_norm": jnp.linalg.norm(outputs["params"]) + extras}
+          "w_norm": jnp.linalg.norm(values["params"]) + values["offset"] + shared}
 
 
 def test_measure_hands_each_configuration_its_training_set(tmp_path):
@@ -301,7 +301,8 @@ def test_measure_hands_each_configuration_its_training_set(tmp_path):
   res = sweep.load(sweep.run(grid, sweep.SweepConfig(TRAIN, p_max=4), str(tmp_path), pool=X, progress=False))
   extras = np.arange(len(res.ok), dtype=np.float32)
   select = res.configs["sigma"] > 0.2
-  got = sweep.measure(res, _stored_count, pool=X, extras=extras, select=select, batch_size=2)
+  got = sweep.measure(res, _stored_count, pool=X, extras={"offset": extras}, shared=np.float32(0.5), select=select,
+                      batch_size=2)
   for c in range(len(res.ok)):
     if not select[c]:
       assert all(np.isnan(v[c]) for v in got.values())
@@ -309,7 +310,11 @@ def test_measure_hands_each_configuration_its_training_set(tmp_path):
     n = int(res.configs["n"][c])
     assert got["n_train"][c] == n
     np.testing.assert_allclose(got["norm"][c], np.linalg.norm(X[:n], axis=1).mean(), rtol=1e-5)
-    np.testing.assert_allclose(got["w_norm"][c], np.linalg.norm(res.params[c]) + c, rtol=1e-5)
+    np.testing.assert_allclose(got["w_norm"][c], np.linalg.norm(res.params[c]) + c + 0.5, rtol=1e-5)
+  with pytest.raises(ValueError, match="leading axis"):
+    sweep.measure(res, _stored_count, pool=X, extras={"offset": extras[:3]}, shared=0.0)
+  with pytest.raises(ValueError, match="trainer outputs"):
+    sweep.measure(res, _stored_count, pool=X, extras={"params": extras}, shared=0.0)
 
 
 def test_the_engine_compiles_once_per_bucket_across_runs(tmp_path):
@@ -320,6 +325,6 @@ def test_the_engine_compiles_once_per_bucket_across_runs(tmp_path):
   sweep._measure_batch.clear_cache()
   for i in range(2):
     res = sweep.load(sweep.run(grid, config, str(tmp_path / str(i)), pool=X, progress=i == 1))
-    sweep.measure(res, _stored_count, pool=X, extras=np.zeros(4, np.float32))
+    sweep.measure(res, _stored_count, pool=X, extras={"offset": np.zeros(4, np.float32)}, shared=np.float32(i))
   # progress=True adds the reporter callback: two traces in all, not one per run
   assert sweep._train_chunk._cache_size() == 2 and sweep._measure_batch._cache_size() == 1
