@@ -661,6 +661,67 @@ def load(stem: str) -> SweepResult:
                      outputs["status"], arrays["converged"], outputs["nonfinite_step"])
 
 
+def positions(grid: Grid, configs: dict) -> np.ndarray:
+  """Rows of ``grid.configurations()`` holding the configurations ``{axis: (m,)}``, ``(m,)``.
+
+  Example:
+    >>> grid = Grid(n=(2, 4), sigma=(0.1, 0.2), p=(8,))
+    >>> positions(grid, {"n": [4, 2], "sigma": [0.1, 0.2], "lam": [0.0] * 2, "p": [8, 8], "seed": [0, 0],
+    ...                  "duplicated": [0.0] * 2, "data": [0, 0]}).tolist()
+    [2, 1]
+  """
+  if grid.p is None:
+    raise ValueError("resolve p first: grid.resolved(p_max)")
+  index = []
+  for a in AXES:
+    lookup = {v: i for i, v in enumerate(getattr(grid, a))}
+    try:
+      index.append([lookup[(int if a in _INT_AXES else float)(v)] for v in np.asarray(configs[a])])
+    except KeyError as err:
+      raise ValueError(f"a configuration's {a}={err.args[0]} is not on the grid's {a} axis") from None
+  return np.ravel_multi_index(tuple(np.asarray(i, int) for i in index), grid.shape)
+
+
+def merge(parts: Sequence[SweepResult]) -> SweepResult:
+  """Sweeps of one grid that differ only in their ``n`` values, as one sweep over the union.
+
+  What adaptive refinement produces: a coarse sweep, then sweeps at the new ``n`` around
+  each crossing (every other axis the same, no ``n`` twice). The result is C-ordered over
+  the union grid (``n`` sorted); ``meta`` keeps each part's and sums the accounting.
+  """
+  if not parts:
+    raise ValueError("merge needs at least one sweep")
+  grids = [Grid(**r.meta["grid"]) for r in parts]
+  others = [{a: getattr(g, a) for a in AXES if a != "n"} for g in grids]
+  if any(o != others[0] for o in others[1:]):
+    raise ValueError("sweeps to merge must share every axis but n")
+  ns = [v for g in grids for v in g.n]
+  if len(set(ns)) != len(ns):
+    raise ValueError(f"sweeps to merge must not share n values, got {sorted(ns)}")
+  union = dataclasses.replace(grids[0], n=tuple(sorted(ns)))
+  C = int(np.prod(union.shape))
+  rows = [positions(union, r.configs) for r in parts]
+
+  def cat(arrays):
+    first = np.asarray(arrays[0])
+    out = np.empty((C,) + first.shape[1:], first.dtype)
+    for r, a in zip(rows, arrays):
+      out[r] = a
+    return out
+
+  outputs = {k: cat([r.outputs[k] for r in parts]) for k in parts[0].outputs}
+  ok, converged = cat([r.ok for r in parts]), cat([r.converged for r in parts])
+  steps = {k: int(sum(r.meta["config_steps"][k] for r in parts)) for k in ("run", "executed", "budget")}
+  meta = dict(parts[0].meta, grid=dataclasses.asdict(union), grid_shape=list(union.shape),
+              wall_s=float(sum(r.meta["wall_s"] for r in parts)), config_steps=steps,
+              num_nonfinite=int((outputs["nonfinite_step"] >= 0).sum()), num_failed=int((~ok).sum()),
+              status_counts={name: int((outputs["status"] == code).sum())
+                             for code, name in enumerate(convergence.STATUS_NAMES)},
+              converged_fraction=float(converged.mean()), parts=[r.meta for r in parts])
+  return SweepResult(union.configurations(), union.shape, outputs, ok, meta, outputs["steps_run"],
+                     outputs["status"], converged, outputs["nonfinite_step"])
+
+
 # ----------------------------------------------------------------------------- measuring
 
 

@@ -262,31 +262,83 @@ def train_config(c) -> rd.train.TrainConfig:
   return rd.train.TrainConfig(**c.train.to_dict(), convergence=rule)
 
 
-def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -> str:
-  """Sweeps and measures one experiment; writes ``workdir/<experiment>.{npz,json}``."""
-  families, axes = _families(c, experiment)
-  grid = _grid(c, experiment, len(families))
-  config = sweep.SweepConfig(train_config(c), p_max=c.p_max, memory_budget_mb=c.memory_budget_mb)
+def refinement(res: sweep.SweepResult, values: dict, c) -> list[int]:
+  """The n to add in the next adaptive round (``boundaries.refine_n``), from the storage crossing.
+
+  On every line of the other axes, n* of the seed-mean stored fraction (cosine
+  ``c.stored_threshold``, level 1/2) with its seed-bootstrap interval; each bracket wider
+  than ``max(1, c.refine.rel · n*)`` gets ``c.refine.per_bracket`` new integer n. The union
+  over lines is returned, so the grid stays a product (every line gets every new n).
+  """
+  grid_n = sorted(set(int(v) for v in res.configs["n"]))
+  n_values = np.asarray(grid_n, float)
+  scores = np.moveaxis(res.grid(values["stored"]), (0, 4), (-1, -2))  # (σ, λ, p, dup, data, seed, n)
+  crit = rd.boundaries.critical_n_interval(n_values, scores, 0.5, num_boot=int(c.num_boot), seed=0)
+  return rd.boundaries.refine_n(grid_n, crit.estimate, crit.low, crit.high, rel=float(c.refine.rel),
+                                per_bracket=int(c.refine.per_bracket))
+
+
+def _sweep_and_measure(grid, config, families, c, workdir, progress):
   pools = np.stack([f.X for f in families]).astype(np.float32)
   labels = np.stack([f.labels for f in families])
   start = time.perf_counter()
-  res = sweep.load(sweep.run(grid, config, os.path.join(workdir, "sweeps", experiment), pool=pools,
-                             labels=labels, progress=progress))
+  res = sweep.load(sweep.run(grid, config, workdir, pool=pools, labels=labels, progress=progress))
   train_s = time.perf_counter() - start
   values = measure(res, families, c)
-  logging.info("%s: %d configurations, train %.1fs, measure %.1fs, %d non-finite", experiment,
-               len(res.ok), train_s, time.perf_counter() - start - train_s, int((~res.ok).sum()))
+  return res, values, {"train_wall_s": train_s, "measure_wall_s": time.perf_counter() - start - train_s}
+
+
+def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -> str:
+  """Sweeps, measures and adaptively refines one experiment; writes ``workdir/<experiment>.{npz,json}``.
+
+  Round 0 is the preset's n grid; each of ``c.refine.rounds`` further rounds adds the n of
+  :func:`refinement` (its own resumable sweep in ``sweeps/<experiment>_refine<r>``) and
+  stops early once no bracket is wider than its tolerance. The saved grid is the union.
+  """
+  families, axes = _families(c, experiment)
+  grid = _grid(c, experiment, len(families))
+  config = sweep.SweepConfig(train_config(c), p_max=c.p_max, memory_budget_mb=c.memory_budget_mb,
+                             max_chunk=c.get("max_chunk", 256))
+  start = time.perf_counter()
+  res, values, wall = _sweep_and_measure(grid, config, families, c, os.path.join(workdir, "sweeps", experiment),
+                                         progress)
+  rounds = [dict(round=0, n=list(grid.n), configs=len(res.ok), config_steps=res.meta["config_steps"], **wall)]
+  for r in range(1, int(c.refine.rounds) + 1):
+    new_n = refinement(res, values, c)
+    if not new_n:
+      break
+    part, part_values, wall = _sweep_and_measure(dataclasses.replace(grid, n=tuple(new_n)), config, families, c,
+                                                 os.path.join(workdir, "sweeps", f"{experiment}_refine{r}"), progress)
+    merged = sweep.merge([res, part])
+    union = sweep.Grid(**merged.meta["grid"])
+    at = [sweep.positions(union, x.configs) for x in (res, part)]
+    values = {k: _scatter(len(merged.ok), at, (values[k], part_values[k])) for k in values}
+    res = merged
+    rounds.append(dict(round=r, n=new_n, configs=len(part.ok), config_steps=part.meta["config_steps"], **wall))
+    logging.info("%s refinement round %d: n += %s (%d configurations, %.1f s)", experiment, r, new_n,
+                 len(part.ok), wall["train_wall_s"] + wall["measure_wall_s"])
+  union = sweep.Grid(**res.meta["grid"])
+  logging.info("%s: %d configurations in %d round(s), %.1f s, %d failed", experiment, len(res.ok), len(rounds),
+               time.perf_counter() - start, int((~res.ok).sum()))
   arrays = {**{f"config_{k}": v for k, v in res.configs.items()}, **values, "ok": res.ok,
             "final_loss": res.final_loss, "converged": res.converged, "status": res.status,
             "steps_run": res.steps_run}
-  meta = dict(experiment=experiment, grid=dataclasses.asdict(grid.resolved(c.p_max)), grid_shape=list(res.grid_shape),
+  meta = dict(experiment=experiment, grid=dataclasses.asdict(union), grid_shape=list(res.grid_shape),
               families=[f.name for f in families], family_axes=axes, config=c.to_dict(),
-              devices=res.meta["devices"], train_wall_s=train_s, wall_s=time.perf_counter() - start,
-              buckets=res.meta["buckets"], num_nonfinite=int((~res.ok).sum()),
+              devices=res.meta["devices"], train_wall_s=float(sum(x["train_wall_s"] for x in rounds)),
+              wall_s=time.perf_counter() - start, buckets=res.meta["buckets"], num_nonfinite=int((~res.ok).sum()),
               status_counts=res.meta["status_counts"], converged_fraction=res.meta["converged_fraction"],
-              config_steps=res.meta["config_steps"],
-              premises=[premises(f, grid.n) for f in families])
+              config_steps=res.meta["config_steps"], refinement=rounds,
+              premises=[premises(f, union.n) for f in families])
   return rd.results.save(os.path.join(workdir, experiment), arrays, meta)
+
+
+def _scatter(size: int, rows, parts) -> np.ndarray:
+  """Per-configuration arrays of merged sweeps, placed at their rows of the union grid."""
+  out = np.full((size,) + np.shape(parts[0])[1:], np.nan)
+  for r, v in zip(rows, parts):
+    out[r] = v
+  return out
 
 
 def run(c, workdir: str, figdir: str, *, plot_only: bool = False, progress: bool = True) -> list[str]:

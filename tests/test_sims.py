@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from relu_dae import results
 from sims import regimes
@@ -72,3 +73,47 @@ def test_phase_diagram_presets_build_valid_grids():
       assert max(grid.n) <= c.pool and max(grid.p) <= c.p_max
       Ks = e.K if experiment == "alpha_K" else (e.K,)
       assert all(c.d >= K for K in Ks)  # simplex means need d >= K
+
+
+def test_refinement_rounds_add_n_inside_brackets_and_resume_bit_identically(tmp_path, monkeypatch):
+  """One adaptive round on the smoke n × σ sweep: the new n lie strictly inside the brackets
+  of the round-0 storage crossings; a run killed inside the refinement round resumes to the
+  same bytes; the merged grid is the union, every configuration measured once."""
+  from relu_dae import boundaries, sweep
+  from sims import phase_diagram
+  from sims.configs import phase_diagram as phase_config
+  c = phase_config.get_config("smoke")
+  c.refine.rounds = 1
+  whole = results.load(phase_diagram.run_experiment(c, "n_sigma", str(tmp_path / "whole"), progress=False))
+  rounds = whole[1]["refinement"]
+  coarse = list(c.n_sigma.n)
+  added = rounds[1]["n"] if len(rounds) > 1 else []
+  assert whole[1]["grid"]["n"] == sorted(coarse + added)
+  for n in added:  # every new n splits a bracket of the coarse grid
+    assert n not in coarse and min(coarse) < n < max(coarse)
+  assert rounds[0]["configs"] + sum(r["configs"] for r in rounds[1:]) == len(whole[0]["ok"])
+  if not added:
+    return
+  real = sweep._train_chunk
+  workdir = str(tmp_path / "killed")
+  state = {"refining": False}
+  real_run = sweep.run
+
+  def run(grid, config, workdir, **kwargs):
+    state["refining"] = "refine" in os.path.basename(workdir)
+    return real_run(grid, config, workdir, **kwargs)
+
+  def train_chunk(*args, **kwargs):
+    if state["refining"]:
+      raise KeyboardInterrupt("simulated kill in the refinement round")
+    return real(*args, **kwargs)
+
+  monkeypatch.setattr(sweep, "run", run)
+  monkeypatch.setattr(sweep, "_train_chunk", train_chunk)
+  with pytest.raises(KeyboardInterrupt):
+    phase_diagram.run_experiment(c, "n_sigma", workdir, progress=False)
+  monkeypatch.setattr(sweep, "_train_chunk", real)
+  resumed = results.load(phase_diagram.run_experiment(c, "n_sigma", workdir, progress=False))
+  assert resumed[0].keys() == whole[0].keys()
+  for k in whole[0]:
+    np.testing.assert_array_equal(resumed[0][k], whole[0][k], err_msg=k)

@@ -45,10 +45,17 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   # (d) local sparsity α and cluster count K × n, for the scaling of n*.
   c.alpha_K = ml_collections.ConfigDict(dict(n=n, alpha=(0.25, 1.0, 2.0), K=(2, 4, 8), sigma=0.2))
   c.num_boot = 1000  # bootstrap replicates (over seeds) behind every n* interval
+  # Adaptive n: after the coarse grid, up to `rounds` rounds add integer n inside every storage
+  # crossing's bracket wider than max(1, rel·n*) (boundaries.refine_n; per_bracket=1 is bisection).
+  c.refine = ml_collections.ConfigDict(dict(rounds=1, rel=0.1, per_bracket=1))
+  # Configurations per vmapped chunk at most: a chunk runs until its slowest run stops, and the
+  # grid order within a bucket groups one σ (or p, duplication) per chunk.
+  c.max_chunk = 16
   if preset == "smoke":
     c.d, c.p_max, c.pool, c.test, c.seeds = 32, 8, 16, 16, (0, 1)
     c.train.update(dict(steps=200, chunk_size=20))
     c.num_boot = 50
+    c.refine.rounds = 1
     n = (2, 8, 16)
     c.n_sigma.update(dict(n=n, sigma=(0.2, 0.8), K=2))
     c.n_p.update(dict(n=n, p=(4, 8), K=2))
