@@ -26,7 +26,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
+import warnings
 
 import numpy as np
 
@@ -203,14 +205,9 @@ def refine_n(n_values, estimate, low, high, *, rel: float = 0.1, per_bracket: in
   return sorted(new - set(grid.tolist()))
 
 
-class _quiet:
+@contextlib.contextmanager
+def _quiet():
   """Silences numpy's all-NaN RuntimeWarnings inside host reductions."""
-
-  def __enter__(self):
-    import warnings
-    self._ctx = warnings.catch_warnings()
-    self._ctx.__enter__()
+  with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
-
-  def __exit__(self, *exc):
-    return self._ctx.__exit__(*exc)
+    yield
