@@ -95,3 +95,31 @@ def labels(X, y) -> np.ndarray:
   if y.shape != np.shape(X)[:1]:
     raise ValueError(f"labels must have shape (n,)={np.shape(X)[:1]}, got {y.shape}")
   return y
+
+
+def real_floating(name: str, x) -> None:
+  """Raises ``TypeError`` unless ``x`` is a real floating (or integer/bool) array; complex is refused."""
+  dtype = jnp.result_type(x)
+  if jnp.issubdtype(dtype, jnp.complexfloating) or not (
+      jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer) or dtype == jnp.bool_):
+    raise TypeError(f"{name} must be a real array, got dtype {dtype}")
+
+
+def sample_weights(name: str, w, n: int) -> None:
+  """Checks per-sample weights: shape ``(n,)``, finite, ``>= 0`` and not all zero (when concrete)."""
+  if jnp.shape(w) != (n,):
+    raise ValueError(f"{name} must have shape (n,)=({n},), got {jnp.shape(w)}")
+  real_floating(name, w)
+  v = concrete(w)
+  if v is not None and (not np.all(np.isfinite(v)) or np.any(v < 0) or not np.any(v > 0)):
+    raise ValueError(f"{name} must be finite, >= 0 and not all zero, got {v}")
+
+
+def scalar_nonnegative(name: str, x) -> None:
+  """A nonnegative finite scalar (checked when concrete); ``TypeError`` for non-numbers."""
+  if isinstance(x, (str, bytes)) or x is None:
+    raise TypeError(f"{name} must be a number, got {x!r}")
+  if jnp.ndim(x) != 0:
+    raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(x)}")
+  real_floating(name, x)
+  nonnegative(name, x)

@@ -232,7 +232,6 @@ def loss(params: Params, X: jax.Array, key: jax.Array, *, sigma_min=SIGMA_MIN, s
 # ----------------------------------------------------------------------------- training
 
 
-@functools.partial(jax.jit, static_argnames=("config", "callback"))
 def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainConfig, *,
           sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, weights: jax.Array | None = None,
           callback: Callable[[int, float], None] | None = None) -> tuple[Params, train_lib.History]:
@@ -248,9 +247,24 @@ def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainC
   Returns:
     Final params and a :class:`relu_dae.train.History` (per-step losses ``(steps,)``).
   """
+  if not isinstance(config, train_lib.TrainConfig):
+    raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
   _check_params(params)
+  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+    _checks.real_floating(f"params{jax.tree_util.keystr(path)}", leaf)
+    _checks.finite(f"params{jax.tree_util.keystr(path)}", leaf)
+  _checks.real_floating("X", X)
   _checks.matrix("X", X, ncols=jnp.shape(params["W"])[0])
   _check_range(sigma_min, sigma_max)
+  if weights is not None:
+    _checks.sample_weights("weights", weights, np.shape(X)[0])
+  return _train(params, X, key, config, sigma_min=sigma_min, sigma_max=sigma_max, weights=weights,
+                callback=callback)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "callback"))
+def _train(params, X, key, config, *, sigma_min, sigma_max, weights, callback):
+  """The jitted core of :func:`train` (arguments already validated)."""
   n = X.shape[0]
 
   def loss_fn(p, k):

@@ -57,10 +57,12 @@ import json
 import math
 import os
 import time
+import zipfile
 from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 from jax.sharding import NamedSharding, PartitionSpec
@@ -87,6 +89,8 @@ def _axis(name: str, values) -> tuple:
     low = 0 if name in ("seed", "data") else 1
     if np.any(values < low):
       raise ValueError(f"grid axis {name!r} must be >= {low}, got {values.tolist()}")
+    if np.any(values >= 2**31):  # traced as int32: larger values would alias
+      raise ValueError(f"grid axis {name!r} must be < 2**31, got {values.tolist()}")
     return tuple(int(v) for v in values)
   values = values.astype(float)
   if not np.all(np.isfinite(values)) or np.any(values < 0):
@@ -381,12 +385,11 @@ def bucket_size(n: int, pool_size: int, mode: str = "pow2") -> int:
   return min(pool_size, 1 << max(0, math.ceil(math.log2(n))))
 
 
-def _chunk_size(config: SweepConfig, rows: int, d: int, num_devices: int) -> int:
+def _chunk_size(config: SweepConfig, rows: int, d: int) -> int:
   """Configurations per chunk from the memory budget (the trainer's deterministic estimate)."""
   per_config = max(1, int(config.resolved_trainer.memory_bytes(rows, d)))
   size = int(config.memory_budget_mb * 2**20 // per_config)
-  size = max(1, min(config.max_chunk, size))
-  return max(num_devices, size // num_devices * num_devices)
+  return max(1, min(config.max_chunk, size))
 
 
 def first_rows(labels: np.ndarray) -> np.ndarray:
@@ -474,6 +477,10 @@ def _check_workdir(workdir: str, spec: dict) -> None:
       raise ValueError(f"workdir {workdir!r} holds a different sweep (its spec.json differs); "
                        "use a fresh workdir to start a new sweep")
   else:
+    chunks = os.path.join(workdir, "chunks")
+    if os.path.isdir(chunks) and any(f.endswith((".npz", ".json")) for f in os.listdir(chunks)):
+      raise ValueError(f"workdir {workdir!r} holds chunk files but no spec.json, so nothing says which sweep "
+                       "they belong to; use a fresh workdir (or remove its chunks/)")
     results.save_json(path, spec)
 
 
@@ -510,24 +517,116 @@ def _validate(grid: Grid, config: SweepConfig, pools: np.ndarray, labels_given: 
     raise ValueError("grid.duplicated > 0 needs cluster labels: pass labels=")
 
 
-def plan(grid: Grid, config: SweepConfig, pool_size: int, d: int, num_devices: int = 1):
+def plan(grid: Grid, config: SweepConfig, pool_size: int, d: int):
   """The chunks a sweep runs: a list of ``(rows, config_indices, size)``, deterministic.
 
   Configurations are grouped by bucket (:func:`bucket_size`), kept in grid order within a
   bucket and cut into the fewest equal chunks that fit the memory budget; a short last
-  chunk is run padded (by repeating its last configuration) so each bucket compiles once.
+  chunk is run padded (by repeating its last configuration) to ``size`` so each bucket
+  compiles once. The plan does not depend on the devices (a sweep resumed on another
+  machine reuses every chunk); :func:`run` pads a chunk further to a multiple of the
+  device count.
   """
   configs = grid.resolved(config.p_max).configurations()
   rows = np.array([bucket_size(int(n), pool_size, config.buckets) for n in configs["n"]])
   chunks = []
   for r in np.unique(rows):
     idx = np.flatnonzero(rows == r)
-    largest = _chunk_size(config, int(r), d, num_devices)
-    # As few chunks as the budget allows, evened out so padding stays below one per device.
-    size = -(-len(idx) // -(-len(idx) // largest))
-    size = -(-size // num_devices) * num_devices
+    largest = _chunk_size(config, int(r), d)
+    size = -(-len(idx) // -(-len(idx) // largest))  # as few chunks as the budget allows, evened out
     chunks += [(int(r), idx[i:i + size], size) for i in range(0, len(idx), size)]
   return chunks
+
+
+# ----------------------------------------------------------------------------- workdir integrity
+
+
+def _digest(obj) -> str:
+  return hashlib.sha256(json.dumps(results._jsonable(obj), sort_keys=True).encode()).hexdigest()
+
+
+def _chunk_fingerprint(spec_digest: str, rows: int, idx: np.ndarray, size: int) -> str:
+  """What produced a chunk: the sweep's spec (grid, config, trainer, pool hash) and its plan entry."""
+  return _digest([spec_digest, int(rows), [int(i) for i in idx], int(size)])
+
+
+def _quarantine(path: str, reason: str) -> None:
+  """Moves a chunk that cannot be used aside (``*.bad``), so it is retrained and kept for inspection."""
+  for ext in (".npz", ".json"):
+    if os.path.exists(path + ext):
+      os.replace(path + ext, path + ext + ".bad")
+  logging.warning("chunk %s is unusable (%s): moved aside to *.bad, retraining it", path, reason)
+
+
+def _chunk_done(path: str, fingerprint: str, idx: np.ndarray) -> bool:
+  """True iff ``path`` holds a complete chunk of this sweep for ``idx``; a bad one is quarantined.
+
+  Complete: the ``.json`` is written after the ``.npz`` (:func:`relu_dae.results.save`), both
+  load (CRC-checked) and carry this fingerprint, and the indices are the planned ones.
+  """
+  if not os.path.exists(path + ".json"):
+    return False  # never committed (a kill before the last rename): train it
+  try:
+    arrays, meta = results.load(path)
+    stored = str(arrays["fingerprint"])
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+    _quarantine(path, f"unreadable: {type(err).__name__}: {err}")
+    return False
+  if stored != fingerprint or meta.get("fingerprint") != fingerprint:
+    _quarantine(path, "it belongs to another sweep or chunk (fingerprint differs)")
+    return False
+  if not np.array_equal(arrays["index"], idx) or any(k not in arrays for k in meta.get("outputs", ())):
+    _quarantine(path, "its configuration indices or outputs are not the planned ones")
+    return False
+  return True
+
+
+class _Lock:
+  """``workdir/.lock`` held for one run: a second concurrent run in the workdir is refused.
+
+  The lock file holds the owner's pid; a lock whose process is gone (a killed run) is stale
+  and taken over.
+  """
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, ".lock")
+
+  def __enter__(self):
+    for _ in range(2):
+      try:
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+      except FileExistsError:
+        owner = self._owner()
+        if owner is not None and owner != os.getpid() and _alive(owner):
+          raise RuntimeError(f"workdir {os.path.dirname(self.path)!r} is in use by process {owner} "
+                             f"(lock file {self.path}); wait for it, or use another workdir") from None
+        os.remove(self.path)  # stale: its process is gone
+        continue
+      with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+      return self
+    raise RuntimeError(f"could not take the lock {self.path}")
+
+  def __exit__(self, *exc):
+    if self._owner() == os.getpid():
+      os.remove(self.path)
+
+  def _owner(self) -> int | None:
+    try:
+      with open(self.path) as f:
+        return int(f.read().strip() or -1)
+    except (OSError, ValueError):
+      return None
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
 
 
 class _Progress:
@@ -584,23 +683,38 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None,
   first = first_rows(labels)
   devices = list(jax.devices() if devices is None else devices)
   mesh = jax.sharding.Mesh(np.array(devices), ("config",)) if len(devices) > 1 else None
-  _check_workdir(workdir, _fingerprint(grid, config, pools, labels))
-  configs = grid.configurations()
-  chunks = plan(grid, config, pools.shape[1], pools.shape[2], len(devices))
+  spec = _fingerprint(grid, config, pools, labels)
+  os.makedirs(workdir, exist_ok=True)
+  with _Lock(workdir):
+    _check_workdir(workdir, spec)
+    configs = grid.configurations()
+    chunks = plan(grid, config, pools.shape[1], pools.shape[2])
+    spec_digest = _digest(spec)
+    prints = [_chunk_fingerprint(spec_digest, r, i, z) for r, i, z in chunks]
+    paths = [os.path.join(workdir, "chunks", f"rows{r:06d}_{i[0]:07d}") for r, i, _ in chunks]
+    done = [_chunk_done(p, f, i) for p, f, (_, i, _) in zip(paths, prints, chunks)]
+    start = time.perf_counter()
+    _train_missing(chunks, paths, prints, done, configs, (pools, labels, first), num_clusters, trainer, mesh,
+                   len(devices), progress)
+    return _assemble(grid, config, workdir, paths, chunks, devices, time.perf_counter() - start)
+
+
+def _train_missing(chunks, paths, prints, done, configs, data_host, num_clusters, trainer, mesh, num_devices,
+                   progress) -> None:
+  """Trains and commits every chunk not yet done."""
+  pools, labels, first = data_host
   steps = trainer.train.steps
-  paths = [os.path.join(workdir, "chunks", f"rows{r:06d}_{i[0]:07d}") for r, i, _ in chunks]
-  done = [os.path.exists(p + ".npz") for p in paths]
-  start = time.perf_counter()
-  # Padded slots of a short last chunk train too, so they count as configuration-steps.
-  with tqdm(total=sum(s for _, _, s in chunks) * steps, unit="cfg-step", unit_scale=True,
+  # Padded slots (a short last chunk, device rounding) train too, so they count as configuration-steps.
+  padded_size = lambda size: -(-size // num_devices) * num_devices
+  with tqdm(total=sum(padded_size(s) for _, _, s in chunks) * steps, unit="cfg-step", unit_scale=True,
             disable=not progress, desc="sweep",
-            initial=sum(s for (_, _, s), ok in zip(chunks, done) if ok) * steps) as bar:
+            initial=sum(padded_size(s) for (_, _, s), ok in zip(chunks, done) if ok) * steps) as bar:
     _Progress.bar, _Progress.chunk = (bar if progress else None), min(trainer.train.chunk_size, steps)
     try:
-      for (rows, idx, size), path, finished in zip(chunks, paths, done):
+      for (rows, idx, size), path, fingerprint, finished in zip(chunks, paths, prints, done):
         if finished:
           continue
-        before = bar.n
+        before, size = bar.n, padded_size(size)
         padded = np.concatenate([idx, np.full(size - len(idx), idx[-1])])
         data = _device_put((pools[:, :rows], labels[:, :rows], first[:, :rows]), mesh, PartitionSpec())
         out = _train_chunk(*data, _device_put(_cfg_arrays(configs, padded), mesh, PartitionSpec("config")),
@@ -612,20 +726,21 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None,
           raise ValueError(f"trainer {type(trainer).__name__} did not return {missing}")
         # Under vmap the chunk ran until its slowest configuration stopped: that is its cost.
         cost = int(out["steps_run"].max()) * int(size)
-        results.save(path, {"index": idx, **{k: v[:len(idx)] for k, v in out.items()}},
-                     {"rows": rows, "chunk": int(size), "config_steps": cost, "outputs": sorted(out)})
+        results.save(path, {"index": idx, "fingerprint": np.array(fingerprint),
+                            **{k: v[:len(idx)] for k, v in out.items()}},
+                     {"rows": rows, "chunk": int(size), "config_steps": cost, "outputs": sorted(out),
+                      "fingerprint": fingerprint})
         bar.n = before + size * steps
         bar.refresh()
     finally:
       _Progress.bar = None
-  return _assemble(grid, config, workdir, paths, chunks, devices, time.perf_counter() - start)
 
 
 def _assemble(grid, config, workdir, paths, chunks, devices, wall_s) -> str:
   loaded = [results.load(p) for p in paths]
   parts = [a for a, _ in loaded]
   order = np.argsort(np.concatenate([p["index"] for p in parts]))
-  cat = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0] if k != "index"}
+  cat = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0] if k not in ("index", "fingerprint")}
   ok = ((cat["nonfinite_step"] < 0) & ~np.isin(cat["status"], convergence.UNSTABLE)
         & cat.get("valid", np.ones(len(order), bool)).astype(bool))
   for k, v in cat.items():
@@ -647,8 +762,7 @@ def _assemble(grid, config, workdir, paths, chunks, devices, wall_s) -> str:
           "converged_fraction": float(converged.mean()),
           "config_steps": {"run": int(cat["steps_run"].sum()),
                            "executed": int(sum(m["config_steps"] for _, m in loaded)),
-                           "budget": int(sum(size for _, _, size in chunks)
-                                         * config.resolved_trainer.train.steps)}}
+                           "budget": int(sum(m["chunk"] for _, m in loaded) * config.resolved_trainer.train.steps)}}
   return results.save(os.path.join(workdir, "sweep"), arrays, meta)
 
 

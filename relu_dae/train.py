@@ -28,6 +28,8 @@ import dataclasses
 import functools
 from typing import Callable, NamedTuple
 
+import numpy as np
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -91,6 +93,8 @@ class TrainConfig:
     _checks.positive_int("num_noise", self.num_noise)
     _checks.nonnegative("decoupled_weight_decay", self.decoupled_weight_decay)
     _checks.nonnegative("momentum", self.momentum)
+    if not self.momentum < 1.0:
+      raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
     _checks.positive_int("chunk_size", self.chunk_size)
     if self.schedule not in SCHEDULES:
       raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
@@ -163,11 +167,14 @@ class _Carry(NamedTuple):
   scale: jax.Array  # learning-rate multiplier (1 unless a convergence rule lowered it)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "callback"))
 def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfig, *,
           sigma=None, lam=None, weights: jax.Array | None = None, unit_mask: jax.Array | None = None,
           callback: Callable[[int, float], None] | None = None) -> tuple[dict, History]:
   """Minimizes Eq. (6) from ``params`` on data ``X (n, d)``; pure and jit-compiled.
+
+  The arguments are validated here, in Python, before the jitted core sees them (a
+  ``ValueError`` / ``TypeError`` naming the parameter); value checks run on concrete
+  inputs, so the function stays traceable under ``vmap``/``jit`` (shape checks always run).
 
   Args:
     params: initial parameters (tied ``{"W"}`` or untied ``{"W1","W2"}``), ``(d, p)``.
@@ -187,13 +194,32 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
   Returns:
     Final ``params`` and a :class:`History`.
   """
+  if not isinstance(config, TrainConfig):
+    raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
   _checks.params("params", params)
   W1, _ = model.weights(params)
+  for name, w in zip(("W", "W2"), model.weights(params)):
+    _checks.real_floating(f"params[{name!r}]", w)
+    _checks.finite(f"params[{name!r}]", w)
+  _checks.real_floating("X", X)
   _checks.matrix("X", X, ncols=W1.shape[0])
   if unit_mask is not None and jnp.shape(unit_mask) != W1.shape[1:]:
     raise ValueError(f"unit_mask must have shape (p,)={W1.shape[1:]}, got {jnp.shape(unit_mask)}")
-  sigma = config.sigma if sigma is None else sigma
-  lam = config.lam if lam is None else lam
+  if weights is not None:
+    _checks.sample_weights("weights", weights, np.shape(X)[0])
+  if sigma is not None:
+    _checks.scalar_nonnegative("sigma", sigma)
+  if lam is not None:
+    _checks.scalar_nonnegative("lam", lam)
+  if jnp.shape(key) != (2,) and not jnp.issubdtype(jnp.result_type(key), jax.dtypes.prng_key):
+    raise ValueError(f"key must be a PRNG key (jax.random.PRNGKey), got shape {jnp.shape(key)}")
+  return _train(params, X, key, config, sigma=config.sigma if sigma is None else sigma,
+                lam=config.lam if lam is None else lam, weights=weights, unit_mask=unit_mask, callback=callback)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "callback"))
+def _train(params, X, key, config, *, sigma, lam, weights, unit_mask, callback):
+  """The jitted core of :func:`train` (arguments already validated)."""
   n = X.shape[0]
 
   def loss_fn(p, k):

@@ -1,6 +1,8 @@
 r"""Phase diagrams of memorization / hybrid / generalization over sample count n.
 
-Four sweeps, each one ``relu_dae.sweep.run`` (one ``jit(vmap(train))`` per bucket of n):
+Four sweeps, each one ``relu_dae.sweep.run`` (one ``jit(vmap(train))`` per bucket of n) plus
+``c.refine.rounds`` adaptive rounds that add integer n inside every storage crossing's bracket
+(:func:`refinement`):
 
 * ``n_sigma``: n × σ at p = p_max, for (a) a locally sparse family (each sample its own
   direction, centred) and (b) a K-cluster (α, β)-separable mixture;
@@ -14,7 +16,8 @@ stored in a column, per cluster (→ ``regime``); Gram distances to W_mem (Eq. 9
 train/test loss gap; the fraction of one-step denoised held-out inputs that copy a
 training sample (NN-distance ratio < 1/3); representation spikiness; units per cluster;
 the loss relative to Cor. 3.2's. The critical n* where each transition score crosses
-1/2 is located per row (log-n interpolation) and fitted against p, K and α.
+1/2 is located per row (log-n interpolation), with a seed-bootstrap interval, and fitted
+against p, K and α.
 
 Writes ``figures/phase_n_sigma.png``, ``figures/phase_n_p.png``, ``figures/phase_hybrid.png``,
 ``figures/critical_n.png`` and ``<workdir>/<sweep>.{npz,json}`` (+ ``critical_summary.json``: n* and the fitted exponents);
@@ -22,7 +25,7 @@ Writes ``figures/phase_n_sigma.png``, ``figures/phase_n_p.png``, ``figures/phase
 
 Usage::
 
-  python -m sims.phase_diagram                    # quick preset, < 5 min on 2 CPU cores
+  python -m sims.phase_diagram                    # quick preset, ~8 min on 2 CPU cores
   python -m sims.phase_diagram --config=sims/configs/phase_diagram.py:paper   # GPU size
   python -m sims.phase_diagram --plot_only
 """

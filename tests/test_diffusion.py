@@ -241,3 +241,18 @@ def test_other_bad_inputs(key):
     diffusion.gaussian_mixture_denoiser(jnp.zeros((1, 2)), jnp.zeros((1, 3, 3)), jnp.ones(1))
   with pytest.raises(ValueError, match="params_or_denoiser"):
     diffusion.sample(3, key, 2, 4)
+
+
+@pytest.mark.parametrize("change, error, name", [
+    (dict(weights=np.zeros(4)), ValueError, "weights"),
+    (dict(X=np.full((4, 3), np.nan, np.float32)), ValueError, "X"),
+    (dict(X=np.ones((4, 3), np.complex64)), TypeError, "X"),
+    (dict(sigma_min=0.5, sigma_max=0.1), ValueError, "sigma_min"),
+    (dict(config="fast"), TypeError, "config"),
+])
+def test_diffusion_train_validates_before_jit(change, error, name):
+  kwargs = dict(params=diffusion.init(jax.random.PRNGKey(0), 3, 2, hidden=2), X=np.ones((4, 3), np.float32),
+                key=jax.random.PRNGKey(1), config=train_lib.TrainConfig(steps=2, chunk_size=1))
+  kwargs.update(change)
+  with pytest.raises(error, match=name):
+    diffusion.train(**kwargs)

@@ -168,3 +168,48 @@ def test_cosine_schedule_scales_sgd_steps_by_the_cosine_formula():
     updates, state = opt.update(g, state, g)
     want = 0.5 * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * t / 10)))
     np.testing.assert_allclose(updates["W"], -want, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- validation before jit
+
+
+def _bad_train_inputs():
+  X = np.ones((4, 3), np.float32)
+  W = {"W": np.ones((3, 2), np.float32)}
+  key = jax.random.PRNGKey(0)
+  cfg = tr.TrainConfig(steps=2, chunk_size=1)
+  return [
+      (dict(params=W, X=X, key=key, config=cfg, lam=-1.0), ValueError, "lam"),
+      (dict(params=W, X=X, key=key, config=cfg, sigma=-1.0), ValueError, "sigma"),
+      (dict(params=W, X=X, key=key, config=cfg, sigma="0.1"), TypeError, "sigma"),
+      (dict(params=W, X=X, key=key, config=cfg, sigma=np.ones(2)), ValueError, "sigma"),
+      (dict(params=W, X=X, key=key, config=cfg, weights=-np.ones(4)), ValueError, "weights"),
+      (dict(params=W, X=X, key=key, config=cfg, weights=np.zeros(4)), ValueError, "weights"),
+      (dict(params=W, X=X, key=key, config=cfg, weights=np.ones(3)), ValueError, "weights"),
+      (dict(params=W, X=np.full((4, 3), np.nan, np.float32), key=key, config=cfg), ValueError, "X"),
+      (dict(params=W, X=X.astype(np.complex64), key=key, config=cfg), TypeError, "X"),
+      (dict(params=W, X=np.ones((4, 5), np.float32), key=key, config=cfg), ValueError, "X"),
+      (dict(params={"W": np.full((3, 2), np.inf, np.float32)}, X=X, key=key, config=cfg), ValueError, "params"),
+      (dict(params=W, X=X, key=key, config={"steps": 2}), TypeError, "config"),
+      (dict(params=W, X=X, key=np.ones(3, np.uint32), config=cfg), ValueError, "key"),
+  ]
+
+
+@pytest.mark.parametrize("kwargs, error, name", _bad_train_inputs())
+def test_train_validates_concrete_inputs_before_jit(kwargs, error, name):
+  with pytest.raises(error, match=name):
+    tr.train(**kwargs)
+
+
+def test_train_config_refuses_momentum_of_one_or_more():
+  with pytest.raises(ValueError, match="momentum"):
+    tr.TrainConfig(optimizer="sgd", momentum=1.5)
+
+
+def test_train_still_traces_under_vmap_over_sigma():
+  X = jax.random.normal(jax.random.PRNGKey(1), (6, 3))
+  W = {"W": 0.1 * jax.random.normal(jax.random.PRNGKey(2), (3, 2))}
+  cfg = tr.TrainConfig(steps=4, chunk_size=2)
+  many = jax.vmap(lambda s: tr.train(W, X, jax.random.PRNGKey(0), cfg, sigma=s)[0]["W"])(jnp.array([0.1, 0.3]))
+  one = tr.train(W, X, jax.random.PRNGKey(0), cfg, sigma=0.3)[0]["W"]
+  np.testing.assert_allclose(many[1], one, rtol=1e-5, atol=1e-6)
