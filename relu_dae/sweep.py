@@ -23,7 +23,9 @@ A configuration is one value of each axis of a :class:`Grid`:
   cluster's first pool row, weighted by the cluster's count). These are the rank-one
   clusters of Cor. 3.4, which the hybrid minimum memorizes. Traced.
 * ``data`` — index into a stack of pools (e.g. one pool per within-cluster spread α),
-  so even a data-family axis compiles once.
+  so even a data-family axis compiles once. With ``run(..., pool_per_seed=True)`` every
+  seed also draws its own pool (``pool (A, S, N, d)``, one per family and seed), so a
+  bootstrap over seeds resamples initializations and data pools together.
 
 Cost control. Full-batch training on a pool padded to its largest ``n`` makes a small
 ``n`` as expensive as the largest. Configurations are therefore *bucketed*: each is
@@ -406,8 +408,12 @@ def first_rows(labels: np.ndarray) -> np.ndarray:
 
 
 def _member(pools, labels, first, c, num_clusters: int) -> Member:
-  """The :class:`Member` of configuration ``c`` (traced) on stacked pools ``(A, rows, d)``."""
-  a = 0 if pools.shape[0] == 1 else c["data"]
+  """The :class:`Member` of configuration ``c`` (traced) on stacked pools ``(A, rows, d)``.
+
+  ``c["pool"]`` is the configuration's row of the stack (its ``data`` index, or with pools
+  per seed ``data · S + position of its seed``), set by the engine on the host.
+  """
+  a = 0 if pools.shape[0] == 1 else c["pool"]
   w = sample_weights(labels[a], first[a], c["n"], c["duplicated"], num_clusters)
   return Member(c, pools[a], labels[a], w, jax.random.PRNGKey(c["seed"]))
 
@@ -650,11 +656,34 @@ def _device_put(tree, mesh, spec):
   return jax.device_put(tree, NamedSharding(mesh, spec))
 
 
-def _cfg_arrays(configs: dict, idx: np.ndarray) -> dict:
-  return {a: configs[a][idx].astype(np.int32 if a in _INT_AXES else np.float32) for a in AXES}
+def _cfg_arrays(configs: dict, idx: np.ndarray, pool_index: np.ndarray) -> dict:
+  out = {a: configs[a][idx].astype(np.int32 if a in _INT_AXES else np.float32) for a in AXES}
+  return dict(out, pool=pool_index[idx].astype(np.int32))
 
 
-def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None,
+def _pool_index(grid: Grid, configs: dict, per_seed: bool) -> np.ndarray:
+  """Each configuration's row of the flattened pool stack (see :func:`_member`)."""
+  if not per_seed:
+    return np.asarray(configs["data"])
+  position = {s: i for i, s in enumerate(grid.seed)}
+  return np.asarray(configs["data"]) * len(grid.seed) + np.array([position[int(s)] for s in configs["seed"]])
+
+
+def _stack_per_seed(pool, labels, num_seeds: int):
+  """``(A, S, N, d)`` pools (and ``(A, S, N)`` / ``(N,)`` labels) flattened to ``A·S`` pools."""
+  pools = np.asarray(pool)
+  if pools.ndim != 4 or pools.shape[1] != num_seeds:
+    raise ValueError(f"with pool_per_seed=True, pool must have shape (A, S={num_seeds}, N, d), got {pools.shape}")
+  if labels is not None:
+    labels = np.asarray(labels)
+    if labels.ndim == 3:
+      labels = labels.reshape(-1, labels.shape[-1])
+    elif labels.ndim != 1:
+      raise ValueError(f"with pool_per_seed=True, labels must have shape (N,) or (A, S, N), got {labels.shape}")
+  return pools.reshape((-1,) + pools.shape[2:]), labels
+
+
+def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None, pool_per_seed: bool = False,
         progress: bool = True, devices: Sequence[Any] | None = None) -> str:
   """Runs ``config``'s trainer on every configuration of ``grid``; writes ``workdir/sweep.{npz,json}``.
 
@@ -668,6 +697,8 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None,
       configuration ``n`` trains on rows ``[0, n)``. For balanced clusters at every ``n``,
       interleave clusters (e.g. :func:`interleave`).
     labels: cluster ids ``(N,)`` or ``(A, N)``; needed for ``duplicated > 0``.
+    pool_per_seed: every seed trains on its own pool: ``pool (A, S, N, d)`` with ``S =
+      len(grid.seed)`` (in the grid's seed order), labels ``(N,)`` or ``(A, S, N)``.
     progress: show a tqdm bar over configuration-steps (updated once per scan chunk; a
       chunk of configurations that stops early jumps to its budget).
     devices: devices to shard the configuration axis over (default: all local devices).
@@ -676,33 +707,38 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None,
     The results stem ``workdir/sweep``; read it with :func:`load`.
   """
   labels_given = labels is not None
-  pools, labels, num_clusters = _prepare_data(pool, labels)
   grid = grid.resolved(config.p_max)
-  _validate(grid, config, pools, labels_given)
+  if pool_per_seed:
+    pool, labels = _stack_per_seed(pool, labels, len(grid.seed))
+  pools, labels, num_clusters = _prepare_data(pool, labels)
+  _validate(grid, config, pools[:pools.shape[0] // len(grid.seed)] if pool_per_seed else pools, labels_given)
   trainer = config.resolved_trainer
   first = first_rows(labels)
   devices = list(jax.devices() if devices is None else devices)
   mesh = jax.sharding.Mesh(np.array(devices), ("config",)) if len(devices) > 1 else None
-  spec = _fingerprint(grid, config, pools, labels)
+  spec = dict(_fingerprint(grid, config, pools, labels), pool_per_seed=bool(pool_per_seed))
   os.makedirs(workdir, exist_ok=True)
   with _Lock(workdir):
     _check_workdir(workdir, spec)
     configs = grid.configurations()
+    pool_index = _pool_index(grid, configs, pool_per_seed)
     chunks = plan(grid, config, pools.shape[1], pools.shape[2])
     spec_digest = _digest(spec)
     prints = [_chunk_fingerprint(spec_digest, r, i, z) for r, i, z in chunks]
     paths = [os.path.join(workdir, "chunks", f"rows{r:06d}_{i[0]:07d}") for r, i, _ in chunks]
     done = [_chunk_done(p, f, i) for p, f, (_, i, _) in zip(paths, prints, chunks)]
     start = time.perf_counter()
-    _train_missing(chunks, paths, prints, done, configs, (pools, labels, first), num_clusters, trainer, mesh,
-                   len(devices), progress)
-    return _assemble(grid, config, workdir, paths, chunks, devices, time.perf_counter() - start)
+    _train_missing(chunks, paths, prints, done, (configs, pool_index), (pools, labels, first), num_clusters,
+                   trainer, mesh, len(devices), progress)
+    return _assemble(grid, config, workdir, paths, chunks, devices, time.perf_counter() - start,
+                     pool_per_seed=pool_per_seed)
 
 
 def _train_missing(chunks, paths, prints, done, configs, data_host, num_clusters, trainer, mesh, num_devices,
                    progress) -> None:
   """Trains and commits every chunk not yet done."""
   pools, labels, first = data_host
+  configs, pool_index = configs
   steps = trainer.train.steps
   # Padded slots (a short last chunk, device rounding) train too, so they count as configuration-steps.
   padded_size = lambda size: -(-size // num_devices) * num_devices
@@ -717,7 +753,7 @@ def _train_missing(chunks, paths, prints, done, configs, data_host, num_clusters
         before, size = bar.n, padded_size(size)
         padded = np.concatenate([idx, np.full(size - len(idx), idx[-1])])
         data = _device_put((pools[:, :rows], labels[:, :rows], first[:, :rows]), mesh, PartitionSpec())
-        out = _train_chunk(*data, _device_put(_cfg_arrays(configs, padded), mesh, PartitionSpec("config")),
+        out = _train_chunk(*data, _device_put(_cfg_arrays(configs, padded, pool_index), mesh, PartitionSpec("config")),
                            trainer=trainer, num_clusters=num_clusters,
                            callback=_report_progress if progress else None)
         out = {k: np.asarray(v) for k, v in flatten(out).items()}
@@ -736,7 +772,7 @@ def _train_missing(chunks, paths, prints, done, configs, data_host, num_clusters
       _Progress.bar = None
 
 
-def _assemble(grid, config, workdir, paths, chunks, devices, wall_s) -> str:
+def _assemble(grid, config, workdir, paths, chunks, devices, wall_s, *, pool_per_seed: bool) -> str:
   loaded = [results.load(p) for p in paths]
   parts = [a for a, _ in loaded]
   order = np.argsort(np.concatenate([p["index"] for p in parts]))
@@ -756,6 +792,7 @@ def _assemble(grid, config, workdir, paths, chunks, devices, wall_s) -> str:
     entry["chunks"] += 1
   meta = {"grid": dataclasses.asdict(grid), "grid_shape": list(grid.shape), "config": _config_dict(config),
           "devices": [str(d) for d in devices], "wall_s": wall_s, "buckets": buckets, "outputs": sorted(cat),
+          "pool_per_seed": bool(pool_per_seed),
           "num_nonfinite": int((cat["nonfinite_step"] >= 0).sum()), "num_failed": int((~ok).sum()),
           "status_counts": {name: int((cat["status"] == code).sum())
                             for code, name in enumerate(convergence.STATUS_NAMES)},
@@ -885,9 +922,14 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
     [2.0, 8.0]
   """
   _checks.positive_int("batch_size", batch_size)
+  grid = Grid(**res.meta["grid"])
+  per_seed = bool(res.meta.get("pool_per_seed", False))
+  if per_seed:
+    pool, labels = _stack_per_seed(pool, labels, len(grid.seed))
   pools, labels, num_clusters = _prepare_data(pool, labels)
   C = len(res.ok)
-  if pools.shape[1] < int(np.max(res.configs["n"])) or int(np.max(res.configs["data"])) >= pools.shape[0]:
+  pool_index = _pool_index(grid, res.configs, per_seed)
+  if pools.shape[1] < int(np.max(res.configs["n"])) or int(np.max(pool_index)) >= pools.shape[0]:
     raise ValueError(f"pool of shape {pools.shape} is not the pool this sweep ran on")
   extras = {} if extras is None else dict(extras)
   clash = set(extras) & {k.split(".")[0] for k in res.outputs}
@@ -910,7 +952,8 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
     batch = idx[i:i + size]
     padded = np.concatenate([batch, np.full(size - len(batch), batch[-1])])
     rows = jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[padded]), values)
-    vals = _measure_batch(*data, _cfg_arrays(res.configs, padded), rows, shared, fn=fn, num_clusters=num_clusters)
+    vals = _measure_batch(*data, _cfg_arrays(res.configs, padded, pool_index), rows, shared, fn=fn,
+                          num_clusters=num_clusters)
     for k, v in vals.items():
       v = np.asarray(v)[:len(batch)]
       out.setdefault(k, np.full((C,) + v.shape[1:], np.nan))[batch] = v

@@ -190,25 +190,40 @@ class Metrics:
         **{f"spiky_{k}": v for k, v in spiky.items()})
 
 
-def measure(res: sweep.SweepResult, families: list[Family], c) -> dict[str, np.ndarray]:
-  """Metrics of every configuration of a sweep (``sweep.measure`` per family), ``{name: (C, ...)}``; NaN where not ok."""
-  pools = np.stack([f.X for f in families]).astype(np.float32)
-  labels = np.stack([f.labels for f in families])
-  C = len(res.ok)
+def _stack(families: list[list[Family]]):
+  """Pools and labels of every family and draw: ``(F, N, d)`` with one draw, ``(F, S, N, d)`` per seed."""
+  pools = np.array([[f.X for f in draws] for draws in families], np.float32)
+  labels = np.array([[f.labels for f in draws] for draws in families])
+  return (pools[:, 0], labels[:, 0]) if pools.shape[1] == 1 else (pools, labels)
+
+
+def measure(res: sweep.SweepResult, families: list[list[Family]], c) -> dict[str, np.ndarray]:
+  """Metrics of every configuration of a sweep (``sweep.measure`` per family and pool draw),
+  ``{name: (C, ...)}``; NaN where not ok."""
+  pools, labels = _stack(families)
+  seeds = sweep.Grid(**res.meta["grid"]).seed  # the order the draws were stacked in
   out = {}
-  for a, fam in enumerate(families):
-    idx = np.flatnonzero(res.configs["data"] == a)
-    (evals, evecs, n_k), which = _spectra(fam, res.configs["n"][idx], res.configs["duplicated"][idx])
-    per_config = [np.zeros((C,) + v.shape[1:], np.float32) for v in (evals, evecs, n_k)]
-    for full, v in zip(per_config, (evals, evecs, n_k)):
-      full[idx] = v[which]
-    fn = Metrics(fam.num_clusters, float(c.stored_threshold), int(c.eval_noise))
-    vals = sweep.measure(res, fn, pool=pools, labels=labels, select=res.configs["data"] == a,
-                         extras={"spectra": tuple(per_config)},
-                         shared={"X_test": fam.X_test.astype(np.float32), "gt": fam.gt})
-    for k, v in vals.items():
-      out.setdefault(k, np.full_like(v, np.nan))[idx] = v[idx]
+  for a, draws in enumerate(families):
+    for i, fam in enumerate(draws):
+      _measure_draw(res, fam, c, pools, labels, (res.configs["data"] == a) & (
+          (res.configs["seed"] == seeds[i]) if len(draws) > 1 else True), out)
   return out
+
+
+def _measure_draw(res, fam: Family, c, pools, labels, select, out) -> None:
+  """:class:`Metrics` of the configurations ``select`` (one family, one pool draw) into ``out``."""
+  C = len(res.ok)
+  idx = np.flatnonzero(select)
+  (evals, evecs, n_k), which = _spectra(fam, res.configs["n"][idx], res.configs["duplicated"][idx])
+  per_config = [np.zeros((C,) + v.shape[1:], np.float32) for v in (evals, evecs, n_k)]
+  for full, v in zip(per_config, (evals, evecs, n_k)):
+    full[idx] = v[which]
+  fn = Metrics(fam.num_clusters, float(c.stored_threshold), int(c.eval_noise))
+  vals = sweep.measure(res, fn, pool=pools, labels=labels, select=select,
+                       extras={"spectra": tuple(per_config)},
+                       shared={"X_test": fam.X_test.astype(np.float32), "gt": fam.gt})
+  for k, v in vals.items():
+    out.setdefault(k, np.full_like(v, np.nan))[idx] = v[idx]
 
 
 def premises(fam: Family, n_values) -> dict:
@@ -230,8 +245,17 @@ def premises(fam: Family, n_values) -> dict:
   return out
 
 
-def _families(c, experiment: str) -> tuple[list[Family], dict]:
-  key = jax.random.PRNGKey(c.data_seed)
+def _families(c, experiment: str) -> tuple[list[list[Family]], dict]:
+  """The experiment's data families, each as its list of pool draws: one draw (key
+  ``PRNGKey(data_seed)``), or with ``c.fresh_pools`` one per seed (keys
+  ``fold_in(PRNGKey(data_seed), i)``, i the seed's position), so seeds differ in data too."""
+  base = jax.random.PRNGKey(c.data_seed)
+  keys = [jax.random.fold_in(base, i) for i in range(len(c.seeds))] if c.get("fresh_pools") else [base]
+  draws = [_draw_families(key, c, experiment) for key in keys]
+  return [list(fams) for fams in zip(*(fams for fams, _ in draws))], draws[0][1]
+
+
+def _draw_families(key, c, experiment: str) -> tuple[list[Family], dict]:
   e = c[experiment]
   if experiment == "n_sigma":
     return [sparse_family(key, c), mixture_family(key, c, K=e.K, alpha=e.alpha),
@@ -282,10 +306,10 @@ def refinement(res: sweep.SweepResult, values: dict, c) -> list[int]:
 
 
 def _sweep_and_measure(grid, config, families, c, workdir, progress):
-  pools = np.stack([f.X for f in families]).astype(np.float32)
-  labels = np.stack([f.labels for f in families])
+  pools, labels = _stack(families)
   start = time.perf_counter()
-  res = sweep.load(sweep.run(grid, config, workdir, pool=pools, labels=labels, progress=progress))
+  res = sweep.load(sweep.run(grid, config, workdir, pool=pools, labels=labels, pool_per_seed=pools.ndim == 4,
+                             progress=progress))
   train_s = time.perf_counter() - start
   values = measure(res, families, c)
   return res, values, {"train_wall_s": train_s, "measure_wall_s": time.perf_counter() - start - train_s}
@@ -327,12 +351,14 @@ def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -
             "final_loss": res.final_loss, "converged": res.converged, "status": res.status,
             "steps_run": res.steps_run}
   meta = dict(experiment=experiment, grid=dataclasses.asdict(union), grid_shape=list(res.grid_shape),
-              families=[f.name for f in families], family_axes=axes, config=c.to_dict(),
+              families=[draws[0].name for draws in families], family_axes=axes, config=c.to_dict(),
+              pool_draws=len(families[0]),
               devices=res.meta["devices"], train_wall_s=float(sum(x["train_wall_s"] for x in rounds)),
               wall_s=time.perf_counter() - start, buckets=res.meta["buckets"], num_nonfinite=int((~res.ok).sum()),
               status_counts=res.meta["status_counts"], converged_fraction=res.meta["converged_fraction"],
               config_steps=res.meta["config_steps"], refinement=rounds,
-              premises=[premises(f, union.n) for f in families])
+              premises=[premises(draws[0], union.n) for draws in families],
+              premises_per_draw=[[premises(f, union.n) for f in draws] for draws in families])
   return rd.results.save(os.path.join(workdir, experiment), arrays, meta)
 
 

@@ -117,3 +117,15 @@ def test_refinement_rounds_add_n_inside_brackets_and_resume_bit_identically(tmp_
   assert resumed[0].keys() == whole[0].keys()
   for k in whole[0]:
     np.testing.assert_array_equal(resumed[0][k], whole[0][k], err_msg=k)
+
+
+def test_fresh_pools_give_every_seed_its_own_data(tmp_path):
+  from sims import phase_diagram
+  from sims.configs import phase_diagram as phase_config
+  c = phase_config.get_config("smoke")
+  c.fresh_pools, c.refine.rounds = True, 0
+  arrays, meta = results.load(phase_diagram.run_experiment(c, "n_p", str(tmp_path), progress=False))
+  assert meta["pool_draws"] == len(c.seeds) and len(meta["premises_per_draw"][0]) == len(c.seeds)
+  draws = meta["premises_per_draw"][0]
+  assert draws[0]["beta_samples"] != draws[1]["beta_samples"]  # the draws are different data
+  assert np.isfinite(arrays["stored"]).all()

@@ -328,3 +328,23 @@ def test_the_engine_compiles_once_per_bucket_across_runs(tmp_path):
     sweep.measure(res, _stored_count, pool=X, extras={"offset": np.zeros(4, np.float32)}, shared=np.float32(i))
   # progress=True adds the reporter callback: two traces in all, not one per run
   assert sweep._train_chunk._cache_size() == 2 and sweep._measure_batch._cache_size() == 1
+
+
+def test_pools_per_seed_train_each_seed_on_its_own_pool(tmp_path):
+  pools = np.stack([np.stack([_pool(), 2.0 * _pool()[::-1]]), np.stack([-_pool(), 0.5 * _pool()])])  # (A=2, S=2, N, d)
+  grid = sweep.Grid(n=(4,), seed=(7, 3), data=(0, 1))
+  res = sweep.load(sweep.run(grid, sweep.SweepConfig(TRAIN, p_max=4), str(tmp_path), pool=pools, pool_per_seed=True,
+                             progress=False))
+  assert res.meta["pool_per_seed"]
+  for c in range(len(res.ok)):
+    a, seed = int(res.configs["data"][c]), int(res.configs["seed"][c])
+    k_init, k_train = _keys(seed)
+    want, _ = train.train(model.init(k_init, 32, 4), pools[a, (7, 3).index(seed), :4], k_train, TRAIN)
+    np.testing.assert_allclose(res.params[c], want["W"], rtol=2e-5, atol=2e-6)
+  got = sweep.measure(res, _stored_count, pool=pools, extras={"offset": np.zeros(4, np.float32)}, shared=0.0)
+  for c in range(len(res.ok)):
+    a, s = int(res.configs["data"][c]), (7, 3).index(int(res.configs["seed"][c]))
+    np.testing.assert_allclose(got["norm"][c], np.linalg.norm(pools[a, s, :4], axis=1).mean(), rtol=1e-5)
+  with pytest.raises(ValueError, match="pool_per_seed"):
+    sweep.run(grid, sweep.SweepConfig(TRAIN, p_max=4), str(tmp_path / "x"), pool=pools[:, :1], pool_per_seed=True,
+              progress=False)

@@ -23,6 +23,9 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.beta = -0.3  # cosine between cluster means (Def. 3.1 needs β < 0)
   c.seeds = (0, 1, 2, 3, 4)
   c.data_seed = 0
+  # True: every seed draws its own data pool (fold_in(data_seed, seed position)), so the seed
+  # bootstrap behind each n* interval resamples data pools and initializations together.
+  c.fresh_pools = False
   # Adam at lr 1e-2, lowered ×0.5 on each plateau of the fixed-noise monitor down to 1/64,
   # stopped on a plateau there (relu_dae.convergence); `steps` is the most a run may take.
   c.train = ml_collections.ConfigDict(dict(steps=10000, learning_rate=1e-2, schedule="constant",
