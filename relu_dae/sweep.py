@@ -34,11 +34,17 @@ bucket), and buckets larger than ``train.batch_size`` (when set) use minibatches
 that size. Noise and minibatches are prefix-stable (:func:`relu_dae.losses.sample_noise`),
 so a configuration's result does not depend on its bucket beyond float rounding.
 
-Chunks, resume, devices. Each bucket is cut into chunks sized to a memory budget; a
-finished chunk is written atomically to ``workdir/chunks``. A killed sweep rerun with
-the same arguments skips finished chunks and gives bit-identical results (keys depend
-on the seed only; chunks are deterministic). With several devices the configuration
-axis of a chunk is sharded over a 1-D mesh (``NamedSharding``).
+Chunks, resume, devices. Each bucket is cut into chunks sized to a memory budget (the
+plan does not depend on the devices); a finished chunk is written atomically to
+``workdir/chunks`` and carries its configuration indices and a fingerprint of what made
+it (grid, config, trainer, pool hash, plan entry). A killed sweep rerun with the same
+arguments reuses exactly the chunks that are complete, readable and its own — a
+truncated, corrupt, swapped or foreign chunk is logged by name, moved aside (``*.bad``)
+and retrained — and gives bit-identical results (keys depend on the seed only; chunks
+are deterministic), on any number of devices. A workdir holding another sweep, or chunks
+without a ``spec.json``, is refused, and ``workdir/.lock`` refuses a concurrent run.
+With several devices the configuration axis of a chunk is sharded over a 1-D mesh
+(``NamedSharding``).
 
 Example:
   >>> import jax, tempfile, relu_dae as rd
