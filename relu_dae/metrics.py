@@ -44,9 +44,28 @@ def best_column_cosine(W: jax.Array, X: jax.Array) -> jax.Array:
   return jnp.max(column_cosines(W, X), axis=1)
 
 
+def _check_threshold(threshold) -> None:
+  t = _checks.concrete(threshold)
+  if t is not None and not (np.ndim(t) == 0 and -1.0 <= float(t) <= 1.0):
+    raise ValueError(f"threshold is a cosine in [-1, 1], got {threshold!r}")
+
+
+def _nan_unless_finite(W, value):
+  """``value``, or NaN when ``W`` is not all finite (a failed run is NaN downstream, never 0)."""
+  return jnp.where(jnp.all(jnp.isfinite(W)), value, jnp.nan)
+
+
 def stored_fraction(W: jax.Array, X: jax.Array, threshold: float = 0.95) -> jax.Array:
-  """Fraction of samples stored in some column (cosine ≥ ``threshold``), Cor. 3.2's signature."""
-  return jnp.mean(best_column_cosine(W, X) >= threshold)
+  """Fraction of samples stored in some column (cosine ≥ ``threshold``), Cor. 3.2's signature.
+
+  ``W (d, p)``, ``X (n, d)`` → scalar; NaN if ``W`` is not finite (a failed run).
+
+  Example:
+    >>> float(stored_fraction(jnp.eye(2), jnp.array([[1.0, 0.0], [1.0, 1.0]])))
+    0.5
+  """
+  _check_threshold(threshold)
+  return _nan_unless_finite(W, jnp.mean(best_column_cosine(W, X) >= threshold))
 
 
 def match_columns(W: jax.Array, W_ref: jax.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -240,10 +259,11 @@ def weighted_stored_fraction(W: jax.Array, X: jax.Array, w: jax.Array, threshold
     >>> float(weighted_stored_fraction(W, X, jnp.array([3.0, 1.0, 0.0])))
     0.5
   """
+  _check_threshold(threshold)
   X, w = _weighted_data(W, X, w)
   present = (w > 0).astype(X.dtype)
   stored = stored_samples(W, X, w, threshold, relative=relative).astype(X.dtype)
-  return jnp.sum(stored) / jnp.sum(present)
+  return _nan_unless_finite(W, jnp.sum(stored) / jnp.sum(present))
 
 
 def per_cluster_stored(W: jax.Array, X: jax.Array, labels: jax.Array, w: jax.Array, num_clusters: int,

@@ -67,6 +67,10 @@ class TrainConfig:
       after every chunk; ``steps`` is then the most steps a run may take (a multiple of
       ``chunk_size``) and the rule also lowers the learning rate on plateaus. ``None``: run
       exactly ``steps`` steps.
+    blowup: without a rule, a run whose mean loss over its last chunk exceeds ``blowup``
+      times its first step's loss diverged: status ``LOSS_ROSE``, a failure like a
+      non-finite run (a run to huge finite values is never a result). ``None``: no check.
+      (With a rule, its own ``rise`` / ``norm_rise`` tests apply.)
   """
   steps: int = 2000
   sigma: float = 0.2
@@ -80,6 +84,7 @@ class TrainConfig:
   chunk_size: int = 500
   schedule: str = "constant"
   convergence: convergence_lib.Convergence | None = None
+  blowup: float | None = 1e3
 
   def __post_init__(self):
     _checks.positive_int("steps", self.steps)
@@ -96,6 +101,8 @@ class TrainConfig:
     if not self.momentum < 1.0:
       raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
     _checks.positive_int("chunk_size", self.chunk_size)
+    if self.blowup is not None and not (isinstance(self.blowup, (int, float)) and self.blowup > 1):
+      raise ValueError(f"blowup must be a number > 1 or None, got {self.blowup!r}")
     if self.schedule not in SCHEDULES:
       raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
     if self.convergence is not None:
@@ -118,8 +125,8 @@ class History(NamedTuple):
       off the per-step critical path).
     steps_run: steps taken (``steps`` unless a convergence rule stopped the run earlier).
     status: a :mod:`relu_dae.convergence` code: ``CONVERGED``, ``MAX_STEPS`` (the budget
-      ran out; always so without a rule), or the unstable ``LOSS_ROSE``, ``NORM_RAN_AWAY``,
-      ``NONFINITE``. ``convergence.STATUS_NAMES[status]`` names it.
+      ran out; so for every sound run without a rule), or the unstable ``LOSS_ROSE`` (also
+      a run past ``TrainConfig.blowup`` without a rule), ``NORM_RAN_AWAY``, ``NONFINITE``. ``convergence.STATUS_NAMES[status]`` names it.
     monitor: the rule's monitor loss (fixed noise draws) at the end; NaN without a rule.
     monitor_slope: relative change of the monitor per step over the last chunk,
       ``(m_c − m_{c−1}) / (|m_{c−1}| · chunk_size)``; NaN without a rule.
@@ -302,6 +309,9 @@ def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
     carry, tail = run(carry, ts[full:], keys[full:])
     hist = jnp.concatenate([hist, tail])
   status = jnp.where(carry.nonfinite_step >= 0, convergence_lib.NONFINITE, convergence_lib.MAX_STEPS)
+  if config.blowup is not None:
+    blew_up = jnp.mean(hist[-chunk:]) > config.blowup * jnp.abs(hist[0])
+    status = jnp.where((carry.nonfinite_step < 0) & blew_up, convergence_lib.LOSS_ROSE, status)
   nan = jnp.array(jnp.nan, jnp.float32)
   return carry.params, History(hist, carry.nonfinite_step, jnp.array(config.steps, jnp.int32),
                                status.astype(jnp.int32), nan, nan)

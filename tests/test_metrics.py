@@ -352,3 +352,14 @@ def test_weighted_metrics_reject_bad_inputs(call, match):
   W, labels = jnp.ones((4, 2)), jnp.array([0, 0, 1, 1, 2, 2])
   with pytest.raises(ValueError, match=match):
     call(X, W, labels)
+
+
+def test_stored_fractions_of_failed_runs_are_nan_and_thresholds_are_cosines():
+  X = jnp.eye(3)
+  bad = jnp.full((3, 2), jnp.nan)
+  assert np.isnan(float(metrics.stored_fraction(bad, X)))
+  assert np.isnan(float(metrics.weighted_stored_fraction(bad, X, jnp.ones(3))))
+  assert float(metrics.stored_fraction(jnp.eye(3), X)) == 1.0  # the sound case is untouched
+  for threshold in (2.0, -1.5):
+    with pytest.raises(ValueError, match="threshold"):
+      metrics.stored_fraction(jnp.eye(3), X, threshold)

@@ -213,3 +213,23 @@ def test_train_still_traces_under_vmap_over_sigma():
   many = jax.vmap(lambda s: tr.train(W, X, jax.random.PRNGKey(0), cfg, sigma=s)[0]["W"])(jnp.array([0.1, 0.3]))
   one = tr.train(W, X, jax.random.PRNGKey(0), cfg, sigma=0.3)[0]["W"]
   np.testing.assert_allclose(many[1], one, rtol=1e-5, atol=1e-6)
+
+
+def test_a_run_to_huge_finite_losses_is_a_failure_without_a_rule():
+  """Adam at lr 1e6 sends the loss to ~1e20 and beyond without overflowing: LOSS_ROSE, not a result."""
+  from relu_dae import convergence
+  X = jax.random.normal(jax.random.PRNGKey(1), (8, 4))
+  W = {"W": 0.5 * jax.random.normal(jax.random.PRNGKey(2), (4, 3))}
+  wild = tr.TrainConfig(steps=40, learning_rate=1e6, chunk_size=10)
+  _, hist = tr.train(W, X, jax.random.PRNGKey(0), wild)
+  loss = np.asarray(hist.loss)
+  if int(hist.nonfinite_step) < 0:  # finite but exploded: the blow-up rule, checked by hand
+    assert loss[-10:].mean() > 1e3 * abs(loss[0]) and int(hist.status) == convergence.LOSS_ROSE
+  else:
+    assert int(hist.status) == convergence.NONFINITE
+  calm = tr.TrainConfig(steps=40, learning_rate=1e-2, chunk_size=10)
+  assert int(tr.train(W, X, jax.random.PRNGKey(0), calm)[1].status) == convergence.MAX_STEPS
+  off = tr.TrainConfig(steps=40, learning_rate=1e6, chunk_size=10, blowup=None)
+  assert int(tr.train(W, X, jax.random.PRNGKey(0), off)[1].status) in (convergence.MAX_STEPS, convergence.NONFINITE)
+  with pytest.raises(ValueError, match="blowup"):
+    tr.TrainConfig(blowup=0.5)
