@@ -22,3 +22,21 @@ def define(config_file: str, workdir: str, **extra) -> dict:
       figdir=flags.DEFINE_string("figdir", "figures", "Where figures go."))
   holders.update({name: make() for name, make in extra.items()})
   return holders
+
+
+def writable_dir(name: str, path: str) -> str:
+  """Creates ``path`` if needed and checks that files can be written there, before any work.
+
+  Raises ``ValueError`` naming the flag (``name``) when ``path`` is a file, cannot be
+  created, or is not writable.
+  """
+  import tempfile
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise ValueError(f"--{name}={path!r} is a file, not a directory")
+  try:
+    os.makedirs(path, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+      pass
+  except OSError as err:
+    raise ValueError(f"--{name}={path!r} is not a writable directory: {err}") from None
+  return path

@@ -370,9 +370,56 @@ def _scatter(size: int, rows, parts) -> np.ndarray:
   return out
 
 
+def _num_families(c, experiment: str) -> int:
+  e = c[experiment]
+  return 3 if experiment == "n_sigma" else len(e.K) * len(e.alpha) if experiment == "alpha_K" else 1
+
+
+def validate_config(c) -> None:
+  """Checks every experiment's values before the first sweep trains (``ValueError`` naming the field).
+
+  Builds each experiment's grid and the training config (their own checks run) and checks
+  what they cannot see: sizes against the pool and width, cluster counts, thresholds, the
+  refinement settings.
+  """
+  for name in ("d", "p_max", "pool", "test", "num_boot", "eval_noise"):
+    _checks_positive_int(f"config.{name}", c[name])
+  if not c.seeds:
+    raise ValueError("config.seeds must hold at least one seed")
+  if not 0.0 < float(c.stored_threshold) <= 1.0:
+    raise ValueError(f"config.stored_threshold is a cosine in (0, 1], got {c.stored_threshold}")
+  if not (isinstance(c.refine.rounds, int) and c.refine.rounds >= 0):
+    raise ValueError(f"config.refine.rounds must be an integer >= 0, got {c.refine.rounds!r}")
+  _checks_positive_int("config.refine.per_bracket", c.refine.per_bracket)
+  train_config(c)
+  for experiment in EXPERIMENTS:
+    e = c[experiment]
+    for K in np.atleast_1d(e.K):
+      if not (isinstance(K, (int, np.integer)) and 2 <= K <= c.pool):
+        raise ValueError(f"config.{experiment}.K must be integers in [2, pool={c.pool}], got {e.K}")
+    try:
+      grid = _grid(c, experiment, _num_families(c, experiment)).resolved(c.p_max)
+    except ValueError as err:
+      raise ValueError(f"config.{experiment}: {err}") from None
+    if max(grid.n) > c.pool:
+      raise ValueError(f"config.{experiment}.n goes up to {max(grid.n)} > pool={c.pool}")
+    if max(grid.p) > c.p_max:
+      raise ValueError(f"config.{experiment}.p goes up to {max(grid.p)} > p_max={c.p_max}")
+
+
+def _checks_positive_int(name: str, value) -> None:
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+    raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def run(c, workdir: str, figdir: str, *, plot_only: bool = False, progress: bool = True) -> list[str]:
-  """Runs (or with ``plot_only`` only redraws) every experiment; returns the figure paths."""
+  """Runs (or with ``plot_only`` only redraws) every experiment; returns the figure paths.
+
+  The whole config and both directories are checked before anything trains."""
+  _flags.writable_dir("figdir", figdir)
   if not plot_only:
+    validate_config(c)
+    _flags.writable_dir("workdir", workdir)
     for experiment in EXPERIMENTS:
       run_experiment(c, experiment, workdir, progress=progress)
   from sims import phase_plots  # matplotlib only when drawing

@@ -1,5 +1,6 @@
 """Smoke-runs every sims/ app at its ``quick`` preset and checks what it writes."""
 
+import contextlib
 import json
 import os
 
@@ -129,3 +130,38 @@ def test_fresh_pools_give_every_seed_its_own_data(tmp_path):
   draws = meta["premises_per_draw"][0]
   assert draws[0]["beta_samples"] != draws[1]["beta_samples"]  # the draws are different data
   assert np.isfinite(arrays["stored"]).all()
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("n_sigma.K", 1, "K"),
+    ("d", 0, "config.d"),
+    ("alpha_K.K", (2, 40), "K"),
+    ("n_p.p", (4, 64), "p_max"),
+    ("hybrid.n", (2, 99), "pool"),
+    ("hybrid.duplicated", (0.0, 1.5), "duplicated"),
+    ("stored_threshold", 1.5, "stored_threshold"),
+    ("train.learning_rate", -1.0, "learning_rate"),
+    ("refine.rounds", -1, "refine.rounds"),
+])
+def test_phase_diagram_refuses_a_bad_config_before_training(tmp_path, monkeypatch, field, value, match):
+  from relu_dae import sweep
+  from sims import phase_diagram
+  from sims.configs import phase_diagram as phase_config
+  c = phase_config.get_config("smoke")
+  node, key = c, field.split(".")
+  for part in key[:-1]:
+    node = node[part]
+  with node.unlocked() if hasattr(node, "unlocked") else contextlib.nullcontext():
+    node[key[-1]] = value
+  monkeypatch.setattr(sweep, "run", lambda *a, **k: pytest.fail("a sweep started before the config was checked"))
+  with pytest.raises(ValueError, match=match):
+    phase_diagram.run(c, str(tmp_path / "work"), str(tmp_path / "figs"), progress=False)
+
+
+def test_phase_diagram_refuses_a_workdir_that_is_a_file(tmp_path):
+  from sims import phase_diagram
+  from sims.configs import phase_diagram as phase_config
+  path = tmp_path / "file"
+  path.write_text("")
+  with pytest.raises(ValueError, match="workdir"):
+    phase_diagram.run(phase_config.get_config("smoke"), str(path), str(tmp_path / "figs"), progress=False)
