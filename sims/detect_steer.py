@@ -361,6 +361,8 @@ def plot_digit_grid(grid: dict, a_grid, offset, path: str) -> str:
 
 def run(config, workdir: str, figdir: str, *, progress: bool = True) -> dict:
   """Runs detection and steering on both hybrid models; returns ``{"detection", "steering"}`` summaries."""
+  _flags.writable_dir("workdir", workdir)
+  _flags.writable_dir("figdir", figdir)
   start = time.perf_counter()
   c = config
   key = jax.random.PRNGKey(c.seed)

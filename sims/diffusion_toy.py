@@ -448,9 +448,37 @@ def _table_lines(summary: dict, model: str = "diffusion", measure: str = "copy")
 # ----------------------------------------------------------------------------- app
 
 
+def validate_config(c) -> None:
+  """Checks the preset before anything trains (``ValueError`` naming the field): builds the grids,
+  trainers and training configs (their own checks run) and checks sizes, thresholds and the sampler."""
+  for name in ("d", "K", "hidden", "min_noisy_batch", "bootstrap", "show_samples", "measure_batch"):
+    value = c[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+      raise ValueError(f"config.{name} must be a positive integer, got {value!r}")
+  for name in ("copy_threshold", "level"):
+    if not 0.0 < float(c[name]) < 1.0:
+      raise ValueError(f"config.{name} must lie in (0, 1), got {c[name]}")
+  for name in ("num_samples", "num_steps"):
+    if not (isinstance(c.sampler[name], int) and c.sampler[name] > 0):
+      raise ValueError(f"config.sampler.{name} must be a positive integer, got {c.sampler[name]!r}")
+  try:
+    sweep.Grid(n=c.n, p=c.p, seed=c.seeds)
+    diffusion_trainer(c)
+    rd.train.TrainConfig(**{k: v for k, v in c.dae.to_dict().items() if k not in ("sigma", "lam")})
+  except (TypeError, ValueError) as err:
+    raise ValueError(f"config: {err}") from None
+  if not 0 < c.digits.n_mem < c.digits.n_gen <= 1797:
+    raise ValueError(f"config.digits needs 0 < n_mem < n_gen <= 1797 (the digits), got {c.digits.n_mem}, {c.digits.n_gen}")
+
+
 def run(c, workdir: str, figdir: str, *, plot_only: bool = False, progress: bool = True) -> list[str]:
-  """Runs every part (or with ``plot_only`` only redraws); returns the figure paths."""
+  """Runs every part (or with ``plot_only`` only redraws); returns the figure paths.
+
+  The config and both directories are checked before anything trains."""
+  _flags.writable_dir("figdir", figdir)
   if not plot_only:
+    validate_config(c)
+    _flags.writable_dir("workdir", workdir)
     start = time.perf_counter()
     data = mixture_data(c)
     diff, _ = run_diffusion(c, data, workdir, progress=progress)

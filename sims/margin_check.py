@@ -574,7 +574,9 @@ def verdicts(res: dict, cor33: dict, jac: dict, lim: dict, c) -> dict:
 
 def run(c, workdir: str, figdir: str, verdict_path: str, *, plot_only: bool = False, progress: bool = True) -> list[str]:
   """Runs every experiment (or reloads them), draws the figures, writes the verdicts."""
-  os.makedirs(workdir, exist_ok=True)
+  _flags.writable_dir("workdir", workdir)
+  _flags.writable_dir("figdir", figdir)
+  _flags.writable_dir("verdicts", os.path.dirname(os.path.abspath(verdict_path)))
   stem = os.path.join(workdir, "margin_check")
   if not plot_only:
     _compute(c, stem, progress)

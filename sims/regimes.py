@@ -105,6 +105,8 @@ def _blocks(X, labels, W, sigma, lam, key, name, *, hybrid=False):
 
 def run(config, workdir: str, figdir: str) -> dict:
   """Runs every experiment of ``config``; returns the summary written to ``regimes.json``."""
+  _flags.writable_dir("workdir", workdir)
+  _flags.writable_dir("figdir", figdir)
   start = time.time()
   key = jax.random.PRNGKey(config.seed)
   keys = dict(zip(["mem", "gen", "hyb", "dmem", "dgen", "eval"], jax.random.split(key, 6)))

@@ -165,3 +165,45 @@ def test_phase_diagram_refuses_a_workdir_that_is_a_file(tmp_path):
   path.write_text("")
   with pytest.raises(ValueError, match="workdir"):
     phase_diagram.run(phase_config.get_config("smoke"), str(path), str(tmp_path / "figs"), progress=False)
+
+
+@pytest.mark.parametrize("app", ["regimes", "margin_check", "diffusion_toy", "detect_steer", "phase_diagram"])
+def test_every_app_refuses_an_unwritable_directory_before_working(tmp_path, app):
+  """A --workdir that is a file, or a read-only --figdir, is a ValueError naming the flag."""
+  import importlib
+  module = importlib.import_module(f"sims.{app}")
+  config = importlib.import_module(f"sims.configs.{app}").get_config()
+  extra = (str(tmp_path / "verdicts.json"),) if app == "margin_check" else ()
+  kwargs = {} if app == "regimes" else {"progress": False}
+  afile = tmp_path / "a_file"
+  afile.write_text("")
+  with pytest.raises(ValueError, match="--workdir"):
+    module.run(config, str(afile), str(tmp_path / "figs"), *extra, **kwargs)
+  readonly = tmp_path / "readonly"
+  readonly.mkdir()
+  readonly.chmod(0o500)
+  try:
+    if os.access(readonly, os.W_OK):  # root ignores permissions: nothing to check
+      return
+    with pytest.raises(ValueError, match="--figdir"):
+      module.run(config, str(tmp_path / "work"), str(readonly / "figs"), *extra, **kwargs)
+  finally:
+    readonly.chmod(0o700)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("K", 0, "config.K"), ("copy_threshold", 1.5, "copy_threshold"), ("n", (2, 0), "axis 'n'"),
+    ("train.learning_rate", -1.0, "learning_rate"), ("sampler.num_steps", 0, "num_steps"),
+    ("digits.n_gen", 5000, "n_gen")])
+def test_diffusion_toy_refuses_a_bad_config_before_training(tmp_path, monkeypatch, field, value, match):
+  from relu_dae import sweep
+  from sims import diffusion_toy
+  from sims.configs import diffusion_toy as config_lib
+  c = config_lib.get_config("smoke")
+  node, key = c, field.split(".")
+  for part in key[:-1]:
+    node = node[part]
+  node[key[-1]] = value
+  monkeypatch.setattr(sweep, "run", lambda *a, **k: pytest.fail("a sweep started before the config was checked"))
+  with pytest.raises(ValueError, match=match):
+    diffusion_toy.run(c, str(tmp_path / "work"), str(tmp_path / "figs"), progress=False)
