@@ -60,6 +60,11 @@ def _unsettled(arrays, meta):
   return ~np.all(settled, axis=-2)
 
 
+def _failed(arrays, meta):
+  """Seeds per cell whose run failed (non-finite or unstable): axes (σ, λ, p, duplicated, data, n)."""
+  return np.sum(~_per_seed(arrays, meta, "ok").astype(bool), axis=-2)
+
+
 def _critical_interval(arrays, meta, name, level=0.5):
   """n* of a score with its seed-bootstrap interval (``boundaries.CriticalN``), axes (σ, λ, p, dup, data)."""
   n = np.asarray(meta["grid"]["n"], float)
@@ -103,10 +108,15 @@ def _regime_map(ax, mode, n, ylabels, ylabel, title):
   return [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLORS(i)) for i in range(4)]
 
 
-def _hatch(ax, mask):
-  """Hatches cells ``mask (rows, len(n))`` whose runs did not all converge (never read as a regime)."""
+def _hatch(ax, mask, failed=None):
+  """Hatches cells ``mask (rows, len(n))`` whose runs did not all converge (never read as a regime)
+  and writes the number of failed seeds into cells ``failed (rows, len(n))`` > 0."""
   for r, c in zip(*np.nonzero(np.asarray(mask))):
     ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="////", ec="white", lw=0))
+  if failed is not None:
+    for r, c in zip(*np.nonzero(np.asarray(failed) > 0)):
+      ax.text(c, r, f"{int(failed[r, c])}✗", ha="center", va="center", fontsize=7, color="white",
+              fontweight="bold")
 
 
 def _bottom_legend(fig, ax, regime_handles):
@@ -115,7 +125,7 @@ def _bottom_legend(fig, ax, regime_handles):
   handles = handles + list(regime_handles)
   labels = labels + list(REGIME_LABELS)[:len(regime_handles)]
   handles.append(plt.Rectangle((0, 0), 1, 1, fill=False, hatch="////", ec="black", lw=0))
-  labels.append("some seed unconverged / failed")
+  labels.append("some seed unconverged / failed (k✗: k seeds failed)")
   leg = fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
   for h in leg.legend_handles:
     if hasattr(h, "set_markeredgecolor"):
@@ -137,6 +147,7 @@ def draw_n_sigma(workdir, figdir):
   stored = _grid(arrays, meta, "stored")[:, 0, 0, 0, :, :]  # (σ, data, n)
   mode = _regime_mode(arrays, meta)[:, 0, 0, 0, :, :]
   unsettled = _unsettled(arrays, meta)[:, 0, 0, 0, :, :]
+  failed = _failed(arrays, meta)[:, 0, 0, 0, :, :]
   for a, fam in enumerate(families):
     im = _heatmap(axes[0, a], stored[:, a], n, sigma, title=f"{fam}: fraction of samples stored",
                   ylabel="noise level σ")
@@ -145,7 +156,7 @@ def draw_n_sigma(workdir, figdir):
     handles = _regime_map(axes[1, a], mode[:, a], n, sigma, "noise level σ",
                           f"{fam}: regime (majority of seeds)")
     for ax in axes[:, a]:
-      _hatch(ax, unsettled[:, a])
+      _hatch(ax, unsettled[:, a], failed[:, a])
     _theory_line_n_equals(axes[1, a], n, p, f"n = p = {p}")
   fig.subplots_adjust(hspace=0.45, bottom=0.16, right=0.88)
   fig.colorbar(im, cax=fig.add_axes((0.905, 0.58, 0.015, 0.3)), label="stored fraction")
@@ -168,7 +179,7 @@ def draw_n_p(workdir, figdir):
   mode = _regime_mode(arrays, meta)[0, 0, :, 0, 0, :]
   handles = _regime_map(axes[1], mode, n, ps, "hidden units p", "regime (majority of seeds)")
   for ax in axes:
-    _hatch(ax, _unsettled(arrays, meta)[0, 0, :, 0, 0, :])
+    _hatch(ax, _unsettled(arrays, meta)[0, 0, :, 0, 0, :], _failed(arrays, meta)[0, 0, :, 0, 0, :])
   axes[1].plot(_n_to_x(n, np.asarray(ps, float)), np.arange(len(ps)), "c--", lw=1.2)
   fig.subplots_adjust(bottom=0.3)
   _bottom_legend(fig, axes[0], handles)
@@ -184,7 +195,7 @@ def draw_hybrid(workdir, figdir):
   mode = _regime_mode(arrays, meta)[0, 0, 0, :, 0, :]  # (dup, n)
   handles = _regime_map(axes[0], mode, n, dup, "fraction of clusters duplicated",
                         f"regime (K={K}; majority of seeds)")
-  _hatch(axes[0], _unsettled(arrays, meta)[0, 0, 0, :, 0, :])
+  _hatch(axes[0], _unsettled(arrays, meta)[0, 0, 0, :, 0, :], _failed(arrays, meta)[0, 0, 0, :, 0, :])
   axes[0].legend(handles, REGIME_LABELS, fontsize=7, loc="upper right")
   per = _grid(arrays, meta, "per_cluster_stored")[0, 0, 0, :, 0]  # (dup, K_max, n)
   num_dup = np.round(np.asarray(dup) * K).astype(int)

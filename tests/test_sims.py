@@ -207,3 +207,13 @@ def test_diffusion_toy_refuses_a_bad_config_before_training(tmp_path, monkeypatc
   monkeypatch.setattr(sweep, "run", lambda *a, **k: pytest.fail("a sweep started before the config was checked"))
   with pytest.raises(ValueError, match=match):
     diffusion_toy.run(c, str(tmp_path / "work"), str(tmp_path / "figs"), progress=False)
+
+
+def test_phase_plots_count_failed_seeds_per_cell():
+  from sims import phase_plots
+  shape = (3, 2, 1, 1, 4, 1, 1)  # (n, σ, λ, p, seed, duplicated, data)
+  ok = np.ones(shape, bool)
+  ok[1, 0, 0, 0, [0, 2], 0, 0] = False  # two seeds failed at n index 1, σ index 0
+  meta = {"grid_shape": list(shape)}
+  failed = phase_plots._failed({"ok": ok.ravel()}, meta)  # (σ, λ, p, dup, data, n)
+  assert failed.shape == (2, 1, 1, 1, 1, 3) and failed.sum() == 2 and failed[0, 0, 0, 0, 0, 1] == 2
