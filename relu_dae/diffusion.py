@@ -254,6 +254,8 @@ def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainC
     _checks.real_floating(f"params{jax.tree_util.keystr(path)}", leaf)
     _checks.finite(f"params{jax.tree_util.keystr(path)}", leaf)
   _checks.real_floating("X", X)
+  if not jnp.issubdtype(jnp.result_type(X), jnp.floating):  # integer or bool data: as float32
+    X = jnp.asarray(X, jnp.float32)
   _checks.matrix("X", X, ncols=jnp.shape(params["W"])[0])
   _check_range(sigma_min, sigma_max)
   if weights is not None:
@@ -320,6 +322,7 @@ class SweepTrainer:
       ``⌈min_noisy_batch / rows⌉`` draws per sample, so tiny buckets do not get a noisier gradient.
     curve_points: points kept of each loss curve.
   """
+  diagnostics = ("masked_max",)  # kept for failed runs: it says why a run is not valid (not a field)
   train: train_lib.TrainConfig = train_lib.TrainConfig()
   p_max: int = 32
   hidden: int = 32

@@ -59,11 +59,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import json
 import math
 import os
+import re
 import time
 import zipfile
 from typing import Any, Callable, NamedTuple, Protocol, Sequence
@@ -90,6 +92,10 @@ def _axis(name: str, values) -> tuple:
   values = np.atleast_1d(np.asarray(values))
   if values.ndim != 1 or values.size == 0:
     raise ValueError(f"grid axis {name!r} must be a non-empty 1-D sequence, got {values!r}")
+  if values.dtype.kind not in "biuf":
+    raise ValueError(f"grid axis {name!r} must hold numbers, got {values.tolist()}")
+  if len(np.unique(values)) != values.size:  # a repeated value would alias rows of the results
+    raise ValueError(f"grid axis {name!r} has repeated values: {values.tolist()}")
   if name in _INT_AXES:
     if not np.all(np.isfinite(values.astype(float))) or np.any(values != np.round(values)):
       raise ValueError(f"grid axis {name!r} must hold integers, got {values.tolist()}")
@@ -292,10 +298,14 @@ class Trainer(Protocol):
 
 
 def _check_trainer(trainer, p_max: int) -> None:
-  if not (callable(trainer) and hasattr(trainer, "memory_bytes")
+  if not (callable(trainer) and hasattr(trainer, "memory_bytes") and dataclasses.is_dataclass(trainer)
           and isinstance(getattr(trainer, "train", None), train_lib.TrainConfig)):
-    raise TypeError("trainer must be a Trainer: callable, with .train (a TrainConfig) and .memory_bytes(rows, d); "
-                    f"got {type(trainer).__name__}")
+    raise TypeError("trainer must be a Trainer: a frozen dataclass, callable, with .train (a TrainConfig) and "
+                    f".memory_bytes(rows, d); got {type(trainer).__name__}")
+  text = json.dumps(results._jsonable(dataclasses.asdict(trainer)))
+  if re.search(r" at 0x|<lambda>|<locals>", text):  # would not identify the trainer across processes
+    raise TypeError(f"trainer {type(trainer).__name__} has a field (a lambda, a local function, a partial) "
+                    "that cannot be fingerprinted; use module-level functions and plain values")
   try:
     hash(trainer)
   except TypeError as err:
@@ -475,8 +485,7 @@ def _config_dict(config: SweepConfig) -> dict:
   out = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "trainer"}
   out["train"] = dataclasses.asdict(config.train)
   trainer = config.resolved_trainer
-  out["trainer"] = {"type": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
-                    **(dataclasses.asdict(trainer) if dataclasses.is_dataclass(trainer) else {"repr": repr(trainer)})}
+  out["trainer"] = {"type": f"{type(trainer).__module__}.{type(trainer).__qualname__}", **dataclasses.asdict(trainer)}
   return out
 
 
@@ -581,7 +590,7 @@ def _chunk_done(path: str, fingerprint: str, idx: np.ndarray) -> bool:
   try:
     arrays, meta = results.load(path)
     stored = str(arrays["fingerprint"])
-  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+  except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as err:
     _quarantine(path, f"unreadable: {type(err).__name__}: {err}")
     return False
   if stored != fingerprint or meta.get("fingerprint") != fingerprint:
@@ -594,51 +603,34 @@ def _chunk_done(path: str, fingerprint: str, idx: np.ndarray) -> bool:
 
 
 class _Lock:
-  """``workdir/.lock`` held for one run: a second concurrent run in the workdir is refused.
-
-  The lock file holds the owner's pid; a lock whose process is gone (a killed run) is stale
-  and taken over.
+  """An exclusive ``flock`` on ``workdir/.lock`` held for one run: a second concurrent run in the
+  workdir is refused. The OS releases the lock when its process ends (even by SIGKILL), so a
+  killed run never blocks a rerun; the file (it holds the owner's pid, for the message) stays.
   """
 
   def __init__(self, workdir: str):
     self.path = os.path.join(workdir, ".lock")
+    self.file = None
 
   def __enter__(self):
-    for _ in range(2):
-      try:
-        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-      except FileExistsError:
-        owner = self._owner()
-        if owner is not None and owner != os.getpid() and _alive(owner):
-          raise RuntimeError(f"workdir {os.path.dirname(self.path)!r} is in use by process {owner} "
-                             f"(lock file {self.path}); wait for it, or use another workdir") from None
-        os.remove(self.path)  # stale: its process is gone
-        continue
-      with os.fdopen(fd, "w") as f:
-        f.write(str(os.getpid()))
-      return self
-    raise RuntimeError(f"could not take the lock {self.path}")
+    self.file = open(self.path, "a+")
+    try:
+      fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      self.file.seek(0)
+      owner = self.file.read().strip() or "unknown"
+      self.file.close()
+      raise RuntimeError(f"workdir {os.path.dirname(self.path)!r} is in use by process {owner} "
+                         f"(lock file {self.path}); wait for it, or use another workdir") from None
+    self.file.seek(0)
+    self.file.truncate()
+    self.file.write(str(os.getpid()))
+    self.file.flush()
+    return self
 
   def __exit__(self, *exc):
-    if self._owner() == os.getpid():
-      os.remove(self.path)
-
-  def _owner(self) -> int | None:
-    try:
-      with open(self.path) as f:
-        return int(f.read().strip() or -1)
-    except (OSError, ValueError):
-      return None
-
-
-def _alive(pid: int) -> bool:
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    return True
-  return True
+    fcntl.flock(self.file, fcntl.LOCK_UN)
+    self.file.close()
 
 
 class _Progress:
@@ -737,7 +729,7 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None, poo
     _train_missing(chunks, paths, prints, done, (configs, pool_index), (pools, labels, first), num_clusters,
                    trainer, mesh, len(devices), progress)
     return _assemble(grid, config, workdir, paths, chunks, devices, time.perf_counter() - start,
-                     pool_per_seed=pool_per_seed)
+                     pool_per_seed=pool_per_seed, pool_sha256=spec["pool_sha256"])
 
 
 def _train_missing(chunks, paths, prints, done, configs, data_host, num_clusters, trainer, mesh, num_devices,
@@ -778,15 +770,16 @@ def _train_missing(chunks, paths, prints, done, configs, data_host, num_clusters
       _Progress.bar = None
 
 
-def _assemble(grid, config, workdir, paths, chunks, devices, wall_s, *, pool_per_seed: bool) -> str:
+def _assemble(grid, config, workdir, paths, chunks, devices, wall_s, *, pool_per_seed: bool, pool_sha256: str) -> str:
   loaded = [results.load(p) for p in paths]
   parts = [a for a, _ in loaded]
   order = np.argsort(np.concatenate([p["index"] for p in parts]))
   cat = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0] if k not in ("index", "fingerprint")}
   ok = ((cat["nonfinite_step"] < 0) & ~np.isin(cat["status"], convergence.UNSTABLE)
         & cat.get("valid", np.ones(len(order), bool)).astype(bool))
+  keep = set(DIAGNOSTICS) | set(getattr(config.resolved_trainer, "diagnostics", ()))
   for k, v in cat.items():
-    if k not in DIAGNOSTICS and v.dtype.kind == "f":
+    if k not in keep and jnp.issubdtype(v.dtype, jnp.inexact):
       v[~ok] = np.nan  # a failed run is NaN downstream, never a result
   converged = cat["status"] == convergence.CONVERGED
   arrays = {**{f"config_{a}": v for a, v in grid.configurations().items()},
@@ -798,7 +791,7 @@ def _assemble(grid, config, workdir, paths, chunks, devices, wall_s, *, pool_per
     entry["chunks"] += 1
   meta = {"grid": dataclasses.asdict(grid), "grid_shape": list(grid.shape), "config": _config_dict(config),
           "devices": [str(d) for d in devices], "wall_s": wall_s, "buckets": buckets, "outputs": sorted(cat),
-          "pool_per_seed": bool(pool_per_seed),
+          "pool_per_seed": bool(pool_per_seed), "pool_sha256": pool_sha256,
           "num_nonfinite": int((cat["nonfinite_step"] >= 0).sum()), "num_failed": int((~ok).sum()),
           "status_counts": {name: int((cat["status"] == code).sum())
                             for code, name in enumerate(convergence.STATUS_NAMES)},
@@ -858,6 +851,13 @@ def merge(parts: Sequence[SweepResult]) -> SweepResult:
   union = dataclasses.replace(grids[0], n=tuple(sorted(ns)))
   C = int(np.prod(union.shape))
   rows = [positions(union, r.configs) for r in parts]
+
+  covered = np.bincount(np.concatenate(rows), minlength=C)
+  if np.any(covered != 1):
+    raise ValueError("sweeps to merge must cover the union grid exactly once")
+  for key in ("config", "pool_sha256", "pool_per_seed"):
+    if any(r.meta.get(key) != parts[0].meta.get(key) for r in parts[1:]):
+      raise ValueError(f"sweeps to merge must share their {key}")
 
   def cat(arrays):
     first = np.asarray(arrays[0])
@@ -937,6 +937,9 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
   pool_index = _pool_index(grid, res.configs, per_seed)
   if pools.shape[1] < int(np.max(res.configs["n"])) or int(np.max(pool_index)) >= pools.shape[0]:
     raise ValueError(f"pool of shape {pools.shape} is not the pool this sweep ran on")
+  digest = hashlib.sha256(pools.tobytes() + labels.tobytes()).hexdigest()
+  if res.meta.get("pool_sha256", digest) != digest:
+    raise ValueError("pool (or labels) differ from those this sweep ran on (their sha256 differs)")
   extras = {} if extras is None else dict(extras)
   clash = set(extras) & {k.split(".")[0] for k in res.outputs}
   if clash:
@@ -947,13 +950,17 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
   chosen = np.asarray(res.ok, bool) & (np.ones(C, bool) if select is None else np.asarray(select, bool))
   idx = np.flatnonzero(chosen)
   out = {}
-  if idx.size == 0:
-    return out
-  size = min(batch_size, idx.size)
+  # Batches of a power of two (at most batch_size): few shapes, so few compiles.
+  size = min(batch_size, 1 << max(0, math.ceil(math.log2(max(idx.size, 1)))))
   values = {k: unflatten(res.outputs, k) for k in {k.split(".")[0] for k in res.outputs}}
   values = jax.tree.map(np.nan_to_num, values) | extras
   data = jax.tree.map(jnp.asarray, (pools, labels, first_rows(labels)))
   shared = jax.tree.map(jnp.asarray, shared)
+  if idx.size == 0:  # nothing to measure: NaN of the right shapes (traced once, not run)
+    rows = jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[:1]), values)
+    shapes = jax.eval_shape(lambda *a: _measure_batch(*a, fn=fn, num_clusters=num_clusters), *data,
+                            _cfg_arrays(res.configs, np.zeros(1, int), pool_index), rows, shared)
+    return {k: np.full((C,) + v.shape[1:], np.nan) for k, v in shapes.items()}
   for i in range(0, idx.size, size):
     batch = idx[i:i + size]
     padded = np.concatenate([batch, np.full(size - len(batch), batch[-1])])

@@ -33,6 +33,8 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import time
 from typing import NamedTuple
@@ -273,7 +275,7 @@ def _draw_families(key, c, experiment: str) -> tuple[list[Family], dict]:
 
 def _grid(c, experiment: str, num_families: int) -> sweep.Grid:
   e = c[experiment]
-  common = dict(n=e.n, lam=(c.lam,), seed=c.seeds, data=tuple(range(num_families)))
+  common = dict(n=tuple(sorted(e.n)), lam=(c.lam,), seed=c.seeds, data=tuple(range(num_families)))
   if experiment == "n_sigma":
     return sweep.Grid(sigma=e.sigma, **common)
   if experiment == "n_p":
@@ -297,9 +299,10 @@ def refinement(res: sweep.SweepResult, values: dict, c) -> list[int]:
   than ``max(1, c.refine.rel · n*)`` gets ``c.refine.per_bracket`` new integer n. The union
   over lines is returned, so the grid stays a product (every line gets every new n).
   """
-  grid_n = sorted(set(int(v) for v in res.configs["n"]))
-  n_values = np.asarray(grid_n, float)
-  scores = np.moveaxis(res.grid(values["stored"]), (0, 4), (-1, -2))  # (σ, λ, p, dup, data, seed, n)
+  grid_n = [int(v) for v in sweep.Grid(**res.meta["grid"]).n]
+  order = np.argsort(grid_n)  # n ascending, whatever the grid's order
+  grid_n, n_values = [grid_n[i] for i in order], np.asarray(grid_n, float)[order]
+  scores = np.moveaxis(res.grid(values["stored"])[order], (0, 4), (-1, -2))  # (σ, λ, p, dup, data, seed, n)
   crit = rd.boundaries.critical_n_interval(n_values, scores, 0.5, num_boot=int(c.num_boot), seed=0)
   return rd.boundaries.refine_n(grid_n, crit.estimate, crit.low, crit.high, rel=float(c.refine.rel),
                                 per_bracket=int(c.refine.per_bracket))
@@ -335,7 +338,8 @@ def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -
     if not new_n:
       break
     part, part_values, wall = _sweep_and_measure(dataclasses.replace(grid, n=tuple(new_n)), config, families, c,
-                                                 os.path.join(workdir, "sweeps", f"{experiment}_refine{r}"), progress)
+                                                 os.path.join(workdir, "sweeps", _refine_dir(experiment, r, new_n)),
+                                                 progress)
     merged = sweep.merge([res, part])
     union = sweep.Grid(**merged.meta["grid"])
     at = [sweep.positions(union, x.configs) for x in (res, part)]
@@ -360,6 +364,12 @@ def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -
               premises=[premises(draws[0], union.n) for draws in families],
               premises_per_draw=[[premises(f, union.n) for f in draws] for draws in families])
   return rd.results.save(os.path.join(workdir, experiment), arrays, meta)
+
+
+def _refine_dir(experiment: str, r: int, new_n) -> str:
+  """A refinement round's sweep directory, named by its n: other settings that move the n get their own."""
+  digest = hashlib.sha256(json.dumps([int(v) for v in new_n]).encode()).hexdigest()[:8]
+  return f"{experiment}_refine{r}_{digest}"
 
 
 def _scatter(size: int, rows, parts) -> np.ndarray:
@@ -405,6 +415,11 @@ def validate_config(c) -> None:
       raise ValueError(f"config.{experiment}.n goes up to {max(grid.n)} > pool={c.pool}")
     if max(grid.p) > c.p_max:
       raise ValueError(f"config.{experiment}.p goes up to {max(grid.p)} > p_max={c.p_max}")
+    if len(grid.n) < 2 and c.refine.rounds > 0:
+      raise ValueError(f"config.{experiment}.n needs at least 2 values to locate a crossing for refinement")
+    for alpha in np.atleast_1d(e.get("alpha", 1.0)):
+      if not float(alpha) >= 0:
+        raise ValueError(f"config.{experiment}.alpha must be >= 0, got {e.alpha}")
 
 
 def _checks_positive_int(name: str, value) -> None:

@@ -83,20 +83,58 @@ def test_chunks_without_a_spec_are_refused(tmp_path):
     sweep.run(GRID, _config(), work, pool=_pool(), progress=False)
 
 
-def test_a_concurrent_run_is_refused_and_a_stale_lock_taken_over(tmp_path):
+def test_a_concurrent_run_is_refused_and_a_dead_runs_lock_is_not(tmp_path):
   work = str(tmp_path)
   os.makedirs(work, exist_ok=True)
-  sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  lock = os.path.join(work, ".lock")
+  holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+      import fcntl, os, sys, time
+      f = open({lock!r}, "a+"); fcntl.flock(f, fcntl.LOCK_EX); f.write(str(os.getpid())); f.flush()
+      print("locked", flush=True); time.sleep(60)""")], stdout=subprocess.PIPE, text=True)
   try:
-    with open(os.path.join(work, ".lock"), "w") as f:
-      f.write(str(sleeper.pid))
-    with pytest.raises(RuntimeError, match=f"in use by process {sleeper.pid}"):
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(RuntimeError, match=f"in use by process {holder.pid}"):
       sweep.run(GRID, _config(), work, pool=_pool(), progress=False)
   finally:
-    sleeper.kill()
-    sleeper.wait()
-  sweep.run(GRID, _config(), work, pool=_pool(), progress=False)  # its process is gone: the lock is stale
-  assert not os.path.exists(os.path.join(work, ".lock"))
+    holder.kill()
+    holder.wait()
+  for leftover in ("12345", "", "0"):  # what a killed run (or a kill mid-write) leaves: not a lock
+    with open(lock, "w") as f:
+      f.write(leftover)
+    sweep.run(GRID, _config(), work, pool=_pool(), progress=False)
+
+
+def test_repeated_axis_values_are_refused():
+  for kwargs in (dict(n=(2, 2)), dict(n=(2,), seed=(0, 0)), dict(n=(2,), sigma=(0.1, 0.1))):
+    with pytest.raises(ValueError, match="repeated"):
+      sweep.Grid(**kwargs)
+
+
+def test_a_trainer_that_cannot_be_fingerprinted_is_refused():
+  import dataclasses as dc
+
+  @dc.dataclass(frozen=True)
+  class WithLambda(sweep.DAETrainer):
+    hook: object = lambda x: x
+
+  with pytest.raises(TypeError, match="fingerprinted"):
+    sweep.SweepConfig(p_max=32, trainer=WithLambda())
+
+
+def test_measure_of_a_sweep_with_no_ok_run_is_nan_and_checks_its_pool(tmp_path):
+  X = _pool()
+  wild = train.TrainConfig(steps=20, learning_rate=1e6, chunk_size=10)
+  res = sweep.load(sweep.run(sweep.Grid(n=(4, 8)), sweep.SweepConfig(wild, p_max=4), str(tmp_path), pool=X,
+                             progress=False))
+  assert not res.ok.any()
+  out = sweep.measure(res, _norms, pool=X)
+  assert out["norm"].shape == (2,) and np.all(np.isnan(out["norm"]))
+  with pytest.raises(ValueError, match="sha256"):
+    sweep.measure(res, _norms, pool=X[::-1].copy())
+
+
+def _norms(member, values, shared):
+  return {"norm": jax.numpy.linalg.norm(values["params"])}
 
 
 def test_seeds_that_would_alias_in_int32_are_refused():
