@@ -337,11 +337,10 @@ class SweepTrainer:
     _check_range(self.sigma_min, self.sigma_max)
 
   def bucket_config(self, rows: int) -> train_lib.TrainConfig:
-    """The training config of a bucket of ``rows`` pool rows."""
-    tc = self.train
-    batch = tc.batch_size if tc.batch_size is not None and rows > tc.batch_size else None
-    noise = max(tc.num_noise, -(-self.min_noisy_batch // rows))
-    return dataclasses.replace(tc, batch_size=batch, num_noise=noise)
+    """The training config of a bucket of ``rows`` pool rows (``sweep.bucket_train_config``,
+    with at least ``min_noisy_batch`` noisy inputs per step)."""
+    tc = sweep.bucket_train_config(self.train, rows)
+    return dataclasses.replace(tc, num_noise=max(tc.num_noise, -(-self.min_noisy_batch // rows)))
 
   def memory_bytes(self, rows: int, d: int) -> int:
     tc = self.bucket_config(rows)

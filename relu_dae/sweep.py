@@ -333,8 +333,9 @@ def history_outputs(hist: train_lib.History, curve_points: int) -> dict:
               status=hist.status, monitor=hist.monitor, monitor_slope=hist.monitor_slope)
 
 
-def _bucket_train_config(train: train_lib.TrainConfig, rows: int) -> train_lib.TrainConfig:
-  """Full batch for buckets up to ``train.batch_size`` rows; minibatches above."""
+def bucket_train_config(train: train_lib.TrainConfig, rows: int) -> train_lib.TrainConfig:
+  """``train`` for a bucket of ``rows`` pool rows: full batch up to ``train.batch_size`` rows,
+  minibatches of that size above (what every trainer of a sweep does)."""
   batch = train.batch_size
   return dataclasses.replace(train, batch_size=batch if batch is not None and rows > batch else None)
 
@@ -364,7 +365,7 @@ class DAETrainer:
     k_init, k_train = jax.random.split(member.key)
     params = model.init(k_init, X.shape[1], self.p_max, tied=self.tied, scale=self.init_scale)
     mask = (jnp.arange(self.p_max) < c["p"]).astype(X.dtype)
-    params, hist = train_lib.train(params, X, k_train, _bucket_train_config(self.train, X.shape[0]),
+    params, hist = train_lib.train(params, X, k_train, bucket_train_config(self.train, X.shape[0]),
                                    sigma=c["sigma"], lam=c["lam"], weights=member.weights, unit_mask=mask,
                                    callback=callback)
     W = params["W"] if self.tied else jnp.stack([params["W1"], params["W2"]])
@@ -475,10 +476,14 @@ def unflatten(flat: dict, name: str):
   return out
 
 
+def _pool_digest(pools: np.ndarray, labels: np.ndarray) -> str:
+  """sha256 of the (prepared) pools and labels: what ties a sweep's results to its data."""
+  return hashlib.sha256(pools.tobytes() + labels.tobytes()).hexdigest()
+
+
 def _fingerprint(grid: Grid, config: SweepConfig, pools: np.ndarray, labels: np.ndarray) -> dict:
-  digest = hashlib.sha256(pools.tobytes() + labels.tobytes()).hexdigest()
   return {"grid": dataclasses.asdict(grid), "config": _config_dict(config),
-          "pool_shape": list(pools.shape), "pool_sha256": digest}
+          "pool_shape": list(pools.shape), "pool_sha256": _pool_digest(pools, labels)}
 
 
 def _config_dict(config: SweepConfig) -> dict:
@@ -937,7 +942,7 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
   pool_index = _pool_index(grid, res.configs, per_seed)
   if pools.shape[1] < int(np.max(res.configs["n"])) or int(np.max(pool_index)) >= pools.shape[0]:
     raise ValueError(f"pool of shape {pools.shape} is not the pool this sweep ran on")
-  digest = hashlib.sha256(pools.tobytes() + labels.tobytes()).hexdigest()
+  digest = _pool_digest(pools, labels)
   if res.meta.get("pool_sha256", digest) != digest:
     raise ValueError("pool (or labels) differ from those this sweep ran on (their sha256 differs)")
   extras = {} if extras is None else dict(extras)

@@ -57,6 +57,7 @@ import scipy.stats
 from tqdm.auto import tqdm
 
 import relu_dae as rd
+from relu_dae import _checks
 from relu_dae import diffusion
 from relu_dae import metrics
 from relu_dae import sweep
@@ -452,15 +453,12 @@ def validate_config(c) -> None:
   """Checks the preset before anything trains (``ValueError`` naming the field): builds the grids,
   trainers and training configs (their own checks run) and checks sizes, thresholds and the sampler."""
   for name in ("d", "K", "hidden", "min_noisy_batch", "bootstrap", "show_samples", "measure_batch"):
-    value = c[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-      raise ValueError(f"config.{name} must be a positive integer, got {value!r}")
+    _checks.positive_int(f"config.{name}", c[name])
   for name in ("copy_threshold", "level"):
     if not 0.0 < float(c[name]) < 1.0:
       raise ValueError(f"config.{name} must lie in (0, 1), got {c[name]}")
   for name in ("num_samples", "num_steps"):
-    if not (isinstance(c.sampler[name], int) and c.sampler[name] > 0):
-      raise ValueError(f"config.sampler.{name} must be a positive integer, got {c.sampler[name]!r}")
+    _checks.positive_int(f"config.sampler.{name}", c.sampler[name])
   try:
     sweep.Grid(n=c.n, p=c.p, seed=c.seeds)
     diffusion_trainer(c)

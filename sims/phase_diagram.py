@@ -48,6 +48,7 @@ from jax.tree_util import Partial
 import numpy as np
 
 import relu_dae as rd
+from relu_dae import _checks
 from relu_dae import metrics
 from relu_dae import sweep
 from sims import _flags
@@ -393,14 +394,14 @@ def validate_config(c) -> None:
   refinement settings.
   """
   for name in ("d", "p_max", "pool", "test", "num_boot", "eval_noise"):
-    _checks_positive_int(f"config.{name}", c[name])
+    _checks.positive_int(f"config.{name}", c[name])
   if not c.seeds:
     raise ValueError("config.seeds must hold at least one seed")
   if not 0.0 < float(c.stored_threshold) <= 1.0:
     raise ValueError(f"config.stored_threshold is a cosine in (0, 1], got {c.stored_threshold}")
   if not (isinstance(c.refine.rounds, int) and c.refine.rounds >= 0):
     raise ValueError(f"config.refine.rounds must be an integer >= 0, got {c.refine.rounds!r}")
-  _checks_positive_int("config.refine.per_bracket", c.refine.per_bracket)
+  _checks.positive_int("config.refine.per_bracket", c.refine.per_bracket)
   train_config(c)
   for experiment in EXPERIMENTS:
     e = c[experiment]
@@ -420,11 +421,6 @@ def validate_config(c) -> None:
     for alpha in np.atleast_1d(e.get("alpha", 1.0)):
       if not float(alpha) >= 0:
         raise ValueError(f"config.{experiment}.alpha must be >= 0, got {e.alpha}")
-
-
-def _checks_positive_int(name: str, value) -> None:
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-    raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def run(c, workdir: str, figdir: str, *, plot_only: bool = False, progress: bool = True) -> list[str]:
