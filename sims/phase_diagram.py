@@ -355,6 +355,7 @@ def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -
   arrays = {**{f"config_{k}": v for k, v in res.configs.items()}, **values, "ok": res.ok,
             "final_loss": res.final_loss, "converged": res.converged, "status": res.status,
             "steps_run": res.steps_run}
+  per_draw = [[premises(f, union.n) for f in draws] for draws in families]
   meta = dict(experiment=experiment, grid=dataclasses.asdict(union), grid_shape=list(res.grid_shape),
               families=[draws[0].name for draws in families], family_axes=axes, config=c.to_dict(),
               pool_draws=len(families[0]),
@@ -362,8 +363,7 @@ def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -
               wall_s=time.perf_counter() - start, buckets=res.meta["buckets"], num_nonfinite=int((~res.ok).sum()),
               status_counts=res.meta["status_counts"], converged_fraction=res.meta["converged_fraction"],
               config_steps=res.meta["config_steps"], refinement=rounds,
-              premises=[premises(draws[0], union.n) for draws in families],
-              premises_per_draw=[[premises(f, union.n) for f in draws] for draws in families])
+              premises=[draws[0] for draws in per_draw], premises_per_draw=per_draw)
   return rd.results.save(os.path.join(workdir, experiment), arrays, meta)
 
 
