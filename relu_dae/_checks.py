@@ -32,10 +32,88 @@ def positive(name: str, x) -> None:
     raise ValueError(f"{name} must be finite and > 0, got {v}")
 
 
+def _not_a_number(x) -> bool:
+  return x is None or isinstance(x, (str, bytes, dict, list, tuple, set))
+
+
 def positive_int(name: str, x) -> int:
+  """A Python/numpy integer ``> 0`` (bools refused); ``TypeError`` for non-numbers."""
+  if _not_a_number(x):
+    raise TypeError(f"{name} must be a positive integer, got {x!r}")
   if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or x <= 0:
     raise ValueError(f"{name} must be a positive integer, got {x!r}")
   return int(x)
+
+
+def number(name: str, x) -> None:
+  """Raises ``TypeError`` unless ``x`` is a real scalar number (Python, numpy or 0-d array)."""
+  if _not_a_number(x) or isinstance(x, (bool, np.bool_)):
+    raise TypeError(f"{name} must be a real number, got {x!r}")
+  if jnp.ndim(x) != 0:
+    raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(x)}")
+  real_floating(name, x)
+
+
+def in_range(name: str, x, lo: float, hi: float, *, closed: tuple[bool, bool] = (True, True)) -> None:
+  """A real scalar in ``[lo, hi]`` (or open at an end per ``closed``), checked when concrete."""
+  number(name, x)
+  v = concrete(x)
+  if v is None:
+    return
+  ok_lo = v >= lo if closed[0] else v > lo
+  ok_hi = v <= hi if closed[1] else v < hi
+  if not (np.isfinite(v) and ok_lo and ok_hi):
+    brackets = ("[" if closed[0] else "(") + f"{lo}, {hi}" + ("]" if closed[1] else ")")
+    raise ValueError(f"{name} must lie in {brackets}, got {v}")
+
+
+# Data whose entries exceed this would overflow float32 in squared norms and Gram matrices.
+MAX_ABS = 1e15
+
+
+def array(name: str, x, *, ndim: int | None = None):
+  """Checks a real, finite array of moderate scale; returns it, integers and bools as float32.
+
+  ``TypeError`` for non-arrays, strings and complex dtypes; ``ValueError`` for a wrong ``ndim``,
+  non-finite entries, or entries above :data:`MAX_ABS` in absolute value (values checked only
+  when concrete).
+  """
+  if isinstance(x, (list, tuple)):
+    try:
+      x = np.asarray(x)
+    except ValueError as e:  # ragged nesting
+      raise ValueError(f"{name} must be a rectangular array, got a ragged {type(x).__name__}") from e
+  if _not_a_number(x) or not hasattr(x, "dtype") and not isinstance(x, (int, float, np.generic)):
+    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+  real_floating(name, x)
+  dtype = jnp.result_type(x)
+  if not jnp.issubdtype(dtype, jnp.floating):
+    x = jnp.asarray(x, jnp.float32)
+  if ndim is not None and jnp.ndim(x) != ndim:
+    raise ValueError(f"{name} must be {ndim}-D, got shape {jnp.shape(x)}")
+  finite(name, x)
+  v = concrete(x)
+  if v is not None and v.size and np.max(np.abs(v)) > MAX_ABS:
+    raise ValueError(f"{name} has entries of magnitude {np.max(np.abs(v)):.3g} > {MAX_ABS:g}; rescale the data "
+                     "(squared norms would overflow float32)")
+  return x
+
+
+def key(name: str, k) -> None:
+  """Raises ``ValueError`` unless ``k`` is one PRNG key: typed (``jax.random.key``) or raw default-impl."""
+  try:
+    dtype = jnp.result_type(k)
+  except TypeError as e:
+    raise TypeError(f"{name} must be a PRNG key (jax.random.PRNGKey / jax.random.key), got "
+                    f"{type(k).__name__}") from e
+  if jnp.issubdtype(dtype, jax.dtypes.prng_key):
+    if jnp.ndim(k) != 0:
+      raise ValueError(f"{name} must be a single PRNG key, got a batch of shape {jnp.shape(k)}")
+    return
+  raw_shape = jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape  # the default implementation's raw key
+  if not (jnp.shape(k) == raw_shape and dtype == jnp.uint32):
+    raise ValueError(f"{name} must be a PRNG key (jax.random.PRNGKey / jax.random.key), got "
+                     f"shape {jnp.shape(k)}, dtype {dtype}")
 
 
 def trailing_dim(name: str, x, size: int, symbol: str = "d") -> None:
@@ -51,15 +129,14 @@ def finite(name: str, x) -> None:
 
 
 def matrix(name: str, x, *, ncols: int | None = None):
-  """Checks a 2-D data matrix (rows are samples) and returns it unchanged."""
+  """Checks a 2-D data matrix (rows are samples) with :func:`array`; returns it (ints as float32)."""
   if np.ndim(x) != 2:
     raise ValueError(f"{name} must be a 2-D array (n, d), got shape {np.shape(x)}")
   if ncols is not None and np.shape(x)[1] != ncols:
     raise ValueError(f"{name} must have {ncols} columns, got shape {np.shape(x)}")
   if np.shape(x)[0] == 0:
     raise ValueError(f"{name} must contain at least one row")
-  finite(name, x)
-  return x
+  return array(name, x)
 
 
 def params(name: str, p) -> None:
@@ -99,6 +176,8 @@ def labels(X, y) -> np.ndarray:
 
 def real_floating(name: str, x) -> None:
   """Raises ``TypeError`` unless ``x`` is a real floating (or integer/bool) array; complex is refused."""
+  if getattr(x, "dtype", None) is not None and np.dtype(x.dtype).kind in "OUSV":
+    raise TypeError(f"{name} must be a real array, got dtype {x.dtype}")
   dtype = jnp.result_type(x)
   if jnp.issubdtype(dtype, jnp.complexfloating) or not (
       jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer) or dtype == jnp.bool_):
@@ -117,9 +196,11 @@ def sample_weights(name: str, w, n: int) -> None:
 
 def scalar_nonnegative(name: str, x) -> None:
   """A nonnegative finite scalar (checked when concrete); ``TypeError`` for non-numbers."""
-  if isinstance(x, (str, bytes)) or x is None:
-    raise TypeError(f"{name} must be a number, got {x!r}")
-  if jnp.ndim(x) != 0:
-    raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(x)}")
-  real_floating(name, x)
+  number(name, x)
   nonnegative(name, x)
+
+
+def scalar_positive(name: str, x) -> None:
+  """A positive finite scalar (checked when concrete); ``TypeError`` for non-numbers."""
+  number(name, x)
+  positive(name, x)

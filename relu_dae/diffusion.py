@@ -253,10 +253,7 @@ def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainC
   for path, leaf in jax.tree_util.tree_leaves_with_path(params):
     _checks.real_floating(f"params{jax.tree_util.keystr(path)}", leaf)
     _checks.finite(f"params{jax.tree_util.keystr(path)}", leaf)
-  _checks.real_floating("X", X)
-  if not jnp.issubdtype(jnp.result_type(X), jnp.floating):  # integer or bool data: as float32
-    X = jnp.asarray(X, jnp.float32)
-  _checks.matrix("X", X, ncols=jnp.shape(params["W"])[0])
+  X = _checks.matrix("X", X, ncols=jnp.shape(params["W"])[0])  # integer or bool data as float32
   _check_range(sigma_min, sigma_max)
   if weights is not None:
     _checks.sample_weights("weights", weights, np.shape(X)[0])

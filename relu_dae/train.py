@@ -208,10 +208,7 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
   for name, w in zip(("W", "W2"), model.weights(params)):
     _checks.real_floating(f"params[{name!r}]", w)
     _checks.finite(f"params[{name!r}]", w)
-  _checks.real_floating("X", X)
-  if not jnp.issubdtype(jnp.result_type(X), jnp.floating):  # integer or bool data: as float32
-    X = jnp.asarray(X, jnp.float32)
-  _checks.matrix("X", X, ncols=W1.shape[0])
+  X = _checks.matrix("X", X, ncols=W1.shape[0])  # integer or bool data as float32
   if unit_mask is not None and jnp.shape(unit_mask) != W1.shape[1:]:
     raise ValueError(f"unit_mask must have shape (p,)={W1.shape[1:]}, got {jnp.shape(unit_mask)}")
   if weights is not None:
@@ -220,11 +217,7 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
     _checks.scalar_nonnegative("sigma", sigma)
   if lam is not None:
     _checks.scalar_nonnegative("lam", lam)
-  typed = jnp.issubdtype(jnp.result_type(key), jax.dtypes.prng_key)
-  raw_shape = jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape  # the default implementation's raw key
-  if not typed and not (jnp.shape(key) == raw_shape and jnp.result_type(key) == jnp.uint32):
-    raise ValueError(f"key must be a PRNG key (jax.random.PRNGKey / jax.random.key), got "
-                     f"shape {jnp.shape(key)}, dtype {jnp.result_type(key)}")
+  _checks.key("key", key)
   return _train(params, X, key, config, sigma=config.sigma if sigma is None else sigma,
                 lam=config.lam if lam is None else lam, weights=weights, unit_mask=unit_mask, callback=callback)
 
