@@ -36,6 +36,8 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
+import numpy as np
+
 import jax
 import jax.numpy as jnp
 
@@ -73,16 +75,12 @@ class Convergence:
 
   def __post_init__(self):
     _checks.positive_int("patience", self.patience)
-    _checks.positive("rtol", self.rtol)
-    if not 0.0 < self.factor < 1.0:
-      raise ValueError(f"factor must lie in (0, 1), got {self.factor!r}")
-    if not 0.0 < self.min_scale <= 1.0:
-      raise ValueError(f"min_scale must lie in (0, 1], got {self.min_scale!r}")
-    _checks.positive("wtol", self.wtol)
-    if not self.rise > 1.0:
-      raise ValueError(f"rise must be > 1, got {self.rise!r}")
-    if not self.norm_rise > 1.0:
-      raise ValueError(f"norm_rise must be > 1, got {self.norm_rise!r}")
+    _checks.scalar_positive("rtol", self.rtol)
+    _checks.in_range("factor", self.factor, 0.0, 1.0, closed=(False, False))
+    _checks.in_range("min_scale", self.min_scale, 0.0, 1.0, closed=(False, True))
+    _checks.scalar_positive("wtol", self.wtol)
+    _checks.in_range("rise", self.rise, 1.0, np.inf, closed=(False, False))
+    _checks.in_range("norm_rise", self.norm_rise, 1.0, np.inf, closed=(False, False))
     _checks.positive_int("monitor_draws", self.monitor_draws)
 
 
@@ -126,6 +124,12 @@ def update(rule: Convergence, state: State, monitor, norm, weight_change) -> Sta
     norm: the weight norm ``‖W_c‖`` at the end of this chunk.
     weight_change: ``‖W_c − W_{c−1}‖ / ‖W_c‖`` over this chunk.
   """
+  if not isinstance(rule, Convergence):
+    raise TypeError(f"rule must be a Convergence, got {type(rule).__name__}")
+  if not isinstance(state, State):
+    raise TypeError(f"state must be a convergence.State (from convergence.init()), got {type(state).__name__}")
+  for name, v in (("monitor", monitor), ("norm", norm), ("weight_change", weight_change)):
+    _checks.number(name, v)
   monitor = jnp.asarray(monitor, jnp.float32)
   norm = jnp.asarray(norm, jnp.float32)
   improved = monitor < state.best * (1.0 - rule.rtol)
