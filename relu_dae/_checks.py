@@ -204,3 +204,16 @@ def scalar_positive(name: str, x) -> None:
   """A positive finite scalar (checked when concrete); ``TypeError`` for non-numbers."""
   number(name, x)
   positive(name, x)
+
+
+def dae_params(name: str, p) -> tuple[int, int]:
+  """Checks tied ``{"W"}`` / untied ``{"W1", "W2"}`` DAE params with real, finite 2-D weights; returns ``(d, p)``.
+
+  ``TypeError`` for a non-mapping or non-array weights; otherwise as :func:`params` and :func:`array`.
+  """
+  if not hasattr(p, "keys"):
+    raise TypeError(f"{name} must be a dict with key 'W' or keys 'W1','W2', got {type(p).__name__}")
+  params(name, p)
+  for k in p.keys():
+    array(f"{name}[{k!r}]", p[k], ndim=2)
+  return tuple(np.shape(p["W" if "W" in p else "W1"]))
