@@ -217,3 +217,36 @@ def dae_params(name: str, p) -> tuple[int, int]:
   for k in p.keys():
     array(f"{name}[{k!r}]", p[k], ndim=2)
   return tuple(np.shape(p["W" if "W" in p else "W1"]))
+
+
+def boolean(name: str, x) -> bool:
+  """A Python or numpy bool; ``TypeError`` for anything else (strings, None, numbers)."""
+  if not isinstance(x, (bool, np.bool_)):
+    raise TypeError(f"{name} must be True or False, got {x!r}")
+  return bool(x)
+
+
+def integer_labels(X, y) -> np.ndarray:
+  """Cluster ids for ``X (n, d)``: shape ``(n,)``, integer-valued (any real dtype); returns them as numpy.
+
+  ``TypeError`` for None, strings, dicts and non-real dtypes; ``ValueError`` for a wrong shape or
+  non-integer / non-finite values.
+  """
+  if y is None or isinstance(y, (str, bytes, dict, set)):
+    raise TypeError(f"labels must be an integer array of shape (n,), got {type(y).__name__}")
+  y = labels(X, y)
+  real_floating("labels", y)
+  if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+    raise ValueError(f"labels must be integer cluster ids, got non-integer values {y[y != np.round(y)][:5]}")
+  return y
+
+
+def weight_vector(name: str, w, size: int, symbol: str = "K"):
+  """Mixing weights: a real ``(size,)`` array, finite, ``>= 0``, not all zero (values when concrete); returns it."""
+  w = array(name, w)
+  if jnp.shape(w) != (size,):
+    raise ValueError(f"{name} must have shape ({symbol},)=({size},), got {jnp.shape(w)}")
+  v = concrete(w)
+  if v is not None and (np.any(v < 0) or not np.any(v > 0)):
+    raise ValueError(f"{name} must be >= 0 and not all zero, got {v}")
+  return w
