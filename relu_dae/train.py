@@ -88,29 +88,75 @@ class TrainConfig:
 
   def __post_init__(self):
     _checks.positive_int("steps", self.steps)
-    _checks.nonnegative("sigma", self.sigma)
-    _checks.nonnegative("lam", self.lam)
-    if self.optimizer not in OPTIMIZERS:
-      raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-    _checks.positive("learning_rate", self.learning_rate)
+    _checks.scalar_nonnegative("sigma", self.sigma)
+    _checks.scalar_nonnegative("lam", self.lam)
+    _choice("optimizer", self.optimizer, OPTIMIZERS)
+    _checks.scalar_positive("learning_rate", self.learning_rate)
     if self.batch_size is not None:
       _checks.positive_int("batch_size", self.batch_size)
     _checks.positive_int("num_noise", self.num_noise)
-    _checks.nonnegative("decoupled_weight_decay", self.decoupled_weight_decay)
-    _checks.nonnegative("momentum", self.momentum)
-    if not self.momentum < 1.0:
-      raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
+    _checks.scalar_nonnegative("decoupled_weight_decay", self.decoupled_weight_decay)
+    _checks.in_range("momentum", self.momentum, 0.0, 1.0, closed=(True, False))
     _checks.positive_int("chunk_size", self.chunk_size)
-    if self.blowup is not None and not (isinstance(self.blowup, (int, float)) and self.blowup > 1):
-      raise ValueError(f"blowup must be a number > 1 or None, got {self.blowup!r}")
-    if self.schedule not in SCHEDULES:
-      raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+    if self.blowup is not None:
+      _checks.in_range("blowup", self.blowup, 1.0, np.inf, closed=(False, False))
+    _choice("schedule", self.schedule, SCHEDULES)
     if self.convergence is not None:
       if not isinstance(self.convergence, convergence_lib.Convergence):
         raise TypeError(f"convergence must be a Convergence or None, got {type(self.convergence).__name__}")
       if self.steps % self.chunk_size:
         raise ValueError(f"with a convergence rule, steps ({self.steps}) must be a multiple of "
                          f"chunk_size ({self.chunk_size}): the rule runs between chunks")
+    _hashable(self)
+
+
+def _choice(name: str, value, options: tuple) -> None:
+  """One of the strings ``options``: ``TypeError`` for a non-string, ``ValueError`` for another one."""
+  if not isinstance(value, str):
+    raise TypeError(f"{name} must be one of {options}, got {type(value).__name__} {value!r}")
+  if value not in options:
+    raise ValueError(f"{name} must be one of {options}, got {value!r}")
+
+
+def _hashable(config) -> None:
+  """A config is a static ``jit`` argument: every field must hash (a Python number, not an array)."""
+  for field in dataclasses.fields(config):
+    try:
+      hash(getattr(config, field.name))
+    except TypeError:
+      raise TypeError(f"{field.name} must be a plain Python value ({type(config).__name__} is static and "
+                      f"hashed), got {type(getattr(config, field.name)).__name__}") from None
+
+
+def _check_flag(name: str, value) -> None:
+  if not isinstance(value, (bool, np.bool_)):
+    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+def _check_params_dict(params) -> None:
+  """:func:`_checks.params`, with ``TypeError`` for something that is not a dict at all."""
+  if not hasattr(params, "keys"):
+    raise TypeError(f"params must be a dict with key 'W' or keys 'W1','W2', got {type(params).__name__}")
+  _checks.params("params", params)
+
+
+def _check_config(config) -> None:
+  if not isinstance(config, TrainConfig):
+    raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+
+
+def _check_callback(callback) -> None:
+  if callback is not None and not callable(callback):
+    raise TypeError(f"callback must be None or a function callback(step, loss), got {type(callback).__name__}")
+
+
+def _float_params(name: str, params):
+  """Checks every leaf of a parameter pytree with :func:`_checks.array`; returns it, integer leaves as float32."""
+  leaves = jax.tree_util.tree_leaves_with_path(params)
+  if not leaves:
+    raise TypeError(f"{name} must be a pytree of arrays, got {type(params).__name__} {params!r}")
+  return jax.tree_util.tree_map_with_path(
+      lambda path, w: _checks.array(f"{name}{jax.tree_util.keystr(path)}", w), params)
 
 
 class History(NamedTuple):
@@ -141,6 +187,7 @@ class History(NamedTuple):
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
   """The optax transformation named by ``config.optimizer`` (coupled λ lives in the loss)."""
+  _check_config(config)
   base = {
       "adam": lambda: optax.scale_by_adam(),
       "adamw": lambda: optax.scale_by_adam(),
@@ -159,7 +206,18 @@ def minibatch(key: jax.Array, size: int, n: int, weights: jax.Array | None = Non
 
   The draw depends on the weights' prefix only, so padding the data with zero-weight
   rows leaves the minibatches unchanged (what ragged sweeps rely on).
+
+  Args:
+    key: PRNG key.
+    size: indices to draw (static).
+    n: rows to draw from, indices in ``[0, n)`` (static).
+    weights: optional ``(n,)`` nonnegative weights, not all zero (values checked when concrete).
   """
+  _checks.key("key", key)
+  size = _checks.positive_int("size", size)
+  n = _checks.positive_int("n", n)
+  if weights is not None:
+    _checks.sample_weights("weights", weights, n)
   u = jax.random.uniform(key, (size,))
   if weights is None:
     return jnp.minimum((u * n).astype(jnp.int32), n - 1)
@@ -201,16 +259,15 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
   Returns:
     Final ``params`` and a :class:`History`.
   """
-  if not isinstance(config, TrainConfig):
-    raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-  _checks.params("params", params)
+  _check_config(config)
+  _check_params_dict(params)
+  params = _float_params("params", params)  # integer weights as float32
   W1, _ = model.weights(params)
-  for name, w in zip(("W", "W2"), model.weights(params)):
-    _checks.real_floating(f"params[{name!r}]", w)
-    _checks.finite(f"params[{name!r}]", w)
   X = _checks.matrix("X", X, ncols=W1.shape[0])  # integer or bool data as float32
-  if unit_mask is not None and jnp.shape(unit_mask) != W1.shape[1:]:
-    raise ValueError(f"unit_mask must have shape (p,)={W1.shape[1:]}, got {jnp.shape(unit_mask)}")
+  if unit_mask is not None:
+    if jnp.shape(unit_mask) != W1.shape[1:]:
+      raise ValueError(f"unit_mask must have shape (p,)={W1.shape[1:]}, got {jnp.shape(unit_mask)}")
+    unit_mask = _checks.array("unit_mask", unit_mask)
   if weights is not None:
     _checks.sample_weights("weights", weights, np.shape(X)[0])
   if sigma is not None:
@@ -218,6 +275,7 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
   if lam is not None:
     _checks.scalar_nonnegative("lam", lam)
   _checks.key("key", key)
+  _check_callback(callback)
   return _train(params, X, key, config, sigma=config.sigma if sigma is None else sigma,
                 lam=config.lam if lam is None else lam, weights=weights, unit_mask=unit_mask, callback=callback)
 
@@ -261,9 +319,22 @@ def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
   ``vmap`` the loop runs until every run has stopped, and a stopped run's parameters,
   optimizer state and record are frozen bitwise.
 
+  Args:
+    loss_fn: ``loss_fn(params, key) -> scalar``, traced.
+    params: initial parameters, a pytree of floating arrays.
+    key: PRNG key.
+    config: a :class:`TrainConfig` (static).
+    callback: optional host function ``callback(step, loss)`` called after each chunk.
+
   Returns:
     Final ``params`` and a :class:`History`.
   """
+  if not callable(loss_fn):
+    raise TypeError(f"loss_fn must be a function loss_fn(params, key), got {type(loss_fn).__name__}")
+  _check_config(config)
+  params = _float_params("params", params)
+  _checks.key("key", key)
+  _check_callback(callback)
   opt = make_optimizer(config)
 
   def step(carry, k):
@@ -352,7 +423,15 @@ def _minimize_until_converged(run, loss_fn, carry: _Carry, key, ts_c, keys_c,
 
 
 def raise_if_nonfinite(history: History) -> None:
-  """Raises ``FloatingPointError`` naming the step if training produced a non-finite loss."""
+  """Raises ``FloatingPointError`` naming the step if training produced a non-finite loss.
+
+  ``history`` is one run's :class:`History` (a scalar ``nonfinite_step``; index a batched one first).
+  """
+  if not isinstance(history, History):
+    raise TypeError(f"history must be a train.History, got {type(history).__name__}")
+  if jnp.ndim(history.nonfinite_step) != 0:
+    raise ValueError(f"history must be one run's History (a scalar nonfinite_step), got nonfinite_step of shape "
+                     f"{jnp.shape(history.nonfinite_step)}; index the batch first")
   step = int(history.nonfinite_step)
   if step >= 0:
     raise FloatingPointError(f"training loss became non-finite at step {step}; parameters are from "
@@ -365,6 +444,10 @@ def fit(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfig,
 
   The interactive entry point: returns ``(params, history)`` like :func:`train`.
   """
+  _check_config(config)
+  _check_flag("progress", progress)
+  if not isinstance(desc, str):
+    raise TypeError(f"desc must be a string, got {type(desc).__name__}")
   with tqdm(total=config.steps, desc=desc, disable=not progress, leave=False) as bar:
     def report(step, loss):
       bar.n = int(step)
