@@ -128,18 +128,6 @@ def _hashable(config) -> None:
                       f"hashed), got {type(getattr(config, field.name)).__name__}") from None
 
 
-def _check_flag(name: str, value) -> None:
-  if not isinstance(value, (bool, np.bool_)):
-    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-
-
-def _check_params_dict(params) -> None:
-  """:func:`_checks.params`, with ``TypeError`` for something that is not a dict at all."""
-  if not hasattr(params, "keys"):
-    raise TypeError(f"params must be a dict with key 'W' or keys 'W1','W2', got {type(params).__name__}")
-  _checks.params("params", params)
-
-
 def _check_config(config) -> None:
   if not isinstance(config, TrainConfig):
     raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -260,7 +248,7 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
     Final ``params`` and a :class:`History`.
   """
   _check_config(config)
-  _check_params_dict(params)
+  _checks.dae_params("params", params)
   params = _float_params("params", params)  # integer weights as float32
   W1, _ = model.weights(params)
   X = _checks.matrix("X", X, ncols=W1.shape[0])  # integer or bool data as float32
@@ -445,7 +433,7 @@ def fit(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfig,
   The interactive entry point: returns ``(params, history)`` like :func:`train`.
   """
   _check_config(config)
-  _check_flag("progress", progress)
+  _checks.boolean("progress", progress)
   if not isinstance(desc, str):
     raise TypeError(f"desc must be a string, got {type(desc).__name__}")
   with tqdm(total=config.steps, desc=desc, disable=not progress, leave=False) as bar:
