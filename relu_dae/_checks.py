@@ -250,3 +250,10 @@ def weight_vector(name: str, w, size: int, symbol: str = "K"):
   if v is not None and (np.any(v < 0) or not np.any(v > 0)):
     raise ValueError(f"{name} must be >= 0 and not all zero, got {v}")
   return w
+
+
+def prng_key(name: str, k) -> None:
+  """:func:`key`, with ``TypeError`` for None, strings, dicts and lists (what :func:`key` would take as shapes)."""
+  if _not_a_number(k):
+    raise TypeError(f"{name} must be a PRNG key (jax.random.PRNGKey / jax.random.key), got {type(k).__name__}")
+  key(name, k)
