@@ -40,19 +40,41 @@ def init(key: jax.Array, d: int, p: int, *, tied: bool = True, scale: float | No
   Returns:
     A parameter dict with arrays of shape ``(d, p)``.
   """
+  _checks.prng_key("key", key)
   d = _checks.positive_int("d", d)
   p = _checks.positive_int("p", p)
+  tied = _checks.boolean("tied", tied)
   scale = d ** -0.5 if scale is None else scale
-  _checks.positive("scale", scale)
+  _checks.scalar_positive("scale", scale)
   k1, k2 = jax.random.split(key)
   if tied:
     return {"W": scale * jax.random.normal(k1, (d, p))}
   return {"W1": scale * jax.random.normal(k1, (d, p)), "W2": scale * jax.random.normal(k2, (d, p))}
 
 
+def _check_params(params) -> None:
+  """Structure and dtype of ``params`` (always; traceable). Non-finite weights are allowed: a diverged
+  run's params flow on to metrics that report NaN for them."""
+  if not hasattr(params, "keys"):
+    raise TypeError(f"params must be a dict with key 'W' or keys 'W1','W2', got {type(params).__name__}")
+  for k in params.keys():
+    w = params[k]
+    if not hasattr(w, "dtype"):
+      raise TypeError(f"params[{k!r}] must be an array (d, p), got {type(w).__name__}")
+    _checks.real_floating(f"params[{k!r}]", w)
+  _checks.params("params", params)
+
+
+def _input(name: str, x, size: int, symbol: str):
+  """A real array ``(..., size)``; integers as float32; finite and of moderate scale when concrete."""
+  x = _checks.array(name, x)
+  _checks.trailing_dim(name, x, size, symbol)
+  return x
+
+
 def weights(params: Params) -> tuple[jax.Array, jax.Array]:
   """Returns ``(W1, W2)``; both are ``params["W"]`` for tied parameters."""
-  _checks.params("params", params)
+  _check_params(params)
   if "W" in params:
     return params["W"], params["W"]
   return params["W1"], params["W2"]
@@ -60,14 +82,14 @@ def weights(params: Params) -> tuple[jax.Array, jax.Array]:
 
 def is_tied(params: Params) -> bool:
   """True for tied parameters ``{"W"}`` (W1 = W2 = W), False for untied ``{"W1", "W2"}``."""
-  _checks.params("params", params)
+  _check_params(params)
   return "W" in params
 
 
 def preactivation(params: Params, x: jax.Array) -> jax.Array:
   """The pre-activation ``W1ᵀ x`` of Eq. (5), shape ``(..., p)``; its sign pattern is the ReLU mask."""
   W1, _ = weights(params)
-  _checks.trailing_dim("x", x, W1.shape[0])
+  x = _input("x", x, W1.shape[0], "d")
   return x @ W1
 
 
@@ -85,6 +107,7 @@ def apply(params: Params, x: jax.Array) -> jax.Array:
 def decode(params: Params, h: jax.Array) -> jax.Array:
   """The decoder ``g(h) = W2 h`` (used by representation steering, Eq. (11))."""
   _, W2 = weights(params)
+  h = _input("h", h, W2.shape[1], "p")
   return h @ W2.T
 
 
