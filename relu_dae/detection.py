@@ -36,15 +36,26 @@ from relu_dae import metrics
 from relu_dae import model
 
 
+def _representation(h):
+  """A real, finite representation ``h (..., p)`` with ``p >= 1`` (ints as float32)."""
+  h = _checks.array("h", h)
+  if jnp.ndim(h) == 0 or jnp.shape(h)[-1] == 0:
+    raise ValueError(f"h must have shape (..., p) with p >= 1 units, got shape {jnp.shape(h)}")
+  return h
+
+
 def max_over_mean(h: jax.Array) -> jax.Array:
   """``max_j h_j / mean_j h_j`` of ``h (..., p)``: ``p`` for one-hot, 1 for flat (higher = spikier).
 
-  All-zero representations score 0.
+  All-zero representations score 0. ``h`` must be nonnegative (a ReLU representation): with
+  entries of both signs the mean can cancel to 0 and the ratio is meaningless.
 
   Example:
     >>> max_over_mean(jnp.array([[2.0, 0.0], [1.0, 1.0]]))
     Array([2., 1.], dtype=float32)
   """
+  h = _representation(h)
+  _checks.nonnegative("h", h)
   return jnp.max(h, axis=-1) / (jnp.mean(h, axis=-1) + 1e-12)
 
 
@@ -54,7 +65,7 @@ def negative_participation_ratio(h: jax.Array) -> jax.Array:
   −1 for one-hot, −p for flat; all-zero representations score 0 (see
   :func:`relu_dae.metrics.participation_ratio`).
   """
-  return -metrics.participation_ratio(h)
+  return -metrics.participation_ratio(_representation(h))
 
 
 # name -> h (..., p) -> score (...,). Orientation: higher = more memorized for every entry.
@@ -74,12 +85,17 @@ SCORES: Mapping[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def _score_fns(names) -> dict:
-  if isinstance(names, str):
-    raise ValueError(f"names must be a mapping or a sequence of score names, got the string {names!r}")
+  if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+    raise TypeError(f"names must be a mapping or a sequence of score names, got {names!r}")
   if isinstance(names, Mapping):
     fns = dict(names)
+    bad = [k for k, fn in fns.items() if not callable(fn)]
+    if bad:
+      raise TypeError(f"names maps {bad} to non-callables; values must be functions h (..., p) -> (...)")
   else:
     names = list(names)
+    if not all(isinstance(k, str) for k in names):
+      raise TypeError(f"names must hold score names (strings), got {names!r}")
     unknown = [k for k in names if k not in SCORES]
     if unknown:
       raise ValueError(f"names contains unknown scores {unknown}; known: {sorted(SCORES)}")
@@ -117,15 +133,21 @@ def scores(params: model.Params, x: jax.Array, sigma, key: jax.Array, *, num_noi
     >>> {k: float(v[0]) for k, v in s.items()}
     {'std': 0.5, 'participation_ratio': -1.0}
   """
-  if represent is model.represent:  # a custom encoder (e.g. diffusion.represent) checks its own params
-    _checks.params("params", params)
-  x = _checks.matrix("x", x)
-  _checks.nonnegative("sigma", sigma)
-  num_noise = _checks.positive_int("num_noise", num_noise)
-  fns = _score_fns(names)
+  x, num_noise, fns = _validate_scores(params, x, sigma, key, num_noise, names, represent)
   eps = jax.random.normal(key, (num_noise,) + jnp.shape(x))
   h = represent(params, x + sigma * eps)  # (num_noise, m, p)
   return {k: jnp.mean(fn(h), axis=0) for k, fn in fns.items()}
+
+
+def _validate_scores(params, x, sigma, key, num_noise, names, represent):
+  if not callable(represent):
+    raise TypeError(f"represent must be a function (params, y) -> h, got {type(represent).__name__}")
+  x = _checks.matrix("x", _checks.array("x", x))
+  if represent is model.represent:  # a custom encoder (e.g. diffusion.represent) checks its own params
+    _checks.trailing_dim("x", x, _checks.dae_params("params", params)[0])
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.key("key", key)
+  return x, _checks.positive_int("num_noise", num_noise), _score_fns(names)
 
 
 class Detection(NamedTuple):
@@ -145,19 +167,24 @@ class Detection(NamedTuple):
 
 
 def _scores_1d(name: str, s) -> np.ndarray:
-  s = np.asarray(s, dtype=float)
-  if s.ndim != 1 or s.size == 0:
-    raise ValueError(f"{name} must be a non-empty 1-D array of scores, got shape {s.shape}")
-  if not np.all(np.isfinite(s)):
-    raise ValueError(f"{name} contains non-finite values (NaN or inf)")
-  return s
+  if np.ndim(s) != 1 or np.size(s) == 0:
+    _checks.array(name, s)  # a TypeError for non-arrays first
+    raise ValueError(f"{name} must be a non-empty 1-D array of scores, got shape {np.shape(s)}")
+  _checks.array(name, s)  # real, finite, moderate scale
+  return np.asarray(s, dtype=float)
 
 
-def _labelled(scores_pos, scores_neg):
-  pos = _scores_1d("scores_pos", scores_pos)
-  neg = _scores_1d("scores_neg", scores_neg)
-  y = np.concatenate([np.ones(pos.size, bool), np.zeros(neg.size, bool)])
-  return y, np.concatenate([pos, neg])
+def _roc_curve(fpr, tpr) -> tuple[np.ndarray, np.ndarray]:
+  """A ROC curve: two non-empty 1-D arrays of the same length in [0, 1], both nondecreasing."""
+  out = []
+  for name, c in (("fpr", fpr), ("tpr", tpr)):
+    c = np.asarray(_checks.array(name, c, ndim=1), float)
+    if c.size == 0 or np.any(c < 0) or np.any(c > 1) or np.any(np.diff(c) < 0):
+      raise ValueError(f"{name} must be a non-empty, nondecreasing 1-D array in [0, 1] (a ROC curve), got {c}")
+    out.append(c)
+  if out[0].shape != out[1].shape:
+    raise ValueError(f"fpr and tpr must have the same shape, got {out[0].shape} and {out[1].shape}")
+  return out[0], out[1]
 
 
 def tpr_at_fpr(fpr, tpr, level: float = 0.01) -> float:
@@ -176,9 +203,14 @@ def tpr_at_fpr(fpr, tpr, level: float = 0.01) -> float:
     >>> tpr_at_fpr(np.array([0.0, 0.0, 0.02, 1.0]), np.array([0.0, 0.5, 0.7, 1.0]))
     0.6
   """
-  fpr, tpr = np.asarray(fpr, float), np.asarray(tpr, float)
-  if not 0 <= level <= 1:
-    raise ValueError(f"level must be in [0, 1], got {level}")
+  fpr, tpr = _roc_curve(fpr, tpr)
+  _checks.in_range("level", level, 0.0, 1.0)
+  if fpr[0] > level:
+    raise ValueError(f"fpr has no vertex at FPR <= level={level} (fpr[0]={fpr[0]}); a full ROC curve starts at (0, 0)")
+  return _tpr_at(fpr, tpr, float(level))
+
+
+def _tpr_at(fpr: np.ndarray, tpr: np.ndarray, level: float) -> float:
   i = int(np.searchsorted(fpr, level, side="right")) - 1
   if i + 1 >= fpr.size or fpr[i] == level:
     return float(tpr[i])
@@ -205,10 +237,18 @@ def evaluate(scores_pos, scores_neg, *, fpr_level: float = 0.01) -> Detection:
     >>> round(evaluate([0.9, 0.4], [0.5, 0.1]).auroc, 2)
     0.75
   """
-  y, s = _labelled(scores_pos, scores_neg)
+  pos = _scores_1d("scores_pos", scores_pos)
+  neg = _scores_1d("scores_neg", scores_neg)
+  _checks.in_range("fpr_level", fpr_level, 0.0, 1.0)
+  return _evaluate(pos, neg, float(fpr_level))
+
+
+def _evaluate(pos: np.ndarray, neg: np.ndarray, fpr_level: float) -> Detection:
+  y = np.concatenate([np.ones(pos.size, bool), np.zeros(neg.size, bool)])
+  s = np.concatenate([pos, neg])
   fpr, tpr, thr = sklearn.metrics.roc_curve(y, s, drop_intermediate=False)
   auroc = float(sklearn.metrics.roc_auc_score(y, s))
-  return Detection(auroc, tpr_at_fpr(fpr, tpr, fpr_level), fpr, tpr, thr)
+  return Detection(auroc, _tpr_at(fpr, tpr, fpr_level), fpr, tpr, thr)
 
 
 class BootstrapCI(NamedTuple):
@@ -221,11 +261,14 @@ def _rng(seed) -> np.random.Generator:
   if isinstance(seed, np.random.Generator):
     return seed
   if isinstance(seed, jax.Array):  # a PRNG key, raw uint32 (2,) or typed
+    _checks.key("seed", seed)
     if jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
       seed = jax.random.key_data(seed)
     return np.random.default_rng(np.asarray(seed, dtype=np.uint32).ravel().tolist())
   if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
     return np.random.default_rng(int(seed))
+  if seed is None or isinstance(seed, (str, bytes, dict, list, tuple)):
+    raise TypeError(f"seed must be a nonnegative int, a numpy Generator or a jax PRNG key, got {seed!r}")
   raise ValueError(f"seed must be a nonnegative int, a numpy Generator or a jax PRNG key, got {seed!r}")
 
 
@@ -256,13 +299,13 @@ def bootstrap_ci(seed, scores_pos, scores_neg, num: int = 1000, level: float = 0
   pos = _scores_1d("scores_pos", scores_pos)
   neg = _scores_1d("scores_neg", scores_neg)
   num = _checks.positive_int("num", num)
-  if not 0 < level < 1:
-    raise ValueError(f"level must be in (0, 1), got {level}")
+  _checks.in_range("level", level, 0.0, 1.0, closed=(False, False))
+  _checks.in_range("fpr_level", fpr_level, 0.0, 1.0)
   rng = _rng(seed)
   stats = np.empty((num, 2))
   for b in range(num):
     pb, nb = rng.choice(pos, pos.size), rng.choice(neg, neg.size)
-    r = evaluate(pb, nb, fpr_level=fpr_level)
+    r = _evaluate(pb, nb, float(fpr_level))
     stats[b] = r.auroc, r.tpr_at_1pct_fpr
   lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2], axis=0)
   return BootstrapCI((float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])))
