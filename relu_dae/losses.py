@@ -37,15 +37,14 @@ def _weighted_mean(values: jax.Array, weights: jax.Array | None) -> jax.Array:
 
 
 def _check_common(params, X, sigma, lam, weights):
-  _checks.params("params", params)
+  """Validates the arguments shared by the losses; returns ``X`` (integers as float32)."""
   W1, _ = model.weights(params)
-  _checks.matrix("X", X, ncols=W1.shape[0])
-  _checks.nonnegative("sigma", sigma)
-  _checks.nonnegative("lam", lam)
+  X = _checks.matrix("X", X, ncols=W1.shape[0])
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.scalar_nonnegative("lam", lam)
   if weights is not None:
-    if jnp.shape(weights) != jnp.shape(X)[:1]:
-      raise ValueError(f"weights must have shape (n,)={jnp.shape(X)[:1]}, got {jnp.shape(weights)}")
-    _checks.nonnegative("weights", weights)
+    _checks.sample_weights("weights", weights, X.shape[0])
+  return X
 
 
 def sample_noise(key: jax.Array, n: int, num_noise: int, d: int, dtype=jnp.float32) -> jax.Array:
@@ -53,6 +52,16 @@ def sample_noise(key: jax.Array, n: int, num_noise: int, d: int, dtype=jnp.float
 
   The first ``m`` rows are the same for every ``n ≥ m``.
   """
+  _checks.prng_key("key", key)
+  n = _checks.positive_int("n", n)
+  num_noise = _checks.positive_int("num_noise", num_noise)
+  d = _checks.positive_int("d", d)
+  try:
+    floating = dtype is not None and jnp.issubdtype(jnp.dtype(dtype), jnp.floating)
+  except TypeError as e:
+    raise TypeError(f"dtype must be a floating dtype, got {dtype!r}") from e
+  if not floating:
+    raise TypeError(f"dtype must be a floating dtype, got {dtype!r}")
   keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(n, dtype=jnp.uint32))
   eps = jax.vmap(lambda k: jax.random.normal(k, (num_noise, d), dtype))(keys)
   return jnp.swapaxes(eps, 0, 1)
@@ -84,7 +93,8 @@ def dae_loss(params: model.Params, X: jax.Array, key: jax.Array, sigma, lam, *,
   Returns:
     Scalar loss.
   """
-  _check_common(params, X, sigma, lam, weights)
+  X = _check_common(params, X, sigma, lam, weights)
+  _checks.prng_key("key", key)
   num_noise = _checks.positive_int("num_noise", num_noise)
   eps = sample_noise(key, X.shape[0], num_noise, X.shape[1], jnp.result_type(X))
   err = jnp.sum((model.apply(params, X + sigma * eps) - X) ** 2, axis=-1)  # (num_noise, n)
@@ -104,7 +114,7 @@ def frozen_mask_loss(params: model.Params, X: jax.Array, sigma, lam, *,
   ``ε(δ, σ, γ)`` otherwise. At σ = 0 it *is* Eq. (6). The analytic minima of
   ``relu_dae.minima`` are exact stationary points of this function.
   """
-  _check_common(params, X, sigma, lam, weights)
+  X = _check_common(params, X, sigma, lam, weights)
   W1, W2 = model.weights(params)
   active = (X @ W1 > 0).astype(W1.dtype)  # (n, p)
   A_x = (X @ W1 * active) @ W2.T  # (n, d) = A_i x_i
@@ -130,11 +140,12 @@ def linear_ae_loss(W2: jax.Array, W1: jax.Array, X: jax.Array, sigma, lam) -> ja
     X: data ``(n, d)``.
     sigma, lam: noise level and weight decay (≥ 0).
   """
+  W2, W1 = _checks.array("W2", W2), _checks.array("W1", W1)
   if jnp.ndim(W1) != 2 or jnp.shape(W1) != jnp.shape(W2):
     raise ValueError(f"W1 and W2 must be (d, p) of the same shape, got {jnp.shape(W1)} and {jnp.shape(W2)}")
-  _checks.matrix("X", X, ncols=jnp.shape(W1)[0])
-  _checks.nonnegative("sigma", sigma)
-  _checks.nonnegative("lam", lam)
+  X = _checks.matrix("X", X, ncols=jnp.shape(W1)[0])
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.scalar_nonnegative("lam", lam)
   D = W2 @ W1.T
   data = jnp.sum((X @ D.T - X) ** 2) / X.shape[0]
   return data + sigma**2 * jnp.sum(D**2) + lam * (jnp.sum(W1**2) + jnp.sum(W2**2))
