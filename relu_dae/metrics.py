@@ -34,20 +34,85 @@ def _unit(A: jax.Array, axis: int) -> jax.Array:
   return A / jnp.maximum(jnp.linalg.norm(A, axis=axis, keepdims=True), 1e-12)
 
 
-def column_cosines(W: jax.Array, X: jax.Array) -> jax.Array:
-  """Cosine between every sample and every column, ``(n, p)``; zero columns give 0."""
+# --- Argument checks shared by the functions below -----------------------------------------
+
+
+def _real(name: str, x):
+  """Like ``_checks.array`` (TypeError for non-arrays and complex, ints as float32, ``|x| ≤ MAX_ABS``),
+  but NaN and inf pass: for inputs where they carry a documented meaning (a failed run, an absent cluster)."""
+  if isinstance(x, (list, tuple)):
+    try:
+      x = np.asarray(x)
+    except ValueError as e:  # ragged nesting
+      raise ValueError(f"{name} must be a rectangular array, got a ragged {type(x).__name__}") from e
+  if isinstance(x, (bool, np.bool_)) or not (hasattr(x, "dtype") or isinstance(x, (int, float))):
+    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+  _checks.real_floating(name, x)
+  if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+    x = jnp.asarray(x, jnp.float32)
+  v = _checks.concrete(x)
+  if v is not None and v.size and np.max(np.abs(np.where(np.isfinite(v), v, 0.0))) > _checks.MAX_ABS:
+    raise ValueError(f"{name} has entries of magnitude above {_checks.MAX_ABS:g}; rescale it")
+  return x
+
+
+def _weight_matrix(name: str, W, *, failed_ok: bool = False):
+  """Checks a real ``(d, p)`` matrix with ``p ≥ 1`` columns; returns it (ints as float32).
+
+  With ``failed_ok`` NaN/inf entries pass (a failed run's weights, NaN downstream).
+  """
+  W = _real(name, W) if failed_ok else _checks.array(name, W)
+  if jnp.ndim(W) != 2 or jnp.shape(W)[1] == 0:
+    raise ValueError(f"{name} must be a 2-D (d, p) weight matrix with p >= 1 columns, got shape {jnp.shape(W)}")
+  return W
+
+
+def _flag(name: str, x) -> bool:
+  """A Python/numpy bool (static switch)."""
+  if not isinstance(x, (bool, np.bool_)):
+    raise TypeError(f"{name} must be a bool, got {x!r}")
+  return bool(x)
+
+
+def _representations(h):
+  """Checks representations ``h (..., p)``, ``p ≥ 1``; returns them (ints as float32)."""
+  h = _checks.array("h", h)
+  if jnp.ndim(h) < 1 or jnp.shape(h)[-1] == 0:
+    raise ValueError(f"h must have shape (..., p) with p >= 1, got shape {jnp.shape(h)}")
+  return h
+
+
+def _same_rows(W, X):
+  """Checks ``W (d, p)`` and data ``X (n, d)`` with matching ``d``; returns them."""
+  W = _weight_matrix("W", W)
+  return W, _checks.matrix("X", X, ncols=jnp.shape(W)[0])
+
+
+# --- Columns against samples ----------------------------------------------------------------
+
+
+def _cosines(W, X):
   return _unit(X, 1) @ _unit(W, 0)
+
+
+def column_cosines(W: jax.Array, X: jax.Array) -> jax.Array:
+  """Cosine between every sample and every column, ``(n, p)``, for ``W (d, p)`` and ``X (n, d)``.
+
+  A zero column (an unused unit) or a zero sample has no direction and gives cosine 0, so it
+  matches nothing.
+  """
+  W, X = _same_rows(W, X)
+  return _cosines(W, X)
 
 
 def best_column_cosine(W: jax.Array, X: jax.Array) -> jax.Array:
   """For each sample, the largest cosine with any column of ``W``, ``(n,)``."""
-  return jnp.max(column_cosines(W, X), axis=1)
+  W, X = _same_rows(W, X)
+  return jnp.max(_cosines(W, X), axis=1)
 
 
 def _check_threshold(threshold) -> None:
-  t = _checks.concrete(threshold)
-  if t is not None and not (np.ndim(t) == 0 and -1.0 <= float(t) <= 1.0):
-    raise ValueError(f"threshold is a cosine in [-1, 1], got {threshold!r}")
+  _checks.in_range("threshold", threshold, -1.0, 1.0)  # a cosine
 
 
 def _nan_unless_finite(W, value):
@@ -64,8 +129,10 @@ def stored_fraction(W: jax.Array, X: jax.Array, threshold: float = 0.95) -> jax.
     >>> float(stored_fraction(jnp.eye(2), jnp.array([[1.0, 0.0], [1.0, 1.0]])))
     0.5
   """
+  W = _weight_matrix("W", W, failed_ok=True)
+  X = _checks.matrix("X", X, ncols=jnp.shape(W)[0])
   _check_threshold(threshold)
-  return _nan_unless_finite(W, jnp.mean(best_column_cosine(W, X) >= threshold))
+  return _nan_unless_finite(W, jnp.mean(jnp.max(_cosines(W, X), axis=1) >= threshold))
 
 
 def match_columns(W: jax.Array, W_ref: jax.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -73,8 +140,11 @@ def match_columns(W: jax.Array, W_ref: jax.Array) -> tuple[np.ndarray, np.ndarra
 
   Returns:
     ``perm`` with ``W[:, perm[j]]`` matched to ``W_ref[:, j]`` and the matched cosines
-    ``(p_ref,)``. Needs ``p ≥ p_ref``. Host function.
+    ``(p_ref,)``. Both are ``(d, ·)``; needs ``p ≥ p_ref``. Host function.
   """
+  W, W_ref = _weight_matrix("W", W), _weight_matrix("W_ref", W_ref)
+  if np.shape(W)[0] != np.shape(W_ref)[0]:
+    raise ValueError(f"W_ref must have as many rows d as W, got {np.shape(W_ref)} and {np.shape(W)}")
   if np.shape(W)[1] < np.shape(W_ref)[1]:
     raise ValueError(f"W must have at least as many columns as W_ref, got {np.shape(W)} and {np.shape(W_ref)}")
   cos = np.asarray(_unit(W_ref, 0).T @ _unit(W, 0))  # (p_ref, p)
@@ -82,6 +152,16 @@ def match_columns(W: jax.Array, W_ref: jax.Array) -> tuple[np.ndarray, np.ndarra
   perm = np.empty(cos.shape[0], dtype=int)
   perm[rows] = cols
   return perm, cos[np.arange(cos.shape[0]), perm]
+
+
+def _target_gram(d: int, G):
+  G = _checks.array("target_gram", G)
+  if jnp.shape(G) != (d, d):
+    raise ValueError(f"target_gram must have shape (d, d)=({d}, {d}), got {jnp.shape(G)}")
+  v = _checks.concrete(G)
+  if v is not None and not np.any(v):
+    raise ValueError("target_gram is all zero: the relative distance to it is undefined")
+  return G
 
 
 def gram_distance(W: jax.Array, target_gram: jax.Array) -> jax.Array:
@@ -96,36 +176,61 @@ def gram_distance(W: jax.Array, target_gram: jax.Array) -> jax.Array:
   splits) in ``jit``/``vmap`` sweeps; zero columns (unused units) do not contribute.
   Distances to the minima are ``gram_distance(W, M @ M.T)`` with ``M =``
   :func:`memorization_target` and ``gram_distance(W, G)`` with ``G =``
-  :func:`generalization_target`. ``G = 0`` gives NaN/inf.
+  :func:`generalization_target`. Undefined results are NaN: a non-finite ``W`` (a failed run),
+  and ``G = 0`` under tracing (a concrete ``G = 0`` raises ``ValueError``).
 
   Example:
     >>> W = jnp.array([[1.0, 0.0], [0.0, 0.0]])
     >>> round(float(gram_distance(W, jnp.eye(2))), 4)  # one of two unit directions missing
     0.7071
   """
-  if jnp.ndim(W) != 2:
-    raise ValueError(f"W must be a 2-D (d, p) weight matrix, got shape {jnp.shape(W)}")
-  d = jnp.shape(W)[0]
-  if jnp.shape(target_gram) != (d, d):
-    raise ValueError(f"target_gram must have shape (d, d)=({d}, {d}), got {jnp.shape(target_gram)}")
-  return jnp.linalg.norm(W @ W.T - target_gram) / jnp.linalg.norm(target_gram)
+  W = _weight_matrix("W", W, failed_ok=True)
+  target_gram = _target_gram(jnp.shape(W)[0], target_gram)
+  norm = jnp.linalg.norm(target_gram)
+  return jnp.where(norm > 0, jnp.linalg.norm(W @ W.T - target_gram) / jnp.where(norm > 0, norm, 1.0), jnp.nan)
 
 
 def projector_error(W: jax.Array, W_ref: jax.Array) -> jax.Array:
-  """``‖W Wᵀ − W_ref W_refᵀ‖_F / ‖W_ref W_refᵀ‖_F``: invariant to rotations and splittings of units."""
-  if jnp.ndim(W_ref) != 2:
-    raise ValueError(f"W_ref must be a 2-D (d, p) weight matrix, got shape {jnp.shape(W_ref)}")
+  """``‖W Wᵀ − W_ref W_refᵀ‖_F / ‖W_ref W_refᵀ‖_F``: invariant to rotations and splittings of units.
+
+  ``W (d, p)``, ``W_ref (d, p_ref)``; NaN for a non-finite ``W`` (a failed run); an all-zero
+  ``W_ref`` raises ``ValueError`` (NaN under tracing).
+  """
+  W = _weight_matrix("W", W, failed_ok=True)
+  W_ref = _weight_matrix("W_ref", W_ref)
+  if jnp.shape(W_ref)[0] != jnp.shape(W)[0]:
+    raise ValueError(f"W_ref must have as many rows d as W, got {jnp.shape(W_ref)} and {jnp.shape(W)}")
+  v = _checks.concrete(W_ref)
+  if v is not None and not np.any(v):
+    raise ValueError("W_ref is all zero: the relative distance to it is undefined")
   return gram_distance(W, W_ref @ W_ref.T)
+
+
+def _host_labels(X, labels) -> np.ndarray:
+  """Checks integer cluster ids ``labels (n,)`` for ``X (n, d)`` on the host; returns them as numpy."""
+  if labels is None or isinstance(labels, (str, dict)):
+    raise TypeError(f"labels must be an array of integer cluster ids, got {type(labels).__name__}")
+  _checks.real_floating("labels", np.asarray(labels))
+  y = _checks.labels(X, labels)
+  if not (np.issubdtype(y.dtype, np.integer) or np.all(np.isfinite(y) & (y == np.round(y)))):
+    raise ValueError(f"labels must be integer cluster ids, got {np.unique(y)}")
+  return y
 
 
 def unit_allocation(params: model.Params, X: jax.Array, labels) -> tuple[np.ndarray, np.ndarray]:
   """Assigns each hidden unit to the cluster on which it is most often active.
 
+  ``params`` with weights ``(d, p)`` (finite), ``X (n, d)``, integer ``labels (n,)``. Host function.
+
   Returns:
     ``owner (p,)`` (cluster index in sorted label order, ``-1`` for units never active
     on the data) and ``counts (K,)`` = units per cluster, i.e. the learned ``p_k``.
   """
-  labels = np.asarray(labels)
+  _checks.params("params", params)
+  for W in model.weights(params):
+    _checks.array("params", W)
+  X = _checks.matrix("X", X, ncols=np.shape(model.weights(params)[0])[0])
+  labels = _host_labels(X, labels)
   ids = np.unique(labels)
   active = np.asarray(model.represent(params, X)) > 0  # (n, p)
   frac = np.stack([active[labels == k].mean(axis=0) for k in ids])  # (K, p)
@@ -133,35 +238,62 @@ def unit_allocation(params: model.Params, X: jax.Array, labels) -> tuple[np.ndar
   return owner, np.bincount(owner[owner >= 0], minlength=len(ids))
 
 
-def representation_std(h: jax.Array) -> jax.Array:
-  """The paper's spikiness score: std over units of a representation (§4.1), ``(...,)``."""
+def _max_scaled(h):
+  """``h`` divided by its largest ``|h_j|`` per row (rows of zeros kept): scale-free scores
+  computed on it cannot overflow or underflow in ``h⁴``."""
+  s = jnp.max(jnp.abs(h), axis=-1, keepdims=True)
+  return h / jnp.where(s > 0, s, 1.0)
+
+
+def _std(h):
   return jnp.std(h, axis=-1)
+
+
+def _l4_over_l2(h):
+  h = _max_scaled(h)
+  return jnp.linalg.norm(h, ord=4, axis=-1) / (jnp.linalg.norm(h, axis=-1) + 1e-12)
+
+
+def _top1_share(h):
+  sq = _max_scaled(h) ** 2
+  return jnp.max(sq, axis=-1) / (jnp.sum(sq, axis=-1) + 1e-12)
+
+
+def _participation_ratio(h):
+  sq = _max_scaled(h) ** 2
+  return jnp.sum(sq, axis=-1) ** 2 / (jnp.sum(sq**2, axis=-1) + 1e-30)
+
+
+def representation_std(h: jax.Array) -> jax.Array:
+  """The paper's spikiness score: std over units of a representation (§4.1), ``(..., p) → (...,)``."""
+  return _std(_representations(h))
 
 
 def l4_over_l2(h: jax.Array) -> jax.Array:
   """Scale-free spikiness ``‖h‖₄/‖h‖₂``, ``(..., p) → (...,)``: 1 for one-hot, ``p^{-1/4}`` for flat.
 
-  Logged by the official code next to the paper's std score (§4.1).
+  Logged by the official code next to the paper's std score (§4.1). Computed on ``h / max|h_j|``
+  (no overflow or underflow of ``h⁴``); all-zero rows give 0.
   """
-  return jnp.linalg.norm(h, ord=4, axis=-1) / (jnp.linalg.norm(h, axis=-1) + 1e-12)
+  return _l4_over_l2(_representations(h))
 
 
 def top1_share(h: jax.Array) -> jax.Array:
   """Share of ``‖h‖²`` in the largest unit, ``(..., p) → (...,)``: 1 for one-hot, ``1/p`` for flat.
 
-  A scale-free spikiness score (§4.1): the one-hot ``h_mem`` of Cor. 3.2 gives ≈ 1.
+  A scale-free spikiness score (§4.1): the one-hot ``h_mem`` of Cor. 3.2 gives ≈ 1. Computed on
+  ``h / max|h_j|``; all-zero rows give 0.
   """
-  sq = h**2
-  return jnp.max(sq, axis=-1) / (jnp.sum(sq, axis=-1) + 1e-12)
+  return _top1_share(_representations(h))
 
 
 def participation_ratio(h: jax.Array) -> jax.Array:
   """``(Σ h²)² / Σ h⁴``, ``(..., p) → (...,)``: the effective number of active units.
 
   1 for a spiky (one-hot, Cor. 3.2) representation, ≈ ``p_k`` for one balanced over a block (Cor. 3.3).
+  Computed on ``h / max|h_j|`` (no overflow or underflow of ``h⁴``); all-zero rows give 0.
   """
-  sq = h**2
-  return jnp.sum(sq, axis=-1) ** 2 / (jnp.sum(sq**2, axis=-1) + 1e-30)
+  return _participation_ratio(_representations(h))
 
 
 def procrustes_align(W_ref: jax.Array, W: jax.Array) -> jax.Array:
@@ -170,6 +302,7 @@ def procrustes_align(W_ref: jax.Array, W: jax.Array) -> jax.Array:
   Eq. (8) fixes a block only up to the rotation ``O_k``; aligning the analytic block to a
   learned one removes that freedom before comparing columns. Both are ``(d, p_k)``.
   """
+  W_ref, W = _weight_matrix("W_ref", W_ref), _weight_matrix("W", W)
   if jnp.shape(W_ref) != jnp.shape(W):
     raise ValueError(f"W_ref and W must have the same shape, got {jnp.shape(W_ref)} and {jnp.shape(W)}")
   U, _, Vt = jnp.linalg.svd(W_ref.T @ W)
@@ -186,29 +319,47 @@ def procrustes_align(W_ref: jax.Array, W: jax.Array) -> jax.Array:
 
 def _weights(X: jax.Array, w) -> jax.Array:
   """Checks a per-sample weight vector ``w (N,)`` for ``X (N, d)``; returns it in X's float dtype."""
+  w = _checks.array("w", w)
   if jnp.shape(w) != jnp.shape(X)[:1]:
     raise ValueError(f"w must have shape (N,)={jnp.shape(X)[:1]} (one weight per row of X), got {jnp.shape(w)}")
   _checks.nonnegative("w", w)
   return jnp.asarray(w, jnp.result_type(X, jnp.float32))
 
 
-def _weighted_data(W, X, w):
-  """Checks ``W (d, p)``, ``X (N, d)``, ``w (N,)``; returns ``X, w``."""
-  if jnp.ndim(W) != 2:
-    raise ValueError(f"W must be a 2-D (d, p) weight matrix, got shape {jnp.shape(W)}")
+def _weighted_data(W, X, w, *, failed_ok: bool = True):
+  """Checks ``W (d, p)``, ``X (N, d)``, ``w (N,)``; returns ``W, X, w``."""
+  W = _weight_matrix("W", W, failed_ok=failed_ok)
   X = _checks.matrix("X", X, ncols=jnp.shape(W)[0])
-  return X, _weights(X, w)
+  return W, X, _weights(X, w)
 
 
 def _one_hot(X, labels, num_clusters: int) -> jax.Array:
   """Checks ``labels (N,)`` in ``0..K−1`` and returns the one-hot ``(N, K)`` in X's float dtype."""
   K = _checks.positive_int("num_clusters", num_clusters)
+  if labels is None or isinstance(labels, (str, dict)):
+    raise TypeError(f"labels must be an array of integer cluster ids, got {type(labels).__name__}")
+  labels = jnp.asarray(labels) if isinstance(labels, (list, tuple)) else labels
+  _checks.real_floating("labels", labels)
   if jnp.shape(labels) != jnp.shape(X)[:1]:
     raise ValueError(f"labels must have shape (N,)={jnp.shape(X)[:1]}, got {jnp.shape(labels)}")
+  if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
+    raise ValueError(f"labels must be integers in 0..num_clusters-1={K - 1}, got dtype {jnp.result_type(labels)}")
   v = _checks.concrete(labels)
-  if v is not None and (not np.issubdtype(v.dtype, np.integer) or np.any(v < 0) or np.any(v >= K)):
+  if v is not None and (np.any(v < 0) or np.any(v >= K)):
     raise ValueError(f"labels must be integers in 0..num_clusters-1={K - 1}, got {np.unique(v)}")
   return jax.nn.one_hot(labels, K, dtype=jnp.result_type(X, jnp.float32))
+
+
+def _stored(W, X, w, threshold, relative: bool):
+  """:func:`stored_samples` on checked arguments."""
+  best = jnp.max(_cosines(W, X), axis=1)
+  stored = best >= threshold
+  if relative:
+    U = _unit(X, 1)
+    others = jnp.where((w > 0)[None, :] & ~jnp.eye(X.shape[0], dtype=bool), U @ U.T, -jnp.inf)
+    nearest = jnp.arccos(jnp.clip(jnp.max(others, axis=1), -1.0, 1.0))
+    stored = stored & (jnp.arccos(jnp.clip(best, -1.0, 1.0)) < 0.499 * nearest)
+  return stored & (w > 0)
 
 
 def stored_samples(W: jax.Array, X: jax.Array, w: jax.Array, threshold: float = 0.95, *,
@@ -222,7 +373,9 @@ def stored_samples(W: jax.Array, X: jax.Array, w: jax.Array, threshold: float = 
   counts as "stored" by a single column along its mean, which is the *generalizing*
   solution (Eq. 8); a column along the mean of two samples sits exactly at half their
   angle and is not counted. Analytic memorizing columns (Eq. 9) have c_i = 1 and pass
-  both tests for distinct samples.
+  both tests for distinct samples. A concrete non-finite ``W`` (a failed run, which has no
+  stored samples to report) raises ``ValueError``; under tracing it gives all False, so use
+  :func:`weighted_stored_fraction` (NaN for a failed run) in sweeps.
 
   Example:
     >>> X = jnp.array([[0.6, 0.8], [0.8, 0.6]])  # two samples 16° apart
@@ -232,15 +385,9 @@ def stored_samples(W: jax.Array, X: jax.Array, w: jax.Array, threshold: float = 
     >>> stored_samples(W, X, jnp.ones(2), 0.9).tolist()
     [False, False]
   """
-  X, w = _weighted_data(W, X, w)
-  best = best_column_cosine(W, X)
-  stored = best >= threshold
-  if relative:
-    U = _unit(X, 1)
-    others = jnp.where((w > 0)[None, :] & ~jnp.eye(X.shape[0], dtype=bool), U @ U.T, -jnp.inf)
-    nearest = jnp.arccos(jnp.clip(jnp.max(others, axis=1), -1.0, 1.0))
-    stored = stored & (jnp.arccos(jnp.clip(best, -1.0, 1.0)) < 0.499 * nearest)
-  return stored & (w > 0)
+  W, X, w = _weighted_data(W, X, w, failed_ok=False)
+  _check_threshold(threshold)
+  return _stored(W, X, w, threshold, _flag("relative", relative))
 
 
 def weighted_stored_fraction(W: jax.Array, X: jax.Array, w: jax.Array, threshold: float = 0.95, *,
@@ -251,7 +398,7 @@ def weighted_stored_fraction(W: jax.Array, X: jax.Array, w: jax.Array, threshold
   (best column cosine ≥ ``threshold``; with ``relative=True`` also above its cosine with
   every other present sample). Each distinct present sample counts once,
   whatever its multiplicity. ``W (d, p)``, ``X (N, d)``, ``w (N,)`` → scalar (NaN if no sample
-  is present).
+  is present, or if ``W`` is not finite: a failed run).
 
   Example:
     >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
@@ -259,10 +406,10 @@ def weighted_stored_fraction(W: jax.Array, X: jax.Array, w: jax.Array, threshold
     >>> float(weighted_stored_fraction(W, X, jnp.array([3.0, 1.0, 0.0])))
     0.5
   """
+  W, X, w = _weighted_data(W, X, w)
   _check_threshold(threshold)
-  X, w = _weighted_data(W, X, w)
   present = (w > 0).astype(X.dtype)
-  stored = stored_samples(W, X, w, threshold, relative=relative).astype(X.dtype)
+  stored = _stored(W, X, w, threshold, _flag("relative", relative)).astype(X.dtype)
   return _nan_unless_finite(W, jnp.sum(stored) / jnp.sum(present))
 
 
@@ -272,13 +419,35 @@ def per_cluster_stored(W: jax.Array, X: jax.Array, labels: jax.Array, w: jax.Arr
 
   ``labels (N,)`` are integers in ``0..num_clusters−1`` (``num_clusters`` static). This is the
   per-cluster memorization score that :func:`regime` classifies (Cor. 3.4: scarce clusters
-  stored, abundant ones not).
+  stored, abundant ones not). A non-finite ``W`` (a failed run) gives NaN for every cluster,
+  which :func:`regime` reads as :data:`NO_CLUSTER`, never as a regime.
   """
-  X, w = _weighted_data(W, X, w)
+  W, X, w = _weighted_data(W, X, w)
   onehot = _one_hot(X, labels, num_clusters) * (w > 0)[:, None]  # (N, K), present only
-  stored = stored_samples(W, X, w, threshold, relative=relative).astype(X.dtype)
+  _check_threshold(threshold)
+  stored = _stored(W, X, w, threshold, _flag("relative", relative)).astype(X.dtype)
   count = jnp.sum(onehot, axis=0)
-  return jnp.where(count > 0, (stored @ onehot) / jnp.where(count > 0, count, 1.0), jnp.nan)
+  per = jnp.where(count > 0, (stored @ onehot) / jnp.where(count > 0, count, 1.0), jnp.nan)
+  return _nan_unless_finite(W, per)
+
+
+def _sigma_lam(sigma, lam) -> None:
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.scalar_nonnegative("lam", lam)
+
+
+def _check_p_per_cluster(p_per_cluster, K: int):
+  """Checks ``p_per_cluster``: an integer or ``(K,)`` integers ``≥ 0`` (values when concrete)."""
+  if p_per_cluster is None or isinstance(p_per_cluster, (str, dict)):
+    raise TypeError(f"p_per_cluster must be an integer or K={K} integers, got {p_per_cluster!r}")
+  p = np.asarray(p_per_cluster) if isinstance(p_per_cluster, (list, tuple)) else p_per_cluster
+  _checks.real_floating("p_per_cluster", p)
+  if np.shape(p) not in ((), (K,)):
+    raise ValueError(f"p_per_cluster must be a scalar or have shape (K,)=({K},), got shape {np.shape(p)}")
+  v = _checks.concrete(p)
+  if v is not None and not np.all(np.isfinite(v) & (v >= 0) & (v == np.round(v))):
+    raise ValueError(f"p_per_cluster must be integers >= 0, got {v}")
+  return p
 
 
 def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
@@ -316,8 +485,7 @@ def memorization_target(X: jax.Array, w: jax.Array, sigma, lam) -> jax.Array:
   """
   X = _checks.matrix("X", X)
   w = _weights(X, w)
-  _checks.nonnegative("sigma", sigma)
-  _checks.nonnegative("lam", lam)
+  _sigma_lam(sigma, lam)
   a = jnp.sum(X**2, axis=-1)
   n = jnp.sum(w)
   r2 = _safe_div(jnp.maximum(w * a - n * lam, 0.0), w * a * (a + sigma**2))
@@ -359,11 +527,8 @@ def generalization_target(X: jax.Array, labels: jax.Array, w: jax.Array, num_clu
   """
   X = _checks.matrix("X", X)
   K = _checks.positive_int("num_clusters", num_clusters)
-  _checks.nonnegative("sigma", sigma)
-  _checks.nonnegative("lam", lam)
-  if np.shape(p_per_cluster) not in ((), (K,)):
-    raise ValueError(f"p_per_cluster must be a scalar or have shape (K,)=({K},), got shape {np.shape(p_per_cluster)}")
-  _checks.nonnegative("p_per_cluster", p_per_cluster)
+  _sigma_lam(sigma, lam)
+  _check_p_per_cluster(p_per_cluster, K)
   evals, evecs, n_k = cluster_spectra(X, labels, w, num_clusters)
   return generalization_gram(evals, evecs, n_k, sigma, lam, p_per_cluster)
 
@@ -383,13 +548,30 @@ def cluster_spectra(X: jax.Array, labels: jax.Array, w: jax.Array, num_clusters:
   return evals, evecs, jnp.sum(member, axis=0)
 
 
+def _spectra(evals, evecs, n_k):
+  """Checks ``evals (K, d)``, ``evecs (K, d, d)``, ``n_k (K,)`` (:func:`cluster_spectra`'s output)."""
+  evals, evecs, n_k = (_checks.array(k, v) for k, v in (("evals", evals), ("evecs", evecs), ("n_k", n_k)))
+  if jnp.ndim(evals) != 2 or 0 in jnp.shape(evals):
+    raise ValueError(f"evals must have shape (K, d) with K, d >= 1, got {jnp.shape(evals)}")
+  K, d = jnp.shape(evals)
+  if jnp.shape(evecs) != (K, d, d):
+    raise ValueError(f"evecs must have shape (K, d, d)=({K}, {d}, {d}) to match evals, got {jnp.shape(evecs)}")
+  if jnp.shape(n_k) != (K,):
+    raise ValueError(f"n_k must have shape (K,)=({K},) to match evals, got {jnp.shape(n_k)}")
+  _checks.nonnegative("n_k", n_k)
+  return evals, evecs, n_k
+
+
 def generalization_gram(evals: jax.Array, evecs: jax.Array, n_k: jax.Array, sigma, lam, p_per_cluster):
   """:func:`generalization_target` from precomputed :func:`cluster_spectra` (no factorization).
 
   Only elementwise operations and matrix products, so it ``vmap``s over σ, λ and p cheaply
   (and avoids batched LAPACK calls inside ``vmap``).
   """
+  evals, evecs, n_k = _spectra(evals, evecs, n_k)
+  _sigma_lam(sigma, lam)
   K, d = evals.shape
+  _check_p_per_cluster(p_per_cluster, K)
   from_top = (d - 1) - jnp.arange(d)  # 0 for the largest eigenvalue
   keep = from_top[None, :] < jnp.broadcast_to(jnp.asarray(p_per_cluster), (K,))[:, None]
   n = jnp.sum(n_k)
@@ -398,6 +580,23 @@ def generalization_gram(evals: jax.Array, evecs: jax.Array, n_k: jax.Array, sigm
 
 
 # --- Denoisers: trained vs empirical vs ground truth -------------------------------------
+
+
+def _check_sigma_scale(sigma, X, y) -> None:
+  """A concrete σ must keep σ² normal and the logits ``(⟨y, x⟩ − ‖x‖²/2)/σ²`` finite in X's dtype."""
+  s = _checks.concrete(sigma)
+  if s is None:
+    return
+  fin = np.finfo(jnp.result_type(X, jnp.float32))
+  s2 = float(s) ** 2
+  vx, vy = _checks.concrete(X), _checks.concrete(y)
+  bound = 0.0
+  if vx is not None and vy is not None and vy.size:
+    rx = float(np.max(np.linalg.norm(vx.astype(np.float64), axis=-1)))
+    bound = rx * (float(np.max(np.linalg.norm(vy.astype(np.float64), axis=-1))) + rx / 2)
+  if s2 < fin.tiny or bound > 0.5 * fin.max * s2:
+    raise ValueError(f"sigma={float(s):g} is too small for {fin.dtype} at this data scale: sigma**2 underflows "
+                     "or the logits (<y, x> - |x|^2/2)/sigma^2 overflow")
 
 
 def weighted_empirical(y: jax.Array, X: jax.Array, w: jax.Array, sigma) -> jax.Array:
@@ -421,8 +620,10 @@ def weighted_empirical(y: jax.Array, X: jax.Array, w: jax.Array, sigma) -> jax.A
   """
   X = _checks.matrix("X", X)
   w = _weights(X, w)
+  y = _checks.array("y", y)
   _checks.trailing_dim("y", y, X.shape[1])
-  _checks.positive("sigma", sigma)
+  _checks.scalar_positive("sigma", sigma)
+  _check_sigma_scale(sigma, X, y)
   present = w > 0
   log_w = jnp.where(present, jnp.log(jnp.where(present, w, 1.0)), -jnp.inf)
   logits = (y @ X.T - 0.5 * jnp.sum(X**2, axis=-1)) / sigma**2 + log_w
@@ -469,11 +670,16 @@ def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Ar
     A dict of scalars with the keys above.
   """
   _checks.params("params", params)
-  W1, _ = model.weights(params)
-  X, w = _weighted_data(W1, X, w)
+  _, X, w = _weighted_data(model.weights(params)[0], X, w)
   X_test = _checks.matrix("X_test", X_test, ncols=X.shape[1])
+  _checks.key("key", key)
+  _checks.scalar_positive("sigma", sigma)
+  if not callable(gt_denoiser):
+    raise TypeError(f"gt_denoiser must be a callable y (..., d) -> f_gt(y) (..., d), got {type(gt_denoiser).__name__}")
   num_noise = _checks.positive_int("num_noise", num_noise)
-  _checks.positive("sigma", sigma)
+  v = _checks.concrete(w)
+  if v is not None and not np.any(v > 0):
+    raise ValueError("w is all zero: the training set is empty")
 
   Xs = jnp.concatenate([X, X_test]).astype(w.dtype)
   mean_w = jnp.concatenate([w / jnp.sum(w), jnp.full(X_test.shape[:1], 1.0 / X_test.shape[0], w.dtype)])
@@ -481,7 +687,10 @@ def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Ar
   def sq_dists(eps):  # (3, N + m): squared distances to f_emp, f_gt and the clean sample
     y = Xs + sigma * eps
     f = model.apply(params, y)
-    refs = (weighted_empirical(y, X, w, sigma), gt_denoiser(y), Xs)
+    gt = gt_denoiser(y)
+    if jnp.shape(gt) != jnp.shape(y):
+      raise ValueError(f"gt_denoiser must return the shape of its input {jnp.shape(y)}, got {jnp.shape(gt)}")
+    refs = (weighted_empirical(y, X, w, sigma), gt, Xs)
     return jnp.stack([jnp.sum((f - r) ** 2, axis=-1) for r in refs])
 
   eps = losses.sample_noise(key, Xs.shape[0], num_noise, Xs.shape[1], w.dtype)
@@ -528,8 +737,9 @@ def nn_ratio(outputs: jax.Array, X: jax.Array, w: jax.Array, *, direction: bool 
   w = _weights(X, w)
   if X.shape[0] < 2:
     raise ValueError(f"X must have at least 2 rows for a second nearest neighbour, got shape {X.shape}")
+  outputs = _checks.array("outputs", outputs)
   _checks.trailing_dim("outputs", outputs, X.shape[1])
-  if direction:
+  if _flag("direction", direction):
     outputs, X = _unit(outputs, -1), _unit(X, -1)
   sq = jnp.sum(X**2, axis=-1) - 2.0 * outputs @ X.T  # ‖o − x‖² − ‖o‖²
   _, idx = jax.lax.top_k(-jnp.where(w > 0, sq, jnp.inf), 2)  # (..., 2)
@@ -543,9 +753,15 @@ def is_copy(ratio: jax.Array, threshold: float = 1 / 3) -> jax.Array:
   """``ratio < threshold``: an output is a copy of a training sample (NaN → False).
 
   The 1/3 default is the common copy criterion ``d₁ < d₂/3`` for generated samples
-  (e.g. Yoon et al. 2023; Gu et al. 2025); pass :func:`nn_ratio`'s output.
+  (e.g. Yoon et al. 2023; Gu et al. 2025); pass :func:`nn_ratio`'s output: ratios ``≥ 0`` or NaN,
+  ``threshold`` in (0, 1].
   """
-  return jnp.asarray(ratio) < threshold
+  ratio = _real("ratio", ratio)
+  v = _checks.concrete(ratio)
+  if v is not None and np.any(v < 0):
+    raise ValueError("ratio must be >= 0 (NaN where undefined), got negative entries")
+  _checks.in_range("threshold", threshold, 0.0, 1.0, closed=(False, True))
+  return ratio < threshold
 
 
 # --- Spikiness of representations ---------------------------------------------------------
@@ -566,12 +782,11 @@ def spikiness(h: jax.Array) -> dict:
     >>> {k: round(float(v), 3) for k, v in spikiness(h).items()}
     {'std': 0.5, 'l4_over_l2': 0.92, 'top1_share': 0.75, 'participation_ratio': 1.5}
   """
-  if jnp.ndim(h) < 1:
-    raise ValueError(f"h must have shape (..., p), got shape {jnp.shape(h)}")
-  h = jnp.reshape(jnp.asarray(h), (-1, jnp.shape(h)[-1]))
+  h = _representations(h)
+  h = jnp.reshape(h, (-1, jnp.shape(h)[-1]))
   active = jnp.any(h != 0, axis=-1)
   mean = lambda v: jnp.sum(jnp.where(active, v, 0.0)) / jnp.sum(active)
-  scores = (representation_std, l4_over_l2, top1_share, participation_ratio)
+  scores = (_std, _l4_over_l2, _top1_share, _participation_ratio)
   return {k: mean(fn(h)) for k, fn in zip(SPIKINESS_KEYS, scores)}
 
 
@@ -588,12 +803,13 @@ def regime(per_cluster_memorized: jax.Array, threshold: float = 0.5) -> jax.Arra
   A present cluster (score not NaN) is *memorized* if its score ≥ ``threshold`` (default
   0.5: at least half its samples stored, with :func:`per_cluster_stored`). Then:
   all present clusters memorized → :data:`MEMORIZATION` (0), none → :data:`GENERALIZATION`
-  (2), some → :data:`HYBRID` (1, Cor. 3.4). No cluster present → :data:`NO_CLUSTER` (−1).
-  ``REGIME_NAMES[code]`` names codes 0..2.
+  (2), some → :data:`HYBRID` (1, Cor. 3.4). No cluster present → :data:`NO_CLUSTER` (−1);
+  so is a failed run, whose :func:`per_cluster_stored` is NaN for every cluster: a failed
+  configuration is never read as a regime. ``REGIME_NAMES[code]`` names codes 0..2.
 
   Args:
-    per_cluster_memorized: ``(..., K)`` scores in [0, 1], NaN for absent clusters.
-    threshold: score at which a cluster counts as memorized.
+    per_cluster_memorized: ``(..., K)`` scores in [0, 1], NaN for absent clusters, ``K ≥ 1``.
+    threshold: score in [0, 1] at which a cluster counts as memorized.
 
   Returns:
     ``(...)`` int32 codes.
@@ -602,12 +818,13 @@ def regime(per_cluster_memorized: jax.Array, threshold: float = 0.5) -> jax.Arra
     >>> regime(jnp.array([[1.0, 0.9], [1.0, 0.0], [0.1, jnp.nan]])).tolist()
     [0, 1, 2]
   """
-  s = jnp.asarray(per_cluster_memorized)
-  if s.ndim < 1:
-    raise ValueError(f"per_cluster_memorized must have shape (..., K), got shape {s.shape}")
+  s = jnp.asarray(_real("per_cluster_memorized", per_cluster_memorized))
+  if s.ndim < 1 or s.shape[-1] == 0:
+    raise ValueError(f"per_cluster_memorized must have shape (..., K) with K >= 1, got shape {s.shape}")
   v = _checks.concrete(s)
   if v is not None and np.any((v < 0) | (v > 1)):
     raise ValueError("per_cluster_memorized must lie in [0, 1] (NaN for absent clusters)")
+  _checks.in_range("threshold", threshold, 0.0, 1.0)
   present = ~jnp.isnan(s)
   n_present = jnp.sum(present, axis=-1)
   n_mem = jnp.sum(present & (s >= threshold), axis=-1)
@@ -619,8 +836,8 @@ def regime(per_cluster_memorized: jax.Array, threshold: float = 0.5) -> jax.Arra
 
 
 def _first_crossing(log_n: np.ndarray, row: np.ndarray, level: float, absolute: bool) -> float:
-  ok = np.isfinite(row)
-  x, y = log_n[ok], row[ok]
+  ok = ~np.isnan(row)
+  at, x, y = np.flatnonzero(ok), log_n[ok], row[ok]
   if x.size == 0 or (not absolute and y.max() == y.min()):
     return np.nan
   target = level if absolute else y.min() + level * (y.max() - y.min())
@@ -631,7 +848,30 @@ def _first_crossing(log_n: np.ndarray, row: np.ndarray, level: float, absolute: 
   if flips.size == 0:
     return np.nan
   j = flips[0]
+  if at[j] - at[j - 1] > 1:  # a failed configuration lies inside the bracket: it may hold the crossing
+    return np.nan
   return x[j - 1] + (target - y[j - 1]) / (y[j] - y[j - 1]) * (x[j] - x[j - 1])
+
+
+def _curve_args(n_values, scores, level, absolute):
+  """Checks :func:`critical_n`'s arguments; returns ``n`` and ``scores`` as float64 numpy."""
+  _checks.array("n_values", n_values, ndim=1)
+  n = np.asarray(n_values, np.float64)
+  if n.size < 2 or np.any(n <= 0) or np.any(np.diff(n) <= 0):
+    raise ValueError(f"n_values must be a 1-D, positive, strictly increasing array of >= 2 counts, got {n}")
+  _real("scores", scores)
+  s = np.asarray(scores, np.float64)
+  if s.shape[-1:] != n.shape:
+    raise ValueError(f"scores must have shape (..., {n.size}) to match n_values, got {s.shape}")
+  if np.any(np.isinf(s)):
+    raise ValueError("scores must be finite, or NaN for a failed configuration; got inf")
+  absolute = _flag("absolute", absolute)
+  if absolute:
+    _checks.number("level", level)
+    _checks.finite("level", level)
+  else:
+    _checks.in_range("level", level, 0.0, 1.0)
+  return n, s
 
 
 def critical_n(n_values, scores, level: float = 0.5, *, absolute: bool = False) -> np.ndarray:
@@ -640,13 +880,18 @@ def critical_n(n_values, scores, level: float = 0.5, *, absolute: bool = False) 
   For each row of ``scores`` along increasing ``n``, the target is
   ``min + level·(max − min)`` of that row (or ``level`` itself if ``absolute``); the result is
   the first crossing, interpolated linearly in ``log n`` between the bracketing grid points
-  (either direction: memorization scores fall with n, generalization scores rise). NaN
-  entries of a row are skipped; NaN if the row never crosses (or is flat). Host function.
+  (either direction: memorization scores fall with n, generalization scores rise). Host function.
+
+  Failed configurations: a NaN score marks a configuration without a result (a failed run)
+  and is never read as a value. NaN entries are skipped for the row's min/max and for the
+  crossing, but a crossing whose bracketing grid points have a NaN between them is not
+  resolved (the failed configuration may hold it) and gives NaN. NaN is also the result
+  when a row never crosses, is flat, or is all NaN; ``inf`` scores raise ``ValueError``.
 
   Args:
-    n_values: ``(L,)`` positive, strictly increasing sample counts.
-    scores: ``(..., L)``.
-    level: relative level in [0, 1], or the absolute level with ``absolute=True``.
+    n_values: ``(L,)`` positive, strictly increasing sample counts, ``L ≥ 2``.
+    scores: ``(..., L)``, finite or NaN.
+    level: relative level in [0, 1], or the (finite) absolute level with ``absolute=True``.
 
   Returns:
     ``(...)`` critical n.
@@ -654,17 +899,12 @@ def critical_n(n_values, scores, level: float = 0.5, *, absolute: bool = False) 
   Example:
     >>> float(critical_n([10, 100, 1000], [1.0, 1.0, 0.0]))  # halfway in log n: 10**2.5
     316.22776601683...
+    >>> float(critical_n([10, 100, 1000], [1.0, float("nan"), 0.0]))  # the crossing may be the failed run's
+    nan
   """
-  n = np.asarray(n_values, np.float64)
-  s = np.asarray(scores, np.float64)
-  if n.ndim != 1 or n.size < 2 or not np.all(np.isfinite(n)) or np.any(n <= 0) or np.any(np.diff(n) <= 0):
-    raise ValueError(f"n_values must be a 1-D, positive, strictly increasing array of >= 2 counts, got {n}")
-  if s.shape[-1:] != n.shape:
-    raise ValueError(f"scores must have shape (..., {n.size}) to match n_values, got {s.shape}")
-  if not np.isfinite(level) or (not absolute and not 0.0 <= level <= 1.0):
-    raise ValueError(f"level must be in [0, 1] (or finite with absolute=True), got {level}")
+  n, s = _curve_args(n_values, scores, level, absolute)
   rows = s.reshape(-1, n.size)
-  out = np.array([_first_crossing(np.log(n), r, float(level), absolute) for r in rows])
+  out = np.array([_first_crossing(np.log(n), r, float(level), bool(absolute)) for r in rows])
   return np.exp(out).reshape(s.shape[:-1])
 
 
@@ -673,7 +913,8 @@ def power_law_fit(x, y) -> tuple[float, float, float]:
 
   The half-width is ``t_{0.975, m−2} · stderr(a)`` from ``scipy.stats.linregress`` over the
   m usable points. Pairs with a NaN/inf or a non-positive value (no logarithm) are dropped;
-  fewer than 3 usable points, or all x equal, give ``(nan, nan, nan)``. Host function.
+  fewer than 3 usable points, or all x equal, give ``(nan, nan, nan)``. ``x`` and ``y`` are
+  real arrays with the same number of entries. Host function.
 
   Example:
     >>> a, c, half = power_law_fit([1, 2, 4, 8], [3, 12, 48, 192])
@@ -681,6 +922,7 @@ def power_law_fit(x, y) -> tuple[float, float, float]:
     (2.0, 3.0, 0.0)
   """
   import scipy.stats  # local import: scipy.stats is slow to import
+  _real("x", x), _real("y", y)
   x, y = np.ravel(np.asarray(x, np.float64)), np.ravel(np.asarray(y, np.float64))
   if x.shape != y.shape:
     raise ValueError(f"x and y must have the same number of entries, got {x.size} and {y.size}")
