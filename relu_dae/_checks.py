@@ -257,3 +257,22 @@ def prng_key(name: str, k) -> None:
   if _not_a_number(k):
     raise TypeError(f"{name} must be a PRNG key (jax.random.PRNGKey / jax.random.key), got {type(k).__name__}")
   key(name, k)
+
+
+def real_array(name: str, x):
+  """:func:`array` without the finiteness check: NaN/inf pass (for inputs where NaN has a documented
+  meaning, e.g. a failed run's weights or scores); ``|x| <= MAX_ABS`` on the finite entries."""
+  if isinstance(x, (list, tuple)):
+    try:
+      x = np.asarray(x)
+    except ValueError as e:  # ragged nesting
+      raise ValueError(f"{name} must be a rectangular array, got a ragged {type(x).__name__}") from e
+  if isinstance(x, (bool, np.bool_)) or _not_a_number(x) or not (hasattr(x, "dtype") or isinstance(x, (int, float))):
+    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+  real_floating(name, x)
+  if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+    x = jnp.asarray(x, jnp.float32)
+  v = concrete(x)
+  if v is not None and v.size and np.max(np.abs(np.where(np.isfinite(v), v, 0.0))) > MAX_ABS:
+    raise ValueError(f"{name} has entries of magnitude above {MAX_ABS:g}; rescale it")
+  return x
