@@ -276,3 +276,12 @@ def real_array(name: str, x):
   if v is not None and v.size and np.max(np.abs(np.where(np.isfinite(v), v, 0.0))) > MAX_ABS:
     raise ValueError(f"{name} has entries of magnitude above {MAX_ABS:g}; rescale it")
   return x
+
+
+def data_matrix(name: str, x, *, ncols: int | None = None):
+  """:func:`matrix`, but ``TypeError`` first for the wrong kind of object (None, str, dict, complex or string arrays)."""
+  if not isinstance(x, (list, tuple)):
+    if _not_a_number(x) or not hasattr(x, "dtype") and not isinstance(x, (int, float, np.generic)):
+      raise TypeError(f"{name} must be a 2-D array (n, d), got {type(x).__name__}")
+    real_floating(name, x)
+  return matrix(name, x, ncols=ncols)
