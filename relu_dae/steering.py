@@ -39,6 +39,27 @@ from relu_dae import diffusion
 from relu_dae import model
 
 
+def _callable(name: str, fn) -> None:
+  if not callable(fn):
+    raise TypeError(f"{name} must be a function, got {type(fn).__name__}")
+
+
+def _samples(name: str, X, params, represent, ncols: int | None = None):
+  """A data matrix ``X (n, d)``; ``d`` checked against the Eq. (5) params when that encoder is used."""
+  X = _checks.matrix(name, _checks.array(name, X), ncols=ncols)
+  if represent is model.represent:  # a custom encoder (e.g. diffusion.represent) checks its own params
+    _checks.trailing_dim(name, X, _checks.dae_params("params", params)[0])
+  return X
+
+
+def _validate_vector(params, X_target, sigma, key, num_noise, represent):
+  _callable("represent", represent)
+  X_target = _samples("X_target", X_target, params, represent)
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.key("key", key)
+  return X_target, _checks.positive_int("num_noise", num_noise)
+
+
 def steering_vector(params: model.Params, X_target: jax.Array, sigma, key: jax.Array, *,
                     num_noise: int = 1, represent: Callable = model.represent) -> jax.Array:
   """Eq. (11)'s ``v = (1/|S|) Σ_{x̃∈S} h(x̃ + σ̃ε)``: the mean representation of a target set.
@@ -63,11 +84,7 @@ def steering_vector(params: model.Params, X_target: jax.Array, sigma, key: jax.A
     ...                 jax.random.PRNGKey(0))
     Array([0.5, 1.5], dtype=float32)
   """
-  if represent is model.represent:  # a custom encoder (e.g. diffusion.represent) checks its own params
-    _checks.params("params", params)
-  X_target = _checks.matrix("X_target", X_target)
-  _checks.nonnegative("sigma", sigma)
-  num_noise = _checks.positive_int("num_noise", num_noise)
+  X_target, num_noise = _validate_vector(params, X_target, sigma, key, num_noise, represent)
   eps = jax.random.normal(key, (num_noise,) + jnp.shape(X_target))
   h = represent(params, X_target + sigma * eps)  # (num_noise, n, p)
   return jnp.mean(h, axis=(0, 1))
@@ -99,9 +116,29 @@ def contrastive_vector(params: model.Params, X_target: jax.Array, X_source: jax.
     Array([-1.,  1.], dtype=float32)
   """
   kw = dict(num_noise=num_noise, represent=represent)
+  _validate_vector(params, X_target, sigma, key, num_noise, represent)
+  _samples("X_source", X_source, params, represent, ncols=jnp.shape(X_target)[1])
   target = steering_vector(params, X_target, sigma, key, **kw)
-  _checks.matrix("X_source", X_source, ncols=jnp.shape(X_target)[1])
   return target - steering_vector(params, X_source, sigma, key, **kw)
+
+
+def _validate_steer(params, y, v, a, represent, decode):
+  """Types, finiteness (when concrete) and shapes of :func:`steer`'s arguments; traceable."""
+  _callable("represent", represent)
+  _callable("decode", decode)
+  y = _checks.array("y", y)
+  if jnp.ndim(y) == 0:
+    raise ValueError("y must have shape (..., d), got a scalar")
+  if represent is model.represent:
+    _checks.trailing_dim("y", y, _checks.dae_params("params", params)[0])
+  v = _checks.array("v", v, ndim=1)
+  a = _checks.array("a", a)
+  try:
+    np.broadcast_shapes(jnp.shape(a), jnp.shape(y)[:-1])
+  except ValueError:
+    raise ValueError(f"a of shape {jnp.shape(a)} does not broadcast with y's batch shape {jnp.shape(y)[:-1]} "
+                     f"(y has shape {jnp.shape(y)})") from None
+  return y, v, a
 
 
 def steer(params: model.Params, y: jax.Array, v: jax.Array, a, *, represent: Callable = model.represent,
@@ -132,11 +169,24 @@ def steer(params: model.Params, y: jax.Array, v: jax.Array, a, *, represent: Cal
     ...       jnp.array([0.0, 1.0])[:, None]).shape
     (2, 3, 2)
   """
+  y, v, a = _validate_steer(params, y, v, a, represent, decode)
   h = represent(params, y)
   if jnp.shape(v) != jnp.shape(h)[-1:]:
     raise ValueError(f"v must have shape (p,)={jnp.shape(h)[-1:]}, got {jnp.shape(v)}")
   a = jnp.asarray(a)
   return decode(params, h + a[..., None] * v)
+
+
+def _validate_curve(params, Y, a_values, classify, steer_kwargs):
+  unknown = sorted(set(steer_kwargs) - {"represent", "decode"})
+  if unknown:
+    raise TypeError(f"steer_kwargs may only hold 'represent' and 'decode', got {unknown}")
+  _callable("classify", classify)
+  _samples("Y", Y, params, steer_kwargs.get("represent", model.represent))
+  a_values = _checks.array("a_values", a_values)
+  if jnp.ndim(a_values) != 1 or jnp.size(a_values) == 0:
+    raise ValueError(f"a_values must be a non-empty 1-D array, got shape {jnp.shape(a_values)}")
+  return a_values
 
 
 def response_curve(params: model.Params, Y: jax.Array, v: jax.Array, a_values,
@@ -163,13 +213,13 @@ def response_curve(params: model.Params, Y: jax.Array, v: jax.Array, a_values,
     Array([[0],
            [1]], dtype=int32)
   """
-  Y = _checks.matrix("Y", Y)
-  a_values = jnp.asarray(a_values)
-  if a_values.ndim != 1 or a_values.size == 0:
-    raise ValueError(f"a_values must be a non-empty 1-D array, got shape {a_values.shape}")
+  a_values = _validate_curve(params, Y, a_values, classify, steer_kwargs)
   out = steer(params, Y, v, a_values[:, None], **steer_kwargs)  # (A, m, d)
   A, m, d = out.shape
   pred = classify(jnp.reshape(out, (A * m, d)))
+  if jnp.ndim(pred) not in (1, 2) or jnp.shape(pred)[0] != A * m:
+    raise ValueError(f"classify must map (N, d) to (N,) or (N, C); given N={A * m} inputs it returned shape "
+                     f"{jnp.shape(pred)}")
   return jnp.reshape(jnp.asarray(pred), (A, m) + jnp.shape(pred)[1:])
 
 
@@ -194,11 +244,12 @@ def smoothness(curve, *, per_sample: bool = False) -> dict:
     >>> smoothness(np.array([0.0, 0.0, 1.0, 1.0]))
     {'total_variation': 1.0, 'max_jump': 1.0}
   """
+  if not isinstance(per_sample, (bool, np.bool_)):
+    raise TypeError(f"per_sample must be a bool, got {per_sample!r}")
+  _checks.array("curve", curve)  # real and finite
   c = np.asarray(curve, dtype=float)
-  if c.ndim not in (1, 2) or c.shape[0] < 2:
-    raise ValueError(f"curve must have shape (A,) or (A, m) with A >= 2, got {c.shape}")
-  if not np.all(np.isfinite(c)):
-    raise ValueError("curve contains non-finite values (NaN or inf)")
+  if c.ndim not in (1, 2) or c.shape[0] < 2 or c.size == 0:
+    raise ValueError(f"curve must have shape (A,) or (A, m) with A >= 2 and m >= 1, got {c.shape}")
   if c.ndim == 2 and not per_sample:
     c = c.mean(axis=1)
   jumps = np.abs(np.diff(c, axis=0))
@@ -233,13 +284,17 @@ def nearest_mean_classifier(means: jax.Array, *, tau: float = 1.0) -> NearestMea
     >>> clf.predict(jnp.array([[1.5, 0.0]])), clf.proba(jnp.array([[1.0, 0.0]]))
     (Array([1], dtype=int32), Array([[0.5, 0.5]], dtype=float32))
   """
-  means = _checks.matrix("means", means)
+  means = _checks.matrix("means", _checks.array("means", means))
   if means.shape[0] < 2:
     raise ValueError(f"means must hold at least 2 classes, got shape {means.shape}")
-  _checks.positive("tau", tau)
+  _checks.scalar_positive("tau", tau)
+  t, dtype = _checks.concrete(tau), jnp.result_type(float)
+  if t is not None and np.asarray(t, dtype) < np.finfo(dtype).tiny:
+    raise ValueError(f"tau={tau} underflows {dtype} (below {np.finfo(dtype).tiny:.3g}): proba would be NaN")
   means = jnp.asarray(means)
 
   def distances(y):
+    _checks.real_floating("y", y)
     _checks.trailing_dim("y", y, means.shape[1])
     return jnp.linalg.norm(y[..., None, :] - means, axis=-1)
 
@@ -267,8 +322,12 @@ def _steered_dae(params, v, a, lo, hi, y, sigma):
 def _window(sigma_window) -> tuple[float, float]:
   if sigma_window is None:
     return 0.0, float("inf")
+  if isinstance(sigma_window, (str, bytes, dict, set)):
+    raise TypeError(f"sigma_window must be None or a pair (lo, hi), got {sigma_window!r}")
   if not isinstance(sigma_window, (tuple, list)) or len(sigma_window) != 2:
     raise ValueError(f"sigma_window must be None or a pair (lo, hi), got {sigma_window!r}")
+  for i, s in enumerate(sigma_window):
+    _checks.number(f"sigma_window[{i}]", s)
   lo, hi = (float(np.asarray(s)) for s in sigma_window)
   if not (np.isfinite(lo) and 0 <= lo <= hi) or np.isnan(hi):
     raise ValueError(f"sigma_window must satisfy 0 <= lo <= hi (lo finite, hi may be inf), got {sigma_window!r}")
@@ -312,17 +371,24 @@ def steered_denoiser(params, v: jax.Array, a, *, sigma_window=None) -> Partial:
     diffusion.model_denoiser(params)  # validates
     fn, p = _steered_diffusion, jnp.shape(params["W"])[1]
   else:
-    _checks.params("params", params)
-    fn, p = _steered_dae, jnp.shape(model.weights(params)[0])[1]
+    fn, p = _steered_dae, _checks.dae_params("params", params)[1]
+  v = _checks.array("v", v)
   if jnp.shape(v) != (p,):
     raise ValueError(f"v must have shape (p,)=({p},), got {jnp.shape(v)}")
-  _checks.finite("v", v)
-  if jnp.ndim(a) != 0:
-    raise ValueError(f"a must be a scalar, got shape {jnp.shape(a)}")
+  _checks.number("a", a)
   _checks.finite("a", a)
   dtype = jnp.result_type(float)
   return Partial(fn, params, jnp.asarray(v), jnp.asarray(a, dtype), jnp.asarray(lo, dtype),
                  jnp.asarray(hi, dtype))
+
+
+def _step(x, name: str) -> int:
+  """A sampler step index (a Python/numpy integer, not a bool)."""
+  if x is None or isinstance(x, (str, bytes, dict, list, tuple)):
+    raise TypeError(f"{name} must be an integer step index, got {x!r}")
+  if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+    raise ValueError(f"{name} must be an integer step index, got {x!r}")
+  return int(x)
 
 
 def step_window(num_steps: int, first: int, last: int, *, sigma_max=diffusion.SIGMA_MAX,
@@ -349,9 +415,15 @@ def step_window(num_steps: int, first: int, last: int, *, sigma_max=diffusion.SI
     (0.0316, 0.3162)
   """
   num_steps = _checks.positive_int("num_steps", num_steps)
-  if not (isinstance(first, (int, np.integer)) and isinstance(last, (int, np.integer))
-          and 0 <= first < last <= num_steps):
-    raise ValueError(f"need integers 0 <= first < last <= num_steps={num_steps}, got first={first!r}, last={last!r}")
+  first, last = _step(first, "first"), _step(last, "last")
+  if not 0 <= first < num_steps:
+    raise ValueError(f"first must satisfy 0 <= first < num_steps={num_steps}, got first={first}")
+  if not first < last <= num_steps:
+    raise ValueError(f"last must satisfy first={first} < last <= num_steps={num_steps}, got last={last}")
+  _checks.scalar_positive("sigma_max", sigma_max)
+  _checks.scalar_positive("sigma_min", sigma_min)
+  if not sigma_min < sigma_max:
+    raise ValueError(f"sigma_min must be < sigma_max, got sigma_min={sigma_min}, sigma_max={sigma_max}")
   sig = np.asarray(diffusion.sigma_grid(num_steps, sigma_max, sigma_min), np.float64)
   lo = float(np.sqrt(sig[last - 1] * sig[last]))
   hi = float(np.sqrt(sig[first - 1] * sig[first])) if first > 0 else float("inf")
