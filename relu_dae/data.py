@@ -69,29 +69,33 @@ def mixture_spec(means, cov_factors=None, weights=None) -> MixtureSpec:
     cov_factors: ``(K, d, r)``; default zeros (point masses at the means).
     weights: ``(K,)`` nonnegative, normalized here; default uniform.
   """
-  means = jnp.asarray(_checks.matrix("means", means))
+  means = jnp.asarray(_checks.data_matrix("means", means))
   K, d = means.shape
   if cov_factors is None:
     cov_factors = jnp.zeros((K, d, 1), means.dtype)
-  cov_factors = jnp.asarray(cov_factors)
-  if cov_factors.ndim != 3 or cov_factors.shape[:2] != (K, d):
-    raise ValueError(f"cov_factors must have shape (K, d, r)=({K}, {d}, r), got {cov_factors.shape}")
-  _checks.finite("cov_factors", cov_factors)
-  weights = jnp.full((K,), 1.0 / K) if weights is None else jnp.asarray(weights, means.dtype)
-  if weights.shape != (K,):
-    raise ValueError(f"weights must have shape (K,)=({K},), got {weights.shape}")
-  _checks.nonnegative("weights", weights)
-  if not float(jnp.sum(weights)) > 0:
-    raise ValueError("weights must not all be zero")
+  cov_factors = jnp.asarray(_checks.array("cov_factors", cov_factors))
+  if cov_factors.ndim != 3 or cov_factors.shape[:2] != (K, d) or cov_factors.shape[2] == 0:
+    raise ValueError(f"cov_factors must have shape (K, d, r)=({K}, {d}, r) with r >= 1, got {cov_factors.shape}")
+  if weights is None:
+    weights = jnp.full((K,), 1.0 / K)
+  else:
+    weights = jnp.asarray(_checks.weight_vector("weights", weights, K), means.dtype)
   return MixtureSpec(means, cov_factors, weights / jnp.sum(weights))
 
 
 def sample_mixture(key: jax.Array, spec: MixtureSpec, n: int) -> tuple[jax.Array, jax.Array]:
   """Draws ``n`` i.i.d. samples of Eq. (4); returns ``X (n, d)`` and ``labels (n,)``."""
+  _checks.prng_key("key", key)
+  _check_spec(spec)
   n = _checks.positive_int("n", n)
   k_lab, k_z = jax.random.split(key)
   labels = jax.random.choice(k_lab, spec.weights.shape[0], (n,), p=spec.weights)
   return _draw(k_z, spec, labels), labels
+
+
+def _check_spec(spec) -> None:
+  if not isinstance(spec, MixtureSpec):
+    raise TypeError(f"spec must be a MixtureSpec (data.mixture_spec), got {type(spec).__name__}")
 
 
 def _draw(key: jax.Array, spec: MixtureSpec, labels: jax.Array) -> jax.Array:
@@ -102,6 +106,10 @@ def _draw(key: jax.Array, spec: MixtureSpec, labels: jax.Array) -> jax.Array:
 
 def sample_mixture_counts(key: jax.Array, spec: MixtureSpec, counts: Sequence[int]):
   """Draws exactly ``counts[k]`` samples from component k; rows sorted by cluster."""
+  _checks.prng_key("key", key)
+  _check_spec(spec)
+  if counts is None or isinstance(counts, (str, bytes, dict)) or np.ndim(counts) != 1:
+    raise TypeError(f"counts must be a sequence of K={spec.means.shape[0]} positive integers, got {counts!r}")
   counts = [_checks.positive_int(f"counts[{k}]", c) for k, c in enumerate(counts)]
   if len(counts) != spec.means.shape[0]:
     raise ValueError(f"counts must have K={spec.means.shape[0]} entries, got {len(counts)}")
@@ -110,8 +118,12 @@ def sample_mixture_counts(key: jax.Array, spec: MixtureSpec, counts: Sequence[in
 
 
 def random_orthogonal(key: jax.Array, d: int, r: int | None = None) -> jax.Array:
-  """A Haar-random ``(d, r)`` matrix with orthonormal columns (QR with sign fix)."""
-  r = d if r is None else r
+  """A Haar-random ``(d, r)`` matrix with orthonormal columns (QR with sign fix); ``r <= d``."""
+  _checks.prng_key("key", key)
+  d = _checks.positive_int("d", d)
+  r = d if r is None else _checks.positive_int("r", r)
+  if r > d:
+    raise ValueError(f"r must be <= d={d} (at most d orthonormal columns), got r={r}")
   q, rr = jnp.linalg.qr(jax.random.normal(key, (d, r)))
   return q * jnp.sign(jnp.diagonal(rr))
 
@@ -127,19 +139,11 @@ def simplex_means(K: int, d: int, *, beta: float | None = None, norm: float = 1.
   first K coordinates). Requires ``d ≥ K``. ``beta`` and ``norm`` may be traced (the range
   check then runs only on concrete values), so the function ``jit``s over them.
   """
-  K = _checks.positive_int("K", K)
-  d = _checks.positive_int("d", d)
-  if d < K:
-    raise ValueError(f"d must be >= K to place K={K} means with equal cosines, got d={d}")
-  _checks.positive("norm", norm)
+  _check_simplex(K, d, beta, norm, key, "K")
   if K == 1:
     mu = jnp.zeros((1, d)).at[0, 0].set(1.0)
   else:
-    lo = -1.0 / (K - 1)
-    beta = lo if beta is None else beta
-    b = _checks.concrete(beta)
-    if b is not None and not lo - 1e-12 <= float(b) < 1.0:
-      raise ValueError(f"beta must lie in [-1/(K-1), 1) = [{lo:.4f}, 1) for K={K}, got {float(b)}")
+    beta = -1.0 / (K - 1) if beta is None else beta
     simplex = jnp.eye(K) - 1.0 / K
     simplex = simplex / jnp.linalg.norm(simplex, axis=1, keepdims=True)
     a2 = jnp.minimum(1.0, (1.0 - beta) * (K - 1) / K)
@@ -148,6 +152,25 @@ def simplex_means(K: int, d: int, *, beta: float | None = None, norm: float = 1.
   if key is not None:
     mu = mu @ random_orthogonal(key, d).T
   return norm * mu
+
+
+def _check_simplex(K, d, beta, norm, key, symbol: str) -> None:
+  """Validates :func:`simplex_means`' arguments; ``symbol`` names the count (``K`` or, for
+  :func:`locally_sparse`, ``n``) in the messages. ``beta`` and ``norm`` may be traced."""
+  K = _checks.positive_int(symbol, K)
+  d = _checks.positive_int("d", d)
+  if d < K:
+    raise ValueError(f"d must be >= {symbol} to place {symbol}={K} vectors with equal cosines, got d={d}")
+  _checks.scalar_positive("norm", norm)
+  if key is not None:
+    _checks.prng_key("key", key)
+  if beta is None:
+    return
+  _checks.number("beta", beta)
+  b = _checks.concrete(beta)
+  lo = -1.0 / (K - 1) if K > 1 else -1.0
+  if b is not None and K > 1 and not lo - 1e-12 <= float(b) < 1.0:
+    raise ValueError(f"beta must lie in [-1/({symbol}-1), 1) = [{lo:.4f}, 1) for {symbol}={K}, got {float(b)}")
 
 
 def separable_mixture(key: jax.Array, *, d: int, K: int, n_per_cluster, alpha, beta: float,
@@ -183,12 +206,11 @@ def separable_mixture(key: jax.Array, *, d: int, K: int, n_per_cluster, alpha, b
   d = _checks.positive_int("d", d)
   counts = tuple(_checks.positive_int(f"n_per_cluster[{k}]", c)
                  for k, c in enumerate(_checks.per_cluster("n_per_cluster", n_per_cluster, K)))
+  _checks.real_floating("alpha", np.asarray(alpha))
   alphas = np.array([float(a) for a in _checks.per_cluster("alpha", alpha, K)])
   _checks.nonnegative("alpha", alphas)
-  rank = d if rank is None else _checks.positive_int("rank", rank)
-  if rank > d:
-    raise ValueError(f"rank must be <= d={d}, got {rank}")
-  _checks.positive("decay", decay)
+  _checks.number("beta", beta)
+  rank = d if rank is None else rank
   X, labels, factors, means = separable_mixture_arrays(key, d=d, counts=counts, alpha=jnp.asarray(alphas),
                                                        beta=beta, rank=rank, norm=norm, decay=decay)
   mixture = mixture_spec(means, factors, np.array(counts, float))
@@ -200,7 +222,8 @@ def separable_mixture_arrays(key: jax.Array, *, d: int, counts: Sequence[int], a
                              norm=1.0, decay: float = 1.0):
   """The array part of :func:`separable_mixture`, traceable in ``alpha``, ``beta`` and ``norm``.
 
-  Unchecked; ``d``, ``counts``, ``rank`` and ``decay`` are static. ``jax.jit`` it with those
+  ``d``, ``counts``, ``rank`` and ``decay`` are static and always checked; ``alpha``, ``beta`` and
+  ``norm`` are checked for shape and type always, for their values when concrete. ``jax.jit`` it with those
   bound (``functools.partial``) to draw many instances of one shape from one compilation, as
   ``sims.margin_check`` does. Same draws as :func:`separable_mixture` for the same key.
 
@@ -208,7 +231,14 @@ def separable_mixture_arrays(key: jax.Array, *, d: int, counts: Sequence[int], a
     ``X (n, d)``, ``labels (n,)``, the rescaled covariance factors ``(K, d, rank)`` and the
     means ``(K, d)``.
   """
+  _checks.prng_key("key", key)
+  d, counts, rank, decay = _check_arrays_static(d, counts, rank, decay)
   K = len(counts)
+  _checks.real_floating("alpha", alpha)
+  if jnp.shape(alpha) not in ((), (1,), (K,)):
+    raise ValueError(f"alpha must be a scalar or have K={K} entries, got shape {jnp.shape(alpha)}")
+  _checks.nonnegative("alpha", alpha)
+  _checks.number("beta", beta)
   alpha = jnp.broadcast_to(jnp.asarray(alpha), (K,))
   k_mean, k_basis, k_z = jax.random.split(key, 3)
   means = simplex_means(K, d, beta=beta, norm=norm, key=k_mean)
@@ -227,13 +257,27 @@ def separable_mixture_arrays(key: jax.Array, *, d: int, counts: Sequence[int], a
   return jnp.concatenate(X_parts), labels, jnp.stack(factors), means
 
 
+def _check_arrays_static(d, counts, rank, decay):
+  """The static arguments of :func:`separable_mixture_arrays`: returns them as Python values."""
+  d = _checks.positive_int("d", d)
+  if counts is None or isinstance(counts, (str, bytes, dict)) or np.ndim(counts) != 1 or len(counts) == 0:
+    raise TypeError(f"counts must be a non-empty sequence of positive integers, got {counts!r}")
+  counts = tuple(_checks.positive_int(f"counts[{k}]", c) for k, c in enumerate(counts))
+  rank = _checks.positive_int("rank", rank)
+  if rank > d:
+    raise ValueError(f"rank must be <= d={d}, got {rank}")
+  _checks.scalar_positive("decay", decay)
+  return d, counts, rank, decay
+
+
 def locally_sparse(key: jax.Array, *, n: int, d: int, beta: float | None = None, norm: float = 1.0):
   """``n`` samples with equal pairwise cosine ``beta`` (default −1/(n−1)): Cor. 3.2's premise.
 
   Each sample is its own cluster, ``(0, β)``-separable (THEORY.md §2.3, Case 1).
+  Requires ``d ≥ n`` and ``beta ∈ [−1/(n−1), 1)``; ``key=None`` skips the random rotation.
   Returns ``X (n, d)``.
   """
-  n = _checks.positive_int("n", n)
+  _check_simplex(n, d, beta, norm, key, "n")
   return simplex_means(n, d, beta=beta, norm=norm, key=key)
 
 
@@ -248,8 +292,8 @@ def separability(X, labels) -> tuple[float, float]:
     X: ``(n, d)`` data.
     labels: ``(n,)`` integer cluster ids.
   """
-  X = np.asarray(_checks.matrix("X", X), np.float64)
-  labels = _checks.labels(X, labels)
+  X = np.asarray(_checks.data_matrix("X", X), np.float64)
+  labels = _checks.integer_labels(X, labels)
   ids, inverse = np.unique(labels, return_inverse=True)
   means = np.stack([X[inverse == k].mean(axis=0) for k in range(len(ids))])
   norms = np.linalg.norm(means, axis=1)
@@ -274,6 +318,7 @@ def load_digits(*, center: bool = False) -> tuple[np.ndarray, np.ndarray]:
   Returns:
     ``X (1797, 64)`` float32 and integer ``labels (1797,)`` (the digit classes).
   """
+  center = _checks.boolean("center", center)
   from sklearn.datasets import load_digits as _load  # local import: sklearn is slow to import
   data = _load()
   X = (data.data / 8.0 - 1.0).astype(np.float32)
@@ -292,11 +337,14 @@ def negatively_correlated_subset(X, m: int) -> tuple[np.ndarray, float]:
   Returns:
     ``indices (m,)`` and the achieved largest pairwise cosine (β₁ of Cor. 3.2).
   """
-  X = np.asarray(_checks.matrix("X", X), np.float64)
+  X = np.asarray(_checks.data_matrix("X", X), np.float64)
   m = _checks.positive_int("m", m)
   if m > X.shape[0]:
     raise ValueError(f"m must be <= n={X.shape[0]}, got {m}")
-  unit = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+  norms = np.linalg.norm(X, axis=1, keepdims=True)
+  if np.any(norms == 0):
+    raise ValueError(f"X has zero rows {np.flatnonzero(norms[:, 0] == 0)[:10].tolist()}; their cosines are undefined")
+  unit = X / norms
   cos = unit @ unit.T
   np.fill_diagonal(cos, np.inf)
   if m == 1:

@@ -39,7 +39,7 @@ def _weighted_mean(values: jax.Array, weights: jax.Array | None) -> jax.Array:
 def _check_common(params, X, sigma, lam, weights):
   """Validates the arguments shared by the losses; returns ``X`` (integers as float32)."""
   W1, _ = model.weights(params)
-  X = _checks.matrix("X", X, ncols=W1.shape[0])
+  X = _checks.data_matrix("X", X, ncols=W1.shape[0])
   _checks.scalar_nonnegative("sigma", sigma)
   _checks.scalar_nonnegative("lam", lam)
   if weights is not None:
@@ -143,7 +143,7 @@ def linear_ae_loss(W2: jax.Array, W1: jax.Array, X: jax.Array, sigma, lam) -> ja
   W2, W1 = _checks.array("W2", W2), _checks.array("W1", W1)
   if jnp.ndim(W1) != 2 or jnp.shape(W1) != jnp.shape(W2):
     raise ValueError(f"W1 and W2 must be (d, p) of the same shape, got {jnp.shape(W1)} and {jnp.shape(W2)}")
-  X = _checks.matrix("X", X, ncols=jnp.shape(W1)[0])
+  X = _checks.data_matrix("X", X, ncols=jnp.shape(W1)[0])
   _checks.scalar_nonnegative("sigma", sigma)
   _checks.scalar_nonnegative("lam", lam)
   D = W2 @ W1.T
