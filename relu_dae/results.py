@@ -21,6 +21,7 @@ import math
 import os
 import platform
 import tempfile
+import zipfile
 from typing import Any, Mapping
 
 import numpy as np
@@ -34,6 +35,70 @@ def versions() -> dict[str, str]:
   return {"relu_dae": relu_dae.__version__, "jax": jax.__version__, "optax": optax.__version__,
           "numpy": np.__version__, "python": platform.python_version(),
           "backend": jax.default_backend()}
+
+
+class _MissingFile(FileNotFoundError, ValueError):
+  """A missing result file: a ``FileNotFoundError`` and, as a bad argument, a ``ValueError``."""
+
+
+# Names np.savez takes as its own arguments: as array names they would collide or vanish.
+_SAVEZ_RESERVED = ("file", "allow_pickle")
+
+
+def _path(name: str, path) -> str:
+  """A non-empty ``str`` or ``os.PathLike`` path, as ``str``."""
+  if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
+    raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(path).__name__}")
+  path = os.fspath(path)
+  if not path:
+    raise ValueError(f"{name} must be a non-empty path")
+  return path
+
+
+def _target(name: str, path, *suffixes: str) -> str:
+  """A path to write: not a directory, nor are ``path + suffix``; its parent is not a file."""
+  path = _path(name, path)
+  if path.endswith(("/", os.sep)) or os.path.isdir(path):
+    raise ValueError(f"{name} names a directory ({path!r}); give a file name inside it, e.g. "
+                     f"os.path.join({path!r}, 'run')")
+  for full in (path + x for x in suffixes):
+    if os.path.isdir(full):
+      raise ValueError(f"{name}: {full!r} is a directory, cannot write a file there")
+  parent = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+    parent = os.path.dirname(parent)  # the nearest existing ancestor
+  if not os.path.isdir(parent):
+    raise ValueError(f"{name}: {parent!r} is a file, not a directory, so {path!r} cannot be written")
+  return path
+
+
+def _json_text(name: str, obj) -> str:
+  if not isinstance(obj, Mapping):
+    raise TypeError(f"{name} must be a mapping (e.g. a dict), got {type(obj).__name__}")
+  try:
+    return json.dumps(_jsonable(obj), indent=2, sort_keys=True, allow_nan=False)
+  except ValueError as e:
+    raise ValueError(f"{name}: {e}") from None
+
+
+def _storable(arrays) -> dict[str, np.ndarray]:
+  """``arrays`` as numpy arrays that ``.npz`` holds without pickling; names checked."""
+  if not isinstance(arrays, Mapping):
+    raise TypeError(f"arrays must be a mapping name -> array, got {type(arrays).__name__}")
+  out = {}
+  for k, v in arrays.items():
+    if not isinstance(k, str):
+      raise TypeError(f"arrays keys must be strings, got {k!r}")
+    if k in _SAVEZ_RESERVED:
+      raise ValueError(f"arrays key {k!r} is reserved by numpy.savez; rename it")
+    try:
+      out[k] = np.asarray(v)
+    except ValueError:  # ragged nesting
+      raise TypeError(f"arrays[{k!r}] is ragged, not a rectangular array; results are never pickled") from None
+    if out[k].dtype.hasobject:
+      raise TypeError(f"arrays[{k!r}] has dtype {out[k].dtype} (Python objects, given a "
+                      f"{type(v).__name__}); results are never pickled, store numbers or strings")
+  return out
 
 
 def _atomic_write(path: str, write) -> None:
@@ -55,7 +120,11 @@ def _atomic_write(path: str, write) -> None:
 def _jsonable(x: Any) -> Any:
   """Converts numpy scalars/arrays and non-finite floats (→ ``None``) to strict JSON."""
   if isinstance(x, Mapping):
-    return {str(k): _jsonable(v) for k, v in x.items()}
+    out = {str(k): _jsonable(v) for k, v in x.items()}
+    if len(out) < len(x):
+      keys = [k for k in x if [str(j) for j in x].count(str(k)) > 1]
+      raise ValueError(f"keys {keys} would become the same JSON key")
+    return out
   if isinstance(x, (list, tuple)):
     return [_jsonable(v) for v in x]
   if isinstance(x, np.ndarray) or (hasattr(x, "__array__") and not isinstance(x, (str, bytes))):
@@ -72,7 +141,8 @@ def _jsonable(x: Any) -> Any:
 
 def save_json(path: str, obj: Mapping[str, Any]) -> str:
   """Atomically writes strict JSON (non-finite numbers become ``null``)."""
-  text = json.dumps(_jsonable(obj), indent=2, sort_keys=True, allow_nan=False)
+  path = _target("path", path)
+  text = _json_text("obj", obj)
   _atomic_write(path, lambda f: f.write(text.encode()))
   return path
 
@@ -81,23 +151,50 @@ def save(stem: str, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
   """Writes ``stem.npz`` (arrays) and ``stem.json`` (meta + versions + time), atomically.
 
   Non-finite arrays are written as they are (NaN marks a failed run in an array
-  result); flag such runs in ``meta`` as well. Returns ``stem``.
+  result); flag such runs in ``meta`` as well. Returns ``stem``. Everything is checked
+  before anything is written: ``stem`` is the name without extension, ``arrays`` hold no
+  Python objects (``TypeError`` naming the key), ``meta`` is a mapping.
   """
-  arrays = {k: np.asarray(v) for k, v in arrays.items()}
-  for k, v in arrays.items():
-    if v.dtype == object:
-      raise ValueError(f"arrays[{k!r}] has dtype object; results are never pickled")
-  _atomic_write(stem + ".npz", lambda f: np.savez(f, **arrays))
+  stem = _target("stem", stem, ".npz", ".json")
+  if stem.endswith((".npz", ".json")):
+    raise ValueError(f"stem is the name without extension (save writes stem.npz and stem.json), got {stem!r}")
+  arrays = _storable(arrays)
+  if not isinstance(meta, Mapping):
+    raise TypeError(f"meta must be a mapping (e.g. a dict), got {type(meta).__name__}")
   info = {"meta": dict(meta), "versions": versions(),
           "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-  save_json(stem + ".json", info)
+  text = _json_text("meta", info)
+  _atomic_write(stem + ".npz", lambda f: np.savez(f, **arrays))
+  _atomic_write(stem + ".json", lambda f: f.write(text.encode()))
   return stem
 
 
 def load(stem: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-  """Loads what :func:`save` wrote: ``(arrays, meta)``; never unpickles."""
+  """Loads what :func:`save` wrote: ``(arrays, meta)``; never unpickles.
+
+  ``stem`` is the name without extension. A missing ``stem.npz`` or ``stem.json`` raises an
+  error that is both ``FileNotFoundError`` and ``ValueError``; a ``stem.npz`` that is not an
+  ``.npz`` archive, or a ``stem.json`` that :func:`save` did not write, a ``ValueError``.
+  """
+  stem = _path("stem", stem)
+  for ext in (".npz", ".json"):
+    if not os.path.isfile(stem + ext):
+      hint = " (stem is the name without extension)" if stem.endswith((".npz", ".json")) else ""
+      what = "is a directory" if os.path.isdir(stem + ext) else "does not exist"
+      raise _MissingFile(f"stem: {stem + ext!r} {what}{hint}")
+  if not zipfile.is_zipfile(stem + ".npz"):
+    raise ValueError(f"stem: {stem + '.npz'!r} is not an .npz archive")
   with np.load(stem + ".npz", allow_pickle=False) as f:
     arrays = {k: f[k] for k in f.files}
+  return arrays, _load_meta(stem)
+
+
+def _load_meta(stem: str) -> dict[str, Any]:
   with open(stem + ".json") as f:
-    meta = json.load(f)["meta"]
-  return arrays, meta
+    try:
+      info = json.load(f)
+    except ValueError as e:
+      raise ValueError(f"stem: {stem + '.json'!r} is not valid JSON ({e})") from None
+  if not isinstance(info, Mapping) or "meta" not in info:
+    raise ValueError(f"stem: {stem + '.json'!r} was not written by results.save (no 'meta' entry)")
+  return info["meta"]
