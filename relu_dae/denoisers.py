@@ -12,19 +12,53 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
+
 import jax
 import jax.numpy as jnp
 
 from relu_dae import _checks
 
 
+def _input(name: str, y, d: int):
+  """A real array ``(..., d)`` (integers as float32), finite and of moderate scale when concrete."""
+  y = _checks.array(name, y)
+  _checks.trailing_dim(name, y, d)
+  return y
+
+
+def _tolerance(dtype, scale):
+  """Eigenvalues at or below this (relative to the largest, ``scale``) are zero in ``dtype``."""
+  return np.finfo(dtype).eps * scale
+
+
+def _require_definite(name: str, covs, sigma) -> None:
+  """Raises unless every ``covs[k] + σ²I`` is positive definite (concrete inputs only)."""
+  c, s = _checks.concrete(covs), _checks.concrete(sigma)
+  if c is None or s is None:
+    return
+  c = c.astype(np.float64)
+  ev = np.linalg.eigvalsh((c + np.swapaxes(c, -1, -2)) / 2) + float(s) ** 2
+  smallest = np.atleast_1d(ev.min(axis=-1))
+  bad = smallest <= _tolerance(covs.dtype, np.atleast_1d(np.max(np.abs(ev), axis=-1)))
+  if np.any(bad):
+    raise ValueError(f"{name} + sigma^2 I must be positive definite, got smallest eigenvalue(s) "
+                     f"{smallest[bad].tolist()} at sigma={float(s)} (sigma = 0 needs nonsingular covariances)")
+
+
 def empirical_posterior(y: jax.Array, X: jax.Array, sigma) -> jax.Array:
-  """Posterior weights ``softmax_i(−‖y − x_i‖² / 2σ²)`` of Eq. (3), shape ``(..., n)``."""
-  _checks.matrix("X", X)
-  _checks.trailing_dim("y", y, X.shape[1])
-  _checks.positive("sigma", sigma)
+  """Posterior weights ``softmax_i(−‖y − x_i‖² / 2σ²)`` of Eq. (3), shape ``(..., n)``.
+
+  Exact for any σ > 0: the scores are shifted to their maximum *before* the division by σ², so
+  when σ² underflows the weights become the indicator of the nearest sample(s), not NaN.
+  """
+  X = _checks.data_matrix("X", X)
+  y = _input("y", y, X.shape[1])
+  _checks.scalar_positive("sigma", sigma)
   # ‖y − x_i‖² = ‖y‖² − 2⟨y, x_i⟩ + ‖x_i‖²; the ‖y‖² term cancels in the softmax.
-  logits = (y @ X.T - 0.5 * jnp.sum(X**2, axis=-1)) / sigma**2
+  scores = y @ X.T - 0.5 * jnp.sum(X**2, axis=-1)
+  gap = scores - jnp.max(scores, axis=-1, keepdims=True)  # ≤ 0, = 0 at the nearest sample(s)
+  logits = jnp.where(gap == 0, 0.0, gap / sigma**2)
   return jax.nn.softmax(logits, axis=-1)
 
 
@@ -46,10 +80,18 @@ def empirical(y: jax.Array, X: jax.Array, sigma) -> jax.Array:
 
 
 def gaussian_posterior_mean(y: jax.Array, mean: jax.Array, cov: jax.Array, sigma) -> jax.Array:
-  """``E[x | y]`` for ``x ~ N(mean, cov)``: ``mean + cov (cov + σ²I)^{-1} (y − mean)``."""
+  """``E[x | y]`` for ``x ~ N(mean, cov)``: ``mean + cov (cov + σ²I)^{-1} (y − mean)``.
+
+  ``mean (d,)``, ``cov (d, d)`` symmetric PSD with ``cov + σ²I`` nonsingular, ``y (..., d)``.
+  """
+  mean = _checks.array("mean", mean, ndim=1)
   d = mean.shape[-1]
-  _checks.trailing_dim("y", y, d)
-  _checks.nonnegative("sigma", sigma)
+  cov = _checks.array("cov", cov)
+  if jnp.shape(cov) != (d, d) or d == 0:
+    raise ValueError(f"cov must have shape (d, d)=({d}, {d}) for mean of shape {mean.shape}, got {jnp.shape(cov)}")
+  y = _input("y", y, d)
+  _checks.scalar_nonnegative("sigma", sigma)
+  _require_definite("cov", cov, sigma)
   C = cov + sigma**2 * jnp.eye(d, dtype=cov.dtype)
   gain = jnp.linalg.solve(C, cov).T  # cov C^{-1} (both symmetric)
   return mean + (y - mean) @ gain.T
@@ -67,15 +109,16 @@ def gaussian_mixture(y: jax.Array, means: jax.Array, covs: jax.Array, weights: j
     means: ``(K, d)``; covs: ``(K, d, d)`` (may be singular when σ > 0); weights: ``(K,)``.
     sigma: noise level σ ≥ 0 (σ = 0 needs nonsingular covariances).
   """
-  means = jnp.asarray(_checks.matrix("means", means))
+  means = jnp.asarray(_checks.data_matrix("means", means))
   K, d = means.shape
+  covs = _checks.array("covs", covs)
   if jnp.shape(covs) != (K, d, d):
-    raise ValueError(f"covs must have shape (K, d, d)=({K}, {d}, {d}), got {jnp.shape(covs)}")
-  if jnp.shape(weights) != (K,):
-    raise ValueError(f"weights must have shape (K,)=({K},), got {jnp.shape(weights)}")
-  _checks.nonnegative("weights", weights)
-  _checks.trailing_dim("y", y, d)
-  _checks.nonnegative("sigma", sigma)
+    raise ValueError(f"covs must have shape (K, d, d)=({K}, {d}, {d}) for means of shape {means.shape}, "
+                     f"got {jnp.shape(covs)}")
+  weights = _checks.weight_vector("weights", weights, K)
+  y = _input("y", y, d)
+  _checks.scalar_nonnegative("sigma", sigma)
+  _require_definite("covs", covs, sigma)
   C = covs + sigma**2 * jnp.eye(d, dtype=covs.dtype)
   chol = jnp.linalg.cholesky(C)  # (K, d, d)
   resid = y[..., None, :] - means  # (..., K, d)
@@ -103,19 +146,32 @@ def gaussian_mixture_spectral(y: jax.Array, means: jax.Array, evals: jax.Array, 
     >>> gaussian_mixture_spectral(jnp.array([2.0, 0.0]), means, lam, V, jnp.ones(1), 1.0).tolist()
     [1.0, 0.0]
   """
-  means = jnp.asarray(_checks.matrix("means", means))
+  means = jnp.asarray(_checks.data_matrix("means", means))
   K, d = means.shape
-  if jnp.shape(evals) != (K, d) or jnp.shape(evecs) != (K, d, d):
-    raise ValueError(f"evals must be (K, d)=({K}, {d}) and evecs (K, d, d), got {jnp.shape(evals)}, "
-                     f"{jnp.shape(evecs)}")
-  _checks.trailing_dim("y", y, d)
-  _checks.nonnegative("sigma", sigma)
+  evals, evecs = _checks.array("evals", evals), _checks.array("evecs", evecs)
+  if jnp.shape(evals) != (K, d):
+    raise ValueError(f"evals must have shape (K, d)=({K}, {d}) for means of shape {means.shape}, "
+                     f"got {jnp.shape(evals)}")
+  if jnp.shape(evecs) != (K, d, d):
+    raise ValueError(f"evecs must have shape (K, d, d)=({K}, {d}, {d}) for means of shape {means.shape}, "
+                     f"got {jnp.shape(evecs)}")
+  weights = _checks.weight_vector("weights", weights, K)
+  y = _input("y", y, d)
+  _checks.scalar_nonnegative("sigma", sigma)
+  _require_positive_spectrum(evals, sigma)
   total = jnp.maximum(evals, 0.0) + sigma**2  # (K, d)
   z = jnp.einsum("...kd,kde->...ke", y[..., None, :] - means, evecs)  # residual in each eigenbasis
   logits = jnp.log(weights) - 0.5 * (jnp.sum(z**2 / total, -1) + jnp.sum(jnp.log(total), -1))
   post = jax.nn.softmax(logits, axis=-1)  # (..., K)
   comp = means + jnp.einsum("...ke,kde->...kd", z * (jnp.maximum(evals, 0.0) / total), evecs)
   return jnp.einsum("...k,...kd->...d", post, comp)
+
+
+def _require_positive_spectrum(evals, sigma) -> None:
+  """At σ = 0 every eigenvalue must be positive, or the Gaussian densities are singular (concrete only)."""
+  ev, s = _checks.concrete(evals), _checks.concrete(sigma)
+  if ev is not None and s is not None and float(s) == 0 and ev.size and not np.all(ev > 0):
+    raise ValueError(f"evals must all be > 0 at sigma=0 (singular covariances), got min {ev.min():.3g}")
 
 
 def _whiten(chol: jax.Array, resid: jax.Array) -> jax.Array:
@@ -143,23 +199,35 @@ def wiener_matrix(S: jax.Array, sigma, *, rank: int | None = None, shrink=0.0) -
     rank: keep the top ``rank`` eigen-directions (default all).
     shrink: eigenvalue shrinkage (weight decay / mixing weight), ≥ 0.
   """
-  if jnp.ndim(S) != 2 or jnp.shape(S)[0] != jnp.shape(S)[1]:
-    raise ValueError(f"S must be a square (d, d) matrix, got shape {jnp.shape(S)}")
-  _checks.finite("S", S)
-  _checks.nonnegative("sigma", sigma)
-  _checks.nonnegative("shrink", shrink)
+  S = _checks.array("S", S)
+  if jnp.ndim(S) != 2 or jnp.shape(S)[0] != jnp.shape(S)[1] or jnp.shape(S)[0] == 0:
+    raise ValueError(f"S must be a square (d, d) matrix with d >= 1, got shape {jnp.shape(S)}")
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.scalar_nonnegative("shrink", shrink)
   d = S.shape[0]
   rank = d if rank is None else _checks.positive_int("rank", rank)
   if rank > d:
     raise ValueError(f"rank must be <= d={d}, got {rank}")
   evals, evecs = jnp.linalg.eigh((S + S.T) / 2)
   evals, evecs = evals[::-1][:rank], evecs[:, ::-1][:, :rank]
+  _require_invertible_gains(evals, sigma, S.dtype)
   gains = (evals - shrink) / (evals + sigma**2)
   return (evecs * gains) @ evecs.T
+
+
+def _require_invertible_gains(evals, sigma, dtype) -> None:
+  """Raises if a kept ``s_j + σ²`` is numerically zero (σ = 0 on a singular S; concrete inputs only)."""
+  ev, s = _checks.concrete(evals), _checks.concrete(sigma)
+  if ev is None or s is None:
+    return
+  total = ev.astype(np.float64) + float(s) ** 2
+  if np.any(total <= _tolerance(dtype, max(np.max(np.abs(ev)), float(s) ** 2))):
+    raise ValueError(f"S + sigma^2 I is singular on the kept eigen-directions (smallest s_j + sigma^2 = "
+                     f"{total.min():.3g}); use sigma > 0 or a rank <= the rank of S")
 
 
 def wiener(y: jax.Array, S: jax.Array, sigma, *, rank: int | None = None) -> jax.Array:
   """Applies :func:`wiener_matrix` to ``y (..., d)``."""
   D = wiener_matrix(S, sigma, rank=rank)
-  _checks.trailing_dim("y", y, D.shape[0])
+  y = _input("y", y, D.shape[0])
   return y @ D.T
