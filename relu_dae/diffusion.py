@@ -76,6 +76,7 @@ def init(key: jax.Array, d: int, p: int, *, hidden: int = 32) -> Params:
     p: hidden units (representation dimension).
     hidden: width of the conditioning MLP's hidden layer (the official code uses ``p``).
   """
+  _checks.prng_key("key", key)
   d = _checks.positive_int("d", d)
   p = _checks.positive_int("p", p)
   hidden = _checks.positive_int("hidden", hidden)
@@ -93,46 +94,121 @@ def init(key: jax.Array, d: int, p: int, *, hidden: int = 32) -> Params:
   }
 
 
-def _check_params(params) -> None:
-  if not hasattr(params, "keys") or set(params.keys()) != {"W", "skip", "time"}:
-    raise ValueError("params must be a diffusion.init dict with keys 'W', 'skip', 'time', got "
-                     f"{sorted(params.keys()) if hasattr(params, 'keys') else type(params)}")
+_TIME_KEYS = ("w1", "b1", "w2", "b2")
+
+
+def _leaf(name: str, x, *, values: bool) -> None:
+  """A real array leaf (``TypeError`` otherwise); finite when ``values`` and concrete."""
+  if x is None or isinstance(x, (str, bytes, dict, list, tuple, set)) or not (
+      hasattr(x, "dtype") or isinstance(x, (int, float, np.generic))):
+    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+  _checks.real_floating(name, x)
+  if values:
+    _checks.finite(name, x)
+
+
+def _check_params(params, name: str = "params", *, values: bool = False) -> tuple[int, int]:
+  """Keys, shapes and dtypes of an :func:`init` dict (and finiteness with ``values``); returns ``(d, p)``.
+
+  Shape and dtype checks are static, so they run under ``jit``/``vmap`` without a host sync.
+  """
+  if not hasattr(params, "keys"):
+    raise TypeError(f"{name} must be a diffusion.init dict with keys 'W', 'skip', 'time', got "
+                    f"{type(params).__name__}")
+  if set(params.keys()) != {"W", "skip", "time"}:
+    raise ValueError(f"{name} must be a diffusion.init dict with keys 'W', 'skip', 'time', got "
+                     f"{sorted(map(str, params.keys()))}")
+  t = params["time"]
+  if not hasattr(t, "keys") or set(t.keys()) != set(_TIME_KEYS):
+    raise ValueError(f"{name}['time'] must be a dict with keys {_TIME_KEYS}, got "
+                     f"{sorted(map(str, t.keys())) if hasattr(t, 'keys') else type(t).__name__}")
+  leaves = {f"{name}['W']": params["W"], f"{name}['skip']": params["skip"],
+            **{f"{name}['time'][{k!r}]": t[k] for k in _TIME_KEYS}}
+  for label, leaf in leaves.items():
+    _leaf(label, leaf, values=values)
   if jnp.ndim(params["W"]) != 2:
-    raise ValueError(f"params['W'] must be 2-D (d, p), got shape {jnp.shape(params['W'])}")
+    raise ValueError(f"{name}['W'] must be 2-D (d, p), got shape {jnp.shape(params['W'])}")
+  if jnp.ndim(t["w1"]) != 1:
+    raise ValueError(f"{name}['time']['w1'] must be 1-D (hidden,), got shape {jnp.shape(t['w1'])}")
+  (d, p), (hidden,) = jnp.shape(params["W"]), jnp.shape(t["w1"])
+  want = {f"{name}['skip']": (), f"{name}['time']['b1']": (hidden,), f"{name}['time']['w2']": (hidden, p),
+          f"{name}['time']['b2']": (p,)}
+  for label, shape in want.items():
+    if jnp.shape(leaves[label]) != shape:
+      raise ValueError(f"{label} must have shape {shape} (d={d}, p={p}, hidden={hidden}), got "
+                       f"{jnp.shape(leaves[label])}")
+  return d, p
 
 
-def log_scale(params: Params, sigma) -> jax.Array:
-  """The conditioning ``m(log σ) = W₂ᵀ[w₁ log σ + b₁]₊ + b₂``, shape ``σ.shape + (p,)``."""
+def _check_sigma(sigma, batch_shape=None, name: str = "sigma"):
+  """A real array of noise levels > 0 (values when concrete) broadcastable to ``batch_shape``; returns it."""
+  sigma = _checks.array(name, sigma)
+  if batch_shape is not None:
+    try:
+      fits = np.broadcast_shapes(jnp.shape(sigma), tuple(batch_shape)) == tuple(batch_shape)
+    except ValueError:
+      fits = False
+    if not fits:
+      raise ValueError(f"{name} must be a scalar or broadcastable to the batch shape {tuple(batch_shape)}, "
+                       f"got shape {jnp.shape(sigma)}")
+  _checks.positive(name, sigma)
+  return sigma
+
+
+def _log_scale(params, sigma):
   t = params["time"]
   pre = jnp.log(jnp.asarray(sigma))[..., None] * t["w1"] + t["b1"]  # (..., hidden)
   return jax.nn.relu(pre) @ t["w2"] + t["b2"]
+
+
+def _decode(params, h, sigma):
+  return (h * jnp.exp(_log_scale(params, sigma))) @ params["W"].T
+
+
+def _represent(params, y):
+  return jax.nn.relu(y @ params["W"])
+
+
+def _apply(params, y, sigma):
+  return _decode(params, _represent(params, y), sigma) + params["skip"] * y
+
+
+def log_scale(params: Params, sigma) -> jax.Array:
+  """The conditioning ``m(log σ) = W₂ᵀ[w₁ log σ + b₁]₊ + b₂``, shape ``σ.shape + (p,)`` (σ > 0)."""
+  _check_params(params)
+  return _log_scale(params, _check_sigma(sigma))
 
 
 def represent(params: Params, y: jax.Array, sigma=None, *, scaled: bool = False) -> jax.Array:
   """The representation ``h(y) = [Wᵀ y]₊``, shape ``(..., p)`` (official ``DAECond.rep``).
 
   As in the official code the default ignores σ (no time scaling). With ``scaled=True`` it
-  returns the decoder's input ``exp(m(log σ)) ⊙ [Wᵀ y]₊`` (σ required).
+  returns the decoder's input ``exp(m(log σ)) ⊙ [Wᵀ y]₊`` (σ required, broadcastable to
+  ``y.shape[:-1]``).
   """
-  _check_params(params)
-  _checks.trailing_dim("y", y, jnp.shape(params["W"])[0])
-  h = jax.nn.relu(y @ params["W"])
+  d, _ = _check_params(params)
+  y = _checks.array("y", y)
+  _checks.trailing_dim("y", y, d)
+  _checks.boolean("scaled", scaled)
+  h = _represent(params, y)
   if not scaled:
     return h
   if sigma is None:
     raise ValueError("sigma is required when scaled=True")
-  return h * jnp.exp(log_scale(params, sigma))
+  return h * jnp.exp(_log_scale(params, _check_sigma(sigma, jnp.shape(y)[:-1])))
 
 
 def decode(params: Params, h: jax.Array, sigma) -> jax.Array:
   """``W (exp(m(log σ)) ⊙ h)``: the tied decoder at level σ, ``(..., p) → (..., d)``.
 
   ``apply(params, y, σ) = decode(params, represent(params, y), σ) + skip · y`` — the map that
-  representation steering perturbs (``h → h + a·v``, Eq. (11)).
+  representation steering perturbs (``h → h + a·v``, Eq. (11)). σ > 0, a scalar or
+  broadcastable to ``h.shape[:-1]``.
   """
-  _check_params(params)
-  _checks.trailing_dim("h", h, jnp.shape(params["W"])[1], "p")
-  return (h * jnp.exp(log_scale(params, sigma))) @ params["W"].T
+  _, p = _check_params(params)
+  h = _checks.array("h", h)
+  _checks.trailing_dim("h", h, p, "p")
+  return _decode(params, h, _check_sigma(sigma, jnp.shape(h)[:-1]))
 
 
 def apply(params: Params, y: jax.Array, sigma) -> jax.Array:
@@ -146,21 +222,35 @@ def apply(params: Params, y: jax.Array, sigma) -> jax.Array:
   Returns:
     ``x0_hat`` of shape ``(..., d)``.
   """
-  _check_params(params)
-  _checks.trailing_dim("y", y, jnp.shape(params["W"])[0])
-  _checks.positive("sigma", sigma)
-  return decode(params, represent(params, y), sigma) + params["skip"] * y
+  d, _ = _check_params(params)
+  y = _checks.array("y", y)
+  _checks.trailing_dim("y", y, d)
+  return _apply(params, y, _check_sigma(sigma, jnp.shape(y)[:-1]))
 
 
 # ----------------------------------------------------------------------------- loss
 
 
+# Smallest σ_min: σ² must stay a normal float32 (1.2e-38), or the samplers' σ_i² and the grid's
+# ratio σ_min/σ_max underflow to 0 and the update divides by zero.
+SIGMA_FLOOR = 1e-18
+
+
 def _check_range(sigma_min, sigma_max) -> None:
-  _checks.positive("sigma_min", sigma_min)
-  _checks.positive("sigma_max", sigma_max)
+  _checks.in_range("sigma_min", sigma_min, SIGMA_FLOOR, _checks.MAX_ABS)
+  _checks.in_range("sigma_max", sigma_max, SIGMA_FLOOR, _checks.MAX_ABS)
   lo, hi = _checks.concrete(sigma_min), _checks.concrete(sigma_max)
   if lo is not None and hi is not None and not lo < hi:
     raise ValueError(f"sigma_min must be < sigma_max, got sigma_min={lo}, sigma_max={hi}")
+
+
+def _check_float_dtype(dtype) -> None:
+  try:
+    ok = jnp.issubdtype(np.dtype(dtype), jnp.floating)
+  except TypeError as err:
+    raise TypeError(f"dtype must be a floating dtype such as jnp.float32, got {dtype!r}") from err
+  if not ok:
+    raise ValueError(f"dtype must be a floating dtype such as jnp.float32, got {np.dtype(dtype)}")
 
 
 def draw_noise(key: jax.Array, n: int, num_noise: int, d: int, *, sigma_min=SIGMA_MIN,
@@ -169,8 +259,14 @@ def draw_noise(key: jax.Array, n: int, num_noise: int, d: int, *, sigma_min=SIGM
 
   ``log σ = log σ_min + u (log σ_max − log σ_min)``, ``u ~ U(0, 1)``. Row i of both depends
   only on ``(key, i)`` (as :func:`relu_dae.losses.sample_noise`), so zero-weight padding rows
-  do not change the real samples' noise.
+  do not change the real samples' noise. ``sigma_min ≥ SIGMA_FLOOR``; ``dtype`` a floating dtype.
   """
+  _checks.prng_key("key", key)
+  n = _checks.positive_int("n", n)
+  num_noise = _checks.positive_int("num_noise", num_noise)
+  d = _checks.positive_int("d", d)
+  _check_range(sigma_min, sigma_max)
+  _check_float_dtype(dtype)
   k_eps, k_sig = jax.random.split(key)
   eps = losses.sample_noise(k_eps, n, num_noise, d, dtype)
   keys = jax.vmap(jax.random.fold_in, (None, 0))(k_sig, jnp.arange(n, dtype=jnp.uint32))
@@ -209,18 +305,17 @@ def loss(params: Params, X: jax.Array, key: jax.Array, *, sigma_min=SIGMA_MIN, s
     >>> float(diffusion.loss(diffusion.init(key, 4, 6), X, key)) > 0
     True
   """
-  _check_params(params)
-  _checks.matrix("X", X, ncols=jnp.shape(params["W"])[0])
+  d, _ = _check_params(params)
+  X = _checks.data_matrix("X", X, ncols=d)  # integer or bool data as float32
+  _checks.prng_key("key", key)
   _check_range(sigma_min, sigma_max)
-  _checks.nonnegative("lam", lam)
+  _checks.scalar_nonnegative("lam", lam)
   num_noise = _checks.positive_int("num_noise", num_noise)
   if weights is not None:
-    if jnp.shape(weights) != jnp.shape(X)[:1]:
-      raise ValueError(f"weights must have shape (n,)={jnp.shape(X)[:1]}, got {jnp.shape(weights)}")
-    _checks.nonnegative("weights", weights)
+    _checks.sample_weights("weights", weights, jnp.shape(X)[0])
   sigma, eps = draw_noise(key, X.shape[0], num_noise, X.shape[1], sigma_min=sigma_min,
                           sigma_max=sigma_max, dtype=jnp.result_type(X))
-  err = jnp.sum((apply(params, X + sigma[..., None] * eps, sigma) - X) ** 2, axis=-1)  # (num_noise, n)
+  err = jnp.sum((_apply(params, X + sigma[..., None] * eps, sigma) - X) ** 2, axis=-1)  # (num_noise, n)  # (num_noise, n)
   if weights is None:
     data = jnp.mean(err)
   else:
@@ -230,6 +325,11 @@ def loss(params: Params, X: jax.Array, key: jax.Array, *, sigma_min=SIGMA_MIN, s
 
 
 # ----------------------------------------------------------------------------- training
+
+
+def _check_config(config) -> None:
+  if not isinstance(config, train_lib.TrainConfig):
+    raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
 
 
 def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainConfig, *,
@@ -247,16 +347,16 @@ def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainC
   Returns:
     Final params and a :class:`relu_dae.train.History` (per-step losses ``(steps,)``).
   """
-  if not isinstance(config, train_lib.TrainConfig):
-    raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-  _check_params(params)
-  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-    _checks.real_floating(f"params{jax.tree_util.keystr(path)}", leaf)
-    _checks.finite(f"params{jax.tree_util.keystr(path)}", leaf)
-  X = _checks.matrix("X", X, ncols=jnp.shape(params["W"])[0])  # integer or bool data as float32
+  _check_config(config)
+  d, _ = _check_params(params)
+  params = train_lib._float_params("params", params)  # finite; integer weights as float32
+  X = _checks.data_matrix("X", X, ncols=d)  # integer or bool data as float32
+  _checks.prng_key("key", key)
   _check_range(sigma_min, sigma_max)
   if weights is not None:
     _checks.sample_weights("weights", weights, np.shape(X)[0])
+  if callback is not None and not callable(callback):
+    raise TypeError(f"callback must be None or a function callback(step, loss), got {type(callback).__name__}")
   return _train(params, X, key, config, sigma_min=sigma_min, sigma_max=sigma_max, weights=weights,
                 callback=callback)
 
@@ -284,6 +384,10 @@ def fit(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainCon
   The interactive entry point (as :func:`relu_dae.train.fit` for the single-σ DAE); returns
   ``(params, history)`` like :func:`train`.
   """
+  _check_config(config)
+  _checks.boolean("progress", progress)
+  if not isinstance(desc, str):
+    raise TypeError(f"desc must be a string, got {type(desc).__name__}")
   with tqdm(total=config.steps, desc=desc, disable=not progress, leave=False) as bar:
     def report(step, loss):
       bar.n = int(step)
@@ -329,9 +433,15 @@ class SweepTrainer:
   curve_points: int = 50
 
   def __post_init__(self):
+    if not isinstance(self.train, train_lib.TrainConfig):
+      raise TypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
     _checks.positive_int("p_max", self.p_max)
     _checks.positive_int("hidden", self.hidden)
     _check_range(self.sigma_min, self.sigma_max)
+    if not (isinstance(self.min_noisy_batch, (int, np.integer)) and self.min_noisy_batch == 0):
+      _checks.positive_int("min_noisy_batch", self.min_noisy_batch)  # an integer >= 0
+    _checks.positive_int("curve_points", self.curve_points)
+    train_lib._hashable(self)
 
   def bucket_config(self, rows: int) -> train_lib.TrainConfig:
     """The training config of a bucket of ``rows`` pool rows (``sweep.bucket_train_config``,
@@ -380,19 +490,19 @@ def _mixture_denoiser(means, evals, evecs, weights, y, sigma):
 
 def model_denoiser(params: Params) -> Partial:
   """The time-conditioned model as a denoiser ``(y, σ) ↦ apply(params, y, σ)``."""
-  _check_params(params)
+  _check_params(params, values=True)
   return Partial(_model_denoiser, params)
 
 
 def single_sigma_dae(params_dae: model.Params) -> Partial:
   """The single-noise-level DAE of Eq. (5) used at every σ: ``(y, σ) ↦ f(y)`` (σ ignored)."""
-  _checks.params("params_dae", params_dae)
+  _checks.dae_params("params_dae", params_dae)
   return Partial(_dae_denoiser, params_dae)
 
 
 def empirical_denoiser(X: jax.Array) -> Partial:
   """The empirical denoiser ``f_emp`` of Eq. (3) for training data ``X (n, d)``."""
-  X = jnp.asarray(_checks.matrix("X", X))
+  X = jnp.asarray(_checks.data_matrix("X", X))
   return Partial(_empirical_denoiser, X)
 
 
@@ -404,13 +514,12 @@ def gaussian_mixture_denoiser(means: jax.Array, covs: jax.Array, weights: jax.Ar
   docs/theory_choices.md §15 on batched solves in ``vmap``). ``means (K, d)``, ``covs (K, d, d)``,
   ``weights (K,)``.
   """
-  means = np.asarray(_checks.matrix("means", means))
+  means = np.asarray(_checks.data_matrix("means", means))
   K, d = means.shape
-  covs = np.asarray(covs)
+  covs = np.asarray(_checks.array("covs", covs))
   if covs.shape != (K, d, d):
     raise ValueError(f"covs must have shape (K, d, d)=({K}, {d}, {d}), got {covs.shape}")
-  _checks.finite("covs", covs)
-  weights = np.asarray(weights)
+  weights = np.asarray(_checks.array("weights", weights))
   if weights.shape != (K,):
     raise ValueError(f"weights must have shape (K,)=({K},), got {weights.shape}")
   _checks.positive("weights", weights)
@@ -431,10 +540,25 @@ def _as_denoiser(params_or_denoiser) -> Partial:
       return model_denoiser(params_or_denoiser)
     if keys in ({"W"}, {"W1", "W2"}):
       return single_sigma_dae(params_or_denoiser)
+    raise ValueError("params_or_denoiser must be diffusion params (keys 'W', 'skip', 'time'), DAE params "
+                     f"({{'W'}} or {{'W1', 'W2'}}) or a callable denoise(y, sigma), got keys {sorted(map(str, keys))}")
   if callable(params_or_denoiser):
     return Partial(params_or_denoiser)
-  raise ValueError("params_or_denoiser must be diffusion params, DAE params, or a callable "
-                   f"denoise(y, sigma), got {type(params_or_denoiser)}")
+  raise TypeError("params_or_denoiser must be diffusion params, DAE params, or a callable "
+                  f"denoise(y, sigma), got {type(params_or_denoiser).__name__}")
+
+
+def _check_denoiser_dim(denoise: Partial, d: int, dtype) -> None:
+  """Traces ``denoise(y (d,), σ ())`` once (shapes only): a denoiser of another dimension is refused."""
+  y, s = jax.ShapeDtypeStruct((d,), dtype), jax.ShapeDtypeStruct((), dtype)
+  try:
+    out = jax.eval_shape(lambda f, y, s: f(y, s), denoise, y, s)
+  except (ValueError, TypeError) as err:
+    raise ValueError(f"d={d} does not fit params_or_denoiser: denoise(y of shape ({d},), sigma) failed: "
+                     f"{err}") from err
+  if getattr(out, "shape", None) != (d,):
+    raise ValueError(f"params_or_denoiser must map y of shape (d,)=({d},) to shape ({d},), got "
+                     f"{getattr(out, 'shape', type(out).__name__)}")
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -459,15 +583,23 @@ def sigma_grid(num_steps: int = NUM_STEPS, sigma_max=SIGMA_MAX, sigma_min=SIGMA_
 
 
 def _clamp_bounds(clamp):
+  """``None``, ``c > 0`` (→ ``(−c, c)``) or a finite pair ``lo < hi``, as Python floats (a static argument)."""
   if clamp is None:
     return None
-  if isinstance(clamp, (int, float)) and not isinstance(clamp, bool):
-    if not clamp > 0:
-      raise ValueError(f"clamp must be > 0 or a (lo, hi) pair, got {clamp!r}")
-    return (-float(clamp), float(clamp))
-  if isinstance(clamp, (tuple, list)) and len(clamp) == 2 and float(clamp[0]) < float(clamp[1]):
-    return (float(clamp[0]), float(clamp[1]))
-  raise ValueError(f"clamp must be None, a positive number c (clip to [-c, c]) or a pair lo < hi, got {clamp!r}")
+  if isinstance(clamp, (tuple, list)):
+    if len(clamp) != 2:
+      raise ValueError(f"clamp must be None, a positive number c or a pair (lo, hi), got {clamp!r}")
+    for v in clamp:
+      _checks.number("clamp", v)
+    lo, hi = float(clamp[0]), float(clamp[1])
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+      raise ValueError(f"clamp must be a pair of finite numbers lo < hi, got {clamp!r}")
+    return (lo, hi)
+  _checks.number("clamp", clamp)
+  c = float(clamp)
+  if not (np.isfinite(c) and c > 0):
+    raise ValueError(f"clamp must be a finite number > 0 (clip to [-c, c]) or a pair lo < hi, got {clamp!r}")
+  return (-c, c)
 
 
 @functools.partial(jax.jit, static_argnames=("clamp", "deterministic", "return_trajectory"))
@@ -535,16 +667,20 @@ def sample(params_or_denoiser, key: jax.Array, num_samples: int, d: int, *, num_
   Returns:
     Samples ``(m, d)``, or the trajectory ``(N + 1, m, d)`` (initial state first).
   """
+  _checks.prng_key("key", key)
   num_samples = _checks.positive_int("num_samples", num_samples)
   d = _checks.positive_int("d", d)
   sigmas = sigma_grid(num_steps, sigma_max, sigma_min)
   bounds = _clamp_bounds(clamp)
+  deterministic = _checks.boolean("deterministic", deterministic)
+  return_trajectory = _checks.boolean("return_trajectory", return_trajectory)
   denoise = _as_denoiser(params_or_denoiser)
+  if x_init is not None:
+    x_init = _checks.array("x_init", x_init)
+    if jnp.shape(x_init) != (num_samples, d):
+      raise ValueError(f"x_init must have shape (num_samples, d)=({num_samples}, {d}), got {jnp.shape(x_init)}")
+  _check_denoiser_dim(denoise, d, sigmas.dtype if x_init is None else jnp.result_type(x_init))
   keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_samples, dtype=jnp.uint32))
   if x_init is None:
     x_init = sigmas[0] * jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 2**31 - 1), (d,)))(keys)
-  elif jnp.shape(x_init) != (num_samples, d):
-    raise ValueError(f"x_init must have shape (num_samples, d)=({num_samples}, {d}), got {jnp.shape(x_init)}")
-  else:
-    _checks.finite("x_init", x_init)
-  return _sample(denoise, sigmas, jnp.asarray(x_init), keys, bounds, bool(deterministic), bool(return_trajectory))
+  return _sample(denoise, sigmas, jnp.asarray(x_init), keys, bounds, deterministic, return_trajectory)

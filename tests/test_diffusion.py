@@ -239,7 +239,7 @@ def test_other_bad_inputs(key):
     diffusion.apply({"W": params["W"]}, jnp.ones((2, 4)), 0.5)
   with pytest.raises(ValueError, match="covs"):
     diffusion.gaussian_mixture_denoiser(jnp.zeros((1, 2)), jnp.zeros((1, 3, 3)), jnp.ones(1))
-  with pytest.raises(ValueError, match="params_or_denoiser"):
+  with pytest.raises(TypeError, match="params_or_denoiser"):  # not params, not a callable
     diffusion.sample(3, key, 2, 4)
 
 
