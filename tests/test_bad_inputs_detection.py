@@ -37,6 +37,7 @@ CASES = [
     case(detection.scores, ValueError, "sigma", lambda: scores(sigma=-0.1)),
     case(detection.scores, TypeError, "sigma", lambda: scores(sigma="0.1")),
     case(detection.scores, ValueError, "key", lambda: scores(key=jnp.ones(3))),
+    case(detection.scores, TypeError, "key", lambda: scores(key=None)),
     case(detection.scores, ValueError, "num_noise", lambda: scores(num_noise=0)),
     case(detection.scores, ValueError, "num_noise", lambda: scores(num_noise=2.5)),
     case(detection.scores, TypeError, "names", lambda: scores(names="std")),

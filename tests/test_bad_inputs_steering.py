@@ -33,6 +33,7 @@ CASES = [
     case(steering.steering_vector, ValueError, "X_target", lambda: vec(X_target=jnp.ones(2))),
     case(steering.steering_vector, ValueError, "sigma", lambda: vec(sigma=float("nan"))),
     case(steering.steering_vector, ValueError, "key", lambda: vec(key=jnp.zeros(2))),  # float, not a key
+    case(steering.steering_vector, TypeError, "key", lambda: vec(key="seed")),
     case(steering.steering_vector, ValueError, "num_noise", lambda: vec(num_noise=-1)),
     case(steering.steering_vector, TypeError, "represent", lambda: vec(represent=None)),
     case(steering.contrastive_vector, ValueError, "X_source", lambda: con(X_source=jnp.ones((2, 3)))),
