@@ -285,3 +285,31 @@ def data_matrix(name: str, x, *, ncols: int | None = None):
       raise TypeError(f"{name} must be a 2-D array (n, d), got {type(x).__name__}")
     real_floating(name, x)
   return matrix(name, x, ncols=ncols)
+
+
+def path(name: str, p) -> str:
+  """A non-empty ``str`` / ``os.PathLike`` path, returned as ``str``; ``TypeError`` for anything else."""
+  import os
+  if not isinstance(p, (str, os.PathLike)) or not isinstance(os.fspath(p), str):
+    raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(p).__name__}")
+  if not os.fspath(p):
+    raise ValueError(f"{name} must be a non-empty path")
+  return os.fspath(p)
+
+
+def output_file(name: str, p, *suffixes: str) -> str:
+  """A :func:`path` a file can be written to (``p + suffix`` for each suffix, or ``p`` itself):
+  not a directory, and its nearest existing ancestor is a directory, not a file."""
+  import os
+  p = path(name, p)
+  if p.endswith(("/", os.sep)) or os.path.isdir(p):
+    raise ValueError(f"{name} names a directory ({p!r}); give a file name inside it, e.g. os.path.join({p!r}, 'run')")
+  for full in (p + s for s in suffixes):
+    if os.path.isdir(full):
+      raise ValueError(f"{name}: {full!r} is a directory, cannot write a file there")
+  parent = os.path.dirname(os.path.abspath(p))
+  while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+    parent = os.path.dirname(parent)  # the nearest existing ancestor
+  if not os.path.isdir(parent):
+    raise ValueError(f"{name}: {parent!r} is a file, not a directory, so {p!r} cannot be written")
+  return p
