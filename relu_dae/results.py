@@ -26,6 +26,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from relu_dae import _checks
+
 
 def versions() -> dict[str, str]:
   """Versions of the packages that determine a result."""
@@ -43,33 +45,6 @@ class _MissingFile(FileNotFoundError, ValueError):
 
 # Names np.savez takes as its own arguments: as array names they would collide or vanish.
 _SAVEZ_RESERVED = ("file", "allow_pickle")
-
-
-def _path(name: str, path) -> str:
-  """A non-empty ``str`` or ``os.PathLike`` path, as ``str``."""
-  if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
-    raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(path).__name__}")
-  path = os.fspath(path)
-  if not path:
-    raise ValueError(f"{name} must be a non-empty path")
-  return path
-
-
-def _target(name: str, path, *suffixes: str) -> str:
-  """A path to write: not a directory, nor are ``path + suffix``; its parent is not a file."""
-  path = _path(name, path)
-  if path.endswith(("/", os.sep)) or os.path.isdir(path):
-    raise ValueError(f"{name} names a directory ({path!r}); give a file name inside it, e.g. "
-                     f"os.path.join({path!r}, 'run')")
-  for full in (path + x for x in suffixes):
-    if os.path.isdir(full):
-      raise ValueError(f"{name}: {full!r} is a directory, cannot write a file there")
-  parent = os.path.dirname(os.path.abspath(path))
-  while not os.path.exists(parent) and os.path.dirname(parent) != parent:
-    parent = os.path.dirname(parent)  # the nearest existing ancestor
-  if not os.path.isdir(parent):
-    raise ValueError(f"{name}: {parent!r} is a file, not a directory, so {path!r} cannot be written")
-  return path
 
 
 def _json_text(name: str, obj) -> str:
@@ -141,7 +116,7 @@ def _jsonable(x: Any) -> Any:
 
 def save_json(path: str, obj: Mapping[str, Any]) -> str:
   """Atomically writes strict JSON (non-finite numbers become ``null``)."""
-  path = _target("path", path)
+  path = _checks.output_file("path", path)
   text = _json_text("obj", obj)
   _atomic_write(path, lambda f: f.write(text.encode()))
   return path
@@ -155,7 +130,7 @@ def save(stem: str, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
   before anything is written: ``stem`` is the name without extension, ``arrays`` hold no
   Python objects (``TypeError`` naming the key), ``meta`` is a mapping.
   """
-  stem = _target("stem", stem, ".npz", ".json")
+  stem = _checks.output_file("stem", stem, ".npz", ".json")
   if stem.endswith((".npz", ".json")):
     raise ValueError(f"stem is the name without extension (save writes stem.npz and stem.json), got {stem!r}")
   arrays = _storable(arrays)
@@ -176,7 +151,7 @@ def load(stem: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
   error that is both ``FileNotFoundError`` and ``ValueError``; a ``stem.npz`` that is not an
   ``.npz`` archive, or a ``stem.json`` that :func:`save` did not write, a ``ValueError``.
   """
-  stem = _path("stem", stem)
+  stem = _checks.path("stem", stem)
   for ext in (".npz", ".json"):
     if not os.path.isfile(stem + ext):
       hint = " (stem is the name without extension)" if stem.endswith((".npz", ".json")) else ""
