@@ -37,41 +37,15 @@ def _unit(A: jax.Array, axis: int) -> jax.Array:
 # --- Argument checks shared by the functions below -----------------------------------------
 
 
-def _real(name: str, x):
-  """Like ``_checks.array`` (TypeError for non-arrays and complex, ints as float32, ``|x| ≤ MAX_ABS``),
-  but NaN and inf pass: for inputs where they carry a documented meaning (a failed run, an absent cluster)."""
-  if isinstance(x, (list, tuple)):
-    try:
-      x = np.asarray(x)
-    except ValueError as e:  # ragged nesting
-      raise ValueError(f"{name} must be a rectangular array, got a ragged {type(x).__name__}") from e
-  if isinstance(x, (bool, np.bool_)) or not (hasattr(x, "dtype") or isinstance(x, (int, float))):
-    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
-  _checks.real_floating(name, x)
-  if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
-    x = jnp.asarray(x, jnp.float32)
-  v = _checks.concrete(x)
-  if v is not None and v.size and np.max(np.abs(np.where(np.isfinite(v), v, 0.0))) > _checks.MAX_ABS:
-    raise ValueError(f"{name} has entries of magnitude above {_checks.MAX_ABS:g}; rescale it")
-  return x
-
-
 def _weight_matrix(name: str, W, *, failed_ok: bool = False):
   """Checks a real ``(d, p)`` matrix with ``p ≥ 1`` columns; returns it (ints as float32).
 
   With ``failed_ok`` NaN/inf entries pass (a failed run's weights, NaN downstream).
   """
-  W = _real(name, W) if failed_ok else _checks.array(name, W)
+  W = _checks.real_array(name, W) if failed_ok else _checks.array(name, W)
   if jnp.ndim(W) != 2 or jnp.shape(W)[1] == 0:
     raise ValueError(f"{name} must be a 2-D (d, p) weight matrix with p >= 1 columns, got shape {jnp.shape(W)}")
   return W
-
-
-def _flag(name: str, x) -> bool:
-  """A Python/numpy bool (static switch)."""
-  if not isinstance(x, (bool, np.bool_)):
-    raise TypeError(f"{name} must be a bool, got {x!r}")
-  return bool(x)
 
 
 def _representations(h):
@@ -82,10 +56,18 @@ def _representations(h):
   return h
 
 
+def _run_params(params):
+  """Checks tied/untied ``params`` (NaN weights of a failed run pass); returns the first weight matrix."""
+  if not hasattr(params, "keys"):
+    raise TypeError(f"params must be a dict with key 'W' or keys 'W1','W2', got {type(params).__name__}")
+  _checks.params("params", params)
+  return [_weight_matrix(f"params[{k!r}]", params[k], failed_ok=True) for k in sorted(params.keys())][0]
+
+
 def _same_rows(W, X):
   """Checks ``W (d, p)`` and data ``X (n, d)`` with matching ``d``; returns them."""
   W = _weight_matrix("W", W)
-  return W, _checks.matrix("X", X, ncols=jnp.shape(W)[0])
+  return W, _checks.data_matrix("X", X, ncols=jnp.shape(W)[0])
 
 
 # --- Columns against samples ----------------------------------------------------------------
@@ -130,7 +112,7 @@ def stored_fraction(W: jax.Array, X: jax.Array, threshold: float = 0.95) -> jax.
     0.5
   """
   W = _weight_matrix("W", W, failed_ok=True)
-  X = _checks.matrix("X", X, ncols=jnp.shape(W)[0])
+  X = _checks.data_matrix("X", X, ncols=jnp.shape(W)[0])
   _check_threshold(threshold)
   return _nan_unless_finite(W, jnp.mean(jnp.max(_cosines(W, X), axis=1) >= threshold))
 
@@ -206,17 +188,6 @@ def projector_error(W: jax.Array, W_ref: jax.Array) -> jax.Array:
   return gram_distance(W, W_ref @ W_ref.T)
 
 
-def _host_labels(X, labels) -> np.ndarray:
-  """Checks integer cluster ids ``labels (n,)`` for ``X (n, d)`` on the host; returns them as numpy."""
-  if labels is None or isinstance(labels, (str, dict)):
-    raise TypeError(f"labels must be an array of integer cluster ids, got {type(labels).__name__}")
-  _checks.real_floating("labels", np.asarray(labels))
-  y = _checks.labels(X, labels)
-  if not (np.issubdtype(y.dtype, np.integer) or np.all(np.isfinite(y) & (y == np.round(y)))):
-    raise ValueError(f"labels must be integer cluster ids, got {np.unique(y)}")
-  return y
-
-
 def unit_allocation(params: model.Params, X: jax.Array, labels) -> tuple[np.ndarray, np.ndarray]:
   """Assigns each hidden unit to the cluster on which it is most often active.
 
@@ -226,11 +197,9 @@ def unit_allocation(params: model.Params, X: jax.Array, labels) -> tuple[np.ndar
     ``owner (p,)`` (cluster index in sorted label order, ``-1`` for units never active
     on the data) and ``counts (K,)`` = units per cluster, i.e. the learned ``p_k``.
   """
-  _checks.params("params", params)
-  for W in model.weights(params):
-    _checks.array("params", W)
-  X = _checks.matrix("X", X, ncols=np.shape(model.weights(params)[0])[0])
-  labels = _host_labels(X, labels)
+  d, _ = _checks.dae_params("params", params)
+  X = _checks.data_matrix("X", X, ncols=d)
+  labels = _checks.integer_labels(X, labels)
   ids = np.unique(labels)
   active = np.asarray(model.represent(params, X)) > 0  # (n, p)
   frac = np.stack([active[labels == k].mean(axis=0) for k in ids])  # (K, p)
@@ -329,7 +298,7 @@ def _weights(X: jax.Array, w) -> jax.Array:
 def _weighted_data(W, X, w, *, failed_ok: bool = True):
   """Checks ``W (d, p)``, ``X (N, d)``, ``w (N,)``; returns ``W, X, w``."""
   W = _weight_matrix("W", W, failed_ok=failed_ok)
-  X = _checks.matrix("X", X, ncols=jnp.shape(W)[0])
+  X = _checks.data_matrix("X", X, ncols=jnp.shape(W)[0])
   return W, X, _weights(X, w)
 
 
@@ -387,7 +356,7 @@ def stored_samples(W: jax.Array, X: jax.Array, w: jax.Array, threshold: float = 
   """
   W, X, w = _weighted_data(W, X, w, failed_ok=False)
   _check_threshold(threshold)
-  return _stored(W, X, w, threshold, _flag("relative", relative))
+  return _stored(W, X, w, threshold, _checks.boolean("relative", relative))
 
 
 def weighted_stored_fraction(W: jax.Array, X: jax.Array, w: jax.Array, threshold: float = 0.95, *,
@@ -409,7 +378,7 @@ def weighted_stored_fraction(W: jax.Array, X: jax.Array, w: jax.Array, threshold
   W, X, w = _weighted_data(W, X, w)
   _check_threshold(threshold)
   present = (w > 0).astype(X.dtype)
-  stored = _stored(W, X, w, threshold, _flag("relative", relative)).astype(X.dtype)
+  stored = _stored(W, X, w, threshold, _checks.boolean("relative", relative)).astype(X.dtype)
   return _nan_unless_finite(W, jnp.sum(stored) / jnp.sum(present))
 
 
@@ -425,7 +394,7 @@ def per_cluster_stored(W: jax.Array, X: jax.Array, labels: jax.Array, w: jax.Arr
   W, X, w = _weighted_data(W, X, w)
   onehot = _one_hot(X, labels, num_clusters) * (w > 0)[:, None]  # (N, K), present only
   _check_threshold(threshold)
-  stored = _stored(W, X, w, threshold, _flag("relative", relative)).astype(X.dtype)
+  stored = _stored(W, X, w, threshold, _checks.boolean("relative", relative)).astype(X.dtype)
   count = jnp.sum(onehot, axis=0)
   per = jnp.where(count > 0, (stored @ onehot) / jnp.where(count > 0, count, 1.0), jnp.nan)
   return _nan_unless_finite(W, per)
@@ -483,7 +452,7 @@ def memorization_target(X: jax.Array, w: jax.Array, sigma, lam) -> jax.Array:
     Array([[1., 0.],
            [0., 0.]], dtype=float32)
   """
-  X = _checks.matrix("X", X)
+  X = _checks.data_matrix("X", X)
   w = _weights(X, w)
   _sigma_lam(sigma, lam)
   a = jnp.sum(X**2, axis=-1)
@@ -525,7 +494,7 @@ def generalization_target(X: jax.Array, labels: jax.Array, w: jax.Array, num_clu
     Array([[0.5, 0. ],
            [0. , 0.5]], dtype=float32)
   """
-  X = _checks.matrix("X", X)
+  X = _checks.data_matrix("X", X)
   K = _checks.positive_int("num_clusters", num_clusters)
   _sigma_lam(sigma, lam)
   _check_p_per_cluster(p_per_cluster, K)
@@ -540,7 +509,7 @@ def cluster_spectra(X: jax.Array, labels: jax.Array, w: jax.Array, num_clusters:
   ``n_k (K,)``: the LAPACK part of :func:`generalization_target`, which a sweep can compute
   once per training set and share across σ, λ and p (:func:`generalization_gram`).
   """
-  X = _checks.matrix("X", X)
+  X = _checks.data_matrix("X", X)
   w = _weights(X, w)
   member = _one_hot(X, labels, num_clusters) * w[:, None]  # (N, K)
   grams = jnp.einsum("nk,nd,ne->kde", member, X, X)  # (K, d, d)
@@ -618,7 +587,7 @@ def weighted_empirical(y: jax.Array, X: jax.Array, w: jax.Array, sigma) -> jax.A
     >>> weighted_empirical(jnp.array([0.9, 0.1]), X, jnp.array([0.0, 2.0]), sigma=0.01)
     Array([0., 1.], dtype=float32)
   """
-  X = _checks.matrix("X", X)
+  X = _checks.data_matrix("X", X)
   w = _weights(X, w)
   y = _checks.array("y", y)
   _checks.trailing_dim("y", y, X.shape[1])
@@ -669,10 +638,9 @@ def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Ar
   Returns:
     A dict of scalars with the keys above.
   """
-  _checks.params("params", params)
-  _, X, w = _weighted_data(model.weights(params)[0], X, w)
-  X_test = _checks.matrix("X_test", X_test, ncols=X.shape[1])
-  _checks.key("key", key)
+  _, X, w = _weighted_data(_run_params(params), X, w)
+  X_test = _checks.data_matrix("X_test", X_test, ncols=X.shape[1])
+  _checks.prng_key("key", key)
   _checks.scalar_positive("sigma", sigma)
   if not callable(gt_denoiser):
     raise TypeError(f"gt_denoiser must be a callable y (..., d) -> f_gt(y) (..., d), got {type(gt_denoiser).__name__}")
@@ -733,13 +701,13 @@ def nn_ratio(outputs: jax.Array, X: jax.Array, w: jax.Array, *, direction: bool 
     >>> nn_ratio(jnp.array([[1.0, 0.0]]), X, jnp.ones(2), direction=True)  # a half-length copy of x_0
     Array([0.], dtype=float32)
   """
-  X = _checks.matrix("X", X)
+  X = _checks.data_matrix("X", X)
   w = _weights(X, w)
   if X.shape[0] < 2:
     raise ValueError(f"X must have at least 2 rows for a second nearest neighbour, got shape {X.shape}")
   outputs = _checks.array("outputs", outputs)
   _checks.trailing_dim("outputs", outputs, X.shape[1])
-  if _flag("direction", direction):
+  if _checks.boolean("direction", direction):
     outputs, X = _unit(outputs, -1), _unit(X, -1)
   sq = jnp.sum(X**2, axis=-1) - 2.0 * outputs @ X.T  # ‖o − x‖² − ‖o‖²
   _, idx = jax.lax.top_k(-jnp.where(w > 0, sq, jnp.inf), 2)  # (..., 2)
@@ -756,7 +724,7 @@ def is_copy(ratio: jax.Array, threshold: float = 1 / 3) -> jax.Array:
   (e.g. Yoon et al. 2023; Gu et al. 2025); pass :func:`nn_ratio`'s output: ratios ``≥ 0`` or NaN,
   ``threshold`` in (0, 1].
   """
-  ratio = _real("ratio", ratio)
+  ratio = _checks.real_array("ratio", ratio)
   v = _checks.concrete(ratio)
   if v is not None and np.any(v < 0):
     raise ValueError("ratio must be >= 0 (NaN where undefined), got negative entries")
@@ -818,7 +786,7 @@ def regime(per_cluster_memorized: jax.Array, threshold: float = 0.5) -> jax.Arra
     >>> regime(jnp.array([[1.0, 0.9], [1.0, 0.0], [0.1, jnp.nan]])).tolist()
     [0, 1, 2]
   """
-  s = jnp.asarray(_real("per_cluster_memorized", per_cluster_memorized))
+  s = jnp.asarray(_checks.real_array("per_cluster_memorized", per_cluster_memorized))
   if s.ndim < 1 or s.shape[-1] == 0:
     raise ValueError(f"per_cluster_memorized must have shape (..., K) with K >= 1, got shape {s.shape}")
   v = _checks.concrete(s)
@@ -859,13 +827,13 @@ def _curve_args(n_values, scores, level, absolute):
   n = np.asarray(n_values, np.float64)
   if n.size < 2 or np.any(n <= 0) or np.any(np.diff(n) <= 0):
     raise ValueError(f"n_values must be a 1-D, positive, strictly increasing array of >= 2 counts, got {n}")
-  _real("scores", scores)
+  _checks.real_array("scores", scores)
   s = np.asarray(scores, np.float64)
   if s.shape[-1:] != n.shape:
     raise ValueError(f"scores must have shape (..., {n.size}) to match n_values, got {s.shape}")
   if np.any(np.isinf(s)):
     raise ValueError("scores must be finite, or NaN for a failed configuration; got inf")
-  absolute = _flag("absolute", absolute)
+  absolute = _checks.boolean("absolute", absolute)
   if absolute:
     _checks.number("level", level)
     _checks.finite("level", level)
@@ -922,7 +890,7 @@ def power_law_fit(x, y) -> tuple[float, float, float]:
     (2.0, 3.0, 0.0)
   """
   import scipy.stats  # local import: scipy.stats is slow to import
-  _real("x", x), _real("y", y)
+  _checks.real_array("x", x), _checks.real_array("y", y)
   x, y = np.ravel(np.asarray(x, np.float64)), np.ravel(np.asarray(y, np.float64))
   if x.shape != y.shape:
     raise ValueError(f"x and y must have the same number of entries, got {x.size} and {y.size}")
