@@ -44,6 +44,104 @@ from relu_dae import model
 
 
 # ---------------------------------------------------------------------------------------------
+# Argument checks (shapes and dtypes always, so jit/vmap callers still trace; values when concrete)
+# ---------------------------------------------------------------------------------------------
+
+
+def _matrix(name, x):
+  """``_checks.matrix`` with ``TypeError`` (not a shape error) for ``str``, ``None`` and other non-arrays."""
+  return _checks.matrix(name, _checks.array(name, x))
+
+
+def _typed(name, x, ndim: int):
+  """A real array of ``ndim`` dimensions whose *values* are not checked (a batch may hold NaN instances)."""
+  if isinstance(x, (list, tuple)):
+    x = np.asarray(x)
+  if not hasattr(x, "dtype"):
+    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+  _checks.real_floating(name, x)
+  if jnp.ndim(x) != ndim:
+    raise ValueError(f"{name} must be {ndim}-D, got shape {jnp.shape(x)}")
+  return x if jnp.issubdtype(x.dtype, jnp.floating) else jnp.asarray(x, jnp.float32)
+
+
+def _ids(name, v, size: int, symbol: str) -> np.ndarray:
+  """Non-negative integer cluster ids of shape ``(size,)``, as given (−1 is :class:`Margin`'s "no owner")."""
+  a = np.asarray(_checks.array(name, v, ndim=1))
+  if a.shape != (size,):
+    raise ValueError(f"{name} must have shape ({symbol},)=({size},), got {a.shape}")
+  if np.any(a < 0) or np.any(a != np.round(a)):
+    raise ValueError(f"{name} must be non-negative integer cluster ids, got values {np.unique(a)[:10].tolist()}")
+  return np.asarray(v)
+
+
+def _key(k) -> None:
+  if k is None or isinstance(k, (str, bytes, dict, list, tuple)):
+    raise TypeError(f"key must be a PRNG key (jax.random.PRNGKey / jax.random.key), got {type(k).__name__}")
+  _checks.key("key", k)
+
+
+def _params(params, *, batched: bool = False) -> dict:
+  """Tied ``{"W"}`` / untied ``{"W1", "W2"}`` weights ``(d, p)``, real and finite; returned as float arrays.
+
+  ``batched``: ``(B, d, p)`` leaves whose values are not checked (an unbuilt instance may be NaN).
+  """
+  if not hasattr(params, "keys"):
+    raise TypeError(f"params must be a dict {{'W'}} (tied) or {{'W1', 'W2'}} (untied), got {type(params).__name__}")
+  if not batched:
+    _checks.params("params", params)
+    return {k: _checks.array(f"params[{k!r}]", v) for k, v in params.items()}
+  if set(params.keys()) not in ({"W"}, {"W1", "W2"}):
+    raise ValueError(f"params must have key 'W' (tied) or keys 'W1','W2' (untied), got {sorted(params.keys())}")
+  out = {k: _typed(f"params[{k!r}]", v, 3) for k, v in params.items()}
+  if len({v.shape for v in out.values()}) != 1:
+    raise ValueError(f"params: W1 and W2 must have the same shape (B, d, p), got {[v.shape for v in out.values()]}")
+  return out
+
+
+def _first_layer(params):
+  return params["W"] if "W" in params else params["W1"]
+
+
+def _data_for(params, X):
+  """Data ``X (n, d)`` for weights ``(d, p)``; a mismatch names both shapes."""
+  X = _matrix("X", X)
+  W1 = _first_layer(params)
+  if X.shape[1] != W1.shape[0]:
+    raise ValueError(f"X (n, d) and params (d, p) must share d: got X of shape {X.shape} and weights {W1.shape}")
+  return X
+
+
+def _validate_loss_args(params, X, sigma, lam):
+  """The ``(params, X, sigma, lam)`` of the frozen-mask and moment-matched losses; returns params, X."""
+  params = _params(params)
+  X = _data_for(params, X)
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.scalar_nonnegative("lam", lam)
+  return params, X
+
+
+def _require_energy(X) -> None:
+  """Every instance of ``X (n, d)`` or ``(B, n, d)`` has a nonzero sample (rel_grad_norm divides by it)."""
+  v = _checks.concrete(X)
+  if v is None:
+    return
+  zero = np.flatnonzero(~np.any(v.reshape(-1, v.shape[-2] * v.shape[-1]) != 0, axis=1))
+  if zero.size:
+    where = f" (instances {zero.tolist()})" if v.ndim == 3 else ""
+    raise ValueError(f"X is all zero{where}: rel_grad_norm = |grad| |theta| / mean_i |x_i|^2 is undefined")
+
+
+def _check_eps(X, eps):
+  eps = _checks.array("eps", eps, ndim=3)
+  n, d = X.shape
+  if eps.shape[0] != n or eps.shape[2] != d or eps.shape[1] == 0:
+    raise ValueError(f"eps must have shape (n, M, d)=({n}, M, {d}) with M >= 1 for X of shape {X.shape}, "
+                     f"got {eps.shape}")
+  return eps
+
+
+# ---------------------------------------------------------------------------------------------
 # Margins
 # ---------------------------------------------------------------------------------------------
 
@@ -58,9 +156,24 @@ class Margin(NamedTuple):
 
 
 def _cluster_index(X, labels):
-  labels = _checks.labels(X, labels)
+  labels = _ids("labels", labels, X.shape[0], "n")
   ids, inverse = np.unique(labels, return_inverse=True)
   return ids, inverse
+
+
+def _owner_index(X, W, ids, inverse, owner) -> np.ndarray:
+  """Each unit's owning cluster as an index into ``ids``: ``owner`` checked, or the largest mean pre-activation."""
+  p = W.shape[1]
+  if owner is not None:
+    owner = _ids("owner", owner, p, "p")
+    if not np.all(np.isin(owner, ids)):
+      raise ValueError(f"owner must contain cluster ids from labels {ids.tolist()}, got {owner.tolist()}")
+    return np.searchsorted(ids, owner)
+  norms = jnp.linalg.norm(W, axis=0)
+  pre = (X @ W) / jnp.where(norms > 0, norms, 1.0)  # (n, p) signed distances
+  onehot = jnp.asarray(inverse[:, None] == np.arange(len(ids))[None, :], pre.dtype)  # (n, K)
+  means = (onehot.T @ pre) / onehot.sum(0)[:, None]  # (K, p)
+  return np.asarray(jnp.argmax(means, axis=0))
 
 
 def margin(X: jax.Array, labels, W: jax.Array, owner=None) -> Margin:
@@ -91,7 +204,9 @@ def margin(X: jax.Array, labels, W: jax.Array, owner=None) -> Margin:
     W: first-layer weights ``(d, p)``.
     owner: optional ``(p,)`` cluster ids (values of ``labels``) owning each unit. Default:
       the cluster with the largest mean pre-activation ``mean_{i∈k} w_jᵀx_i``. Zero columns
-      are ignored (they have no mask to keep).
+      are ignored (they have no mask to keep); an all-zero ``W`` raises ``ValueError``.
+
+  Cluster ids are non-negative integers (−1 marks a zero column in the result's ``owner``).
 
   Returns:
     :class:`Margin`. With a single cluster ``inactive_gap = +inf``.
@@ -103,29 +218,14 @@ def margin(X: jax.Array, labels, W: jax.Array, owner=None) -> Margin:
     >>> float(m.active_gap), float(m.inactive_gap)
     (2.0, 1.0)
   """
-  X = _checks.matrix("X", X)
-  if jnp.ndim(W) != 2 or jnp.shape(W)[0] != X.shape[1]:
-    raise ValueError(f"W must have shape (d, p) with d={X.shape[1]}, got {jnp.shape(W)}")
-  _checks.finite("W", W)
+  X, W = _check_xw(X, W)
+  if not np.any(np.asarray(W) != 0):
+    raise ValueError(f"W has no nonzero column (shape {W.shape}): no unit has a mask to keep, the margin is undefined")
   ids, inverse = _cluster_index(X, labels)
-  K, p = len(ids), W.shape[1]
-  norms = jnp.linalg.norm(W, axis=0)
-  live = norms > 0
-  pre = (X @ W) / jnp.where(live, norms, 1.0)  # (n, p) signed distances
-  onehot = jnp.asarray(inverse[:, None] == np.arange(K)[None, :], pre.dtype)  # (n, K)
-  if owner is None:
-    means = (onehot.T @ pre) / onehot.sum(0)[:, None]  # (K, p)
-    own_idx = np.asarray(jnp.argmax(means, axis=0))
-  else:
-    owner = np.asarray(owner)
-    if owner.shape != (p,):
-      raise ValueError(f"owner must have shape (p,)=({p},), got {owner.shape}")
-    if not np.all(np.isin(owner, ids)):
-      raise ValueError(f"owner must contain cluster ids from labels {ids.tolist()}, got {owner.tolist()}")
-    own_idx = np.searchsorted(ids, owner)
+  own_idx = _owner_index(X, W, ids, inverse, owner)
   same = jnp.asarray(inverse[:, None] == own_idx[None, :])  # (n, p)
   gamma, a, b, per_unit = _margin_gaps(X, W, same)
-  owner_out = np.where(np.asarray(live), ids[own_idx], -1)
+  owner_out = np.where(np.asarray(jnp.linalg.norm(W, axis=0) > 0), ids[own_idx], -1)
   return Margin(gamma, a, b, per_unit, owner_out)
 
 
@@ -147,18 +247,21 @@ def margin_batch(X: jax.Array, labels, W: jax.Array, owner) -> Margin:
   Args:
     X: ``(B, n, d)``; labels: ``(n,)`` cluster ids shared by the batch; W: ``(B, d, p)``;
     owner: ``(p,)`` cluster id owning each unit (as in :func:`margin`), shared by the batch.
+    The values of ``W`` are not checked: an instance of NaN weights (one not built) gives NaN.
 
   Returns:
     :class:`Margin` with a leading axis B on ``gamma``, the gaps and ``per_unit``
     (``owner`` as given).
   """
-  labels = np.asarray(labels)
-  owner = np.asarray(owner)
-  if jnp.ndim(X) != 3 or jnp.ndim(W) != 3 or X.shape[0] != W.shape[0] or X.shape[2] != W.shape[1]:
-    raise ValueError(f"X must be (B, n, d) and W (B, d, p) with matching B and d, got {jnp.shape(X)} and {jnp.shape(W)}")
-  if labels.shape != (X.shape[1],) or owner.shape != (W.shape[2],):
-    raise ValueError(f"labels must have shape (n,)=({X.shape[1]},) and owner (p,)=({W.shape[2]},), "
-                     f"got {labels.shape} and {owner.shape}")
+  X = _checks.array("X", X, ndim=3)
+  W = _typed("W", W, 3)
+  if X.shape[0] != W.shape[0] or X.shape[2] != W.shape[1] or 0 in X.shape[:2] or W.shape[2] == 0:
+    raise ValueError(f"X (B, n, d) and W (B, d, p) must share B and d, none of B, n, p zero; got X of shape "
+                     f"{X.shape} and W of shape {W.shape}")
+  labels = _ids("labels", labels, X.shape[1], "n")
+  owner = _ids("owner", owner, W.shape[2], "p")
+  if not np.all(np.isin(owner, labels)):
+    raise ValueError(f"owner must contain cluster ids from labels {np.unique(labels).tolist()}, got {owner.tolist()}")
   same = jnp.asarray(labels[:, None] == owner[None, :])
   gamma, a, b, per_unit = jax.vmap(_margin_gaps, (0, 0, None))(X, W, same)
   return Margin(gamma, a, b, per_unit, owner)
@@ -205,9 +308,9 @@ def paper_margin(X: jax.Array, labels, p_per_cluster: int | Sequence[int], *, si
     >>> float(paper_margin(X, jnp.array([0, 1]), 1).gamma)
     0.5
   """
-  X = _checks.matrix("X", X)
-  _checks.nonnegative("sigma", sigma)
-  _checks.nonnegative("lam", lam)
+  X = _matrix("X", X)
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.scalar_nonnegative("lam", lam)
   ids, inverse = _cluster_index(X, labels)
   K = len(ids)
   ps = [_checks.positive_int(f"p_per_cluster[{k}]", v)
@@ -244,11 +347,12 @@ def paper_margin(X: jax.Array, labels, p_per_cluster: int | Sequence[int], *, si
 
 
 def _check_xw(X, W):
-  X = _checks.matrix("X", X)
+  """Data ``X (n, d)`` and weights ``W (d, p)``; both returned (integers as float32)."""
+  X = _matrix("X", X)
+  W = _checks.array("W", W)
   if jnp.ndim(W) != 2 or jnp.shape(W)[0] != X.shape[1]:
-    raise ValueError(f"W must have shape (d, p) with d={X.shape[1]}, got {jnp.shape(W)}")
-  _checks.finite("W", W)
-  return X
+    raise ValueError(f"W must have shape (d, p) with d={X.shape[1]} (X has shape {X.shape}), got {jnp.shape(W)}")
+  return X, W
 
 
 def mask_flip_probability(X: jax.Array, W: jax.Array, sigma) -> jax.Array:
@@ -257,7 +361,8 @@ def mask_flip_probability(X: jax.Array, W: jax.Array, sigma) -> jax.Array:
       P_ij = Φ(−|w_jᵀx_i| / (σ‖w_j‖)),   ε ~ N(0, I_d),
 
   because ``w_jᵀ(x_i + σε) ~ N(w_jᵀx_i, σ²‖w_j‖²)``. Zero columns never flip (their
-  pre-activation is always 0, never > 0); σ = 0 gives 0. A point on the hyperplane gives ½.
+  pre-activation is always 0, never > 0); σ = 0 gives 0. A point on the hyperplane gives ½,
+  also for a σ > 0 so small that ``σ‖w_j‖`` underflows (the limit σ → 0⁺; 0 off the hyperplane).
 
   Args:
     X: ``(n, d)``; W: ``(d, p)``; sigma: σ ≥ 0.
@@ -271,12 +376,13 @@ def mask_flip_probability(X: jax.Array, W: jax.Array, sigma) -> jax.Array:
     >>> round(float(P[0, 0]), 4)  # Φ(−1)
     0.1587
   """
-  X = _check_xw(X, W)
-  _checks.nonnegative("sigma", sigma)
+  X, W = _check_xw(X, W)
+  _checks.scalar_nonnegative("sigma", sigma)
   norms = jnp.linalg.norm(W, axis=0)
   scale = sigma * norms
-  z = -jnp.abs(X @ W) / jnp.where(scale > 0, scale, 1.0)
-  P = _norm.cdf(z)
+  pre = X @ W
+  z = -jnp.abs(pre) / jnp.where(scale > 0, scale, 1.0)
+  P = jnp.where(scale > 0, _norm.cdf(z), jnp.where(pre == 0, 0.5, 0.0))  # σ‖w_j‖ underflowed: σ → 0⁺
   return jnp.where((norms > 0) & (sigma > 0), P, 0.0)
 
 
@@ -310,8 +416,9 @@ def mask_stability_mc(key: jax.Array, X: jax.Array, W: jax.Array, sigma, num_dra
   Args:
     key: PRNG key; X: ``(n, d)``; W: ``(d, p)``; sigma: σ ≥ 0; num_draws: draws per sample.
   """
-  X = _check_xw(X, W)
-  _checks.nonnegative("sigma", sigma)
+  _key(key)
+  X, W = _check_xw(X, W)
+  _checks.scalar_nonnegative("sigma", sigma)
   num_draws = _checks.positive_int("num_draws", num_draws)
   clean = X @ W > 0  # (n, p)
 
@@ -343,9 +450,9 @@ class Certificate(NamedTuple):
 def frozen_derivatives(params: model.Params, X: jax.Array, sigma, lam) -> tuple[jax.Array, jax.Array, jax.Array]:
   """Loss, gradient and dense Hessian of ``losses.frozen_mask_loss`` over the flattened parameters.
 
-  The pure core of :func:`stationarity`, with no input checks, so that it can be
-  ``jit``-ed and ``vmap``-ed over many instances of one shape (``sims.margin_check``
-  certifies a thousand constructed minima this way). Eigenvalues are left to the caller:
+  The core of :func:`stationarity`, ``jit``- and ``vmap``-able over many instances of one
+  shape (``sims.margin_check`` certifies a thousand constructed minima this way): shapes and
+  dtypes are checked at trace time, values only when the inputs are concrete. Eigenvalues are left to the caller:
   batched ``eigh`` inside ``vmap`` can hang on CPU jaxlib, so take them on the host
   (``np.linalg.eigvalsh`` on the stacked Hessians).
 
@@ -363,6 +470,7 @@ def frozen_derivatives(params: model.Params, X: jax.Array, sigma, lam) -> tuple[
     >>> float(L), g.shape, H.shape   # f(x) = x: zero loss
     (0.0, (2,), (2, 2))
   """
+  params, X = _validate_loss_args(params, X, sigma, lam)
   flat, unravel = ravel_pytree(params)
   f = lambda t: losses.frozen_mask_loss(unravel(t), X, sigma, lam)
   H = jax.hessian(f)(flat)
@@ -402,7 +510,7 @@ def stationarity(params: model.Params, X: jax.Array, sigma, lam) -> Certificate:
 
   Args:
     params: ``{"W": (d, p)}`` (tied) or ``{"W1", "W2"}`` (untied).
-    X: data ``(n, d)``; sigma, lam: σ ≥ 0, λ ≥ 0.
+    X: data ``(n, d)``, not all zero; sigma, lam: σ ≥ 0, λ ≥ 0.
 
   Returns:
     :class:`Certificate`.
@@ -414,11 +522,9 @@ def stationarity(params: model.Params, X: jax.Array, sigma, lam) -> Certificate:
     >>> bool(stationarity({"W": W}, X, 0.1, 0.0).rel_grad_norm < 1e-5)
     True
   """
-  _checks.params("params", params)
-  W1, _ = model.weights(params)
-  X = _checks.matrix("X", X, ncols=W1.shape[0])
-  _checks.nonnegative("sigma", sigma)
-  _checks.nonnegative("lam", lam)
+  params, X = _validate_loss_args(params, X, sigma, lam)
+  _require_energy(X)
+  W1 = _first_layer(params)
   loss, grad, H = _jit_frozen_derivatives(params, X, sigma, lam)
   return _certificate(ravel_pytree(params)[0], X, W1, sigma, loss, grad, np.linalg.eigvalsh(np.asarray(H)))
 
@@ -427,19 +533,42 @@ def certify_batch(params: model.Params, X: jax.Array, sigma, lam) -> Certificate
   """:func:`stationarity` for a batch of same-shape instances (leading axis B on every argument).
 
   Derivatives are ``jit(vmap(frozen_derivatives))``; the eigenvalues are taken on the host.
-  Inputs are not validated (build them with the checked constructors of ``relu_dae.minima``).
+  Shapes, dtypes, X, sigma and lam are checked; the weights' values are not (an instance of
+  NaN weights, one that could not be built, gives a NaN certificate).
 
   Args:
-    params: pytree of ``(B, d, p)`` weights; X: ``(B, n, d)``; sigma, lam: ``(B,)``.
+    params: ``{"W"}`` or ``{"W1", "W2"}`` of ``(B, d, p)`` weights; X: ``(B, n, d)``, no
+    instance all zero; sigma, lam: ``(B,)``, ≥ 0.
 
   Returns:
     :class:`Certificate` whose fields carry the leading axis B.
   """
+  params, X, sigma, lam = _validate_batch(params, X, sigma, lam)
   loss, grad, H = frozen_derivatives_batch(params, X, sigma, lam)
   eigs = np.linalg.eigvalsh(np.asarray(H))
   flat = jax.vmap(lambda q: ravel_pytree(q)[0])(params)
   W1 = jax.vmap(lambda q: model.weights(q)[0])(params)
   return jax.vmap(_certificate)(flat, X, W1, sigma, loss, grad, eigs)
+
+
+def _per_instance(name, v, B: int):
+  v = _checks.array(name, v, ndim=1)
+  if v.shape != (B,):
+    raise ValueError(f"{name} must have shape (B,)=({B},), got {v.shape}")
+  _checks.nonnegative(name, v)
+  return v
+
+
+def _validate_batch(params, X, sigma, lam):
+  """The arguments of :func:`certify_batch`; returns them (integers as float32)."""
+  params = _params(params, batched=True)
+  X = _checks.array("X", X, ndim=3)
+  W1 = _first_layer(params)
+  if X.shape[0] != W1.shape[0] or X.shape[2] != W1.shape[1] or 0 in X.shape[:2]:
+    raise ValueError(f"X (B, n, d) and params (B, d, p) must share B and d, with B, n >= 1: got X of shape "
+                     f"{X.shape} and weights {W1.shape}")
+  _require_energy(X)
+  return params, X, _per_instance("sigma", sigma, X.shape[0]), _per_instance("lam", lam, X.shape[0])
 
 
 _jit_frozen_derivatives = jax.jit(frozen_derivatives)
@@ -451,6 +580,15 @@ for a batch of same-shape instances (leading axis B on every argument); eigen-de
 # ---------------------------------------------------------------------------------------------
 # Moment-matched noise: Eq. (6) without Monte-Carlo error on the frozen-mask part
 # ---------------------------------------------------------------------------------------------
+
+
+def _float_dtype(dtype) -> None:
+  try:
+    dt = jnp.dtype(dtype)
+  except TypeError as e:
+    raise TypeError(f"dtype must be a floating dtype such as jnp.float32, got {dtype!r}") from e
+  if not jnp.issubdtype(dt, jnp.floating):
+    raise TypeError(f"dtype must be a real floating dtype, got {dt}")
 
 
 def moment_matched_noise(key: jax.Array, n: int, num_draws: int, d: int, dtype=None) -> jax.Array:
@@ -474,9 +612,12 @@ def moment_matched_noise(key: jax.Array, n: int, num_draws: int, d: int, dtype=N
     >>> bool(abs(eps[0].T @ eps[0] / 8 - jnp.eye(3)).max() < 1e-5), bool(abs(eps[0].mean(0)).max() < 1e-6)
     (True, True)
   """
+  _key(key)
   n = _checks.positive_int("n", n)
   num_draws = _checks.positive_int("num_draws", num_draws)
   d = _checks.positive_int("d", d)
+  if dtype is not None:
+    _float_dtype(dtype)
   if num_draws % 2 or num_draws // 2 < d:
     raise ValueError(f"num_draws must be even and >= 2*d={2 * d} for an exact identity covariance, got {num_draws}")
   half = num_draws // 2
@@ -494,7 +635,8 @@ def moment_matched_loss(params: model.Params, X: jax.Array, eps: jax.Array, sigm
 
   With moment-matched draws it equals ``losses.frozen_mask_loss`` wherever no draw flips a
   mask, so its minimizer near a constructed minimum W* is W* plus Thm 3.1's residual R(σ, γ)
-  (up to the M-draw resolution of the flip probability). Pure; no input checks.
+  (up to the M-draw resolution of the flip probability). Pure and traceable: shapes and
+  dtypes are checked at trace time, values when concrete.
 
   Example:
     >>> import jax, jax.numpy as jnp, relu_dae as rd
@@ -506,6 +648,8 @@ def moment_matched_loss(params: model.Params, X: jax.Array, eps: jax.Array, sigm
     >>> bool(abs(a - b) < 1e-6)   # σ far below the margin: no draw flips a mask
     True
   """
+  params, X = _validate_loss_args(params, X, sigma, lam)
+  eps = _check_eps(X, eps)
   Y = X[:, None, :] + sigma * eps
   err = jnp.sum((model.apply(params, Y) - X[:, None, :]) ** 2, axis=-1)  # (n, M)
   return jnp.mean(err) + lam * losses.weight_penalty(params)
@@ -529,7 +673,7 @@ def refine(params: model.Params, X: jax.Array, eps: jax.Array, sigma, lam, *, st
 
   Args:
     params: start (e.g. a perturbed constructed minimum); X: ``(n, d)``; eps: ``(n, M, d)``;
-    sigma, lam: scalars; steps: L-BFGS iterations.
+    sigma, lam: scalars ≥ 0; steps: L-BFGS iterations; memory_size: L-BFGS history (both ≥ 1).
 
   Example:
     >>> import jax, jax.numpy as jnp, relu_dae as rd
@@ -540,6 +684,10 @@ def refine(params: model.Params, X: jax.Array, eps: jax.Array, sigma, lam, *, st
     >>> bool(jnp.abs(out.params["W"] - W).max() < 1e-4)
     True
   """
+  steps = _checks.positive_int("steps", steps)
+  memory_size = _checks.positive_int("memory_size", memory_size)
+  params, X = _validate_loss_args(params, X, sigma, lam)
+  eps = _check_eps(X, eps)
   f = lambda q: moment_matched_loss(q, X, eps, sigma, lam)
   opt = optax.lbfgs(memory_size=memory_size)
   value_and_grad = optax.value_and_grad_from_state(f)
@@ -569,24 +717,61 @@ def cor32_loss(X: jax.Array, sigma, lam=0.0) -> jax.Array:
 
   which at λ = 0 is Cor. 3.2's ``(1/n) Σ_i σ²a_i/(σ² + a_i) < σ²`` (``minima.memorization_loss``).
   Equals ``losses.frozen_mask_loss`` at ``W_mem`` — and Eq. (6) itself up to the mask-flip
-  residual — when the samples are pairwise negatively correlated. Needs ``nλ < min_i a_i``.
+  residual — when the samples are pairwise negatively correlated. Needs ``nλ < min_i a_i``,
+  every ``a_i > 0`` and ``a_i²`` finite in X's dtype (``ValueError`` otherwise).
 
   Example:
     >>> import jax.numpy as jnp
     >>> round(float(cor32_loss(jnp.array([[1.0, 0.0]]), sigma=1.0)), 6)
     0.5
   """
-  X = _checks.matrix("X", X)
-  r2 = minima.memorization_scales(X, sigma, lam) ** 2
+  X = _matrix("X", X)
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.scalar_nonnegative("lam", lam)
   a = jnp.sum(X**2, axis=1)
+  _require_norms(a)
+  r2 = minima.memorization_scales(X, sigma, lam) ** 2
   data_term = jnp.mean((r2 * a - 1) ** 2 * a + sigma**2 * r2**2 * a**2)
   return data_term + 2 * lam * jnp.sum(r2 * a)
 
 
-def _check_square(name, S):
-  if jnp.ndim(S) != 2 or jnp.shape(S)[0] != jnp.shape(S)[1]:
-    raise ValueError(f"{name} must be a square (d, d) matrix, got shape {jnp.shape(S)}")
-  _checks.finite(name, S)
+def _require_norms(a) -> None:
+  """Squared norms ``a_i = ‖x_i‖²`` of Eq. (9): all > 0, and ``a_i²`` (its ``‖x_i‖⁴``) finite."""
+  v = _checks.concrete(a)
+  if v is None:
+    return
+  if np.any(v == 0):
+    raise ValueError(f"X has zero rows {np.flatnonzero(v == 0)[:10].tolist()}: Cor. 3.2 needs every ||x_i|| > 0")
+  if np.max(v) > np.sqrt(np.finfo(v.dtype).max):
+    raise ValueError(f"X is too large: ||x_i||^4 = {float(np.max(v)) ** 2:.3g} overflows {v.dtype}; rescale the data")
+
+
+def _second_moments(name, S):
+  """Checks real, symmetric, PSD ``(..., d, d)`` matrices; returns S and host eigenvalues ``(..., d)``, ascending.
+
+  The eigenvalues are ``None`` when S is traced (then only its shape and dtype are checked).
+  """
+  S = _checks.array(name, S)
+  if jnp.ndim(S) < 2 or S.shape[-1] != S.shape[-2] or S.size == 0:
+    raise ValueError(f"{name} must hold non-empty square (d, d) matrices, got shape {jnp.shape(S)}")
+  v = _checks.concrete(S)
+  if v is None:
+    return S, None
+  v = v.astype(np.float64)
+  tol = 100 * S.shape[-1] * np.finfo(S.dtype).eps * np.max(np.abs(v), axis=(-2, -1), keepdims=True)
+  if np.any(np.abs(v - np.swapaxes(v, -1, -2)) > tol):
+    raise ValueError(f"{name} must be symmetric (a second moment), got max |S - S^T| = "
+                     f"{np.max(np.abs(v - np.swapaxes(v, -1, -2))):.3g}")
+  ev = np.linalg.eigvalsh(v)
+  if np.any(ev < -tol[..., 0]):
+    raise ValueError(f"{name} must be positive semi-definite (a second moment), got eigenvalue {ev.min():.3g}")
+  return S, ev
+
+
+def _singular(ev, sigma, keep: int, dtype) -> bool:
+  """True if the ``keep`` largest eigenvalues of ``S + σ²I`` (from S's ``ev``) reach a numerical zero."""
+  shifted = np.sort(ev)[::-1][:keep] + float(sigma) ** 2
+  return bool(shifted[-1] <= ev.shape[-1] * np.finfo(dtype).eps * shifted[0])
 
 
 def _top_eigh(S):
@@ -603,7 +788,7 @@ def cor33_limit(S: jax.Array, lam, rho, sigma, rank: int) -> jax.Array:
 
   Args:
     S: uncentered second moment ``(d, d)`` of the mode (Eq. (10)); lam: λ ≥ 0;
-    rho: mixing weight ρ_k > 0; sigma: σ ≥ 0; rank: p_k ≤ d.
+    rho: mixing weight ρ_k ∈ (0, 1]; sigma: σ ≥ 0, > 0 unless S is nonsingular; rank: p_k ≤ d.
 
   Returns:
     ``(d, d)`` symmetric matrix.
@@ -613,13 +798,18 @@ def cor33_limit(S: jax.Array, lam, rho, sigma, rank: int) -> jax.Array:
     >>> cor33_limit(jnp.diag(jnp.array([3.0, 1.0])), 0.0, 1.0, 1.0, 1).tolist()
     [[0.75, 0.0], [0.0, 0.0]]
   """
-  _check_square("S", S)
-  _checks.nonnegative("lam", lam)
-  _checks.positive("rho", rho)
-  _checks.nonnegative("sigma", sigma)
+  S, ev = _second_moments("S", S)
+  if S.ndim != 2:
+    raise ValueError(f"S must be a square (d, d) matrix, got shape {S.shape}")
+  _checks.scalar_nonnegative("lam", lam)
+  _checks.in_range("rho", rho, 0.0, 1.0, closed=(False, True))
+  _checks.scalar_nonnegative("sigma", sigma)
   rank = _checks.positive_int("rank", rank)
   if rank > S.shape[0]:
     raise ValueError(f"rank must be <= d={S.shape[0]}, got {rank}")
+  if ev is not None and _checks.concrete(sigma) is not None and _singular(ev, sigma, S.shape[0], S.dtype):
+    raise ValueError(f"sigma={float(sigma):.3g}: S + sigma^2 I is singular (S has eigenvalue {ev.min():.3g}); "
+                     "its inverse is undefined, use sigma > 0")
   evals, evecs = _top_eigh(S)
   U = evecs[:, :rank]
   full = (S - lam / rho * jnp.eye(S.shape[0], dtype=S.dtype)) @ jnp.linalg.inv(S + sigma**2 * jnp.eye(S.shape[0], dtype=S.dtype))
@@ -632,6 +822,33 @@ class Cor33TestLoss(NamedTuple):
   wiener_risk: jax.Array  # Σ_k ρ_k E‖D_k(x + σε) − x‖², x ~ mode k: bias + σ² Σ_j g_j²
   bias_per_mode: jax.Array  # (K,)
   risk_per_mode: jax.Array  # (K,)
+
+
+def _validate_cor33_test(S, sigma, rank, lam, rho):
+  """The arguments of :func:`cor33_test_loss`; returns S as ``(K, d, d)``, the K ranks and rho ``(K,)``."""
+  S, ev = _second_moments("S", S)
+  if S.ndim == 2:
+    S, ev = S[None], None if ev is None else ev[None]
+  if S.ndim != 3:
+    raise ValueError(f"S must be (d, d) or (K, d, d), got shape {S.shape}")
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.scalar_nonnegative("lam", lam)
+  K, d = S.shape[0], S.shape[1]
+  ranks = [_checks.positive_int(f"rank[{k}]", r) for k, r in enumerate(_checks.per_cluster("rank", rank, K))]
+  if max(ranks) > d:
+    raise ValueError(f"rank must be <= d={d}, got {ranks}")
+  for k in range(K if ev is not None and _checks.concrete(sigma) is not None else 0):
+    if _singular(ev[k], sigma, ranks[k], S.dtype):
+      raise ValueError(f"rank[{k}]={ranks[k]} exceeds the numerical rank of S[{k}] at sigma={float(sigma):.3g}: "
+                       "the gain s/(s + sigma^2) of a zero eigenvalue is 0/0; lower the rank or use sigma > 0")
+  rho = jnp.full((K,), 1.0 / K, S.dtype) if rho is None else jnp.asarray(_checks.array("rho", rho), S.dtype)
+  if rho.shape != (K,):
+    raise ValueError(f"rho must have shape (K,)=({K},), got {rho.shape}")
+  _checks.positive("rho", rho)
+  total = _checks.concrete(jnp.sum(rho))
+  if total is not None and abs(float(total) - 1) > 1e-4:
+    raise ValueError(f"rho must be mixing weights summing to 1, got sum {float(total):.6g}")
+  return S, ranks, rho
 
 
 def cor33_test_loss(S: jax.Array, sigma, rank, *, lam=0.0, rho=None) -> Cor33TestLoss:
@@ -651,8 +868,10 @@ def cor33_test_loss(S: jax.Array, sigma, rank, *, lam=0.0, rho=None) -> Cor33Tes
   unspecified constant and is left out.
 
   Args:
-    S: ``(d, d)`` or ``(K, d, d)`` second moments; sigma: σ ≥ 0; rank: int or ``(K,)`` ints;
-    lam: λ ≥ 0; rho: ``(K,)`` mixing weights (default uniform).
+    S: ``(d, d)`` or ``(K, d, d)`` second moments (symmetric PSD); sigma: σ ≥ 0; rank: int or
+    ``(K,)`` ints, each at most d and, at σ = 0, at most the numerical rank of its S_k (the
+    gain ``s_j/(s_j+σ²)`` of a zero eigenvalue is 0/0); lam: λ ≥ 0; rho: ``(K,)`` mixing
+    weights, > 0 and summing to 1 (default uniform).
 
   Example:
     >>> import jax.numpy as jnp
@@ -660,22 +879,8 @@ def cor33_test_loss(S: jax.Array, sigma, rank, *, lam=0.0, rho=None) -> Cor33Tes
     >>> float(r.bias_only), float(r.wiener_risk)   # 3/16 + 1, 3/4 + 1
     (1.1875, 1.75)
   """
-  S = jnp.asarray(S)
-  if S.ndim == 2:
-    S = S[None]
-  if S.ndim != 3 or S.shape[1] != S.shape[2]:
-    raise ValueError(f"S must be (d, d) or (K, d, d), got shape {S.shape}")
-  _checks.finite("S", S)
-  _checks.nonnegative("sigma", sigma)
-  _checks.nonnegative("lam", lam)
+  S, ranks, rho = _validate_cor33_test(S, sigma, rank, lam, rho)
   K, d = S.shape[0], S.shape[1]
-  ranks = [_checks.positive_int(f"rank[{k}]", r) for k, r in enumerate(_checks.per_cluster("rank", rank, K))]
-  if max(ranks) > d:
-    raise ValueError(f"rank must be <= d={d}, got {ranks}")
-  rho = jnp.full((K,), 1.0 / K, S.dtype) if rho is None else jnp.asarray(rho, S.dtype)
-  if rho.shape != (K,):
-    raise ValueError(f"rho must have shape (K,)=({K},), got {rho.shape}")
-  _checks.positive("rho", rho)
   bias, risk = [], []
   for k in range(K):
     s, _ = _top_eigh(S[k])
@@ -708,9 +913,9 @@ def lemma_d1_min(X: jax.Array, sigma, lam, p: int) -> jax.Array:
     >>> float(lemma_d1_min(jnp.array([[1.0, 0.0]]), sigma=1.0, lam=0.0, p=1))
     0.5
   """
-  X = _checks.matrix("X", X)
-  _checks.nonnegative("sigma", sigma)
-  _checks.nonnegative("lam", lam)
+  X = _matrix("X", X)
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.scalar_nonnegative("lam", lam)
   p = _checks.positive_int("p", p)
   n, d = X.shape
   if p > d:
@@ -729,16 +934,22 @@ def residual_bound(gamma, sigma, C=1.0, c=0.5) -> jax.Array:
   The paper calls C, c "universal constants" and never gives them (THEORY.md §8 item 1), so
   they are arguments: fit them (e.g. in ``sims.margin_check``) or use the default ``c = 1/2``,
   the Gaussian-tail exponent of a mask flip at distance γ (:func:`margin`), with ``C = 1``.
-  σ = 0 gives 0.
+  σ = 0 gives 0; γ = 0 gives C for every σ > 0 (also where σ² underflows). ``gamma`` and
+  ``sigma`` may be arrays that broadcast together.
 
   Example:
     >>> round(float(residual_bound(1.0, 1.0)), 4)
     0.6065
   """
+  gamma, sigma = jnp.asarray(_checks.array("gamma", gamma)), jnp.asarray(_checks.array("sigma", sigma))
+  try:
+    np.broadcast_shapes(gamma.shape, sigma.shape)
+  except ValueError as e:
+    raise ValueError(f"gamma and sigma must broadcast together, got shapes {gamma.shape} and {sigma.shape}") from e
   _checks.nonnegative("gamma", gamma)
   _checks.nonnegative("sigma", sigma)
-  _checks.positive("C", C)
-  _checks.positive("c", c)
-  sigma = jnp.asarray(sigma)
+  _checks.scalar_positive("C", C)
+  _checks.scalar_positive("c", c)
   safe = jnp.where(sigma > 0, sigma, 1.0)
-  return jnp.where(sigma > 0, C * jnp.exp(-c * jnp.asarray(gamma) ** 2 / safe**2), 0.0)
+  exponent = jnp.where(gamma > 0, -c * gamma**2 / safe**2, 0.0)  # γ = 0: exp(0), not 0/0 when σ² underflows
+  return jnp.where(sigma > 0, C * jnp.exp(exponent), 0.0)
