@@ -32,13 +32,40 @@ def _require_small_decay(n: int, lam, eigenvalues: jax.Array, where: str) -> Non
     raise ValueError(f"lam too large{where}: need n*lam={n * lam_np:.4g} < {ev.min():.4g}; lower lam")
 
 
+def _require_nonzero_rows(a: jax.Array, weights=None) -> None:
+  """Raises if a row of ``X`` (with positive weight) has squared norm ``a_i = 0`` (or one that underflows)."""
+  v, w = _checks.concrete(a), _checks.concrete(weights) if weights is not None else None
+  if v is None or (weights is not None and w is None):
+    return
+  zero = (v <= 0) if w is None else (v <= 0) & (w > 0)
+  if np.any(zero):
+    raise ValueError(f"X has zero rows {np.flatnonzero(zero)[:10].tolist()} (squared norm 0 or underflowing); "
+                     "Eq. (9) needs every x_i != 0")
+
+
+def _check_sigma_lam(sigma, lam) -> None:
+  _checks.scalar_nonnegative("sigma", sigma)
+  _checks.scalar_nonnegative("lam", lam)
+
+
+def _whole_set_size(n, rows: int, what: str) -> int:
+  """``n``, the size of the whole training set: a positive integer, at least the ``rows`` given."""
+  n = _checks.positive_int("n", n)
+  if n < rows:
+    raise ValueError(f"n (the whole training set) must be >= the {rows} rows of {what}, got n={n}")
+  return n
+
+
 def memorization_scales(X: jax.Array, sigma, lam, n: int | None = None) -> jax.Array:
-  """The ``r_i`` of Eq. (9): ``r_i² = (‖x_i‖² − nλ) / (‖x_i‖⁴ + σ²‖x_i‖²)``, shape ``(n,)``."""
-  X = _checks.matrix("X", X)
-  _checks.nonnegative("sigma", sigma)
-  _checks.nonnegative("lam", lam)
-  n = X.shape[0] if n is None else n
+  """The ``r_i`` of Eq. (9): ``r_i² = (‖x_i‖² − nλ) / (‖x_i‖⁴ + σ²‖x_i‖²)``, shape ``(n,)``.
+
+  ``n`` (default ``len(X)``) is the size of the whole training set, ``≥ len(X)``.
+  """
+  X = _checks.data_matrix("X", X)
+  _check_sigma_lam(sigma, lam)
+  n = X.shape[0] if n is None else _whole_set_size(n, X.shape[0], "X")
   a = jnp.sum(X**2, axis=-1)
+  _require_nonzero_rows(a)
   _require_small_decay(n, lam, a, " (Cor. 3.2 needs n*lam < min_i ||x_i||^2)")
   return jnp.sqrt((a - n * lam) / (a**2 + sigma**2 * a))
 
@@ -62,7 +89,7 @@ def memorization(X: jax.Array, sigma, lam, p: int) -> jax.Array:
   Returns:
     ``W (d, p)``; column i stores sample i.
   """
-  X = _checks.matrix("X", X)
+  X = _checks.data_matrix("X", X)
   p = _checks.positive_int("p", p)
   if p < X.shape[0]:
     raise ValueError(f"p must be >= n={X.shape[0]} to store every sample (Cor. 3.2), got p={p}")
@@ -76,9 +103,12 @@ def memorization_loss(X: jax.Array, sigma, weights: jax.Array | None = None) -> 
   With ``weights (n,)`` the mean is weighted (integer weights = duplicated samples; a 0/1
   mask = a subset), as in :func:`relu_dae.losses.dae_loss`.
   """
-  X = _checks.matrix("X", X)
-  _checks.nonnegative("sigma", sigma)
+  X = _checks.data_matrix("X", X)
+  _checks.scalar_nonnegative("sigma", sigma)
+  if weights is not None:
+    _checks.sample_weights("weights", weights, X.shape[0])
   a = jnp.sum(X**2, axis=-1)
+  _require_nonzero_rows(a, weights)
   per_sample = sigma**2 * a / (sigma**2 + a)
   if weights is None:
     return jnp.mean(per_sample)
@@ -90,8 +120,14 @@ def equiangular_rotation(m: jax.Array) -> jax.Array:
 
   Returns a symmetric orthogonal ``O (p, p)`` with ``O m̂ = 1/√p`` (all ones over √p),
   so every column c of ``W = U D Oᵀ`` has the same pre-activation ``‖m‖/√p > 0``
-  on the vector whose coordinates in the scaled basis ``U D`` are ``m``.
+  on the vector whose coordinates in the scaled basis ``U D`` are ``m``. ``m (p,)`` must be nonzero.
   """
+  m = _checks.array("m", m, ndim=1)
+  if m.shape[0] == 0:
+    raise ValueError("m must have at least one entry, got shape (0,)")
+  v = _checks.concrete(m)
+  if v is not None and not np.any(v != 0):
+    raise ValueError("m must be nonzero (its direction defines the rotation), got the zero vector")
   p = m.shape[0]
   m_hat = m / jnp.linalg.norm(m)
   e = jnp.full((p,), p**-0.5, m.dtype)
@@ -124,32 +160,81 @@ def cluster_block(Xk: jax.Array, n: int, sigma, lam, p_k: int, O: jax.Array | No
   Returns:
     ``W_Xk (d, p_k)``.
   """
-  Xk = _checks.matrix("Xk", Xk)
-  n = _checks.positive_int("n", n)
-  p_k = _checks.positive_int("p_k", p_k)
-  _checks.nonnegative("sigma", sigma)
-  _checks.nonnegative("lam", lam)
+  Xk, n, p_k = _check_block(Xk, n, sigma, lam, p_k)
   n_k = Xk.shape[0]
   _, s, Vt = jnp.linalg.svd(Xk, full_matrices=False)
-  if p_k > s.shape[0]:
-    raise ValueError(f"p_k={p_k} exceeds the number of Gram eigenvalues min(n_k, d)={s.shape[0]}")
+  _require_rank(s, p_k, Xk)
   evals = s[:p_k] ** 2  # top eigenvalues of X_kᵀ X_k
   U = Vt[:p_k].T  # (d, p_k)
   _require_small_decay(n, lam, evals, f" for this block (Thm 3.1: n*lam < the top-{p_k} Gram eigenvalues)")
   D = jnp.sqrt((evals - n * lam) / (evals + n_k * sigma**2))
   if O is None:
     m = D * (U.T @ jnp.mean(Xk, axis=0))
+    _require_mean_in_block(m, Xk, p_k)
     O = equiangular_rotation(m)
-  elif jnp.shape(O) != (p_k, p_k):
-    raise ValueError(f"O must have shape (p_k, p_k)=({p_k}, {p_k}), got {jnp.shape(O)}")
+  else:
+    O = _check_rotation(O, p_k)
   return (U * D) @ O.T
 
 
-def _clusters(X, labels):
-  X = _checks.matrix("X", X)
-  labels = _checks.labels(X, labels)
+def _check_block(Xk, n, sigma, lam, p_k):
+  """The arguments shared by :func:`cluster_block` and :func:`block_gram_eigenvalues`."""
+  Xk = _checks.data_matrix("Xk", Xk)
+  n = _whole_set_size(n, Xk.shape[0], "Xk")
+  p_k = _checks.positive_int("p_k", p_k)
+  _check_sigma_lam(sigma, lam)
+  if p_k > min(Xk.shape):
+    raise ValueError(f"p_k={p_k} exceeds the number of Gram eigenvalues min(n_k, d)={min(Xk.shape)}")
+  return Xk, n, p_k
+
+
+def _require_rank(s: jax.Array, p_k: int, Xk) -> None:
+  """Raises if ``p_k`` exceeds the numerical rank of ``Xk`` (its singular values ``s``; concrete only)."""
+  v = _checks.concrete(s)
+  if v is None:
+    return
+  rank = int(np.sum(v > max(Xk.shape) * np.finfo(v.dtype).eps * v.max()))
+  if p_k > rank:
+    raise ValueError(f"p_k={p_k} exceeds the numerical rank {rank} of Xk (Eq. (8) needs p_k <= rank(Xk))")
+
+
+def _require_mean_in_block(m: jax.Array, Xk, p_k: int) -> None:
+  """The default O needs the cluster mean to project onto the block (concrete inputs only)."""
+  v, x = _checks.concrete(m), _checks.concrete(Xk)
+  if v is not None and x is not None and not np.linalg.norm(v) > np.finfo(v.dtype).eps * np.abs(x).max():
+    raise ValueError(f"Xk: the cluster mean has no component in the top-{p_k} eigenspace (e.g. zero mean), so the "
+                     "default O of Eq. (8) is undefined; pass O")
+
+
+def _check_rotation(O, p_k: int) -> jax.Array:
+  O = _checks.array("O", O)
+  if jnp.shape(O) != (p_k, p_k):
+    raise ValueError(f"O must have shape (p_k, p_k)=({p_k}, {p_k}), got {jnp.shape(O)}")
+  v = _checks.concrete(O)
+  if v is not None and np.max(np.abs(v.T @ v - np.eye(p_k))) > 10 * np.sqrt(np.finfo(v.dtype).eps):
+    raise ValueError(f"O must be orthogonal (O^T O = I), got max |O^T O - I| = {np.max(np.abs(v.T @ v - np.eye(p_k))):.3g}")
+  return O
+
+
+def _clusters(X, labels, sigma, lam):
+  X = _checks.data_matrix("X", X)
+  labels = _checks.integer_labels(X, labels)
+  _check_sigma_lam(sigma, lam)
   ids = np.unique(labels)
   return X, labels, ids
+
+
+def _blocks(X, labels, ids, ps, sigma, lam, *, duplicates_get_one: bool) -> jax.Array:
+  """Concatenated :func:`cluster_block` of each cluster; a block's error names its cluster."""
+  blocks = []
+  for i, (k, p) in enumerate(zip(ids, ps)):
+    Xk = X[labels == k]
+    p = 1 if duplicates_get_one and is_duplicate_cluster(Xk) else p
+    try:
+      blocks.append(cluster_block(Xk, X.shape[0], sigma, lam, p))
+    except ValueError as e:
+      raise ValueError(f"cluster {k} (p_per_cluster[{i}]={p}, {Xk.shape[0]} samples): {e}") from e
+  return jnp.concatenate(blocks, axis=1)
 
 
 def _per_cluster(p_per_cluster, K):
@@ -172,16 +257,14 @@ def generalization(X: jax.Array, labels, sigma, lam, p_per_cluster: int | Sequen
   Returns:
     ``W (d, Σ_k p_k)``.
   """
-  X, labels, ids = _clusters(X, labels)
+  X, labels, ids = _clusters(X, labels, sigma, lam)
   ps = _per_cluster(p_per_cluster, len(ids))
-  n = X.shape[0]
-  blocks = [cluster_block(X[labels == k], n, sigma, lam, p) for k, p in zip(ids, ps)]
-  return jnp.concatenate(blocks, axis=1)
+  return _blocks(X, labels, ids, ps, sigma, lam, duplicates_get_one=False)
 
 
 def is_duplicate_cluster(Xk) -> bool:
-  """True when all rows of ``Xk`` are identical (a rank-1 cluster of Cor. 3.4)."""
-  Xk = np.asarray(Xk)
+  """True when all rows of ``Xk (n_k, d)`` are identical (a rank-1 cluster of Cor. 3.4)."""
+  Xk = np.asarray(_checks.data_matrix("Xk", Xk))
   return bool(np.all(Xk == Xk[:1]))
 
 
@@ -208,17 +291,13 @@ def hybrid(X: jax.Array, labels, sigma, lam, p_per_cluster: int | Sequence[int])
   Returns:
     ``W (d, p)`` with ``p = #duplicated + Σ_{non-dup} p_k``.
   """
-  X, labels, ids = _clusters(X, labels)
+  X, labels, ids = _clusters(X, labels, sigma, lam)
   ps = _per_cluster(p_per_cluster, len(ids))
-  n = X.shape[0]
-  blocks = []
-  for k, p in zip(ids, ps):
-    Xk = X[labels == k]
-    blocks.append(cluster_block(Xk, n, sigma, lam, 1 if is_duplicate_cluster(Xk) else p))
-  return jnp.concatenate(blocks, axis=1)
+  return _blocks(X, labels, ids, ps, sigma, lam, duplicates_get_one=True)
 
 
 def block_gram_eigenvalues(Xk: jax.Array, n: int, sigma, lam, p_k: int) -> jax.Array:
-  """Eigenvalues ``(λ_j − nλ)/(λ_j + n_k σ²)`` of ``W_Xk W_Xkᵀ`` predicted by Eq. (8)."""
-  s = jnp.linalg.svd(_checks.matrix("Xk", Xk), compute_uv=False)[:p_k] ** 2
+  """Eigenvalues ``(λ_j − nλ)/(λ_j + n_k σ²)`` of ``W_Xk W_Xkᵀ`` predicted by Eq. (8), shape ``(p_k,)``."""
+  Xk, n, p_k = _check_block(Xk, n, sigma, lam, p_k)
+  s = jnp.linalg.svd(Xk, compute_uv=False)[:p_k] ** 2
   return (s - n * lam) / (s + Xk.shape[0] * sigma**2)
