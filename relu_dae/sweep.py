@@ -89,11 +89,17 @@ _INT_AXES = ("n", "p", "seed", "data")
 
 
 def _axis(name: str, values) -> tuple:
-  values = np.atleast_1d(np.asarray(values))
+  """One grid axis as a tuple of Python numbers: non-empty, 1-D, real, finite, no repeats, the right sign."""
+  if values is None or isinstance(values, (str, bytes, dict, set)):
+    raise TypeError(f"grid axis {name!r} must be a sequence of numbers, got {type(values).__name__} {values!r}")
+  try:
+    values = np.atleast_1d(np.asarray(values))
+  except ValueError as err:  # ragged nesting
+    raise ValueError(f"grid axis {name!r} must be a flat sequence of numbers, got {values!r}") from err
+  if values.dtype.kind not in "iuf":
+    raise TypeError(f"grid axis {name!r} must hold real numbers, got {values.tolist()} (dtype {values.dtype})")
   if values.ndim != 1 or values.size == 0:
-    raise ValueError(f"grid axis {name!r} must be a non-empty 1-D sequence, got {values!r}")
-  if values.dtype.kind not in "biuf":
-    raise ValueError(f"grid axis {name!r} must hold numbers, got {values.tolist()}")
+    raise ValueError(f"grid axis {name!r} must be a non-empty 1-D sequence, got {values.tolist()}")
   if len(np.unique(values)) != values.size:  # a repeated value would alias rows of the results
     raise ValueError(f"grid axis {name!r} has repeated values: {values.tolist()}")
   if name in _INT_AXES:
@@ -107,8 +113,8 @@ def _axis(name: str, values) -> tuple:
       raise ValueError(f"grid axis {name!r} must be < 2**31, got {values.tolist()}")
     return tuple(int(v) for v in values)
   values = values.astype(float)
-  if not np.all(np.isfinite(values)) or np.any(values < 0):
-    raise ValueError(f"grid axis {name!r} must be finite and >= 0, got {values.tolist()}")
+  if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > _checks.MAX_ABS):
+    raise ValueError(f"grid axis {name!r} must be finite, >= 0 and <= {_checks.MAX_ABS:g}, got {values.tolist()}")
   if name == "duplicated" and np.any(values > 1):
     raise ValueError(f"grid axis 'duplicated' is a fraction of clusters in [0, 1], got {values.tolist()}")
   return tuple(float(v) for v in values)
@@ -118,7 +124,10 @@ def _axis(name: str, values) -> tuple:
 class Grid:
   """The product of sweep values; every axis is a tuple (see the module docstring).
 
-  ``p=None`` means the model's full width ``SweepConfig.p_max``.
+  ``p=None`` means the model's full width ``SweepConfig.p_max``. Every axis is checked here:
+  a non-empty sequence of real numbers without repeats (``TypeError`` for None, strings,
+  dicts), integers ``>= 1`` for ``n`` and ``p``, ``>= 0`` for ``seed`` and ``data``, finite
+  ``>= 0`` for ``sigma`` and ``lam``, and ``duplicated`` in ``[0, 1]``.
   """
   n: Sequence[int]
   sigma: Sequence[float] = (0.2,)
@@ -131,11 +140,12 @@ class Grid:
   def __post_init__(self):
     for name in AXES:
       value = getattr(self, name)
-      if value is not None:
+      if value is not None or name != "p":
         object.__setattr__(self, name, _axis(name, value))
 
   def resolved(self, p_max: int) -> "Grid":
     """This grid with ``p=None`` replaced by ``(p_max,)``."""
+    p_max = _checks.positive_int("p_max", p_max)
     return self if self.p is not None else dataclasses.replace(self, p=(p_max,))
 
   @property
@@ -191,16 +201,27 @@ class SweepConfig:
     return DAETrainer(self.train, self.p_max, self.tied, self.init_scale, self.curve_points)
 
   def __post_init__(self):
-    _checks.positive_int("p_max", self.p_max)
-    if self.buckets not in ("pow2", "single"):
-      raise ValueError(f"buckets must be 'pow2' or 'single', got {self.buckets!r}")
-    _checks.positive("memory_budget_mb", self.memory_budget_mb)
+    _check_dae_settings(self)
+    train_lib._choice("buckets", self.buckets, BUCKETS)
+    _checks.scalar_positive("memory_budget_mb", self.memory_budget_mb)
     _checks.positive_int("max_chunk", self.max_chunk)
-    _checks.positive_int("curve_points", self.curve_points)
-    if self.init_scale is not None:
-      _checks.positive("init_scale", self.init_scale)
     if self.trainer is not None:
       _check_trainer(self.trainer, self.p_max)
+    train_lib._hashable(self)
+
+
+BUCKETS = ("pow2", "single")
+
+
+def _check_dae_settings(c) -> None:
+  """The fields :class:`SweepConfig` and :class:`DAETrainer` share (``train, p_max, tied, init_scale, curve_points``)."""
+  if not isinstance(c.train, train_lib.TrainConfig):
+    raise TypeError(f"train must be a TrainConfig, got {type(c.train).__name__}")
+  _checks.positive_int("p_max", c.p_max)
+  _checks.boolean("tied", c.tied)
+  if c.init_scale is not None:
+    _checks.scalar_positive("init_scale", c.init_scale)
+  _checks.positive_int("curve_points", c.curve_points)
 
 
 class SweepResult(NamedTuple):
@@ -321,7 +342,14 @@ def history_outputs(hist: train_lib.History, curve_points: int) -> dict:
   ``loss_curve (curve_points,)``: window means over the steps the run took (NaN windows
   after an early stop); ``final_loss``: the mean loss over the last 5 % of the budget
   before the stop; and :data:`REQUIRED` with the convergence rule's monitor and slope.
+  ``hist`` is one configuration's (``loss (steps,)``: call it inside the trainer's ``vmap``).
   """
+  if not isinstance(hist, train_lib.History):
+    raise TypeError(f"hist must be a train.History, got {type(hist).__name__}")
+  if jnp.ndim(hist.loss) != 1:
+    raise ValueError(f"hist must be one configuration's History (loss of shape (steps,)), got loss of shape "
+                     f"{jnp.shape(hist.loss)}")
+  curve_points = _checks.positive_int("curve_points", curve_points)
   steps = hist.loss.shape[0]
   points = min(curve_points, steps)
   window = steps // points
@@ -336,6 +364,9 @@ def history_outputs(hist: train_lib.History, curve_points: int) -> dict:
 def bucket_train_config(train: train_lib.TrainConfig, rows: int) -> train_lib.TrainConfig:
   """``train`` for a bucket of ``rows`` pool rows: full batch up to ``train.batch_size`` rows,
   minibatches of that size above (what every trainer of a sweep does)."""
+  if not isinstance(train, train_lib.TrainConfig):
+    raise TypeError(f"train must be a TrainConfig, got {type(train).__name__}")
+  rows = _checks.positive_int("rows", rows)
   batch = train.batch_size
   return dataclasses.replace(train, batch_size=batch if batch is not None and rows > batch else None)
 
@@ -354,6 +385,10 @@ class DAETrainer:
   tied: bool = True
   init_scale: float | None = None
   curve_points: int = 50
+
+  def __post_init__(self):
+    _check_dae_settings(self)
+    train_lib._hashable(self)
 
   def memory_bytes(self, rows: int, d: int) -> int:
     batch = rows if self.train.batch_size is None else min(rows, self.train.batch_size)
@@ -391,14 +426,42 @@ def sample_weights(labels: jax.Array, first: jax.Array, n, duplicated, num_clust
     >>> sample_weights(labels, first, 4, 0.5, 2).tolist()
     [2.0, 1.0, 0.0, 1.0, 0.0]
   """
+  _check_weight_args(labels, first, n, duplicated, num_clusters)
   present = (jnp.arange(labels.shape[0]) < n).astype(jnp.float32)
   counts = jax.ops.segment_sum(present, labels, num_segments=num_clusters)
   dup = jnp.arange(num_clusters) < jnp.round(duplicated * num_clusters)
   return jnp.where(dup[labels], jnp.where(first, counts[labels], 0.0), present)
 
 
+def _check_weight_args(labels, first, n, duplicated, num_clusters) -> None:
+  """:func:`sample_weights`' arguments: shapes and dtypes always, values when concrete (traced in the engine)."""
+  num_clusters = _checks.positive_int("num_clusters", num_clusters)
+  for name, x in (("labels", labels), ("first", first)):
+    if x is None or isinstance(x, (str, bytes, dict, list, tuple, set)) or not hasattr(x, "dtype"):
+      raise TypeError(f"{name} must be an array of shape (N,), got {type(x).__name__}")
+  if not jnp.issubdtype(labels.dtype, jnp.integer):
+    raise TypeError(f"labels must be integer cluster ids, got dtype {labels.dtype}")
+  if jnp.ndim(labels) != 1 or jnp.shape(first) != jnp.shape(labels):
+    raise ValueError(f"labels and first must have one shape (N,), got labels {jnp.shape(labels)}, "
+                     f"first {jnp.shape(first)}")
+  _checks.real_floating("first", first)
+  ids = _checks.concrete(labels)
+  if ids is not None and ids.size and (ids.min() < 0 or ids.max() >= num_clusters):
+    raise ValueError(f"labels must lie in [0, num_clusters={num_clusters}), got ids {ids.min()} … {ids.max()}")
+  _checks.number("n", n)
+  v = _checks.concrete(n)
+  if v is not None and not (np.isfinite(v) and v >= 1 and v == np.round(v)):
+    raise ValueError(f"n must be an integer >= 1 (the training-set size), got {v}")
+  _checks.in_range("duplicated", duplicated, 0.0, 1.0)
+
+
 def bucket_size(n: int, pool_size: int, mode: str = "pow2") -> int:
-  """Rows of the pool a configuration with ``n`` samples trains on (static)."""
+  """Rows of the pool a configuration with ``n <= pool_size`` samples trains on (static)."""
+  n = _checks.positive_int("n", n)
+  pool_size = _checks.positive_int("pool_size", pool_size)
+  train_lib._choice("mode", mode, BUCKETS)
+  if n > pool_size:
+    raise ValueError(f"n={n} exceeds pool_size={pool_size}: the configuration would train on fewer rows than n")
   if mode == "single":
     return pool_size
   return min(pool_size, 1 << max(0, math.ceil(math.log2(n))))
@@ -417,11 +480,29 @@ def first_rows(labels: np.ndarray) -> np.ndarray:
   The row :func:`sample_weights` keeps, with the cluster's count as weight, when the
   cluster is duplicated.
   """
+  labels = _host_labels("labels", labels, ndim=2)
   first = np.zeros(labels.shape, bool)
   for a in range(labels.shape[0]):
     _, idx = np.unique(labels[a], return_index=True)
     first[a, idx] = True
   return first
+
+
+def _host_labels(name: str, labels, *, ndim: int) -> np.ndarray:
+  """Integer-valued cluster ids on the host (any real dtype), ``ndim``-D; ``TypeError`` for non-numbers."""
+  if labels is None or isinstance(labels, (str, bytes, dict, set)):
+    raise TypeError(f"{name} must be an integer array, got {type(labels).__name__}")
+  try:
+    labels = np.asarray(labels)
+  except ValueError as err:  # ragged nesting
+    raise ValueError(f"{name} must be a rectangular array") from err
+  if labels.dtype.kind not in "biuf":
+    raise TypeError(f"{name} must be an integer array, got dtype {labels.dtype}")
+  if labels.ndim != ndim:
+    raise ValueError(f"{name} must be {ndim}-D, got shape {labels.shape}")
+  if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+    raise ValueError(f"{name} must hold integer cluster ids, got non-integer values")
+  return labels
 
 
 def _member(pools, labels, first, c, num_clusters: int) -> Member:
@@ -443,8 +524,14 @@ def _train_chunk(pools, labels, first, cfg, *, trainer, num_clusters, callback):
 
 def flatten(tree: dict, prefix: str = "") -> dict:
   """``{"a": {"b": x}}`` → ``{"a.b": x}`` (the storage form of nested outputs)."""
+  if not isinstance(tree, dict):
+    raise TypeError(f"tree must be a dict of outputs, got {type(tree).__name__}")
+  if not isinstance(prefix, str):
+    raise TypeError(f"prefix must be a string, got {type(prefix).__name__}")
   out = {}
   for k, v in tree.items():
+    if not isinstance(k, str):
+      raise TypeError(f"tree keys (output names) must be strings, got {k!r}")
     if "." in k:
       raise ValueError(f"output names may not contain '.', got {k!r}")
     if isinstance(v, dict):
@@ -461,6 +548,12 @@ def unflatten(flat: dict, name: str):
     >>> unflatten({"p.W": 1, "p.t.b": 2, "q": 3}, "p")
     {'W': 1, 't': {'b': 2}}
   """
+  if not hasattr(flat, "items"):
+    raise TypeError(f"flat must be a dict of flattened outputs, got {type(flat).__name__}")
+  if not isinstance(name, str):
+    raise TypeError(f"name must be a string, got {type(name).__name__}")
+  if not name or name.startswith(".") or name.endswith("."):
+    raise ValueError(f"name must be an output name such as 'params' or 'params.W', got {name!r}")
   if name in flat:
     return flat[name]
   out = {}
@@ -500,8 +593,12 @@ def _check_workdir(workdir: str, spec: dict) -> None:
     with open(path) as f:
       old = json.load(f)
     if old != json.loads(json.dumps(results._jsonable(spec))):
-      raise ValueError(f"workdir {workdir!r} holds a different sweep (its spec.json differs); "
-                       "use a fresh workdir to start a new sweep")
+      if _committed_chunks(workdir):
+        raise ValueError(f"workdir {workdir!r} holds a different sweep (its spec.json differs); "
+                         "use a fresh workdir to start a new sweep")
+      # Nothing of the old sweep was committed, so nothing would be reused: start this one here.
+      logging.info("workdir %s: spec.json of another sweep without committed chunks, replaced", workdir)
+      results.save_json(path, spec)
   else:
     chunks = os.path.join(workdir, "chunks")
     if os.path.isdir(chunks) and any(f.endswith((".npz", ".json")) for f in os.listdir(chunks)):
@@ -510,7 +607,14 @@ def _check_workdir(workdir: str, spec: dict) -> None:
     results.save_json(path, spec)
 
 
+def _committed_chunks(workdir: str) -> list[str]:
+  """Chunk files of ``workdir`` that were committed (a chunk's ``.json`` is written last)."""
+  chunks = os.path.join(workdir, "chunks")
+  return [f for f in os.listdir(chunks) if f.endswith(".json")] if os.path.isdir(chunks) else []
+
+
 def _prepare_data(pool, labels) -> tuple[np.ndarray, np.ndarray, int]:
+  _checks.array("pool", pool)  # real, finite, |x| <= MAX_ABS (TypeError for non-arrays and complex)
   pools = np.asarray(pool, np.float32)
   if pools.ndim == 2:
     pools = pools[None]
@@ -521,7 +625,7 @@ def _prepare_data(pool, labels) -> tuple[np.ndarray, np.ndarray, int]:
   N = pools.shape[1]
   if labels is None:
     labels = np.zeros((pools.shape[0], N), np.int32)
-  labels = np.asarray(labels)
+  labels = _host_labels("labels", labels, ndim=np.ndim(labels))
   if labels.shape == (N,):
     labels = np.broadcast_to(labels, (pools.shape[0], N))
   if labels.shape != pools.shape[:2] or np.any(labels != np.round(labels)) or np.any(labels < 0):
@@ -543,6 +647,13 @@ def _validate(grid: Grid, config: SweepConfig, pools: np.ndarray, labels_given: 
     raise ValueError("grid.duplicated > 0 needs cluster labels: pass labels=")
 
 
+def _check_grid_config(grid, config) -> None:
+  if not isinstance(grid, Grid):
+    raise TypeError(f"grid must be a sweep.Grid, got {type(grid).__name__}")
+  if not isinstance(config, SweepConfig):
+    raise TypeError(f"config must be a sweep.SweepConfig, got {type(config).__name__}")
+
+
 def plan(grid: Grid, config: SweepConfig, pool_size: int, d: int):
   """The chunks a sweep runs: a list of ``(rows, config_indices, size)``, deterministic.
 
@@ -553,6 +664,11 @@ def plan(grid: Grid, config: SweepConfig, pool_size: int, d: int):
   machine reuses every chunk); :func:`run` pads a chunk further to a multiple of the
   device count.
   """
+  _check_grid_config(grid, config)
+  pool_size = _checks.positive_int("pool_size", pool_size)
+  d = _checks.positive_int("d", d)
+  if max(grid.n) > pool_size:
+    raise ValueError(f"grid.n has {max(grid.n)} > pool_size={pool_size}")
   configs = grid.resolved(config.p_max).configurations()
   rows = np.array([bucket_size(int(n), pool_size, config.buckets) for n in configs["n"]])
   chunks = []
@@ -686,6 +802,21 @@ def _stack_per_seed(pool, labels, num_seeds: int):
   return pools.reshape((-1,) + pools.shape[2:]), labels
 
 
+def _check_devices(devices) -> list:
+  """A non-empty sequence of ``jax.Device`` (default: all local devices); returns it as a list."""
+  if devices is None:
+    return list(jax.devices())
+  if isinstance(devices, (str, bytes, dict)) or not hasattr(devices, "__iter__"):
+    raise TypeError(f"devices must be a sequence of jax devices, got {type(devices).__name__}")
+  devices = list(devices)
+  if not devices:
+    raise ValueError("devices must not be empty (None means all local devices)")
+  bad = [d for d in devices if not isinstance(d, jax.Device)]
+  if bad:
+    raise TypeError(f"devices must be jax devices (e.g. jax.devices()), got {bad[0]!r}")
+  return devices
+
+
 def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None, pool_per_seed: bool = False,
         progress: bool = True, devices: Sequence[Any] | None = None) -> str:
   """Runs ``config``'s trainer on every configuration of ``grid``; writes ``workdir/sweep.{npz,json}``.
@@ -708,7 +839,19 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None, poo
 
   Returns:
     The results stem ``workdir/sweep``; read it with :func:`load`.
+
+  The workdir lock is ``fcntl.flock`` on ``workdir/.lock``. It is reliable on local
+  filesystems; on some network filesystems (NFS without ``lockd``, some FUSE mounts) ``flock``
+  is local to one machine or a no-op, so two machines can run in one workdir at once — give
+  each run its own workdir there.
   """
+  _check_grid_config(grid, config)
+  if not isinstance(workdir, (str, os.PathLike)):
+    raise TypeError(f"workdir must be a path (str or os.PathLike), got {type(workdir).__name__}")
+  workdir = os.fspath(workdir)
+  _checks.boolean("pool_per_seed", pool_per_seed)
+  _checks.boolean("progress", progress)
+  devices = _check_devices(devices)
   labels_given = labels is not None
   grid = grid.resolved(config.p_max)
   if pool_per_seed:
@@ -717,7 +860,6 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None, poo
   _validate(grid, config, pools[:pools.shape[0] // len(grid.seed)] if pool_per_seed else pools, labels_given)
   trainer = config.resolved_trainer
   first = first_rows(labels)
-  devices = list(jax.devices() if devices is None else devices)
   mesh = jax.sharding.Mesh(np.array(devices), ("config",)) if len(devices) > 1 else None
   spec = dict(_fingerprint(grid, config, pools, labels), pool_per_seed=bool(pool_per_seed))
   os.makedirs(workdir, exist_ok=True)
@@ -808,12 +950,27 @@ def _assemble(grid, config, workdir, paths, chunks, devices, wall_s, *, pool_per
 
 
 def load(stem: str) -> SweepResult:
-  """Reads a sweep written by :func:`run` (no pickle)."""
+  """Reads a sweep written by :func:`run` (no pickle); ``stem`` is what :func:`run` returned (no extension)."""
+  if not isinstance(stem, (str, os.PathLike)):
+    raise TypeError(f"stem must be a path (str or os.PathLike), got {type(stem).__name__}")
+  stem = os.fspath(stem)
+  if stem.endswith((".npz", ".json")):
+    raise ValueError(f"stem must be the results stem without extension (as run returns it), got {stem!r}")
   arrays, meta = results.load(stem)
+  missing = [k for k in [f"config_{a}" for a in AXES] + ["ok", "converged"] if k not in arrays]
+  missing += [k for k in ("grid_shape",) if k not in meta] + [k for k in REQUIRED if f"out.{k}" not in arrays]
+  if missing:
+    raise ValueError(f"stem {stem!r} is not a sweep written by sweep.run (it lacks {missing})")
   configs = {a: arrays[f"config_{a}"] for a in AXES}
   outputs = {k[len("out."):]: v for k, v in arrays.items() if k.startswith("out.")}
   return SweepResult(configs, tuple(meta["grid_shape"]), outputs, arrays["ok"], meta, outputs["steps_run"],
                      outputs["status"], arrays["converged"], outputs["nonfinite_step"])
+
+
+def _axis_value(axis: str, v):
+  """``v`` as the grid stores it on ``axis`` (a non-integer stays a float, on no integer axis)."""
+  v = float(v)
+  return int(v) if axis in _INT_AXES and v == np.round(v) else v
 
 
 def positions(grid: Grid, configs: dict) -> np.ndarray:
@@ -825,13 +982,25 @@ def positions(grid: Grid, configs: dict) -> np.ndarray:
     ...                  "duplicated": [0.0] * 2, "data": [0, 0]}).tolist()
     [2, 1]
   """
+  if not isinstance(grid, Grid):
+    raise TypeError(f"grid must be a sweep.Grid, got {type(grid).__name__}")
   if grid.p is None:
-    raise ValueError("resolve p first: grid.resolved(p_max)")
+    raise ValueError("grid: resolve p first: grid.resolved(p_max)")
+  if not hasattr(configs, "keys"):
+    raise TypeError(f"configs must be a dict {{axis: values}}, got {type(configs).__name__}")
+  missing = [a for a in AXES if a not in configs]
+  if missing:
+    raise ValueError(f"configs must have every axis {AXES}, missing {missing}")
+  lengths = {a: np.shape(np.atleast_1d(configs[a])) for a in AXES}
+  if len(set(lengths.values())) != 1 or len(next(iter(lengths.values()))) != 1:
+    raise ValueError(f"configs must hold 1-D arrays of one length, got shapes {lengths}")
   index = []
   for a in AXES:
     lookup = {v: i for i, v in enumerate(getattr(grid, a))}
     try:
-      index.append([lookup[(int if a in _INT_AXES else float)(v)] for v in np.asarray(configs[a])])
+      index.append([lookup[_axis_value(a, v)] for v in np.atleast_1d(configs[a])])
+    except (TypeError, ValueError):
+      raise TypeError(f"configs[{a!r}] must hold numbers, got {configs[a]!r}") from None
     except KeyError as err:
       raise ValueError(f"a configuration's {a}={err.args[0]} is not on the grid's {a} axis") from None
   return np.ravel_multi_index(tuple(np.asarray(i, int) for i in index), grid.shape)
@@ -844,25 +1013,31 @@ def merge(parts: Sequence[SweepResult]) -> SweepResult:
   each crossing (every other axis the same, no ``n`` twice). The result is C-ordered over
   the union grid (``n`` sorted); ``meta`` keeps each part's and sums the accounting.
   """
+  if isinstance(parts, SweepResult) or isinstance(parts, (str, bytes, dict)) or not hasattr(parts, "__iter__"):
+    raise TypeError(f"parts must be a list of SweepResult, got {type(parts).__name__}")
+  parts = list(parts)
   if not parts:
-    raise ValueError("merge needs at least one sweep")
+    raise ValueError("parts must hold at least one sweep to merge")
+  bad = [type(r).__name__ for r in parts if not isinstance(r, SweepResult)]
+  if bad:
+    raise TypeError(f"parts must be SweepResults (sweep.load), got {bad[0]}")
   grids = [Grid(**r.meta["grid"]) for r in parts]
   others = [{a: getattr(g, a) for a in AXES if a != "n"} for g in grids]
   if any(o != others[0] for o in others[1:]):
-    raise ValueError("sweeps to merge must share every axis but n")
+    raise ValueError("parts (sweeps to merge) must share every axis but n")
   ns = [v for g in grids for v in g.n]
   if len(set(ns)) != len(ns):
-    raise ValueError(f"sweeps to merge must not share n values, got {sorted(ns)}")
+    raise ValueError(f"parts (sweeps to merge) must not share n values, got {sorted(ns)}")
   union = dataclasses.replace(grids[0], n=tuple(sorted(ns)))
   C = int(np.prod(union.shape))
   rows = [positions(union, r.configs) for r in parts]
 
   covered = np.bincount(np.concatenate(rows), minlength=C)
   if np.any(covered != 1):
-    raise ValueError("sweeps to merge must cover the union grid exactly once")
+    raise ValueError("parts (sweeps to merge) must cover the union grid exactly once")
   for key in ("config", "pool_sha256", "pool_per_seed"):
     if any(r.meta.get(key) != parts[0].meta.get(key) for r in parts[1:]):
-      raise ValueError(f"sweeps to merge must share their {key}")
+      raise ValueError(f"parts (sweeps to merge) must share their {key}")
 
   def cat(arrays):
     first = np.asarray(arrays[0])
@@ -890,6 +1065,20 @@ def merge(parts: Sequence[SweepResult]) -> SweepResult:
 @functools.partial(jax.jit, static_argnames=("fn", "num_clusters"))
 def _measure_batch(pools, labels, first, cfg, values, shared, *, fn, num_clusters):
   return jax.vmap(lambda c, v: fn(_member(pools, labels, first, c, num_clusters), v, shared))(cfg, values)
+
+
+def _check_measure_args(res, fn, select, extras) -> None:
+  if not isinstance(res, SweepResult):
+    raise TypeError(f"res must be a SweepResult (sweep.load), got {type(res).__name__}")
+  if not callable(fn):
+    raise TypeError(f"fn must be a function fn(member, values, shared) -> dict, got {type(fn).__name__}")
+  if extras is not None and not hasattr(extras, "keys"):
+    raise TypeError(f"extras must be a dict {{name: (C, ...)}}, got {type(extras).__name__}")
+  if select is not None:
+    if isinstance(select, (str, bytes, dict)) or np.asarray(select).dtype.kind not in "biu":
+      raise TypeError(f"select must be booleans of shape (C,), got {type(select).__name__}")
+    if np.shape(select) != np.shape(res.ok):
+      raise ValueError(f"select must have shape (C,)={np.shape(res.ok)}, got {np.shape(select)}")
 
 
 def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, extras: dict | None = None,
@@ -932,7 +1121,8 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
     >>> rd.sweep.measure(res, size, pool=X)["n_train"].tolist()
     [2.0, 8.0]
   """
-  _checks.positive_int("batch_size", batch_size)
+  _check_measure_args(res, fn, select, extras)
+  batch_size = _checks.positive_int("batch_size", batch_size)
   grid = Grid(**res.meta["grid"])
   per_seed = bool(res.meta.get("pool_per_seed", False))
   if per_seed:
@@ -988,7 +1178,10 @@ def interleave(X, labels) -> tuple[np.ndarray, np.ndarray]:
     >>> interleave(np.arange(5)[:, None], np.array([0, 0, 0, 1, 1]))[1].tolist()
     [0, 1, 0, 1, 0]
   """
-  X, labels = np.asarray(X), np.asarray(labels)
+  X = np.asarray(_checks.array("X", X))  # integer data as float32
+  labels = _host_labels("labels", labels, ndim=1)
+  if np.ndim(X) == 0 or X.shape[0] != labels.shape[0]:
+    raise ValueError(f"labels must have one entry per row of X: X has shape {X.shape}, labels {labels.shape}")
   rank = np.zeros(len(labels), int)
   for k in np.unique(labels):
     rank[labels == k] = np.arange(np.sum(labels == k))
