@@ -199,6 +199,11 @@ def tpr_at_fpr(fpr, tpr, level: float = 0.01) -> float:
   step, interpolated (then it can exceed the brute force). (The official code's
   ``quantile(neg, 0.99)`` threshold is a third variant.)
 
+  Args:
+    fpr, tpr: a ROC curve, e.g. from ``sklearn.metrics.roc_curve``: nondecreasing 1-D arrays in
+      [0, 1] of one length, with ``fpr[0] <= level`` (a full curve starts at (0, 0)).
+    level: the FPR in [0, 1].
+
   Example:
     >>> tpr_at_fpr(np.array([0.0, 0.0, 0.02, 1.0]), np.array([0.0, 0.5, 0.7, 1.0]))
     0.6
