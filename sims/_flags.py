@@ -1,15 +1,46 @@
-"""absl flags shared by the sims apps, defined only when an app runs as ``__main__``.
+"""absl flags shared by the sims apps, defined only when an app runs as ``__main__``, and the
+checks every app runs on its flags and config before it trains anything.
 
 Defining flags at import time would make two apps impossible to import together (absl
 refuses a flag defined twice), so each app calls :func:`define` from its ``__main__`` block.
+
+Outputs go under ``--workdir``: figures default to ``<workdir>/figures``, so the committed
+``figures/`` are only rewritten on request (``--figdir=figures``).
+
+The checks raise :class:`FlagError` (a ``ValueError``) naming the flag or the override that
+would fix it, e.g. ``--config.n_sigma.K=1: must be an integer >= 2 ...``; run from the command
+line (:func:`exit_on_flag_error`), the app then exits with that message, before any work.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import re
 
 from absl import flags
 from ml_collections import config_flags
+import numpy as np
+
+
+class FlagError(ValueError):
+  """A bad flag or config field, found before any work; the message names the flag."""
+
+
+def exit_on_flag_error(main):
+  """Wraps an app's ``main``: a :class:`FlagError` ends the app with its message (exit status 1)
+  instead of a traceback; any other error keeps its traceback."""
+  import functools
+  import sys
+
+  @functools.wraps(main)
+  def wrapped(argv):
+    try:
+      return main(argv)
+    except FlagError as err:
+      sys.exit(f"error: {err}")
+  return wrapped
 
 
 def define(config_file: str, workdir: str, **extra) -> dict:
@@ -19,9 +50,15 @@ def define(config_file: str, workdir: str, **extra) -> dict:
       config=config_flags.DEFINE_config_file(
           "config", os.path.join(os.path.dirname(__file__), "configs", config_file), "Preset (ml_collections)."),
       workdir=flags.DEFINE_string("workdir", workdir, "Where results (.npz, .json) go."),
-      figdir=flags.DEFINE_string("figdir", "figures", "Where figures go."))
+      figdir=flags.DEFINE_string("figdir", "", "Where figures go; empty = <workdir>/figures. "
+                                 "--figdir=figures rewrites the committed figures."))
   holders.update({name: make() for name, make in extra.items()})
   return holders
+
+
+def figdir_for(workdir: str, figdir: str | None) -> str:
+  """``figdir``, or ``<workdir>/figures`` when it is ``None`` or empty (the flag's default)."""
+  return figdir if figdir else os.path.join(workdir, "figures")
 
 
 def writable_dir(name: str, path: str) -> str:
@@ -31,12 +68,140 @@ def writable_dir(name: str, path: str) -> str:
   created, or is not writable.
   """
   import tempfile
+  if not isinstance(path, (str, os.PathLike)) or not str(path):
+    raise FlagError(f"--{name} must be a directory path, got {path!r}")
   if os.path.exists(path) and not os.path.isdir(path):
-    raise ValueError(f"--{name}={path!r} is a file, not a directory")
+    raise FlagError(f"--{name}={path!r} is a file, not a directory")
   try:
     os.makedirs(path, exist_ok=True)
     with tempfile.TemporaryFile(dir=path):
       pass
   except OSError as err:
-    raise ValueError(f"--{name}={path!r} is not a writable directory: {err}") from None
+    raise FlagError(f"--{name}={path!r} is not a writable directory: {err}") from None
   return path
+
+
+def saved_results(workdir: str, stems) -> None:
+  """Raises ``ValueError`` naming ``--workdir`` unless every ``<workdir>/<stem>.npz`` and ``.json``
+  exists (what ``--plot_only`` redraws from)."""
+  for stem in stems:
+    for ext in (".npz", ".json"):
+      if not os.path.isfile(os.path.join(workdir, stem + ext)):
+        raise FlagError(f"--plot_only redraws from saved results, but --workdir={workdir!r} has no {stem}{ext}: "
+                         "run without --plot_only first (or point --workdir at a finished run)")
+
+
+# ----------------------------------------------------------------------------- config fields
+
+
+def get(c, path: str):
+  """The value at a dotted ``path`` of config ``c`` (``"families[2].d"`` indexes lists)."""
+  node = c
+  for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+    node = node[int(index)] if index else node[name]
+  return node
+
+
+def fail(path: str, value, need: str):
+  """Raises the ``ValueError`` of a bad field: ``--config.<path>=<value>: <need>``."""
+  shown = repr(value) if isinstance(value, str) else value
+  raise FlagError(f"--config.{path}={shown}: {need}")
+
+
+def _is_int(v) -> bool:
+  return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v) -> bool:
+  return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _interval(lo, hi, closed) -> str:
+  if hi == math.inf:
+    return (">= " if closed[0] else "> ") + f"{lo:g}"
+  if lo == -math.inf:
+    return ("<= " if closed[1] else "< ") + f"{hi:g}"
+  return "in " + ("[" if closed[0] else "(") + f"{lo:g}, {hi:g}" + ("]" if closed[1] else ")")
+
+
+def _inside(v, lo, hi, closed) -> bool:
+  return (v >= lo if closed[0] else v > lo) and (v <= hi if closed[1] else v < hi)
+
+
+def _bound(lo, hi, hi_name, lo_name=None) -> str:
+  named = lambda name, v: f"{name}={v}" if name else f"{v}"
+  return f">= {named(lo_name, lo)}" + ("" if hi is None else f" and <= {named(hi_name, hi)}")
+
+
+def integer(c, path: str, lo: int = 1, hi: int | None = None, *, hi_name: str | None = None,
+            lo_name: str | None = None) -> int:
+  """An integer field in ``[lo, hi]`` (bools refused); ``lo_name``/``hi_name`` say where the bounds come from."""
+  v = get(c, path)
+  if not (_is_int(v) and v >= lo and (hi is None or v <= hi)):
+    fail(path, v, f"must be an integer {_bound(lo, hi, hi_name, lo_name)}")
+  return int(v)
+
+
+def real(c, path: str, lo: float = -math.inf, hi: float = math.inf, closed=(True, True)) -> float:
+  """A finite real field in the interval ``lo..hi`` (ends ``closed`` or open)."""
+  v = get(c, path)
+  if not (_is_real(v) and math.isfinite(v) and _inside(v, lo, hi, closed)):
+    fail(path, v, f"must be a finite number {_interval(lo, hi, closed)}")
+  return float(v)
+
+
+def optional_real(c, path: str, lo: float = -math.inf, hi: float = math.inf, closed=(True, True)):
+  """``None`` or a :func:`real` field."""
+  return None if get(c, path) is None else real(c, path, lo, hi, closed)
+
+
+def _sequence(c, path: str, min_len: int, what: str) -> tuple:
+  v = get(c, path)
+  if isinstance(v, (str, bytes)) or not isinstance(v, (tuple, list)) or len(v) < min_len:
+    fail(path, v, f"must be a {'non-empty tuple' if min_len == 1 else f'tuple of at least {min_len}'} of {what}")
+  return tuple(v)
+
+
+def reals(c, path: str, lo: float = -math.inf, hi: float = math.inf, closed=(True, True), *,
+          min_len: int = 1, distinct: bool = False) -> tuple:
+  """A tuple of at least ``min_len`` finite reals in ``lo..hi`` (``distinct``: no repeats)."""
+  v = _sequence(c, path, min_len, f"finite numbers {_interval(lo, hi, closed)}")
+  if not all(_is_real(x) and math.isfinite(x) and _inside(x, lo, hi, closed) for x in v):
+    fail(path, v, f"every entry must be a finite number {_interval(lo, hi, closed)}")
+  if distinct and len(set(v)) < len(v):
+    fail(path, v, "entries must be distinct")
+  return tuple(float(x) for x in v)
+
+
+def integers(c, path: str, lo: int = 1, hi: int | None = None, *, min_len: int = 1,
+             distinct: bool = False, hi_name: str | None = None) -> tuple:
+  """A tuple of at least ``min_len`` integers in ``[lo, hi]`` (``distinct``: no repeats)."""
+  bound = _bound(lo, hi, hi_name)
+  v = _sequence(c, path, min_len, f"integers {bound}")
+  if not all(_is_int(x) and x >= lo and (hi is None or x <= hi) for x in v):
+    fail(path, v, f"every entry must be an integer {bound}")
+  if distinct and len(set(v)) < len(v):
+    fail(path, v, "entries must be distinct")
+  return tuple(int(x) for x in v)
+
+
+def choice(c, path: str, options) -> object:
+  """A field that must be one of ``options``."""
+  v = get(c, path)
+  if isinstance(v, (list, dict)) or v not in tuple(options):
+    fail(path, v, f"must be one of {tuple(options)}")
+  return v
+
+
+def seed(c, path: str) -> int:
+  """A PRNG seed: an integer in ``[0, 2**31)`` (what ``relu_dae.sweep`` accepts)."""
+  return integer(c, path, 0, 2**31 - 1)
+
+
+@contextlib.contextmanager
+def section(path: str):
+  """Re-raises a library check's error inside the block as a ``ValueError`` naming ``--config.<path>``."""
+  try:
+    yield
+  except (TypeError, ValueError, ZeroDivisionError) as err:
+    raise FlagError(f"--config.{path}: {err}") from None

@@ -24,12 +24,15 @@ official ancestral VE sampler.
   steps except the last two, as the official notebook). Smoothness = total variation and largest
   jump of the response (``steering.smoothness``), with 95 % bootstrap intervals over inputs.
 
-Writes ``figures/detection_roc.png``, ``figures/steering_response.png``,
-``figures/steering_digits.png`` and ``<workdir>/{detection,steering}.json`` (+ ``arrays.npz/.json``).
+Writes ``<workdir>/{detection,steering}.json`` (+ ``arrays.npz/.json``) and ``detection_roc.png``,
+``steering_response.png``, ``steering_digits.png`` into ``--figdir`` (default ``<workdir>/figures``;
+``--figdir=figures`` rewrites the committed ones). The config and both directories are checked
+before the first model trains (a ``ValueError`` naming the override, e.g. ``--config.roc_sigma=0.3: ...``).
 
 Usage::
 
   python -m sims.detect_steer                      # quick preset, < 5 min on 2 CPU cores
+  python -m sims.detect_steer --figdir=figures     # the same, regenerating the committed figures
   python -m sims.detect_steer --config=sims/configs/detect_steer.py:smoke --figdir=/tmp/figs
   python -m sims.detect_steer --config=sims/configs/detect_steer.py:paper
 """
@@ -122,9 +125,13 @@ def digits_hybrid(key, c, target_class: int) -> Hybrid:
                      n_train=int(len(X))))
 
 
+def _train_config(t) -> rd.train.TrainConfig:
+  return rd.train.TrainConfig(steps=t.steps, learning_rate=t.learning_rate, lam=t.lam, batch_size=t.batch_size,
+                              optimizer=t.optimizer, chunk_size=t.chunk_size)
+
+
 def train_model(h: Hybrid, c, key, *, progress: bool):
-  tc = rd.train.TrainConfig(steps=c.train.steps, learning_rate=c.train.learning_rate, lam=c.train.lam,
-                            batch_size=c.train.batch_size, optimizer=c.train.optimizer, chunk_size=c.train.chunk_size)
+  tc = _train_config(c.train)
   k_init, k_train = jax.random.split(key)
   params = diffusion.init(k_init, h.X.shape[1], c.p)
   params, hist = diffusion.fit(params, jnp.asarray(h.X), k_train, tc, progress=progress, desc=f"train {h.name}")
@@ -359,8 +366,13 @@ def plot_digit_grid(grid: dict, a_grid, offset, path: str) -> str:
 # ----------------------------------------------------------------------------- app
 
 
-def run(config, workdir: str, figdir: str, *, progress: bool = True) -> dict:
-  """Runs detection and steering on both hybrid models; returns ``{"detection", "steering"}`` summaries."""
+def run(config, workdir: str, figdir: str | None = None, *, progress: bool = True) -> dict:
+  """Runs detection and steering on both hybrid models; returns ``{"detection", "steering"}`` summaries.
+
+  ``figdir`` defaults to ``<workdir>/figures``. The config and both directories are checked
+  before the first model trains."""
+  figdir = _flags.figdir_for(workdir, figdir)
+  validate_config(config)
   _flags.writable_dir("workdir", workdir)
   _flags.writable_dir("figdir", figdir)
   start = time.perf_counter()
@@ -407,6 +419,70 @@ def run(config, workdir: str, figdir: str, *, progress: bool = True) -> dict:
   return dict(detection=det, steering=steer, figures=figs, seconds=seconds)
 
 
+NUM_DIGITS, NUM_CLASSES = 1797, 10  # scikit-learn's digits
+
+
+def validate_config(c) -> None:
+  """Checks the whole config before the first model trains (``ValueError`` naming the override,
+  e.g. ``--config.roc_sigma=0.3: ...``)."""
+  _flags.seed(c, "seed")
+  steps = _flags.integer(c, "num_steps", 2)
+  _flags.integer(c, "num_samples", 2)
+  _flags.real(c, "copy_threshold", 0.0, 1.0, closed=(False, False))
+  sigmas = _flags.reals(c, "score_sigmas", 0.0, closed=(False, True), distinct=True)
+  if not np.any(np.isclose(_flags.real(c, "roc_sigma", 0.0, closed=(False, True)), sigmas)):
+    _flags.fail("roc_sigma", c.roc_sigma, f"must be one of score_sigmas={sigmas} (the ROC curves are drawn there)")
+  _flags.integer(c, "score_noise")
+  _flags.integer(c, "num_bootstrap", 2)
+  _validate_synthetic(c)
+  _validate_digits(c)
+  _validate_steer(c, steps)
+  for path in ("synthetic.train", "digits.train"):
+    with _flags.section(path):
+      _train_config(_flags.get(c, path))
+
+
+def _validate_synthetic(c) -> None:
+  """The synthetic hybrid: a duplicated point per mode next to at least 2 abundant modes
+  (the last is the steering target; the others give the generalized inputs)."""
+  s = "synthetic"
+  for name in ("n_duplicated", "n_per_cluster", "n_test_per_cluster", "p"):
+    _flags.integer(c, f"{s}.{name}")
+  _flags.integer(c, f"{s}.copies", 2)
+  _flags.integer(c, f"{s}.n_abundant", 2)
+  K = c.synthetic.n_duplicated + c.synthetic.n_abundant
+  d = _flags.integer(c, f"{s}.d", K, lo_name="n_duplicated + n_abundant")
+  _flags.integer(c, f"{s}.rank", 1, d, hi_name="d")
+  _flags.real(c, f"{s}.alpha", 0.0)
+  for name in ("decay", "norm"):
+    _flags.real(c, f"{s}.{name}", 0.0, closed=(False, True))
+
+
+def _validate_digits(c) -> None:
+  """The digits hybrid: its sizes against the 1797 images."""
+  n_dup = _flags.integer(c, "digits.n_duplicated")
+  _flags.integer(c, "digits.copies", 2)
+  n_test = _flags.integer(c, "digits.n_test", 1, NUM_DIGITS - n_dup - 1, hi_name="1797 - n_duplicated - 1")
+  if c.digits.n_abundant is not None:
+    _flags.integer(c, "digits.n_abundant", 1, NUM_DIGITS - n_dup - n_test, hi_name="1797 - n_duplicated - n_test")
+  _flags.integer(c, "digits.p")
+
+
+def _validate_steer(c, num_steps: int) -> None:
+  """The steering fields: strengths, inputs, the window of sampler steps, the figure's grid."""
+  e = "steer"
+  _flags.integer(c, f"{e}.target_class", 0, NUM_CLASSES - 1, hi_name="the last digit class")
+  for name in ("sigma_ref", "a_max", "a_max_sampling", "onestep_sigma"):
+    _flags.real(c, f"{e}.{name}", 0.0, closed=(False, True))
+  num_a = _flags.integer(c, f"{e}.num_a", 2)
+  for name in ("num_noise_ref", "num_seeds", "grid_rows"):
+    _flags.integer(c, f"{e}.{name}")
+  _flags.integer(c, f"{e}.num_inputs", 2)
+  _flags.integer(c, f"{e}.grid_cols", 1, num_a, hi_name="steer.num_a")
+  _flags.real(c, f"{e}.window_first_frac", 0.0, 1.0, closed=(True, False))
+  _flags.integer(c, f"{e}.window_skip_last", 0, num_steps - 1, hi_name="num_steps - 1")
+
+
 def _best(rows: list) -> dict:
   """Per labelling: the paper's std score and the best score by AUROC, both at layer h, best σ."""
   out = {}
@@ -430,4 +506,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(_flags.exit_on_flag_error(main))

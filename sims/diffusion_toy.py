@@ -23,16 +23,19 @@ crosses 1/2 (``metrics.critical_n``, log-n interpolation) gets a bootstrap inter
 A second part trains the model on centred scikit-learn digits at a small and a large n and shows
 generated samples next to their nearest training images (the paper's Fig. 2).
 
-Writes ``figures/diffusion_copy_rate.png``, ``figures/diffusion_samples.png`` and
-``<workdir>/{diffusion,dae,oracles,digits}.{npz,json}`` plus ``<workdir>/summary.json`` (the copy-rate
-table and critical n). A rerun with the same arguments reuses every finished part (each is keyed
-by a fingerprint of the settings it depends on); ``--plot_only`` redraws from the saved results.
+Writes ``<workdir>/{diffusion,dae,oracles,digits}.{npz,json}`` plus ``<workdir>/summary.json`` (the
+copy-rate table and critical n), and ``diffusion_copy_rate.png``, ``diffusion_samples.png`` into
+``--figdir`` (default ``<workdir>/figures``; ``--figdir=figures`` rewrites the committed ones). A
+rerun with the same arguments reuses every finished part (each is keyed by a fingerprint of the
+settings it depends on); ``--plot_only`` redraws from the saved results. The config and both
+directories are checked before anything trains (a ``ValueError`` naming the override).
 
 Usage::
 
   python -m sims.diffusion_toy                    # quick preset, a few minutes on 2 CPU cores
+  python -m sims.diffusion_toy --figdir=figures   # the same, regenerating the committed figures
   python -m sims.diffusion_toy --config=sims/configs/diffusion_toy.py:paper   # GPU size
-  python -m sims.diffusion_toy --plot_only
+  python -m sims.diffusion_toy --plot_only --figdir=figures
 """
 
 from __future__ import annotations
@@ -57,7 +60,6 @@ import scipy.stats
 from tqdm.auto import tqdm
 
 import relu_dae as rd
-from relu_dae import _checks
 from relu_dae import diffusion
 from relu_dae import metrics
 from relu_dae import sweep
@@ -450,33 +452,71 @@ def _table_lines(summary: dict, model: str = "diffusion", measure: str = "copy")
 
 
 def validate_config(c) -> None:
-  """Checks the preset before anything trains (``ValueError`` naming the field): builds the grids,
-  trainers and training configs (their own checks run) and checks sizes, thresholds and the sampler."""
-  for name in ("d", "K", "hidden", "min_noisy_batch", "bootstrap", "show_samples", "measure_batch"):
-    _checks.positive_int(f"config.{name}", c[name])
+  """Checks the preset before anything trains (``ValueError`` naming the override, e.g.
+  ``--config.K=0: ...``): the data, grid, sampler and thresholds here, then builds the grids,
+  trainers and training configs (their own checks run)."""
+  for name in ("hidden", "min_noisy_batch", "bootstrap", "show_samples", "measure_batch"):
+    _flags.integer(c, name)
+  K = _flags.integer(c, "K", 2)
+  if _flags.integer(c, "d") < K:
+    _flags.fail("d", c.d, f"must be >= K={K} (K simplex means)")
+  _flags.real(c, "alpha", 0.0)
+  _flags.real(c, "beta", -1.0 / (K - 1), 1.0, closed=(True, False))
+  for name in ("norm", "decay"):
+    _flags.real(c, name, 0.0, closed=(False, True))
+  _flags.seed(c, "data_seed")
+  n = _flags.integers(c, "n", 2, distinct=True)
+  if max(n) < K:
+    _flags.fail("n", c.n, f"needs a value >= K={K} (the samples figure shows the mixture at the first n >= K)")
+  _flags.integers(c, "p", 1, distinct=True)
+  _flags.integers(c, "seeds", 0, 2**31 - 1, distinct=True)
+  _flags.choice(c, "buckets", ("pow2", "single"))
   for name in ("copy_threshold", "level"):
-    if not 0.0 < float(c[name]) < 1.0:
-      raise ValueError(f"config.{name} must lie in (0, 1), got {c[name]}")
-  for name in ("num_samples", "num_steps"):
-    _checks.positive_int(f"config.sampler.{name}", c.sampler[name])
-  try:
-    sweep.Grid(n=c.n, p=c.p, seed=c.seeds)
+    _flags.real(c, name, 0.0, 1.0, closed=(False, False))
+  _validate_sampling(c)
+  with _flags.section("train"):
     diffusion_trainer(c)
+  _flags.real(c, "dae.sigma", 0.0, closed=(False, True))
+  _flags.real(c, "dae.lam", 0.0)
+  with _flags.section("dae"):
     rd.train.TrainConfig(**{k: v for k, v in c.dae.to_dict().items() if k not in ("sigma", "lam")})
-  except (TypeError, ValueError) as err:
-    raise ValueError(f"config: {err}") from None
-  if not 0 < c.digits.n_mem < c.digits.n_gen <= 1797:
-    raise ValueError(f"config.digits needs 0 < n_mem < n_gen <= 1797 (the digits), got {c.digits.n_mem}, {c.digits.n_gen}")
+  _validate_digits(c)
 
 
-def run(c, workdir: str, figdir: str, *, plot_only: bool = False, progress: bool = True) -> list[str]:
+def _validate_sampling(c) -> None:
+  """The sampler's fields and the σ range of the loss and the sampler."""
+  if _flags.real(c, "sigma_min", 0.0, closed=(False, True)) >= _flags.real(c, "sigma_max", 0.0, closed=(False, True)):
+    _flags.fail("sigma_max", c.sigma_max, f"must be > sigma_min={c.sigma_min}")
+  for name in ("num_samples", "num_steps"):
+    _flags.integer(c, f"sampler.{name}")
+  _flags.optional_real(c, "sampler.clamp", 0.0, closed=(False, True))
+
+
+def _validate_digits(c) -> None:
+  """The digits part: sizes against the 1797 images, its model and sampler."""
+  n_gen = _flags.integer(c, "digits.n_gen", 2, 1797, hi_name="the number of digits")
+  _flags.integer(c, "digits.n_mem", 2, n_gen - 1, hi_name="digits.n_gen - 1")
+  for name in ("p", "steps", "num_samples"):
+    _flags.integer(c, f"digits.{name}")
+  _flags.integer(c, "digits.show", 1, c.digits.num_samples, hi_name="digits.num_samples")
+  _flags.real(c, "digits.learning_rate", 0.0, closed=(False, True))
+  _flags.optional_real(c, "digits.clamp", 0.0, closed=(False, True))
+  _flags.seed(c, "digits.seed")
+
+
+def run(c, workdir: str, figdir: str | None = None, *, plot_only: bool = False, progress: bool = True) -> list[str]:
   """Runs every part (or with ``plot_only`` only redraws); returns the figure paths.
 
-  The config and both directories are checked before anything trains."""
-  _flags.writable_dir("figdir", figdir)
-  if not plot_only:
+  ``figdir`` defaults to ``<workdir>/figures``. The config and both directories are checked
+  before anything trains."""
+  figdir = _flags.figdir_for(workdir, figdir)
+  if plot_only:
+    _flags.saved_results(workdir, PARTS)
+  else:
     validate_config(c)
     _flags.writable_dir("workdir", workdir)
+  _flags.writable_dir("figdir", figdir)
+  if not plot_only:
     start = time.perf_counter()
     data = mixture_data(c)
     diff, _ = run_diffusion(c, data, workdir, progress=progress)
@@ -504,4 +544,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(_flags.exit_on_flag_error(main))

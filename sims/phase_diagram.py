@@ -19,15 +19,19 @@ the loss relative to Cor. 3.2's. The critical n* where each transition score cro
 1/2 is located per row (log-n interpolation), with a seed-bootstrap interval, and fitted
 against p, K and α.
 
-Writes ``figures/phase_n_sigma.png``, ``figures/phase_n_p.png``, ``figures/phase_hybrid.png``,
-``figures/critical_n.png`` and ``<workdir>/<sweep>.{npz,json}`` (+ ``critical_summary.json``: n* and the fitted exponents);
-``--plot_only`` redraws the figures from those files.
+Writes ``<workdir>/<sweep>.{npz,json}`` (+ ``critical_summary.json``: n* and the fitted exponents)
+and ``phase_n_sigma.png``, ``phase_n_p.png``, ``phase_hybrid.png``, ``critical_n.png`` into
+``--figdir`` (default ``<workdir>/figures``; ``--figdir=figures`` rewrites the committed ones);
+``--plot_only`` redraws the figures from those files. The whole config (every experiment) and
+both directories are checked before the first sweep trains: a bad value is a ``ValueError``
+naming its override (``--config.n_sigma.K=1: ...``).
 
 Usage::
 
   python -m sims.phase_diagram                    # quick preset, ~8 min on 2 CPU cores
+  python -m sims.phase_diagram --figdir=figures   # the same, regenerating the committed figures
   python -m sims.phase_diagram --config=sims/configs/phase_diagram.py:paper   # GPU size
-  python -m sims.phase_diagram --plot_only
+  python -m sims.phase_diagram --plot_only --figdir=figures
 """
 
 from __future__ import annotations
@@ -48,7 +52,6 @@ from jax.tree_util import Partial
 import numpy as np
 
 import relu_dae as rd
-from relu_dae import _checks
 from relu_dae import metrics
 from relu_dae import sweep
 from sims import _flags
@@ -387,50 +390,79 @@ def _num_families(c, experiment: str) -> int:
 
 
 def validate_config(c) -> None:
-  """Checks every experiment's values before the first sweep trains (``ValueError`` naming the field).
+  """Checks every experiment's values before the first sweep trains (``ValueError`` naming the
+  override, e.g. ``--config.n_sigma.K=1: ...``).
 
-  Builds each experiment's grid and the training config (their own checks run) and checks
-  what they cannot see: sizes against the pool and width, cluster counts, thresholds, the
-  refinement settings.
+  Checks the shared settings, builds the training and sweep configs (their own checks run)
+  and each experiment's grid, and checks what those cannot see: sizes against the pool and
+  width, cluster counts against ``d``, noise levels, thresholds, the refinement settings.
   """
-  for name in ("d", "p_max", "pool", "test", "num_boot", "eval_noise"):
-    _checks.positive_int(f"config.{name}", c[name])
-  if not c.seeds:
-    raise ValueError("config.seeds must hold at least one seed")
-  if not 0.0 < float(c.stored_threshold) <= 1.0:
-    raise ValueError(f"config.stored_threshold is a cosine in (0, 1], got {c.stored_threshold}")
-  if not (isinstance(c.refine.rounds, int) and c.refine.rounds >= 0):
-    raise ValueError(f"config.refine.rounds must be an integer >= 0, got {c.refine.rounds!r}")
-  _checks.positive_int("config.refine.per_bracket", c.refine.per_bracket)
-  train_config(c)
+  for name in ("d", "p_max", "num_boot", "eval_noise", "max_chunk"):
+    _flags.integer(c, name)
+  _flags.integer(c, "pool", 2)
+  _flags.integer(c, "test", 1)
+  _flags.integers(c, "seeds", 0, 2**31 - 1, distinct=True)
+  _flags.seed(c, "data_seed")
+  _flags.choice(c, "fresh_pools", (True, False))
+  _flags.real(c, "norm", 0.0, closed=(False, True))
+  _flags.real(c, "decay", 0.0, closed=(False, True))
+  _flags.real(c, "beta", -1.0, 1.0, closed=(True, False))
+  _flags.real(c, "lam", 0.0)
+  _flags.real(c, "stored_threshold", 0.0, 1.0, closed=(False, True))
+  _flags.real(c, "memory_budget_mb", 0.0, closed=(False, True))
+  _flags.integer(c, "refine.rounds", 0)
+  _flags.real(c, "refine.rel", 0.0, closed=(False, True))
+  _flags.integer(c, "refine.per_bracket")
+  if c.get("convergence") is not None:
+    with _flags.section("convergence"):
+      rd.convergence.Convergence(**c.convergence.to_dict())
+  with _flags.section("train"):
+    config = train_config(c)
+  with _flags.section("memory_budget_mb"):
+    sweep.SweepConfig(config, p_max=c.p_max, memory_budget_mb=c.memory_budget_mb, max_chunk=c.max_chunk)
   for experiment in EXPERIMENTS:
-    e = c[experiment]
-    for K in np.atleast_1d(e.K):
-      if not (isinstance(K, (int, np.integer)) and 2 <= K <= c.pool):
-        raise ValueError(f"config.{experiment}.K must be integers in [2, pool={c.pool}], got {e.K}")
-    try:
-      grid = _grid(c, experiment, _num_families(c, experiment)).resolved(c.p_max)
-    except ValueError as err:
-      raise ValueError(f"config.{experiment}: {err}") from None
-    if max(grid.n) > c.pool:
-      raise ValueError(f"config.{experiment}.n goes up to {max(grid.n)} > pool={c.pool}")
-    if max(grid.p) > c.p_max:
-      raise ValueError(f"config.{experiment}.p goes up to {max(grid.p)} > p_max={c.p_max}")
-    if len(grid.n) < 2 and c.refine.rounds > 0:
-      raise ValueError(f"config.{experiment}.n needs at least 2 values to locate a crossing for refinement")
-    for alpha in np.atleast_1d(e.get("alpha", 1.0)):
-      if not float(alpha) >= 0:
-        raise ValueError(f"config.{experiment}.alpha must be >= 0, got {e.alpha}")
+    _validate_experiment(c, experiment)
 
 
-def run(c, workdir: str, figdir: str, *, plot_only: bool = False, progress: bool = True) -> list[str]:
+def _validate_experiment(c, experiment: str) -> None:
+  """One experiment's fields (:func:`validate_config`)."""
+  e = c[experiment]
+  K_max = dict(hi=min(c.pool, c.d), hi_name="min(pool, d)")  # K simplex means need d >= K
+  if experiment == "alpha_K":
+    _flags.integers(c, f"{experiment}.K", 2, distinct=True, **K_max)
+    _flags.reals(c, f"{experiment}.alpha", 0.0, distinct=True)
+  else:
+    _flags.integer(c, f"{experiment}.K", 2, **K_max)
+    _flags.real(c, f"{experiment}.alpha", 0.0)
+  if experiment == "n_sigma":
+    _flags.real(c, f"{experiment}.premise_alpha", 0.0)
+    _flags.reals(c, f"{experiment}.sigma", 0.0, closed=(False, True), distinct=True)
+  else:
+    _flags.real(c, f"{experiment}.sigma", 0.0, closed=(False, True))
+  n = _flags.integers(c, f"{experiment}.n", 1, c.pool, distinct=True, hi_name="pool")
+  if len(n) < 2 and c.refine.rounds > 0:
+    _flags.fail(f"{experiment}.n", e.n, "needs at least 2 values to locate a crossing for refinement")
+  if experiment == "n_p":
+    _flags.integers(c, f"{experiment}.p", 1, c.p_max, distinct=True, hi_name="p_max")
+  if experiment == "hybrid":
+    _flags.reals(c, f"{experiment}.duplicated", 0.0, 1.0, distinct=True)
+  with _flags.section(experiment):
+    _grid(c, experiment, _num_families(c, experiment)).resolved(c.p_max)
+
+
+def run(c, workdir: str, figdir: str | None = None, *, plot_only: bool = False, progress: bool = True) -> list[str]:
   """Runs (or with ``plot_only`` only redraws) every experiment; returns the figure paths.
 
-  The whole config and both directories are checked before anything trains."""
-  _flags.writable_dir("figdir", figdir)
-  if not plot_only:
+  ``figdir`` defaults to ``<workdir>/figures``. The whole config and both directories are
+  checked before anything trains."""
+  figdir = _flags.figdir_for(workdir, figdir)
+  if plot_only:
+    _flags.saved_results(workdir, list(EXPERIMENTS))
+  else:
     validate_config(c)
     _flags.writable_dir("workdir", workdir)
+  _flags.writable_dir("figdir", figdir)
+  if not plot_only:
     for experiment in EXPERIMENTS:
       run_experiment(c, experiment, workdir, progress=progress)
   from sims import phase_plots  # matplotlib only when drawing
@@ -455,10 +487,11 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   use_all_cpu_cores()
   start = time.perf_counter()
-  paths = run(_FLAGS['config'].value, _FLAGS['workdir'].value, _FLAGS['figdir'].value, plot_only=_FLAGS['plot_only'].value)
+  paths = run(_FLAGS["config"].value, _FLAGS["workdir"].value, _FLAGS["figdir"].value,
+              plot_only=_FLAGS["plot_only"].value)
   print(f"wrote {', '.join(paths)} and {_FLAGS['workdir'].value}/*.npz/.json in {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(_flags.exit_on_flag_error(main))

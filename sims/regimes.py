@@ -5,14 +5,19 @@ low-rank clusters with n ≫ p (generalization), duplicated + abundant clusters
 (hybrid), and scikit-learn digits with n = 5 vs n = 1797 — and compares each with
 its analytic minimum. Writes
 
-* ``figures/regimes_weights.png``: learned weight columns under the training samples
-  or the analytic blocks they match (the analogue of the paper's Fig. 3 and Fig. 6);
-* ``figures/regimes_representations.png``: spiky vs balanced representations (Fig. 4);
+* ``regimes_weights.png`` into ``--figdir`` (default ``<workdir>/figures``;
+  ``--figdir=figures`` rewrites the committed figures): learned weight columns under the
+  training samples or the analytic blocks they match (the analogue of the paper's Fig. 3 and Fig. 6);
+* ``regimes_representations.png`` there too: spiky vs balanced representations (Fig. 4);
 * ``<workdir>/regimes.npz`` + ``.json``: weights, data and every number quoted.
+
+Every model's settings and both directories are checked before the first model trains (a
+``ValueError`` naming the override, e.g. ``--config.mem.p=4: ...``).
 
 Usage::
 
   python -m sims.regimes                                  # default preset, ~1 min on 2 cores
+  python -m sims.regimes --figdir=figures                 # the same, regenerating the committed figures
   python -m sims.regimes --config=sims/configs/regimes.py:quick --figdir=/tmp/figs
   python -m sims.regimes --config.gen.train.sigma=0.5
 """
@@ -41,12 +46,56 @@ def define_flags() -> dict:
   return _FLAGS
 
 
+def _train_config(tc) -> rd.train.TrainConfig:
+  return rd.train.TrainConfig(steps=tc.steps, sigma=tc.sigma, lam=tc.lam, optimizer=tc.optimizer,
+                              learning_rate=tc.learning_rate, batch_size=tc.batch_size, chunk_size=500)
+
+
 def _fit(X, key, tc, p, *, desc):
-  cfg = rd.train.TrainConfig(steps=tc.steps, sigma=tc.sigma, lam=tc.lam, optimizer=tc.optimizer,
-                             learning_rate=tc.learning_rate, batch_size=tc.batch_size, chunk_size=500)
   k_init, k_train = jax.random.split(key)
-  params, hist = rd.train.fit(rd.model.init(k_init, X.shape[1], p), X, k_train, cfg, desc=desc)
+  params, hist = rd.train.fit(rd.model.init(k_init, X.shape[1], p), X, k_train, _train_config(tc), desc=desc)
   return params["W"], hist
+
+
+NUM_DIGITS = 1797  # scikit-learn's digits
+
+
+def validate_config(c) -> None:
+  """Checks every model's settings before the first one trains (``ValueError`` naming the
+  override, e.g. ``--config.mem.p=4: ...``)."""
+  _flags.seed(c, "seed")
+  if _flags.integer(c, "d") != 64:
+    _flags.fail("d", c.d, "must be 64: every dataset is drawn as 8×8 images, like the digits")
+  n = _flags.integer(c, "mem.n", 2, c.d, hi_name="d")
+  _flags.integer(c, "mem.p", n, lo_name="mem.n")  # Cor. 3.2: a column per sample
+  _flags.real(c, "mem.norm", 0.0, closed=(False, True))
+  K = _flags.integer(c, "gen.K", 2, c.d, hi_name="d")
+  _flags.real(c, "gen.beta", -1.0 / (K - 1), 1.0, closed=(True, False))
+  _validate_clusters(c, "gen")
+  for name in ("n_duplicated", "n_abundant", "copies"):
+    _flags.integer(c, f"hybrid.{name}")
+  if c.hybrid.n_duplicated + c.hybrid.n_abundant > c.d:
+    _flags.fail("hybrid.n_abundant", c.hybrid.n_abundant, f"n_duplicated + n_abundant must be <= d={c.d}")
+  _validate_clusters(c, "hybrid")
+  n_mem = _flags.integer(c, "digits.n_mem", 2, NUM_DIGITS, hi_name="the number of digits")
+  _flags.integer(c, "digits.p", n_mem, lo_name="digits.n_mem")
+  _flags.integer(c, "num_hist_inputs")
+  for path in ("mem.train", "gen.train", "hybrid.train", "digits.train_mem", "digits.train_gen"):
+    _flags.real(c, f"{path}.sigma", 0.0, closed=(False, True))
+    with _flags.section(path):
+      _train_config(_flags.get(c, path))
+  if c.mem.n * c.mem.train.lam >= c.mem.norm**2:  # Eq. (9) needs nλ < min ‖x_i‖² = norm²
+    _flags.fail("mem.train.lam", c.mem.train.lam, f"mem.n * lam must be < mem.norm**2={c.mem.norm**2:g} (Eq. 9)")
+
+
+def _validate_clusters(c, name: str) -> None:
+  """The mixture fields shared by the ``gen`` and ``hybrid`` datasets."""
+  _flags.integer(c, f"{name}.n_per_cluster")
+  _flags.integer(c, f"{name}.rank", 1, c.d, hi_name="d")
+  _flags.integer(c, f"{name}.p")
+  _flags.real(c, f"{name}.alpha", 0.0)
+  for field in ("decay", "norm"):
+    _flags.real(c, f"{name}.{field}", 0.0, closed=(False, True))
 
 
 def _loss(W, X, sigma, lam, key):
@@ -103,8 +152,13 @@ def _blocks(X, labels, W, sigma, lam, key, name, *, hybrid=False):
   return summary, panel
 
 
-def run(config, workdir: str, figdir: str) -> dict:
-  """Runs every experiment of ``config``; returns the summary written to ``regimes.json``."""
+def run(config, workdir: str, figdir: str | None = None) -> dict:
+  """Runs every experiment of ``config``; returns the summary written to ``regimes.json``.
+
+  ``figdir`` defaults to ``<workdir>/figures``. The config and both directories are checked
+  before the first model trains."""
+  figdir = _flags.figdir_for(workdir, figdir)
+  validate_config(config)
   _flags.writable_dir("workdir", workdir)
   _flags.writable_dir("figdir", figdir)
   start = time.time()
@@ -207,13 +261,15 @@ def run(config, workdir: str, figdir: str) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  summary = run(_FLAGS['config'].value, _FLAGS['workdir'].value, _FLAGS['figdir'].value)
+  workdir = _FLAGS["workdir"].value
+  figdir = _flags.figdir_for(workdir, _FLAGS["figdir"].value)
+  summary = run(_FLAGS["config"].value, workdir, figdir)
   for name, s in summary.items():
     logging.info("%s: %s", name, s)
-  print(f"wrote {_FLAGS['figdir'].value}/regimes_weights.png, {_FLAGS['figdir'].value}/regimes_representations.png, "
-        f"{_FLAGS['workdir'].value}/regimes.npz/.json in {summary['seconds']:.0f} s")
+  print(f"wrote {figdir}/regimes_weights.png, {figdir}/regimes_representations.png, "
+        f"{workdir}/regimes.npz/.json in {summary['seconds']:.0f} s")
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(_flags.exit_on_flag_error(main))

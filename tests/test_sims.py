@@ -192,7 +192,7 @@ def test_every_app_refuses_an_unwritable_directory_before_working(tmp_path, app)
 
 
 @pytest.mark.parametrize("field, value, match", [
-    ("K", 0, "config.K"), ("copy_threshold", 1.5, "copy_threshold"), ("n", (2, 0), "axis 'n'"),
+    ("K", 0, "config.K"), ("copy_threshold", 1.5, "copy_threshold"), ("n", (2, 0), r"config\.n="),
     ("train.learning_rate", -1.0, "learning_rate"), ("sampler.num_steps", 0, "num_steps"),
     ("digits.n_gen", 5000, "n_gen")])
 def test_diffusion_toy_refuses_a_bad_config_before_training(tmp_path, monkeypatch, field, value, match):

@@ -2,8 +2,8 @@
 
 ``--config=sims/configs/margin_check.py`` is ``default`` (the committed figures, ≥ 1,000
 random instances, under 10 minutes on 2 CPU cores); ``...margin_check.py:quick`` (or
-``--quick``) is the under-a-minute smoke run. Override any field, e.g.
-``--config.refine_steps=400``.
+``--quick``, which takes overrides the same way) is the under-a-minute smoke run. Override any
+field, e.g. ``--config.refine_steps=400``.
 """
 
 import ml_collections
@@ -75,7 +75,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.cor33.n_k = (8, 32, 128)
     c.cor33.seeds = 2
     c.cor33.test = 200
-    c.cor33.train_n_k = (16,)
+    c.cor33.train_n_k = (32,)  # one of n_k: the others are never trained
     c.jacobian.steps = 200
     c.jacobian.gen_n_k = 32
     c.limits.count = 8
