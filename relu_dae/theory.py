@@ -48,49 +48,37 @@ from relu_dae import model
 # ---------------------------------------------------------------------------------------------
 
 
-def _matrix(name, x):
-  """``_checks.matrix`` with ``TypeError`` (not a shape error) for ``str``, ``None`` and other non-arrays."""
-  return _checks.matrix(name, _checks.array(name, x))
+_matrix = _checks.data_matrix
 
 
 def _typed(name, x, ndim: int):
-  """A real array of ``ndim`` dimensions whose *values* are not checked (a batch may hold NaN instances)."""
-  if isinstance(x, (list, tuple)):
-    x = np.asarray(x)
-  if not hasattr(x, "dtype"):
-    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
-  _checks.real_floating(name, x)
+  """A real array of ``ndim`` dimensions whose NaN/inf are not refused (a batch may hold unbuilt instances)."""
+  x = _checks.real_array(name, x)
   if jnp.ndim(x) != ndim:
     raise ValueError(f"{name} must be {ndim}-D, got shape {jnp.shape(x)}")
-  return x if jnp.issubdtype(x.dtype, jnp.floating) else jnp.asarray(x, jnp.float32)
+  return x
 
 
-def _ids(name, v, size: int, symbol: str) -> np.ndarray:
-  """Non-negative integer cluster ids of shape ``(size,)``, as given (−1 is :class:`Margin`'s "no owner")."""
-  a = np.asarray(_checks.array(name, v, ndim=1))
-  if a.shape != (size,):
-    raise ValueError(f"{name} must have shape ({symbol},)=({size},), got {a.shape}")
-  if np.any(a < 0) or np.any(a != np.round(a)):
-    raise ValueError(f"{name} must be non-negative integer cluster ids, got values {np.unique(a)[:10].tolist()}")
-  return np.asarray(v)
-
-
-def _key(k) -> None:
-  if k is None or isinstance(k, (str, bytes, dict, list, tuple)):
-    raise TypeError(f"key must be a PRNG key (jax.random.PRNGKey / jax.random.key), got {type(k).__name__}")
-  _checks.key("key", k)
+def _owner(owner, p: int, ids) -> np.ndarray:
+  """Each unit's owning cluster: integer ids of shape ``(p,)``, all among the labels' ``ids``."""
+  a = np.asarray(_checks.array("owner", owner, ndim=1))
+  if a.shape != (p,):
+    raise ValueError(f"owner must have shape (p,)=({p},), got {a.shape}")
+  if not np.all(np.isin(a, ids)):
+    raise ValueError(f"owner must contain cluster ids from labels {np.asarray(ids).tolist()}, got {a.tolist()}")
+  return np.asarray(owner)
 
 
 def _params(params, *, batched: bool = False) -> dict:
   """Tied ``{"W"}`` / untied ``{"W1", "W2"}`` weights ``(d, p)``, real and finite; returned as float arrays.
 
-  ``batched``: ``(B, d, p)`` leaves whose values are not checked (an unbuilt instance may be NaN).
+  ``batched``: ``(B, d, p)`` leaves whose NaN/inf are not refused (an unbuilt instance may be NaN).
   """
+  if not batched:
+    _checks.dae_params("params", params)
+    return {k: _checks.array(f"params[{k!r}]", v) for k, v in params.items()}  # integers as float32
   if not hasattr(params, "keys"):
     raise TypeError(f"params must be a dict {{'W'}} (tied) or {{'W1', 'W2'}} (untied), got {type(params).__name__}")
-  if not batched:
-    _checks.params("params", params)
-    return {k: _checks.array(f"params[{k!r}]", v) for k, v in params.items()}
   if set(params.keys()) not in ({"W"}, {"W1", "W2"}):
     raise ValueError(f"params must have key 'W' (tied) or keys 'W1','W2' (untied), got {sorted(params.keys())}")
   out = {k: _typed(f"params[{k!r}]", v, 3) for k, v in params.items()}
@@ -156,19 +144,15 @@ class Margin(NamedTuple):
 
 
 def _cluster_index(X, labels):
-  labels = _ids("labels", labels, X.shape[0], "n")
+  labels = _checks.integer_labels(X, labels)
   ids, inverse = np.unique(labels, return_inverse=True)
   return ids, inverse
 
 
 def _owner_index(X, W, ids, inverse, owner) -> np.ndarray:
   """Each unit's owning cluster as an index into ``ids``: ``owner`` checked, or the largest mean pre-activation."""
-  p = W.shape[1]
   if owner is not None:
-    owner = _ids("owner", owner, p, "p")
-    if not np.all(np.isin(owner, ids)):
-      raise ValueError(f"owner must contain cluster ids from labels {ids.tolist()}, got {owner.tolist()}")
-    return np.searchsorted(ids, owner)
+    return np.searchsorted(ids, _owner(owner, W.shape[1], ids))
   norms = jnp.linalg.norm(W, axis=0)
   pre = (X @ W) / jnp.where(norms > 0, norms, 1.0)  # (n, p) signed distances
   onehot = jnp.asarray(inverse[:, None] == np.arange(len(ids))[None, :], pre.dtype)  # (n, K)
@@ -222,6 +206,8 @@ def margin(X: jax.Array, labels, W: jax.Array, owner=None) -> Margin:
   if not np.any(np.asarray(W) != 0):
     raise ValueError(f"W has no nonzero column (shape {W.shape}): no unit has a mask to keep, the margin is undefined")
   ids, inverse = _cluster_index(X, labels)
+  if ids.min() < 0:
+    raise ValueError(f"labels must be non-negative cluster ids (-1 marks a zero column in owner), got {ids.tolist()}")
   own_idx = _owner_index(X, W, ids, inverse, owner)
   same = jnp.asarray(inverse[:, None] == own_idx[None, :])  # (n, p)
   gamma, a, b, per_unit = _margin_gaps(X, W, same)
@@ -258,10 +244,8 @@ def margin_batch(X: jax.Array, labels, W: jax.Array, owner) -> Margin:
   if X.shape[0] != W.shape[0] or X.shape[2] != W.shape[1] or 0 in X.shape[:2] or W.shape[2] == 0:
     raise ValueError(f"X (B, n, d) and W (B, d, p) must share B and d, none of B, n, p zero; got X of shape "
                      f"{X.shape} and W of shape {W.shape}")
-  labels = _ids("labels", labels, X.shape[1], "n")
-  owner = _ids("owner", owner, W.shape[2], "p")
-  if not np.all(np.isin(owner, labels)):
-    raise ValueError(f"owner must contain cluster ids from labels {np.unique(labels).tolist()}, got {owner.tolist()}")
+  labels = _checks.integer_labels(X[0], labels)
+  owner = _owner(owner, W.shape[2], np.unique(labels))
   same = jnp.asarray(labels[:, None] == owner[None, :])
   gamma, a, b, per_unit = jax.vmap(_margin_gaps, (0, 0, None))(X, W, same)
   return Margin(gamma, a, b, per_unit, owner)
@@ -416,7 +400,7 @@ def mask_stability_mc(key: jax.Array, X: jax.Array, W: jax.Array, sigma, num_dra
   Args:
     key: PRNG key; X: ``(n, d)``; W: ``(d, p)``; sigma: σ ≥ 0; num_draws: draws per sample.
   """
-  _key(key)
+  _checks.prng_key("key", key)
   X, W = _check_xw(X, W)
   _checks.scalar_nonnegative("sigma", sigma)
   num_draws = _checks.positive_int("num_draws", num_draws)
@@ -612,7 +596,7 @@ def moment_matched_noise(key: jax.Array, n: int, num_draws: int, d: int, dtype=N
     >>> bool(abs(eps[0].T @ eps[0] / 8 - jnp.eye(3)).max() < 1e-5), bool(abs(eps[0].mean(0)).max() < 1e-6)
     (True, True)
   """
-  _key(key)
+  _checks.prng_key("key", key)
   n = _checks.positive_int("n", n)
   num_draws = _checks.positive_int("num_draws", num_draws)
   d = _checks.positive_int("d", d)
