@@ -71,6 +71,32 @@ def in_range(name: str, x, lo: float, hi: float, *, closed: tuple[bool, bool] = 
 MAX_ABS = 1e15
 
 
+def _real(name: str, x):
+  """``x`` as a real array (lists converted, integers and bools as float32); ``TypeError`` otherwise."""
+  if isinstance(x, (list, tuple)):
+    try:
+      x = np.asarray(x)
+    except ValueError as e:  # ragged nesting
+      raise ValueError(f"{name} must be a rectangular array, got a ragged {type(x).__name__}") from e
+  if isinstance(x, (bool, np.bool_)) or _not_a_number(x) or not (
+      hasattr(x, "dtype") or isinstance(x, (int, float, np.generic))):
+    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+  real_floating(name, x)
+  if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+    x = jnp.asarray(x, jnp.float32)
+  return x
+
+
+def _moderate(name: str, x) -> None:
+  """Refuses finite entries above :data:`MAX_ABS` (when concrete)."""
+  v = concrete(x)
+  if v is not None and v.size:
+    top = np.max(np.abs(np.where(np.isfinite(v), v, 0.0)))
+    if top > MAX_ABS:
+      raise ValueError(f"{name} has entries of magnitude {top:.3g} > {MAX_ABS:g}; rescale the data "
+                       "(squared norms would overflow float32)")
+
+
 def array(name: str, x, *, ndim: int | None = None):
   """Checks a real, finite array of moderate scale; returns it, integers and bools as float32.
 
@@ -78,29 +104,29 @@ def array(name: str, x, *, ndim: int | None = None):
   non-finite entries, or entries above :data:`MAX_ABS` in absolute value (values checked only
   when concrete).
   """
-  if isinstance(x, (list, tuple)):
-    try:
-      x = np.asarray(x)
-    except ValueError as e:  # ragged nesting
-      raise ValueError(f"{name} must be a rectangular array, got a ragged {type(x).__name__}") from e
-  if _not_a_number(x) or not hasattr(x, "dtype") and not isinstance(x, (int, float, np.generic)):
-    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
-  real_floating(name, x)
-  dtype = jnp.result_type(x)
-  if not jnp.issubdtype(dtype, jnp.floating):
-    x = jnp.asarray(x, jnp.float32)
+  x = _real(name, x)
   if ndim is not None and jnp.ndim(x) != ndim:
     raise ValueError(f"{name} must be {ndim}-D, got shape {jnp.shape(x)}")
   finite(name, x)
-  v = concrete(x)
-  if v is not None and v.size and np.max(np.abs(v)) > MAX_ABS:
-    raise ValueError(f"{name} has entries of magnitude {np.max(np.abs(v)):.3g} > {MAX_ABS:g}; rescale the data "
-                     "(squared norms would overflow float32)")
+  _moderate(name, x)
+  return x
+
+
+def real_array(name: str, x):
+  """:func:`array` without the finiteness check: NaN/inf pass (for inputs where NaN has a documented
+  meaning, e.g. a failed run's weights or scores); ``|x| <= MAX_ABS`` on the finite entries."""
+  x = _real(name, x)
+  _moderate(name, x)
   return x
 
 
 def key(name: str, k) -> None:
-  """Raises ``ValueError`` unless ``k`` is one PRNG key: typed (``jax.random.key``) or raw default-impl."""
+  """Raises unless ``k`` is one PRNG key: typed (``jax.random.key``) or raw default-impl.
+
+  ``TypeError`` for None, strings, dicts and lists; ``ValueError`` for arrays of another shape or dtype.
+  """
+  if _not_a_number(k):
+    raise TypeError(f"{name} must be a PRNG key (jax.random.PRNGKey / jax.random.key), got {type(k).__name__}")
   try:
     dtype = jnp.result_type(k)
   except TypeError as e:
@@ -129,7 +155,11 @@ def finite(name: str, x) -> None:
 
 
 def matrix(name: str, x, *, ncols: int | None = None):
-  """Checks a 2-D data matrix (rows are samples) with :func:`array`; returns it (ints as float32)."""
+  """Checks a 2-D data matrix (rows are samples) with :func:`array`; returns it (ints as float32).
+
+  ``TypeError`` first for the wrong kind of object (None, str, dict, complex or string arrays).
+  """
+  x = _real(name, x)
   if np.ndim(x) != 2:
     raise ValueError(f"{name} must be a 2-D array (n, d), got shape {np.shape(x)}")
   if ncols is not None and np.shape(x)[1] != ncols:
@@ -250,41 +280,6 @@ def weight_vector(name: str, w, size: int, symbol: str = "K"):
   if v is not None and (np.any(v < 0) or not np.any(v > 0)):
     raise ValueError(f"{name} must be >= 0 and not all zero, got {v}")
   return w
-
-
-def prng_key(name: str, k) -> None:
-  """:func:`key`, with ``TypeError`` for None, strings, dicts and lists (what :func:`key` would take as shapes)."""
-  if _not_a_number(k):
-    raise TypeError(f"{name} must be a PRNG key (jax.random.PRNGKey / jax.random.key), got {type(k).__name__}")
-  key(name, k)
-
-
-def real_array(name: str, x):
-  """:func:`array` without the finiteness check: NaN/inf pass (for inputs where NaN has a documented
-  meaning, e.g. a failed run's weights or scores); ``|x| <= MAX_ABS`` on the finite entries."""
-  if isinstance(x, (list, tuple)):
-    try:
-      x = np.asarray(x)
-    except ValueError as e:  # ragged nesting
-      raise ValueError(f"{name} must be a rectangular array, got a ragged {type(x).__name__}") from e
-  if isinstance(x, (bool, np.bool_)) or _not_a_number(x) or not (hasattr(x, "dtype") or isinstance(x, (int, float))):
-    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
-  real_floating(name, x)
-  if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
-    x = jnp.asarray(x, jnp.float32)
-  v = concrete(x)
-  if v is not None and v.size and np.max(np.abs(np.where(np.isfinite(v), v, 0.0))) > MAX_ABS:
-    raise ValueError(f"{name} has entries of magnitude above {MAX_ABS:g}; rescale it")
-  return x
-
-
-def data_matrix(name: str, x, *, ncols: int | None = None):
-  """:func:`matrix`, but ``TypeError`` first for the wrong kind of object (None, str, dict, complex or string arrays)."""
-  if not isinstance(x, (list, tuple)):
-    if _not_a_number(x) or not hasattr(x, "dtype") and not isinstance(x, (int, float, np.generic)):
-      raise TypeError(f"{name} must be a 2-D array (n, d), got {type(x).__name__}")
-    real_floating(name, x)
-  return matrix(name, x, ncols=ncols)
 
 
 def path(name: str, p) -> str:

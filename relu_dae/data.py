@@ -69,7 +69,7 @@ def mixture_spec(means, cov_factors=None, weights=None) -> MixtureSpec:
     cov_factors: ``(K, d, r)``; default zeros (point masses at the means).
     weights: ``(K,)`` nonnegative, normalized here; default uniform.
   """
-  means = jnp.asarray(_checks.data_matrix("means", means))
+  means = jnp.asarray(_checks.matrix("means", means))
   K, d = means.shape
   if cov_factors is None:
     cov_factors = jnp.zeros((K, d, 1), means.dtype)
@@ -85,7 +85,7 @@ def mixture_spec(means, cov_factors=None, weights=None) -> MixtureSpec:
 
 def sample_mixture(key: jax.Array, spec: MixtureSpec, n: int) -> tuple[jax.Array, jax.Array]:
   """Draws ``n`` i.i.d. samples of Eq. (4); returns ``X (n, d)`` and ``labels (n,)``."""
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   _check_spec(spec)
   n = _checks.positive_int("n", n)
   k_lab, k_z = jax.random.split(key)
@@ -106,7 +106,7 @@ def _draw(key: jax.Array, spec: MixtureSpec, labels: jax.Array) -> jax.Array:
 
 def sample_mixture_counts(key: jax.Array, spec: MixtureSpec, counts: Sequence[int]):
   """Draws exactly ``counts[k]`` samples from component k; rows sorted by cluster."""
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   _check_spec(spec)
   if counts is None or isinstance(counts, (str, bytes, dict)) or np.ndim(counts) != 1:
     raise TypeError(f"counts must be a sequence of K={spec.means.shape[0]} positive integers, got {counts!r}")
@@ -119,7 +119,7 @@ def sample_mixture_counts(key: jax.Array, spec: MixtureSpec, counts: Sequence[in
 
 def random_orthogonal(key: jax.Array, d: int, r: int | None = None) -> jax.Array:
   """A Haar-random ``(d, r)`` matrix with orthonormal columns (QR with sign fix); ``r <= d``."""
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   d = _checks.positive_int("d", d)
   r = d if r is None else _checks.positive_int("r", r)
   if r > d:
@@ -163,7 +163,7 @@ def _check_simplex(K, d, beta, norm, key, symbol: str) -> None:
     raise ValueError(f"d must be >= {symbol} to place {symbol}={K} vectors with equal cosines, got d={d}")
   _checks.scalar_positive("norm", norm)
   if key is not None:
-    _checks.prng_key("key", key)
+    _checks.key("key", key)
   if beta is None:
     return
   _checks.number("beta", beta)
@@ -231,7 +231,7 @@ def separable_mixture_arrays(key: jax.Array, *, d: int, counts: Sequence[int], a
     ``X (n, d)``, ``labels (n,)``, the rescaled covariance factors ``(K, d, rank)`` and the
     means ``(K, d)``.
   """
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   d, counts, rank, decay = _check_arrays_static(d, counts, rank, decay)
   K = len(counts)
   _checks.real_floating("alpha", alpha)
@@ -292,7 +292,7 @@ def separability(X, labels) -> tuple[float, float]:
     X: ``(n, d)`` data.
     labels: ``(n,)`` integer cluster ids.
   """
-  X = np.asarray(_checks.data_matrix("X", X), np.float64)
+  X = np.asarray(_checks.matrix("X", X), np.float64)
   labels = _checks.integer_labels(X, labels)
   ids, inverse = np.unique(labels, return_inverse=True)
   means = np.stack([X[inverse == k].mean(axis=0) for k in range(len(ids))])
@@ -337,7 +337,7 @@ def negatively_correlated_subset(X, m: int) -> tuple[np.ndarray, float]:
   Returns:
     ``indices (m,)`` and the achieved largest pairwise cosine (β₁ of Cor. 3.2).
   """
-  X = np.asarray(_checks.data_matrix("X", X), np.float64)
+  X = np.asarray(_checks.matrix("X", X), np.float64)
   m = _checks.positive_int("m", m)
   if m > X.shape[0]:
     raise ValueError(f"m must be <= n={X.shape[0]}, got {m}")

@@ -52,7 +52,7 @@ def empirical_posterior(y: jax.Array, X: jax.Array, sigma) -> jax.Array:
   Exact for any σ > 0: the scores are shifted to their maximum *before* the division by σ², so
   when σ² underflows the weights become the indicator of the nearest sample(s), not NaN.
   """
-  X = _checks.data_matrix("X", X)
+  X = _checks.matrix("X", X)
   y = _input("y", y, X.shape[1])
   _checks.scalar_positive("sigma", sigma)
   # ‖y − x_i‖² = ‖y‖² − 2⟨y, x_i⟩ + ‖x_i‖²; the ‖y‖² term cancels in the softmax.
@@ -109,7 +109,7 @@ def gaussian_mixture(y: jax.Array, means: jax.Array, covs: jax.Array, weights: j
     means: ``(K, d)``; covs: ``(K, d, d)`` (may be singular when σ > 0); weights: ``(K,)``.
     sigma: noise level σ ≥ 0 (σ = 0 needs nonsingular covariances).
   """
-  means = jnp.asarray(_checks.data_matrix("means", means))
+  means = jnp.asarray(_checks.matrix("means", means))
   K, d = means.shape
   covs = _checks.array("covs", covs)
   if jnp.shape(covs) != (K, d, d):
@@ -146,7 +146,7 @@ def gaussian_mixture_spectral(y: jax.Array, means: jax.Array, evals: jax.Array, 
     >>> gaussian_mixture_spectral(jnp.array([2.0, 0.0]), means, lam, V, jnp.ones(1), 1.0).tolist()
     [1.0, 0.0]
   """
-  means = jnp.asarray(_checks.data_matrix("means", means))
+  means = jnp.asarray(_checks.matrix("means", means))
   K, d = means.shape
   evals, evecs = _checks.array("evals", evals), _checks.array("evecs", evecs)
   if jnp.shape(evals) != (K, d):

@@ -142,11 +142,11 @@ def scores(params: model.Params, x: jax.Array, sigma, key: jax.Array, *, num_noi
 def _validate_scores(params, x, sigma, key, num_noise, names, represent):
   if not callable(represent):
     raise TypeError(f"represent must be a function (params, y) -> h, got {type(represent).__name__}")
-  x = _checks.data_matrix("x", x)
+  x = _checks.matrix("x", x)
   if represent is model.represent:  # a custom encoder (e.g. diffusion.represent) checks its own params
     _checks.trailing_dim("x", x, _checks.dae_params("params", params)[0])
   _checks.scalar_nonnegative("sigma", sigma)
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   return x, _checks.positive_int("num_noise", num_noise), _score_fns(names)
 
 
@@ -266,7 +266,7 @@ def _rng(seed) -> np.random.Generator:
   if isinstance(seed, np.random.Generator):
     return seed
   if isinstance(seed, jax.Array):  # a PRNG key, raw uint32 (2,) or typed
-    _checks.prng_key("seed", seed)
+    _checks.key("seed", seed)
     if jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
       seed = jax.random.key_data(seed)
     return np.random.default_rng(np.asarray(seed, dtype=np.uint32).ravel().tolist())

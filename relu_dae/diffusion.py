@@ -76,7 +76,7 @@ def init(key: jax.Array, d: int, p: int, *, hidden: int = 32) -> Params:
     p: hidden units (representation dimension).
     hidden: width of the conditioning MLP's hidden layer (the official code uses ``p``).
   """
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   d = _checks.positive_int("d", d)
   p = _checks.positive_int("p", p)
   hidden = _checks.positive_int("hidden", hidden)
@@ -261,7 +261,7 @@ def draw_noise(key: jax.Array, n: int, num_noise: int, d: int, *, sigma_min=SIGM
   only on ``(key, i)`` (as :func:`relu_dae.losses.sample_noise`), so zero-weight padding rows
   do not change the real samples' noise. ``sigma_min ≥ SIGMA_FLOOR``; ``dtype`` a floating dtype.
   """
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   n = _checks.positive_int("n", n)
   num_noise = _checks.positive_int("num_noise", num_noise)
   d = _checks.positive_int("d", d)
@@ -306,8 +306,8 @@ def loss(params: Params, X: jax.Array, key: jax.Array, *, sigma_min=SIGMA_MIN, s
     True
   """
   d, _ = _check_params(params)
-  X = _checks.data_matrix("X", X, ncols=d)  # integer or bool data as float32
-  _checks.prng_key("key", key)
+  X = _checks.matrix("X", X, ncols=d)  # integer or bool data as float32
+  _checks.key("key", key)
   _check_range(sigma_min, sigma_max)
   _checks.scalar_nonnegative("lam", lam)
   num_noise = _checks.positive_int("num_noise", num_noise)
@@ -350,8 +350,8 @@ def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainC
   _check_config(config)
   d, _ = _check_params(params)
   params = train_lib._float_params("params", params)  # finite; integer weights as float32
-  X = _checks.data_matrix("X", X, ncols=d)  # integer or bool data as float32
-  _checks.prng_key("key", key)
+  X = _checks.matrix("X", X, ncols=d)  # integer or bool data as float32
+  _checks.key("key", key)
   _check_range(sigma_min, sigma_max)
   if weights is not None:
     _checks.sample_weights("weights", weights, np.shape(X)[0])
@@ -502,7 +502,7 @@ def single_sigma_dae(params_dae: model.Params) -> Partial:
 
 def empirical_denoiser(X: jax.Array) -> Partial:
   """The empirical denoiser ``f_emp`` of Eq. (3) for training data ``X (n, d)``."""
-  X = jnp.asarray(_checks.data_matrix("X", X))
+  X = jnp.asarray(_checks.matrix("X", X))
   return Partial(_empirical_denoiser, X)
 
 
@@ -514,7 +514,7 @@ def gaussian_mixture_denoiser(means: jax.Array, covs: jax.Array, weights: jax.Ar
   docs/theory_choices.md §15 on batched solves in ``vmap``). ``means (K, d)``, ``covs (K, d, d)``,
   ``weights (K,)``.
   """
-  means = np.asarray(_checks.data_matrix("means", means))
+  means = np.asarray(_checks.matrix("means", means))
   K, d = means.shape
   covs = np.asarray(_checks.array("covs", covs))
   if covs.shape != (K, d, d):
@@ -667,7 +667,7 @@ def sample(params_or_denoiser, key: jax.Array, num_samples: int, d: int, *, num_
   Returns:
     Samples ``(m, d)``, or the trajectory ``(N + 1, m, d)`` (initial state first).
   """
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   num_samples = _checks.positive_int("num_samples", num_samples)
   d = _checks.positive_int("d", d)
   sigmas = sigma_grid(num_steps, sigma_max, sigma_min)

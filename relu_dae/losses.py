@@ -39,7 +39,7 @@ def _weighted_mean(values: jax.Array, weights: jax.Array | None) -> jax.Array:
 def _check_common(params, X, sigma, lam, weights):
   """Validates the arguments shared by the losses; returns ``X`` (integers as float32)."""
   W1, _ = model.weights(params)
-  X = _checks.data_matrix("X", X, ncols=W1.shape[0])
+  X = _checks.matrix("X", X, ncols=W1.shape[0])
   _checks.scalar_nonnegative("sigma", sigma)
   _checks.scalar_nonnegative("lam", lam)
   if weights is not None:
@@ -52,7 +52,7 @@ def sample_noise(key: jax.Array, n: int, num_noise: int, d: int, dtype=jnp.float
 
   The first ``m`` rows are the same for every ``n ≥ m``.
   """
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   n = _checks.positive_int("n", n)
   num_noise = _checks.positive_int("num_noise", num_noise)
   d = _checks.positive_int("d", d)
@@ -94,7 +94,7 @@ def dae_loss(params: model.Params, X: jax.Array, key: jax.Array, sigma, lam, *,
     Scalar loss.
   """
   X = _check_common(params, X, sigma, lam, weights)
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   num_noise = _checks.positive_int("num_noise", num_noise)
   eps = sample_noise(key, X.shape[0], num_noise, X.shape[1], jnp.result_type(X))
   err = jnp.sum((model.apply(params, X + sigma * eps) - X) ** 2, axis=-1)  # (num_noise, n)
@@ -143,7 +143,7 @@ def linear_ae_loss(W2: jax.Array, W1: jax.Array, X: jax.Array, sigma, lam) -> ja
   W2, W1 = _checks.array("W2", W2), _checks.array("W1", W1)
   if jnp.ndim(W1) != 2 or jnp.shape(W1) != jnp.shape(W2):
     raise ValueError(f"W1 and W2 must be (d, p) of the same shape, got {jnp.shape(W1)} and {jnp.shape(W2)}")
-  X = _checks.data_matrix("X", X, ncols=jnp.shape(W1)[0])
+  X = _checks.matrix("X", X, ncols=jnp.shape(W1)[0])
   _checks.scalar_nonnegative("sigma", sigma)
   _checks.scalar_nonnegative("lam", lam)
   D = W2 @ W1.T

@@ -67,7 +67,7 @@ def _run_params(params):
 def _same_rows(W, X):
   """Checks ``W (d, p)`` and data ``X (n, d)`` with matching ``d``; returns them."""
   W = _weight_matrix("W", W)
-  return W, _checks.data_matrix("X", X, ncols=jnp.shape(W)[0])
+  return W, _checks.matrix("X", X, ncols=jnp.shape(W)[0])
 
 
 # --- Columns against samples ----------------------------------------------------------------
@@ -112,7 +112,7 @@ def stored_fraction(W: jax.Array, X: jax.Array, threshold: float = 0.95) -> jax.
     0.5
   """
   W = _weight_matrix("W", W, failed_ok=True)
-  X = _checks.data_matrix("X", X, ncols=jnp.shape(W)[0])
+  X = _checks.matrix("X", X, ncols=jnp.shape(W)[0])
   _check_threshold(threshold)
   return _nan_unless_finite(W, jnp.mean(jnp.max(_cosines(W, X), axis=1) >= threshold))
 
@@ -198,7 +198,7 @@ def unit_allocation(params: model.Params, X: jax.Array, labels) -> tuple[np.ndar
     on the data) and ``counts (K,)`` = units per cluster, i.e. the learned ``p_k``.
   """
   d, _ = _checks.dae_params("params", params)
-  X = _checks.data_matrix("X", X, ncols=d)
+  X = _checks.matrix("X", X, ncols=d)
   labels = _checks.integer_labels(X, labels)
   ids = np.unique(labels)
   active = np.asarray(model.represent(params, X)) > 0  # (n, p)
@@ -298,7 +298,7 @@ def _weights(X: jax.Array, w) -> jax.Array:
 def _weighted_data(W, X, w, *, failed_ok: bool = True):
   """Checks ``W (d, p)``, ``X (N, d)``, ``w (N,)``; returns ``W, X, w``."""
   W = _weight_matrix("W", W, failed_ok=failed_ok)
-  X = _checks.data_matrix("X", X, ncols=jnp.shape(W)[0])
+  X = _checks.matrix("X", X, ncols=jnp.shape(W)[0])
   return W, X, _weights(X, w)
 
 
@@ -452,7 +452,7 @@ def memorization_target(X: jax.Array, w: jax.Array, sigma, lam) -> jax.Array:
     Array([[1., 0.],
            [0., 0.]], dtype=float32)
   """
-  X = _checks.data_matrix("X", X)
+  X = _checks.matrix("X", X)
   w = _weights(X, w)
   _sigma_lam(sigma, lam)
   a = jnp.sum(X**2, axis=-1)
@@ -494,7 +494,7 @@ def generalization_target(X: jax.Array, labels: jax.Array, w: jax.Array, num_clu
     Array([[0.5, 0. ],
            [0. , 0.5]], dtype=float32)
   """
-  X = _checks.data_matrix("X", X)
+  X = _checks.matrix("X", X)
   K = _checks.positive_int("num_clusters", num_clusters)
   _sigma_lam(sigma, lam)
   _check_p_per_cluster(p_per_cluster, K)
@@ -509,7 +509,7 @@ def cluster_spectra(X: jax.Array, labels: jax.Array, w: jax.Array, num_clusters:
   ``n_k (K,)``: the LAPACK part of :func:`generalization_target`, which a sweep can compute
   once per training set and share across σ, λ and p (:func:`generalization_gram`).
   """
-  X = _checks.data_matrix("X", X)
+  X = _checks.matrix("X", X)
   w = _weights(X, w)
   member = _one_hot(X, labels, num_clusters) * w[:, None]  # (N, K)
   grams = jnp.einsum("nk,nd,ne->kde", member, X, X)  # (K, d, d)
@@ -587,7 +587,7 @@ def weighted_empirical(y: jax.Array, X: jax.Array, w: jax.Array, sigma) -> jax.A
     >>> weighted_empirical(jnp.array([0.9, 0.1]), X, jnp.array([0.0, 2.0]), sigma=0.01)
     Array([0., 1.], dtype=float32)
   """
-  X = _checks.data_matrix("X", X)
+  X = _checks.matrix("X", X)
   w = _weights(X, w)
   y = _checks.array("y", y)
   _checks.trailing_dim("y", y, X.shape[1])
@@ -639,8 +639,8 @@ def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Ar
     A dict of scalars with the keys above.
   """
   _, X, w = _weighted_data(_run_params(params), X, w)
-  X_test = _checks.data_matrix("X_test", X_test, ncols=X.shape[1])
-  _checks.prng_key("key", key)
+  X_test = _checks.matrix("X_test", X_test, ncols=X.shape[1])
+  _checks.key("key", key)
   _checks.scalar_positive("sigma", sigma)
   if not callable(gt_denoiser):
     raise TypeError(f"gt_denoiser must be a callable y (..., d) -> f_gt(y) (..., d), got {type(gt_denoiser).__name__}")
@@ -701,7 +701,7 @@ def nn_ratio(outputs: jax.Array, X: jax.Array, w: jax.Array, *, direction: bool 
     >>> nn_ratio(jnp.array([[1.0, 0.0]]), X, jnp.ones(2), direction=True)  # a half-length copy of x_0
     Array([0.], dtype=float32)
   """
-  X = _checks.data_matrix("X", X)
+  X = _checks.matrix("X", X)
   w = _weights(X, w)
   if X.shape[0] < 2:
     raise ValueError(f"X must have at least 2 rows for a second nearest neighbour, got shape {X.shape}")

@@ -61,7 +61,7 @@ def memorization_scales(X: jax.Array, sigma, lam, n: int | None = None) -> jax.A
 
   ``n`` (default ``len(X)``) is the size of the whole training set, ``≥ len(X)``.
   """
-  X = _checks.data_matrix("X", X)
+  X = _checks.matrix("X", X)
   _check_sigma_lam(sigma, lam)
   n = X.shape[0] if n is None else _whole_set_size(n, X.shape[0], "X")
   a = jnp.sum(X**2, axis=-1)
@@ -89,7 +89,7 @@ def memorization(X: jax.Array, sigma, lam, p: int) -> jax.Array:
   Returns:
     ``W (d, p)``; column i stores sample i.
   """
-  X = _checks.data_matrix("X", X)
+  X = _checks.matrix("X", X)
   p = _checks.positive_int("p", p)
   if p < X.shape[0]:
     raise ValueError(f"p must be >= n={X.shape[0]} to store every sample (Cor. 3.2), got p={p}")
@@ -103,7 +103,7 @@ def memorization_loss(X: jax.Array, sigma, weights: jax.Array | None = None) -> 
   With ``weights (n,)`` the mean is weighted (integer weights = duplicated samples; a 0/1
   mask = a subset), as in :func:`relu_dae.losses.dae_loss`.
   """
-  X = _checks.data_matrix("X", X)
+  X = _checks.matrix("X", X)
   _checks.scalar_nonnegative("sigma", sigma)
   if weights is not None:
     _checks.sample_weights("weights", weights, X.shape[0])
@@ -179,7 +179,7 @@ def cluster_block(Xk: jax.Array, n: int, sigma, lam, p_k: int, O: jax.Array | No
 
 def _check_block(Xk, n, sigma, lam, p_k):
   """The arguments shared by :func:`cluster_block` and :func:`block_gram_eigenvalues`."""
-  Xk = _checks.data_matrix("Xk", Xk)
+  Xk = _checks.matrix("Xk", Xk)
   n = _whole_set_size(n, Xk.shape[0], "Xk")
   p_k = _checks.positive_int("p_k", p_k)
   _check_sigma_lam(sigma, lam)
@@ -217,7 +217,7 @@ def _check_rotation(O, p_k: int) -> jax.Array:
 
 
 def _clusters(X, labels, sigma, lam):
-  X = _checks.data_matrix("X", X)
+  X = _checks.matrix("X", X)
   labels = _checks.integer_labels(X, labels)
   _check_sigma_lam(sigma, lam)
   ids = np.unique(labels)
@@ -264,7 +264,7 @@ def generalization(X: jax.Array, labels, sigma, lam, p_per_cluster: int | Sequen
 
 def is_duplicate_cluster(Xk) -> bool:
   """True when all rows of ``Xk (n_k, d)`` are identical (a rank-1 cluster of Cor. 3.4)."""
-  Xk = np.asarray(_checks.data_matrix("Xk", Xk))
+  Xk = np.asarray(_checks.matrix("Xk", Xk))
   return bool(np.all(Xk == Xk[:1]))
 
 

@@ -40,7 +40,7 @@ def init(key: jax.Array, d: int, p: int, *, tied: bool = True, scale: float | No
   Returns:
     A parameter dict with arrays of shape ``(d, p)``.
   """
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   d = _checks.positive_int("d", d)
   p = _checks.positive_int("p", p)
   tied = _checks.boolean("tied", tied)

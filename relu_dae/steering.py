@@ -46,7 +46,7 @@ def _callable(name: str, fn) -> None:
 
 def _samples(name: str, X, params, represent, ncols: int | None = None):
   """A data matrix ``X (n, d)``; ``d`` checked against the Eq. (5) params when that encoder is used."""
-  X = _checks.data_matrix(name, X, ncols=ncols)
+  X = _checks.matrix(name, X, ncols=ncols)
   if represent is model.represent:  # a custom encoder (e.g. diffusion.represent) checks its own params
     _checks.trailing_dim(name, X, _checks.dae_params("params", params)[0])
   return X
@@ -56,7 +56,7 @@ def _validate_vector(params, X_target, sigma, key, num_noise, represent):
   _callable("represent", represent)
   X_target = _samples("X_target", X_target, params, represent)
   _checks.scalar_nonnegative("sigma", sigma)
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   return X_target, _checks.positive_int("num_noise", num_noise)
 
 
@@ -283,7 +283,7 @@ def nearest_mean_classifier(means: jax.Array, *, tau: float = 1.0) -> NearestMea
     >>> clf.predict(jnp.array([[1.5, 0.0]])), clf.proba(jnp.array([[1.0, 0.0]]))
     (Array([1], dtype=int32), Array([[0.5, 0.5]], dtype=float32))
   """
-  means = _checks.data_matrix("means", means)
+  means = _checks.matrix("means", means)
   if means.shape[0] < 2:
     raise ValueError(f"means must hold at least 2 classes, got shape {means.shape}")
   _checks.scalar_positive("tau", tau)

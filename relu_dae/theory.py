@@ -48,7 +48,7 @@ from relu_dae import model
 # ---------------------------------------------------------------------------------------------
 
 
-_matrix = _checks.data_matrix
+_matrix = _checks.matrix
 
 
 def _typed(name, x, ndim: int):
@@ -400,7 +400,7 @@ def mask_stability_mc(key: jax.Array, X: jax.Array, W: jax.Array, sigma, num_dra
   Args:
     key: PRNG key; X: ``(n, d)``; W: ``(d, p)``; sigma: σ ≥ 0; num_draws: draws per sample.
   """
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   X, W = _check_xw(X, W)
   _checks.scalar_nonnegative("sigma", sigma)
   num_draws = _checks.positive_int("num_draws", num_draws)
@@ -596,7 +596,7 @@ def moment_matched_noise(key: jax.Array, n: int, num_draws: int, d: int, dtype=N
     >>> bool(abs(eps[0].T @ eps[0] / 8 - jnp.eye(3)).max() < 1e-5), bool(abs(eps[0].mean(0)).max() < 1e-6)
     (True, True)
   """
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   n = _checks.positive_int("n", n)
   num_draws = _checks.positive_int("num_draws", num_draws)
   d = _checks.positive_int("d", d)

@@ -201,7 +201,7 @@ def minibatch(key: jax.Array, size: int, n: int, weights: jax.Array | None = Non
     n: rows to draw from, indices in ``[0, n)`` (static).
     weights: optional ``(n,)`` nonnegative weights, not all zero (values checked when concrete).
   """
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   size = _checks.positive_int("size", size)
   n = _checks.positive_int("n", n)
   if weights is not None:
@@ -251,7 +251,7 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
   _checks.dae_params("params", params)
   params = _float_params("params", params)  # integer weights as float32
   W1, _ = model.weights(params)
-  X = _checks.data_matrix("X", X, ncols=W1.shape[0])  # integer or bool data as float32
+  X = _checks.matrix("X", X, ncols=W1.shape[0])  # integer or bool data as float32
   if unit_mask is not None:
     if jnp.shape(unit_mask) != W1.shape[1:]:
       raise ValueError(f"unit_mask must have shape (p,)={W1.shape[1:]}, got {jnp.shape(unit_mask)}")
@@ -262,7 +262,7 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
     _checks.scalar_nonnegative("sigma", sigma)
   if lam is not None:
     _checks.scalar_nonnegative("lam", lam)
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   _check_callback(callback)
   return _train(params, X, key, config, sigma=config.sigma if sigma is None else sigma,
                 lam=config.lam if lam is None else lam, weights=weights, unit_mask=unit_mask, callback=callback)
@@ -321,7 +321,7 @@ def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
     raise TypeError(f"loss_fn must be a function loss_fn(params, key), got {type(loss_fn).__name__}")
   _check_config(config)
   params = _float_params("params", params)
-  _checks.prng_key("key", key)
+  _checks.key("key", key)
   _check_callback(callback)
   opt = make_optimizer(config)
 
