@@ -21,5 +21,6 @@ from relu_dae import steering
 from relu_dae import sweep
 from relu_dae import theory
 from relu_dae import train
+from relu_dae import unit_birth
 
 __version__ = "0.1.0"

@@ -286,7 +286,10 @@ def loss(params: Params, X: jax.Array, key: jax.Array, *, sigma_min=SIGMA_MIN, s
   (:func:`draw_noise`). Squared error summed over coordinates, mean over samples (the
   Eq. (6) convention of DESIGN.md; the official code's ``MSELoss`` is this divided by d).
   The penalty counts the tied W twice, as ``losses.weight_penalty``; the conditioning MLP
-  and the skip are not penalized.
+  and the skip are not penalized. So the official ``DAECond``'s optimizer ``weight_decay=wd``
+  on W (one exactly tied parameter, coupled decay on ``MSELoss``) is ``lam = d·wd/4`` here: its
+  gradient ``wd·W`` on the per-pixel loss is ``d·wd·W`` on this one, and ``∇ 2λ‖W‖² = 4λW``
+  (the single-σ model's aliased tying has two decays, hence ``d·wd/2`` there).
 
   Args:
     params: from :func:`init`.

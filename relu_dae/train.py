@@ -42,6 +42,7 @@ from relu_dae import model
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
+TYINGS = ("exact", "aliased")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,15 @@ class TrainConfig:
     optimizer: one of ``adam``, ``adamw``, ``rmsprop`` (PyTorch's defaults: decay
       0.99, ε outside the square root), ``sgd``.
     learning_rate: step size.
+    eps: the ε of ``adam``/``adamw``/``rmsprop`` in ``g / (√v + ε)``. The loss here sums over the
+      d coordinates where PyTorch's ``MSELoss`` averages, so gradients are d times larger and
+      ε here acts as ε/d there: to reproduce a PyTorch run with ``eps=e`` set ``eps=d·e``
+      (docs/theory_choices.md §14).
+    tying: ``"exact"``: tied ``{"W"}`` gets the exact gradient of the tied loss, one optimizer
+      state. ``"aliased"``: the official notebooks' ``decoder.weight = Parameter(encoder.weight.t())``,
+      two parameters aliasing one matrix, each with its own ``rmsprop``/``adam`` state and its own
+      coupled decay, updated encoder first (:func:`aliased_tied`); tied params only, no
+      convergence rule, no decoupled decay.
     batch_size: minibatch size (sampled with replacement); ``None`` = full batch.
     num_noise: noise draws per sample per step.
     decoupled_weight_decay: the optimizer's own decoupled decay (AdamW-style).
@@ -77,6 +87,8 @@ class TrainConfig:
   lam: float = 0.0
   optimizer: str = "adam"
   learning_rate: float = 1e-3
+  eps: float = 1e-8
+  tying: str = "exact"
   batch_size: int | None = None
   num_noise: int = 1
   decoupled_weight_decay: float = 0.0
@@ -92,6 +104,14 @@ class TrainConfig:
     _checks.scalar_nonnegative("lam", self.lam)
     _choice("optimizer", self.optimizer, OPTIMIZERS)
     _checks.scalar_positive("learning_rate", self.learning_rate)
+    _checks.scalar_positive("eps", self.eps)
+    _choice("tying", self.tying, TYINGS)
+    if self.tying == "aliased" and (self.optimizer not in ("adam", "rmsprop") or self.convergence is not None
+                                    or self.decoupled_weight_decay):
+      raise ValueError("tying='aliased' reproduces the official notebooks' PyTorch RMSprop/Adam with coupled "
+                       "decay: it needs optimizer 'rmsprop' or 'adam', no convergence rule and "
+                       f"decoupled_weight_decay=0, got optimizer={self.optimizer!r}, convergence="
+                       f"{self.convergence!r}, decoupled_weight_decay={self.decoupled_weight_decay}")
     if self.batch_size is not None:
       _checks.positive_int("batch_size", self.batch_size)
     _checks.positive_int("num_noise", self.num_noise)
@@ -177,9 +197,9 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
   """The optax transformation named by ``config.optimizer`` (coupled λ lives in the loss)."""
   _check_config(config)
   base = {
-      "adam": lambda: optax.scale_by_adam(),
-      "adamw": lambda: optax.scale_by_adam(),
-      "rmsprop": lambda: optax.scale_by_rms(decay=0.99, eps=1e-8, eps_in_sqrt=False),
+      "adam": lambda: optax.scale_by_adam(eps=config.eps),
+      "adamw": lambda: optax.scale_by_adam(eps=config.eps),
+      "rmsprop": lambda: optax.scale_by_rms(decay=0.99, eps=config.eps, eps_in_sqrt=False),
       "sgd": lambda: optax.trace(config.momentum) if config.momentum else optax.identity(),
   }[config.optimizer]()
   decay = (optax.add_decayed_weights(config.decoupled_weight_decay)
@@ -264,6 +284,9 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
     _checks.scalar_nonnegative("lam", lam)
   _checks.key("key", key)
   _check_callback(callback)
+  if config.tying == "aliased" and not model.is_tied(params):
+    raise ValueError("tying='aliased' needs tied params {'W'} (two aliased uses of one matrix), got untied "
+                     "{'W1', 'W2'}")
   return _train(params, X, key, config, sigma=config.sigma if sigma is None else sigma,
                 lam=config.lam if lam is None else lam, weights=weights, unit_mask=unit_mask, callback=callback)
 
@@ -282,13 +305,56 @@ def _train(params, X, key, config, *, sigma, lam, weights, unit_mask, callback):
     idx = minibatch(k_batch, config.batch_size, n, weights)
     return losses.dae_loss(p, X[idx], k, sigma, lam, num_noise=config.num_noise)
 
-  params, history = minimize(loss_fn, params, key, config, callback=callback)
+  if config.tying == "aliased":  # the two uses of W as two parameters, updated by aliased_tied
+    uses, history = minimize(loss_fn, {"W1": params["W"], "W2": params["W"]}, key, config, callback=callback,
+                             optimizer=aliased_tied(make_optimizer(config), 2.0 * lam))
+    params = {"W": uses["W1"]}
+  else:
+    params, history = minimize(loss_fn, params, key, config, callback=callback)
   final = params if unit_mask is None else jax.tree.map(lambda w: w * unit_mask, params)
   return final, history
 
 
+def aliased_tied(inner: optax.GradientTransformation, decay) -> optax.GradientTransformation:
+  """PyTorch's update of two parameters that alias one matrix: the official notebooks' tying.
+
+  ``decoder.weight = Parameter(encoder.weight.t())`` gives the encoder use ``W1`` and the decoder
+  use ``W2`` of one ``W`` their own optimizer states, and PyTorch's per-parameter loop updates the
+  encoder first, so the decoder's coupled decay sees the ``W`` the encoder step left:
+
+      u₁ = inner(g₁ + c W),   u₂ = inner(g₂ + c (W + u₁)),   W ← W + u₁ + u₂,
+
+  with ``g_l`` the data gradients of the two uses and ``c`` the per-use decay. Here the loss's own
+  penalty ``λ(‖W1‖² + ‖W2‖²)`` already adds ``cW`` (``c = 2λ``) to both gradients, so the
+  transformation adds only ``c u₁`` to the second. Params and updates are ``{"W1", "W2"}``, kept
+  equal (``W1 = W2 = W``). This is not the gradient of the tied loss: it differs from
+  ``tying="exact"`` from the first step (docs/theory_choices.md §14).
+
+  Args:
+    inner: the per-parameter optimizer, learning rate included (:func:`make_optimizer`).
+    decay: the per-use coupled decay ``c`` (traced scalar allowed).
+
+  Returns:
+    An optax ``GradientTransformation`` on ``{"W1": (d, p), "W2": (d, p)}``.
+  """
+  if not isinstance(inner, optax.GradientTransformation):
+    raise TypeError(f"inner must be an optax GradientTransformation, got {type(inner).__name__}")
+  _checks.scalar_nonnegative("decay", decay)
+
+  def init(params):
+    return inner.init(params["W1"]), inner.init(params["W2"])
+
+  def update(grads, state, params=None):
+    u1, s1 = inner.update(grads["W1"], state[0], params["W1"])
+    u2, s2 = inner.update(grads["W2"] + decay * u1, state[1], params["W2"] + u1)
+    return {"W1": u1 + u2, "W2": u1 + u2}, (s1, s2)
+
+  return optax.GradientTransformation(init, update)
+
+
 def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
-             callback: Callable[[int, float], None] | None = None) -> tuple[dict, History]:
+             callback: Callable[[int, float], None] | None = None,
+             optimizer: optax.GradientTransformation | None = None) -> tuple[dict, History]:
   """The optimization loop every trainer here shares; pure and traceable (call it under jit).
 
   Up to ``config.steps`` optimizer steps of ``make_optimizer(config)`` on
@@ -313,6 +379,7 @@ def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
     key: PRNG key.
     config: a :class:`TrainConfig` (static).
     callback: optional host function ``callback(step, loss)`` called after each chunk.
+    optimizer: the optax transformation to use instead of ``make_optimizer(config)``.
 
   Returns:
     Final ``params`` and a :class:`History`.
@@ -323,7 +390,9 @@ def minimize(loss_fn: Callable, params, key: jax.Array, config: TrainConfig, *,
   params = _float_params("params", params)
   _checks.key("key", key)
   _check_callback(callback)
-  opt = make_optimizer(config)
+  if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+    raise TypeError(f"optimizer must be an optax GradientTransformation or None, got {type(optimizer).__name__}")
+  opt = make_optimizer(config) if optimizer is None else optimizer
 
   def step(carry, k):
     params, opt_state, scale = carry

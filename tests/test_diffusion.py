@@ -256,3 +256,15 @@ def test_diffusion_train_validates_before_jit(change, error, name):
   kwargs.update(change)
   with pytest.raises(error, match=name):
     diffusion.train(**kwargs)
+
+
+def test_lam_maps_to_the_official_weight_decay_as_d_wd_over_4(x64):
+  """DAECond's coupled weight_decay wd adds wd·W to the gradient of the per-pixel MSELoss (= loss / d);
+  here lam's penalty 2·lam·‖W‖² must add the same, times d: d·wd·W, so lam = d·wd/4 (theory_choices §14)."""
+  key = jax.random.PRNGKey(0)
+  d, wd = 6, 3e-3
+  params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), diffusion.init(key, d, 5))
+  X = jax.random.normal(key, (4, d), jnp.float64)
+  grad_W = lambda lam: jax.grad(lambda p: diffusion.loss(p, X, key, lam=lam))(params)["W"]
+  decay_grad = np.asarray(grad_W(d * wd / 4) - grad_W(0.0))
+  np.testing.assert_allclose(decay_grad, d * wd * np.asarray(params["W"]), rtol=1e-10, atol=1e-14)
