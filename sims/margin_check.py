@@ -503,6 +503,34 @@ def _residual_points(res: dict):
   return np.concatenate(xs), np.concatenate(ys)
 
 
+def _consistent(rate: dict, expected: float) -> bool:
+  """Whether a fitted rate's 95 % interval contains ``expected``."""
+  return bool(abs(rate["slope"] - expected) <= rate["slope_ci"])
+
+
+def d5_displays(rate_dev: dict, rate_dev2: dict, rate_test: dict) -> dict:
+  """Cor. D.5's two displays against the measured rates in n_k (dicts with ``slope``, ``slope_ci``).
+
+  First display, as transcribed: ``‖D̂_k − D_k‖_F ≲ … √p_k (r_eff + t)/n_k`` (exponent −1).
+  Second: excess risk ``≲ … p_k (r_eff + t)/n_k`` (exponent −1). The second is the square of
+  ``‖D̂_k − D_k‖_F ≲ … √(p_k (r_eff + t)/n_k)`` (exponent −½, whose square has exponent −1): the
+  first display with its square root restored. Each display is consistent when the 95 %
+  interval of the measured exponent contains the printed one.
+  """
+  first = _consistent(rate_dev, -1.0)
+  sqrt_form = _consistent(rate_dev, -0.5) and _consistent(rate_dev2, -1.0)
+  second = _consistent(rate_test, -1.0)
+  if second and sqrt_form and not first:
+    verdict = ("consistent with the second display; the first as transcribed lacks a square root "
+               "(‖D̂_k − D_k‖_F goes as n_k^−1/2, the sampling rate, and its square and the excess risk as n_k^−1)")
+  else:
+    verdict = "first display %s, √ form %s, second display %s" % tuple(
+        "consistent" if ok else "inconsistent" for ok in (first, sqrt_form, second))
+  return dict(first_display_exponent=-1.0, first_display_consistent=first, sqrt_form_exponent=-0.5,
+              sqrt_form_consistent=sqrt_form, second_display_exponent=-1.0, second_display_consistent=second,
+              verdict=verdict)
+
+
 def verdicts(res: dict, cor33: dict, jac: dict, lim: dict, c) -> dict:
   """The machine-readable verdict table (results/theory_verdicts.json)."""
   fams = res["families"]
@@ -516,6 +544,8 @@ def verdicts(res: dict, cor33: dict, jac: dict, lim: dict, c) -> dict:
   excess = np.nanmean(cor33["test"], axis=0) - cor33["limit_test"]  # paired: same test points
   rate_test = dict(zip(("slope", "c", "slope_ci"), rd.metrics.power_law_fit(n_k, excess)))  # drops excess ≤ 0
   rate_dev = dict(zip(("slope", "c", "slope_ci"), rd.metrics.power_law_fit(n_k, np.nanmean(cor33["dev"], axis=0))))
+  rate_dev2 = dict(zip(("slope", "c", "slope_ci"), rd.metrics.power_law_fit(n_k, np.nanmean(cor33["dev"] ** 2, axis=0))))
+  d5 = d5_displays(rate_dev, rate_dev2, rate_test)
   decomp = np.concatenate([np.abs(res[f]["decomp_rel"]) for f in fams if "decomp_rel" in res[f]])
   dp = np.concatenate([res[f]["cert_pre_ok"][:len(res[f]["decomp_rel"])] for f in fams if "decomp_rel" in res[f]])
   mem_sv, gen_sv = jac["mem_sv"], jac["gen_sv"]
@@ -571,8 +601,12 @@ def verdicts(res: dict, cor33: dict, jac: dict, lim: dict, c) -> dict:
       population_bias_only=cor33["pop_bias"],
       excess_rate=rate_test["slope"], excess_rate_ci95=rate_test["slope_ci"],
       limit_deviation_rate=rate_dev["slope"], limit_deviation_rate_ci95=rate_dev["slope_ci"],
-      verdict="test loss converges to the full Wiener risk at rate n_k^%.2f±%.2f (paper: 1/n_k); ‖W_Xk W_Xkᵀ − limit‖ at n_k^%.2f±%.2f (Cor. D.5 prints 1/n_k)" % (
-          rate_test["slope"], rate_test["slope_ci"], rate_dev["slope"], rate_dev["slope_ci"]))
+      squared_deviation_rate=rate_dev2["slope"], squared_deviation_rate_ci95=rate_dev2["slope_ci"],
+      cor_d5_displays=d5,
+      verdict="test loss converges to the full Wiener risk at rate n_k^%.2f±%.2f (paper: 1/n_k); ‖W_Xk W_Xkᵀ − limit‖ "
+              "at n_k^%.2f±%.2f, its square at n_k^%.2f±%.2f: %s" % (
+          rate_test["slope"], rate_test["slope_ci"], rate_dev["slope"], rate_dev["slope_ci"], rate_dev2["slope"],
+          rate_dev2["slope_ci"], d5["verdict"]))
   per_cluster = [float(np.median(eff(gen_sv[jac["gen_labels"] == k]))) for k in range(len(jac["gen_units"]))]
   ok_rank = np.median(eff(mem_sv)) == 1 and per_cluster == [float(u) for u in jac["gen_units"]]
   V["§3.7 Jacobian rank"] = dict(

@@ -91,3 +91,15 @@ def test_quick_preset_end_to_end(tmp_path):
     again = margin_check.run(c, str(tmp_path / "work"), str(tmp_path / "fig2"), verdict_path, plot_only=True,
                              progress=False)
     assert all(os.path.exists(p) for p in again)
+
+
+def test_d5_displays_read_the_measured_exponents():
+  rate = lambda slope, ci: dict(slope=slope, slope_ci=ci)
+  # the committed run's shape: deviation at the sampling rate, its square and the excess risk at 1/n_k
+  d5 = margin_check.d5_displays(rate(-0.54, 0.05), rate(-1.08, 0.1), rate(-1.07, 0.15))
+  assert not d5["first_display_consistent"] and d5["sqrt_form_consistent"] and d5["second_display_consistent"]
+  assert "lacks a square root" in d5["verdict"]
+  # a deviation that really went as 1/n_k would satisfy the first display as transcribed
+  d5 = margin_check.d5_displays(rate(-1.0, 0.05), rate(-2.0, 0.1), rate(-2.0, 0.2))
+  assert d5["first_display_consistent"] and not d5["sqrt_form_consistent"] and not d5["second_display_consistent"]
+  assert "lacks" not in d5["verdict"]
