@@ -19,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.optimize
 
@@ -671,15 +673,72 @@ def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Ar
 # --- Copies of training samples -----------------------------------------------------------
 
 
+class Neighbours(NamedTuple):
+  """The two nearest distinct present training samples of each output (:func:`nearest_neighbours`).
+
+  Attributes:
+    d1, d2: ``(...,)`` distances to the nearest and the second-nearest distinct sample (NaN where
+      fewer than two distinct samples are present).
+    i1, i2: ``(...,)`` their row indices in ``X`` (among equal rows, the first; ``-1`` where undefined).
+  """
+  d1: jax.Array
+  d2: jax.Array
+  i1: jax.Array
+  i2: jax.Array
+
+
+def nearest_neighbours(outputs: jax.Array, X: jax.Array, w: jax.Array, *, direction: bool = False) -> Neighbours:
+  """Nearest and second-nearest *distinct* present training sample of each output, with distances.
+
+  Present samples are the rows of ``X`` with ``w > 0`` (multiplicity ignored). Equal rows of ``X``
+  are one sample: the second neighbour is the nearest present row *not equal* to the first, so an
+  exact copy of a duplicated row has ``d1 = 0 < d2`` (a copy), where a plain two-nearest-rows search
+  gives ``d1 = d2 = 0``. Neighbours are found with the Gram expansion, their distances recomputed
+  exactly. ``direction=True`` compares unit vectors ``x/‖x‖`` (see :func:`nn_ratio`).
+
+  Args:
+    outputs: ``(..., d)`` (e.g. generated samples ``(m, d)``).
+    X: sample pool ``(N, d)``, ``N ≥ 2``; w: nonnegative weights ``(N,)``.
+    direction: compare directions (unit vectors) instead of points.
+
+  Returns:
+    A :class:`Neighbours` of ``(...,)`` arrays.
+
+  Example:
+    >>> X = jnp.array([[1.0, 0.0], [1.0, 0.0], [4.0, 0.0]])  # row 1 duplicates row 0
+    >>> nb = nearest_neighbours(jnp.array([[1.0, 0.0]]), X, jnp.ones(3))
+    >>> nb.d1.tolist(), nb.d2.tolist(), nb.i1.tolist(), nb.i2.tolist()
+    ([0.0], [3.0], [0], [2])
+  """
+  X = _checks.matrix("X", X)
+  w = _weights(X, w)
+  if X.shape[0] < 2:
+    raise ValueError(f"X must have at least 2 rows for a second nearest neighbour, got shape {X.shape}")
+  outputs = _checks.array("outputs", outputs)
+  _checks.trailing_dim("outputs", outputs, X.shape[1])
+  if _checks.boolean("direction", direction):
+    outputs, X = _unit(outputs, -1), _unit(X, -1)
+  sq = jnp.where(w > 0, jnp.sum(X**2, axis=-1) - 2.0 * outputs @ X.T, jnp.inf)  # ‖o − x‖² − ‖o‖²
+  i1 = jnp.argmin(sq, axis=-1)
+  same = jnp.all(X[i1][..., None, :] == X, axis=-1)  # (..., N): rows equal to the first neighbour
+  sq2 = jnp.where(same, jnp.inf, sq)
+  i2 = jnp.argmin(sq2, axis=-1)
+  ok = jnp.isfinite(jnp.min(sq2, axis=-1)) & jnp.isfinite(jnp.min(sq, axis=-1))
+  dist = lambda i: jnp.linalg.norm(outputs - X[i], axis=-1)
+  nan = jnp.array(jnp.nan, outputs.dtype)
+  return Neighbours(jnp.where(ok, dist(i1), nan), jnp.where(ok, dist(i2), nan),
+                    jnp.where(ok, i1, -1), jnp.where(ok, i2, -1))
+
+
 def nn_ratio(outputs: jax.Array, X: jax.Array, w: jax.Array, *, direction: bool = False) -> jax.Array:
   """Nearest-neighbour distance ratio ``d₁/d₂`` of each output to the present training samples.
 
   ``d₁, d₂`` are the Euclidean distances from an output to its nearest and second-nearest
-  distinct present sample (rows of ``X`` with ``w > 0``; multiplicity ignored). A ratio ≪ 1
-  means the output sits on one training sample rather than between samples — the copy
-  criterion of the memorization literature (:func:`is_copy`). Conventions: ``d₂ = 0`` (two
-  present rows equal to the output) gives 0; fewer than two present samples gives NaN.
-  Neighbours are found with the Gram expansion, their distances recomputed exactly.
+  distinct present sample (:func:`nearest_neighbours`, which also returns them and their
+  indices). A ratio ≪ 1 means the output sits on one training sample rather than between
+  samples — the copy criterion of the memorization literature (:func:`is_copy`). Equal rows of
+  ``X`` count as one sample, so an exact copy of a duplicated row has ratio 0 (a copy; a plain
+  search over rows would give 0/0 = NaN); fewer than two distinct present samples give NaN.
 
   ``direction=True`` measures the same ratio between unit vectors ``x/‖x‖`` (a cosine nearest
   neighbour, as the official code's): the tied, bias-free ReLU model is positively homogeneous,
@@ -701,20 +760,8 @@ def nn_ratio(outputs: jax.Array, X: jax.Array, w: jax.Array, *, direction: bool 
     >>> nn_ratio(jnp.array([[1.0, 0.0]]), X, jnp.ones(2), direction=True)  # a half-length copy of x_0
     Array([0.], dtype=float32)
   """
-  X = _checks.matrix("X", X)
-  w = _weights(X, w)
-  if X.shape[0] < 2:
-    raise ValueError(f"X must have at least 2 rows for a second nearest neighbour, got shape {X.shape}")
-  outputs = _checks.array("outputs", outputs)
-  _checks.trailing_dim("outputs", outputs, X.shape[1])
-  if _checks.boolean("direction", direction):
-    outputs, X = _unit(outputs, -1), _unit(X, -1)
-  sq = jnp.sum(X**2, axis=-1) - 2.0 * outputs @ X.T  # ‖o − x‖² − ‖o‖²
-  _, idx = jax.lax.top_k(-jnp.where(w > 0, sq, jnp.inf), 2)  # (..., 2)
-  dist = jnp.linalg.norm(outputs[..., None, :] - X[idx], axis=-1)
-  d1, d2 = jnp.min(dist, axis=-1), jnp.max(dist, axis=-1)
-  ratio = jnp.where(d2 > 0, d1 / jnp.where(d2 > 0, d2, 1.0), 0.0)
-  return jnp.where(jnp.all(w[idx] > 0, axis=-1), ratio, jnp.nan)
+  nb = nearest_neighbours(outputs, X, w, direction=direction)
+  return jnp.minimum(nb.d1, nb.d2) / nb.d2  # ≤ 1 even where the Gram expansion's rounding swaps the two
 
 
 def is_copy(ratio: jax.Array, threshold: float = 1 / 3) -> jax.Array:

@@ -223,12 +223,14 @@ def test_nn_ratio_against_brute_force():
   w = np.array([1, 0, 2, 1, 1, 0, 1, 1, 3, 0, 1, 1], np.float32)
   outputs = np.concatenate([rng.normal(size=(6, 5)), X[[0, 1, 3]] + 1e-3 * rng.normal(size=(3, 5))]).astype(np.float32)
   got = np.asarray(metrics.nn_ratio(jnp.array(outputs), jnp.array(X), jnp.array(w)))
-  present = X[w > 0]
+  present = np.unique(X[w > 0], axis=0)  # equal rows are one sample
   for o, r in zip(outputs, got):
     dist = np.sort(np.linalg.norm(present - o, axis=1))
     np.testing.assert_allclose(r, dist[0] / dist[1], rtol=1e-4, atol=1e-6)
   copies = np.asarray(metrics.is_copy(got))
-  assert copies[6] and not copies[7] and not copies[8]  # X[1] is absent; X[3] == X[7] tie (ratio ~1)
+  assert copies[6] and not copies[7] and copies[8]  # X[1] is absent; X[3] == X[7] is one sample: a copy
+  exact = np.asarray(metrics.nn_ratio(jnp.array(X[[3]]), jnp.array(X), jnp.array(w)))
+  assert exact[0] == 0.0  # an exact copy of a duplicated row (0/0 = NaN for a row-wise search)
   one_present = jnp.zeros(12).at[0].set(1.0)
   assert np.isnan(np.asarray(metrics.nn_ratio(jnp.array(outputs[:2]), jnp.array(X), one_present))).all()
   assert not np.asarray(metrics.is_copy(jnp.array([jnp.nan]))).any()
@@ -240,6 +242,29 @@ def test_nn_ratio_against_brute_force():
     dist = np.sort(np.linalg.norm(unit_present - o / np.linalg.norm(o), axis=1))
     np.testing.assert_allclose(r, dist[0] / dist[1], rtol=1e-4, atol=1e-6)
   assert got[-1] < 1e-3 and float(metrics.nn_ratio(jnp.array(scaled[-1:]), jnp.array(X), jnp.array(w))[0]) > 0.1
+
+
+def test_nearest_neighbours_against_brute_force_with_duplicated_rows():
+  rng = np.random.default_rng(12)
+  X = rng.normal(size=(10, 4)).astype(np.float32)
+  X[[2, 5, 8]] = X[1]  # four equal rows
+  w = np.array([1, 1, 1, 0, 1, 1, 1, 1, 2, 1], np.float32)
+  outputs = np.concatenate([rng.normal(size=(5, 4)), X[[1, 0]], X[[1]] + 0.05]).astype(np.float32)
+  nb = metrics.nearest_neighbours(jnp.array(outputs), jnp.array(X), jnp.array(w))
+  present = np.flatnonzero(w > 0)
+  for j, o in enumerate(outputs):
+    dist = np.linalg.norm(X[present] - o, axis=1)
+    first = present[np.argmin(dist)]
+    other = present[np.any(X[present] != X[first], axis=1)]
+    second = other[np.argmin(np.linalg.norm(X[other] - o, axis=1))]
+    assert np.array_equal(X[int(nb.i1[j])], X[first]) and int(nb.i2[j]) == second
+    np.testing.assert_allclose([nb.d1[j], nb.d2[j]], [np.linalg.norm(X[first] - o), np.linalg.norm(X[second] - o)],
+                               rtol=1e-5, atol=1e-6)
+  assert float(nb.d1[5]) == 0.0 and float(nb.d2[5]) > 0
+  only_dups = np.zeros(10, np.float32)
+  only_dups[[1, 2, 5]] = 1.0  # three present rows, one distinct sample: undefined
+  nb = metrics.nearest_neighbours(jnp.array(outputs[:2]), jnp.array(X), jnp.array(only_dups))
+  assert np.isnan(np.asarray(nb.d2)).all() and (np.asarray(nb.i2) == -1).all()
 
 
 def test_spikiness_summary_skips_all_zero_representations():
