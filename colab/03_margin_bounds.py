@@ -265,12 +265,12 @@ plt.loglog(sig32, mc32, "o", ms=4, label=f"Eq. (6) at $W_{{mem}}$, Monte Carlo (
 plt.loglog(sig32, sig32**2, "k:", label="σ² (the bound of Cor. 3.2)")
 plt.xlabel("noise level σ")
 plt.ylabel("loss")
-plt.title("memorizing minimum: loss is independent of d and below σ²")
+plt.title("memorizing minimum: Cor. 3.2 vs Eq. (6); below σ² only while masks hold", fontsize=9)
 plt.legend(fontsize=7)
 plt.show()
 
 # %% [markdown]
-# At large σ the Monte-Carlo loss leaves the closed form: noise flips masks (the samples'
+# At large σ (here σ ≳ 0.7) the Monte-Carlo loss leaves the closed form and rises above σ²: noise flips masks (the samples'
 # margin is finite), which the closed form, like the corollary, does not count.
 #
 # **Cor. 3.3.** As $n_k$ grows, each block's Gram matrix concentrates on the rank-$p_k$ Wiener filter
