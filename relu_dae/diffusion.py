@@ -40,7 +40,6 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax.tree_util import Partial
-from tqdm.auto import tqdm
 
 from relu_dae import _checks
 from relu_dae import denoisers
@@ -391,13 +390,9 @@ def fit(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainCon
   _checks.boolean("progress", progress)
   if not isinstance(desc, str):
     raise TypeError(f"desc must be a string, got {type(desc).__name__}")
-  with tqdm(total=config.steps, desc=desc, disable=not progress, leave=False) as bar:
-    def report(step, loss):
-      bar.n = int(step)
-      bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
-      bar.refresh()
+  with train_lib.progress_bar(config.steps, desc, progress) as callback:
     params, history = train(params, X, key, config, sigma_min=sigma_min, sigma_max=sigma_max,
-                            weights=weights, callback=report if progress else None)
+                            weights=weights, callback=callback)
     jax.block_until_ready(history.loss)
   train_lib.raise_if_nonfinite(history)
   return params, history

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from typing import Callable, NamedTuple
@@ -495,6 +496,40 @@ def raise_if_nonfinite(history: History) -> None:
                              "the end of the last finite chunk. Lower learning_rate or check the data.")
 
 
+class _Bar:
+  """The open tqdm bar of :func:`progress_bar` (one module-level reporter: a fresh closure as
+  ``train``'s static ``callback`` would recompile it on every call)."""
+  bar = None
+
+
+def _report(step, loss) -> None:
+  if _Bar.bar is not None:
+    _Bar.bar.n = int(step)
+    _Bar.bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
+    _Bar.bar.refresh()
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, desc: str, enabled: bool = True):
+  """A tqdm bar for one training run; yields the ``callback`` to pass to :func:`train` (or ``None``).
+
+  The callback is one module-level function, so repeated runs of the same shapes compile once
+  (``tests/test_train.py::test_fit_compiles_once``).
+  """
+  _checks.positive_int("total", total)
+  if not isinstance(desc, str):
+    raise TypeError(f"desc must be a string, got {type(desc).__name__}")
+  if not _checks.boolean("enabled", enabled):
+    yield None
+    return
+  with tqdm(total=total, desc=desc, leave=False) as bar:
+    previous, _Bar.bar = _Bar.bar, bar
+    try:
+      yield _report
+    finally:
+      _Bar.bar = previous
+
+
 def fit(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfig, *,
         weights: jax.Array | None = None, progress: bool = True, desc: str = "train"):
   """:func:`train` with a tqdm progress bar; raises if the loss became non-finite.
@@ -505,13 +540,8 @@ def fit(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfig,
   _checks.boolean("progress", progress)
   if not isinstance(desc, str):
     raise TypeError(f"desc must be a string, got {type(desc).__name__}")
-  with tqdm(total=config.steps, desc=desc, disable=not progress, leave=False) as bar:
-    def report(step, loss):
-      bar.n = int(step)
-      bar.set_postfix(loss=f"{float(loss):.4g}", refresh=False)
-      bar.refresh()
-    params, history = train(params, X, key, config, weights=weights,
-                            callback=report if progress else None)
+  with progress_bar(config.steps, desc, progress) as callback:
+    params, history = train(params, X, key, config, weights=weights, callback=callback)
     jax.block_until_ready(history.loss)
   raise_if_nonfinite(history)
   return params, history
