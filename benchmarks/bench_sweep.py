@@ -282,7 +282,8 @@ def sweep_method(problem: Problem, X: jax.Array, devices, max_chunk: int = 256):
   """(d): ``relu_dae.sweep.run`` in a fresh workdir per call; ``(call, first_run_s)``."""
   sigmas = tuple(sorted({s for s, _ in problem.configs()}))
   grid = rd_sweep.Grid(n=(problem.n,), sigma=sigmas, lam=(LAM,), seed=tuple(range(problem.num_seeds)))
-  config = rd_sweep.SweepConfig(train=train_config(problem), p_max=problem.p, max_chunk=max_chunk)
+  train = dataclasses.replace(train_config(problem), lam=rd.train.TrainConfig().lam)  # λ comes from the grid
+  config = rd_sweep.SweepConfig(train=train, p_max=problem.p, max_chunk=max_chunk)
   pool = np.asarray(X)
 
   def call():

@@ -166,8 +166,9 @@ class SweepConfig:
   """Static settings of a sweep (hashable).
 
   Attributes:
-    train: the :class:`relu_dae.train.TrainConfig` every configuration uses (its
-      ``sigma``/``lam`` are overridden by the grid). ``batch_size`` applies only to
+    train: the :class:`relu_dae.train.TrainConfig` every configuration uses. σ and λ come
+      from the grid, so its ``sigma``/``lam`` must stay at their defaults (other values are
+      refused rather than silently ignored). ``batch_size`` applies only to
       buckets larger than it; smaller buckets train full batch.
     p_max: hidden units of the (masked) model.
     tied: tied ``W`` (the paper's model) or untied ``W1, W2``.
@@ -222,6 +223,11 @@ def _check_dae_settings(c) -> None:
   if c.init_scale is not None:
     _checks.scalar_positive("init_scale", c.init_scale)
   _checks.positive_int("curve_points", c.curve_points)
+  default = train_lib.TrainConfig()
+  if (c.train.sigma, c.train.lam) != (default.sigma, default.lam):
+    raise ValueError(f"train.sigma={c.train.sigma} / train.lam={c.train.lam}: a sweep takes σ and λ from its "
+                     f"grid (Grid(sigma=..., lam=...)), never from the TrainConfig; leave them at their "
+                     f"defaults ({default.sigma}, {default.lam})")
 
 
 class SweepResult(NamedTuple):
