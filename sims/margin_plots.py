@@ -26,8 +26,9 @@ def _kind(name: str) -> str:
   return name.split()[0]
 
 
-def residual_figure(res, fit, figdir: str) -> str:
-  """Thm 3.1: distance of the true minimum from W* vs (γ_op/σ)², with the fitted C e^{−cγ²/σ²}."""
+def residual_figure(res, fit, figdir: str, windows=()) -> str:
+  """Thm 3.1: distance of the true minimum from W* vs (γ_op/σ)², with the fitted C e^{−cγ²/σ²} and
+  the effective slope of each window of (γ_op/σ)² (``margin_check.residual_windows``)."""
   fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
   for fam in res["families"]:
     r = res[fam]
@@ -46,7 +47,12 @@ def residual_figure(res, fit, figdir: str) -> str:
   if np.isfinite(fit.slope):
     xs = np.linspace(0, xmax, 200)
     ax.plot(xs, np.exp(fit.intercept + fit.slope * xs), "k-",
-            label=f"fit C e^(−c γ²/σ²): c = {-fit.slope:.3f} ± {fit.slope_ci:.3f}, C = {np.exp(fit.intercept):.2g}")
+            label=f"one fit C e^(−c γ²/σ²): c = {-fit.slope:.2f} ± {fit.slope_ci:.2f}", alpha=0.6)
+  for w in windows:  # the curvature: each window's own slope, drawn over the window
+    if np.isfinite(w["c"]) and w["lo"] < xmax:
+      xs = np.linspace(w["lo"], min(w["hi"], xmax), 50)
+      ax.plot(xs, np.exp(w["log_C"] - w["c"] * xs), "-", color="crimson", lw=2,
+              label=f"[{w['lo']:g}, {w['hi']:g}): c = {w['c']:.2f} ± {w['c_ci95']:.2f} ({w['fitted']} pts)")
   ax.set_yscale("log")
   ax.set_xlim(-0.02 * xmax, xmax)
   ax.set_ylim(_FLOOR / 3, None)
@@ -161,7 +167,7 @@ def limits_figure(lim, figdir: str) -> str:
   ax.loglog(v, np.nanmedian(lim["sigma_residual"], axis=1) + 1e-20, "o-", label="‖Ŵ−W*‖²/‖W*‖² (Eq. (6) minimum)")
   ax.loglog(v, np.nanmedian(lim["sigma_train_gram"], axis=1), "s--", label="Gram distance, Adam from random init")
   gam = np.nanmedian(lim["sigma_gamma_op"])
-  ax.axvline(gam / 2.0, color="gray", ls=":", label=f"σ = median γ_op (={gam:.2f}·norm)")
+  ax.axvline(gam / 2.0, color="gray", ls=":", label=f"σ = median γ_op (= {gam / 2.0:.2f}·norm)")
   ax.set_xlabel("σ / norm")
   ax.set_ylabel("distance to W* (median)")
   ax.set_title("σ ≫ γ: the residual takes over (premises-hold instances)")
@@ -181,6 +187,6 @@ def limits_figure(lim, figdir: str) -> str:
   return _save(fig, figdir, "separability_limits.png")
 
 
-def draw_all(res, cor33, jac, lim, figdir: str, *, fit) -> list[str]:
-  return [residual_figure(res, fit, figdir), cor_figure(res, cor33, figdir), jacobian_figure(jac, figdir),
+def draw_all(res, cor33, jac, lim, figdir: str, *, fit, windows=()) -> list[str]:
+  return [residual_figure(res, fit, figdir, windows), cor_figure(res, cor33, figdir), jacobian_figure(jac, figdir),
           limits_figure(lim, figdir)]

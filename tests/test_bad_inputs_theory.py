@@ -32,6 +32,8 @@ def with_nan(a, where=(0, 0)):
 
 margin = lambda **kw: T.margin(**{**dict(X=X, labels=L, W=W), **kw})
 margin_batch = lambda **kw: T.margin_batch(**{**dict(X=XB, labels=L, W=WB, owner=OWNER), **kw})
+rot = lambda **kw: T.best_rotation(**{**dict(X=X, labels=L, W=W, owner=OWNER, key=KEY, steps=2), **kw})
+rotb = lambda **kw: T.best_rotation_batch(**{**dict(X=XB, labels=L, W=WB, owner=OWNER, key=KEY, steps=2), **kw})
 paper = lambda **kw: T.paper_margin(**{**dict(X=X2, labels=L2, p_per_cluster=1), **kw})
 flip = lambda **kw: T.mask_flip_probability(**{**dict(X=X, W=W, sigma=0.5), **kw})
 stab = lambda **kw: T.mask_stability(**{**dict(X=X, W=W, sigma=0.5), **kw})
@@ -64,6 +66,21 @@ CASES = [
     case(T.margin, ValueError, "owner", lambda: margin(owner=[0, 5, 1])),
     case(T.margin, ValueError, "owner", lambda: margin(owner=[0, 1])),
     case(T.margin, TypeError, "owner", lambda: margin(owner="abc")),
+    # best_rotation
+    case(T.best_rotation, TypeError, r"\bX\b", lambda: rot(X="abc")),
+    case(T.best_rotation, ValueError, r"\bW\b", lambda: rot(W=W[:1])),
+    case(T.best_rotation, ValueError, "owner", lambda: rot(owner=np.array([0, 1, 7]))),
+    case(T.best_rotation, ValueError, r"\bW\b", lambda: rot(W=jnp.zeros_like(W))),
+    case(T.best_rotation, ValueError, "key", lambda: rot(key=0)),
+    case(T.best_rotation, ValueError, "starts", lambda: rot(starts=0)),
+    case(T.best_rotation, ValueError, "steps", lambda: rot(steps=-1)),
+    # best_rotation_batch
+    case(T.best_rotation_batch, ValueError, r"\bX\b", lambda: rotb(X=X)),
+    case(T.best_rotation_batch, ValueError, r"\bW\b", lambda: rotb(W=WB[:1])),
+    case(T.best_rotation_batch, ValueError, "owner", lambda: rotb(owner=np.array([0, 1, 7]))),
+    case(T.best_rotation_batch, ValueError, "owner", lambda: rotb(owner=np.array([-1, -1, -1]))),
+    case(T.best_rotation_batch, ValueError, "labels", lambda: rotb(labels=L[:3])),
+    case(T.best_rotation_batch, ValueError, "starts", lambda: rotb(starts=1.5)),
     # margin_batch
     case(T.margin_batch, ValueError, r"\bX\b", lambda: margin_batch(X=X)),
     case(T.margin_batch, TypeError, r"\bX\b", lambda: margin_batch(X="abc")),
@@ -207,7 +224,7 @@ def test_bad_input(c):
 def test_every_public_callable_has_three_bad_inputs():
   container = "a NamedTuple result container that only holds the computed values"
   check_coverage(theory, CASES, exempt={name: container for name in (
-      "Margin", "PaperMargin", "MaskFlipMC", "Certificate", "Refined", "Cor33TestLoss")})
+      "Margin", "PaperMargin", "MaskFlipMC", "Certificate", "Refined", "Cor33TestLoss", "RotatedMargin")})
 
 
 def test_degenerate_inputs_give_their_limits():

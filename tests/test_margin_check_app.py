@@ -9,7 +9,7 @@ import pytest
 import jax
 import jax.numpy as jnp
 
-from relu_dae import data, minima, theory
+from relu_dae import data, minima, theory, unit_birth
 from sims import margin_check
 from sims.configs import margin_check as presets
 
@@ -30,7 +30,8 @@ def test_draw_batch_builds_the_paper_minima(x64, index):
   c = presets.get_config()
   fam = c.families[index]
   batch = margin_check.draw_batch(jax.random.PRNGKey(index), fam, c, 3)
-  for X, s, l, W, beta, alpha in zip(batch.X, batch.sigma, batch.lam, batch.W, batch.beta, batch.alpha):
+  for X, s, l, W, beta, alpha, g0 in zip(batch.X, batch.sigma, batch.lam, batch.W, batch.beta, batch.alpha,
+                                        batch.gamma_default):
     ps = list(fam.ps)
     if fam.kind == "mem":
       ref = minima.memorization(X, s, l, len(ps) + c.mem_pad)  # Eq. (9), zero-padded
@@ -38,7 +39,21 @@ def test_draw_batch_builds_the_paper_minima(x64, index):
     else:
       ref = minima.hybrid(X, batch.labels, s, l, ps)  # Eq. (8) blocks, one column per duplicated cluster
       floor = min(np.linalg.svd(X[batch.labels == k], compute_uv=False)[p - 1] ** 2 for k, p in enumerate(ps))
-    np.testing.assert_allclose(W, np.asarray(ref), atol=1e-10)
+    if fam.kind == "mem":
+      np.testing.assert_allclose(W, np.asarray(ref), atol=1e-10)
+    else:  # Eq. (8) up to the rotation O_k of each block that maximizes γ_op: the same W_kW_kᵀ
+      for k in range(len(ps)):
+        cols = batch.owner == k
+        Wk, Rk = W[:, cols], np.asarray(ref)[:, cols]
+        np.testing.assert_allclose(Wk @ Wk.T, Rk @ Rk.T, atol=1e-10)
+        Q = np.linalg.lstsq(Rk, Wk, rcond=None)[0]  # W_k = R_k Q with Q orthogonal
+        np.testing.assert_allclose(Q.T @ Q, np.eye(len(Q)), atol=1e-8)
+      default = theory.margin(X, batch.labels, np.asarray(ref), batch.owner).gamma
+      rotated = theory.margin(X, batch.labels, W, batch.owner).gamma
+      assert rotated >= default - 1e-12
+    live = batch.owner >= 0
+    np.testing.assert_allclose(g0, theory.margin(X, batch.labels, np.asarray(ref)[:, live], batch.owner[live]).gamma,
+                               rtol=1e-10)
     assert 0 <= l * X.shape[0] < c.lam_frac * floor
     a, b = data.separability(X, batch.labels)
     np.testing.assert_allclose(b, beta, atol=1e-9)  # the requested cosine is exact
@@ -103,3 +118,21 @@ def test_d5_displays_read_the_measured_exponents():
   d5 = margin_check.d5_displays(rate(-1.0, 0.05), rate(-2.0, 0.1), rate(-2.0, 0.2))
   assert d5["first_display_consistent"] and not d5["sqrt_form_consistent"] and not d5["second_display_consistent"]
   assert "lacks" not in d5["verdict"]
+
+
+def test_unit_birth_ok_is_unit_birth_passes_and_trivial_without_padding(x64):
+  c = presets.get_config()
+  fam = c.families[0]
+  batch = margin_check.draw_batch(jax.random.PRNGKey(3), fam, c, 4, beta=-0.05, sigma=0.1)
+  ok = margin_check.unit_birth_ok(batch, c)
+  for b in range(4):  # the app's call is the package's test, instance by instance
+    assert ok[b] == unit_birth.passes(batch.X[b], batch.sigma[b], batch.lam[b],
+                                      jax.random.fold_in(jax.random.PRNGKey(c.seed), b))
+  # at λ = 0 every padded W_mem is a saddle (g < 0 along c_i ≈ σ); at p = n there is no zero column
+  zero = margin_check.draw_batch(jax.random.PRNGKey(3), fam, c, 2, beta=-0.05, sigma=0.1, lam_frac=0.0)
+  assert not margin_check.unit_birth_ok(zero, c).any()
+  c.mem_pad = 0
+  unpadded = margin_check.draw_batch(jax.random.PRNGKey(3), fam, c, 2, beta=-0.05, sigma=0.1, lam_frac=0.0)
+  assert margin_check.unit_birth_ok(unpadded, c).all()
+  cert = margin_check.certify(unpadded, c)
+  assert (cert["cert_ok"] == cert["frozen_ok"]).all()

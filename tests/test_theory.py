@@ -359,3 +359,40 @@ def test_margin_batch_equals_margin_per_instance(x64):
   assert float(batch.gamma[0]) > 0 > float(batch.gamma[1])
   with pytest.raises(ValueError, match="owner"):
     theory.margin_batch(Xs, labels, Ws, owner[:-1])
+
+
+def _brute_block_gap(X, sign, Wk, num=20001):
+  """max over Q ∈ O(2) of min_{i,j} s_i (W_kQ)̂_jᵀx_i on a dense angle grid, both components (numpy)."""
+  best = -np.inf
+  for t in np.linspace(0.0, 2 * np.pi, num):
+    c, s = np.cos(t), np.sin(t)
+    for Q in (np.array([[c, -s], [s, c]]), np.array([[c, s], [s, -c]])):
+      V = Wk @ Q
+      best = max(best, np.min(sign[:, None] * (X @ V) / np.linalg.norm(V, axis=0)))
+  return best
+
+
+def test_best_rotation_matches_a_dense_search_over_O2_and_keeps_the_gram(x64):
+  rescued = 0
+  for seed in range(6):
+    X, labels, _, _ = data.separable_mixture_arrays(jax.random.PRNGKey(seed), d=8, counts=(10, 10), alpha=0.4,
+                                                    beta=-0.3, rank=4, decay=0.7, norm=2.0)
+    X, labels = np.asarray(X), np.asarray(labels)
+    W = np.asarray(minima.generalization(X, labels, 0.05, 0.0, 2))  # equiangular O_k
+    owner = np.array([0, 0, 1, 1])
+    r = theory.best_rotation(X, labels, W, owner, key=jax.random.PRNGKey(seed))
+    Wr = np.asarray(r.W)
+    np.testing.assert_allclose(Wr @ Wr.T, W @ W.T, atol=1e-10)  # only O_k moved
+    for k, Q in enumerate(r.rotations):
+      np.testing.assert_allclose(np.asarray(Q).T @ np.asarray(Q), np.eye(2), atol=1e-10)
+      np.testing.assert_allclose(Wr[:, owner == k], W[:, owner == k] @ np.asarray(Q), atol=1e-10)
+    # gamma is the margin of the returned W, the given one is margin() of W, and it never gets worse
+    np.testing.assert_allclose(r.gamma, theory.margin(X, labels, Wr, owner).gamma, rtol=1e-10)
+    np.testing.assert_allclose(r.gamma_given, theory.margin(X, labels, W, owner).gamma, rtol=1e-10)
+    assert r.gamma >= r.gamma_given
+    brute = min(_brute_block_gap(X, np.where(labels == k, 1.0, -1.0), W[:, owner == k]) for k in (0, 1))
+    assert abs(float(r.gamma) - brute) <= 2e-3  # both below the true maximum, the grid by its resolution
+    rescued += int(r.gamma_given <= 0 < r.gamma)
+  assert rescued >= 1  # some instance's premise holds only with another O_k
+  batch = theory.best_rotation_batch(jnp.stack([X, X]), labels, jnp.stack([W, W]), owner, key=jax.random.PRNGKey(5))
+  np.testing.assert_allclose(batch.gamma, [brute] * 2, atol=2e-3)

@@ -29,6 +29,10 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.sigma = (0.005, 0.5)  # σ / norm, log-uniform
   c.lam_frac = 0.9  # nλ drawn uniformly in [0, lam_frac · smallest block eigenvalue)
   c.mem_pad = 2  # zero columns appended to W_mem (Cor. 3.2's p > n)
+  c.rotation_starts = 8  # random O_k per block (besides 4 informed ones) when maximizing γ_op (theory.best_rotation)
+  c.rotation_steps = 200  # Adam steps per start
+  c.birth_starts = 8  # unit_birth.passes at a padded W_mem: random starts (besides the informed ones)
+  c.birth_steps = 300  # and descent steps per start
   c.draws_per_dim = 4  # moment-matched noise draws per sample = draws_per_dim · d (≥ 2)
   c.chord_steps = 12  # fixed-Hessian Newton steps for the residual (each one gradient)
   c.refine_steps = 80  # L-BFGS steps in the basin test
@@ -54,6 +58,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.cor33 = ml_collections.ConfigDict(dict(d=32, K=3, beta=-0.45, rank=6, decay=0.6, spread=0.15,
                                            n_k=(8, 16, 32, 64, 128, 256, 512), p_k=2, sigma=0.3, lam=1e-4,
                                            seeds=6, test=1000, train_n_k=(16, 64, 256)))
+  # λ*(σ) of the zero-padded W_mem (unit_birth.threshold) per mem family: σ/norm and the samples' cosine β.
+  c.birth = ml_collections.ConfigDict(dict(sigma=(0.005, 0.02, 0.05, 0.1, 0.2, 0.5), beta=(-0.6, -0.1, -0.02),
+                                           iters=30))
   # Jacobians at training points (§3.7): a memorizing and a generalizing trained model.
   c.jacobian = ml_collections.ConfigDict(dict(d=32, mem_n=8, mem_p=12, gen_K=3, gen_n_k=96, gen_ps=(2, 3, 4),
                                               sigma=0.2, lam=1e-4, steps=3000, learning_rate=1e-2))
@@ -83,6 +90,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.limits.alpha = (0.1, 1.5)
     c.limits.sigma = (0.05, 1.6)
     c.limits.lam_frac = (0.5, 1.2)
+    c.birth.sigma = (0.05, 0.5)
+    c.birth.beta = (-0.6,)
+    c.birth.iters = 10
   elif preset != "default":
     raise ValueError(f"unknown preset {preset!r}; use 'default' or 'quick'")
   return c
