@@ -66,6 +66,13 @@ CASES = [
     case(T.margin, ValueError, "owner", lambda: margin(owner=[0, 5, 1])),
     case(T.margin, ValueError, "owner", lambda: margin(owner=[0, 1])),
     case(T.margin, TypeError, "owner", lambda: margin(owner="abc")),
+    # two_sample_residual
+    case(T.two_sample_residual, ValueError, r"\ba\b", lambda: T.two_sample_residual(0.0, 1.0, 0.5)),
+    case(T.two_sample_residual, ValueError, r"\bb\b", lambda: T.two_sample_residual(1.0, NAN, 0.5)),
+    case(T.two_sample_residual, ValueError, "sigma", lambda: T.two_sample_residual(1.0, 1.0, -0.5)),
+    case(T.two_sample_residual, ValueError, "lam", lambda: T.two_sample_residual(1.0, 1.0, 0.5, lam=0.6)),
+    case(T.two_sample_residual, ValueError, "broadcast", lambda: T.two_sample_residual(jnp.ones(2), jnp.ones(3), 0.5)),
+    case(T.two_sample_residual, TypeError, "sigma", lambda: T.two_sample_residual(1.0, 1.0, "x")),
     # best_rotation
     case(T.best_rotation, TypeError, r"\bX\b", lambda: rot(X="abc")),
     case(T.best_rotation, ValueError, r"\bW\b", lambda: rot(W=W[:1])),
@@ -224,7 +231,7 @@ def test_bad_input(c):
 def test_every_public_callable_has_three_bad_inputs():
   container = "a NamedTuple result container that only holds the computed values"
   check_coverage(theory, CASES, exempt={name: container for name in (
-      "Margin", "PaperMargin", "MaskFlipMC", "Certificate", "Refined", "Cor33TestLoss", "RotatedMargin")})
+      "Margin", "PaperMargin", "MaskFlipMC", "Certificate", "Refined", "Cor33TestLoss", "RotatedMargin", "TwoSample")})
 
 
 def test_degenerate_inputs_give_their_limits():

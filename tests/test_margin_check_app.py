@@ -136,3 +136,19 @@ def test_unit_birth_ok_is_unit_birth_passes_and_trivial_without_padding(x64):
   assert margin_check.unit_birth_ok(unpadded, c).all()
   cert = margin_check.certify(unpadded, c)
   assert (cert["cert_ok"] == cert["frozen_ok"]).all()
+
+
+def test_residual_windows_fit_each_window_like_polyfit():
+  rng = np.random.default_rng(1)
+  x = rng.uniform(0, 8, 400)
+  y = np.exp(-np.where(x < 1, 3.0 * x, 3.0 + 1.0 * (x - 1)) + 0.01 * rng.normal(size=400))  # slope 3, then 1
+  y[x > 7] = 0.0  # censored: residual exactly 0
+  res = {"families": ["f"], "f": dict(cert_pre_ok=np.ones(400, bool), cert_gamma_op=np.sqrt(x), sigma=np.ones(400),
+                                      res_dist2=y)}
+  w = margin_check.residual_windows(res, edges=(0.0, 1.0, 4.0, np.inf))
+  for win in w:
+    inside = (x >= win["lo"]) & (x < win["hi"]) & (y > 0)
+    slope = np.polyfit(x[inside], np.log(y[inside]), 1)[0]
+    np.testing.assert_allclose(win["c"], -slope, rtol=1e-10)
+    assert win["fitted"] == inside.sum() and win["zero_residual"] == np.sum((x >= win["lo"]) & (x < win["hi"]) & (y == 0))
+  np.testing.assert_allclose([w[0]["c"], w[1]["c"], w[2]["c"]], [3.0, 1.0, 1.0], atol=0.05)

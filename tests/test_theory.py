@@ -396,3 +396,46 @@ def test_best_rotation_matches_a_dense_search_over_O2_and_keeps_the_gram(x64):
   assert rescued >= 1  # some instance's premise holds only with another O_k
   batch = theory.best_rotation_batch(jnp.stack([X, X]), labels, jnp.stack([W, W]), owner, key=jax.random.PRNGKey(5))
   np.testing.assert_allclose(batch.gamma, [brute] * 2, atol=2e-3)
+
+
+@pytest.mark.parametrize("a,b,sigma,lam", [(1.0, 1.5, 0.5, 0.0), (2.0, 1.2, 0.8, 0.05), (1.0, 1.0, 0.3, 0.1)])
+def test_two_sample_residual_is_the_minimizer_of_eq6_by_quadrature(x64, a, b, sigma, lam):
+  """Eq. (6) in d = 1 with the real network (model.apply), integrated by Gauss–Legendre on each side of
+  the kink (numpy) and minimized by scipy's Nelder–Mead."""
+  import scipy.optimize
+  from scipy.stats import norm as sp_norm
+  X = np.array([[a], [-b]])
+  nodes, weights = np.polynomial.legendre.leggauss(200)
+  eps, w = [], []
+  for m in X[:, 0]:  # ε on [−12, −m/σ] and [−m/σ, 12]: the integrand is smooth on each piece
+    k = -m / sigma
+    for lo, hi in ((-12.0, k), (k, 12.0)):
+      eps.append(0.5 * (hi - lo) * nodes + 0.5 * (hi + lo))
+      w.append(0.5 * (hi - lo) * weights * sp_norm.pdf(eps[-1]))
+  eps, w = np.stack(eps), np.stack(w)  # (4, 200): two pieces per sample
+  means = np.repeat(X[:, 0], 2)[:, None]
+
+  def loss(s):
+    W = jnp.array([[np.sqrt(max(s[0], 0.0)), -np.sqrt(max(s[1], 0.0))]])
+    f = np.asarray(model.apply({"W": W}, jnp.asarray((means + sigma * eps)[..., None])))[..., 0]
+    return np.sum(w * (f - means) ** 2) / 2 + 2 * lam * (max(s[0], 0.0) + max(s[1], 0.0))  # tied: λ(‖W‖²+‖W‖²)
+
+  r = theory.two_sample_residual(a, b, sigma, lam)
+  best = scipy.optimize.minimize(loss, np.asarray(r.s_star), method="Nelder-Mead",
+                                 options=dict(xatol=1e-10, fatol=1e-14, maxiter=4000)).x
+  np.testing.assert_allclose(np.asarray(r.s), best, atol=2e-6)
+  assert loss(np.asarray(r.s)) <= loss(np.asarray(r.s_star))
+  # W_mem of Eq. (9) for the same data: the frozen-mask column norms
+  W_mem = np.asarray(minima.memorization(jnp.asarray(X), sigma, lam, 2))
+  np.testing.assert_allclose(np.sort(np.sum(W_mem**2, axis=0)), np.sort(np.asarray(r.s_star)), rtol=1e-10)
+  Wh = np.array([[np.sqrt(r.s[0]), -np.sqrt(r.s[1])]])
+  Ws = np.array([[np.sqrt(r.s_star[0]), -np.sqrt(r.s_star[1])]])
+  np.testing.assert_allclose(r.residual, np.sum((Wh - Ws) ** 2) / np.sum(Ws**2), rtol=1e-6, atol=1e-16)
+
+
+def test_two_sample_residual_local_slope_tends_to_one(x64):
+  x = np.geomspace(2.0, 400.0, 4000)
+  R = np.asarray(theory.two_sample_residual(1.0, 1.5, 1.0 / np.sqrt(x)).residual)
+  slope = -np.gradient(np.log(R), x)
+  assert np.all(np.diff(slope) < 0)  # it falls monotonically on x >= 2 ...
+  assert 1.0 < slope[-1] < 1.02 and slope[0] > 1.5  # ... from above 1.5 toward c = 1
