@@ -4,12 +4,15 @@ For every instance (a random (α, β)-separable dataset with random σ and λ, d
 *family* of one shape so that everything is ``vmap``-ed, in float64) the app
 
 1. constructs the paper's minimum W* — ``W_mem`` (Eq. 9), ``W_gen`` (Eq. 8) or the hybrid of
-   Cor. 3.4 — and certifies it: relative gradient and smallest Hessian eigenvalue of the exact
-   frozen-mask loss (``theory.certify_batch``), the operational margin γ_op
-   (``theory.margin_batch``) and the paper's γ (``theory.paper_margin``);
+   Cor. 3.4, each block rotated by the O_k that maximizes γ_op (``theory.best_rotation_batch``) —
+   and certifies it: relative gradient and smallest Hessian eigenvalue of the exact frozen-mask
+   loss (``theory.certify_batch``), for a zero-padded W_mem also the unit-birth test
+   (``unit_birth.passes``), the operational margin γ_op (``theory.margin_batch``) and the paper's
+   γ (``theory.paper_margin``); λ*(σ) of the padded W_mem (``unit_birth.threshold``);
 2. measures Thm 3.1's residual: the minimum of Eq. (6) over moment-matched noise draws
    (``theory.refine``; exact in the frozen-mask part, so only mask flips move it) started at W*,
-   its distance ``‖Ŵ − W*‖²/‖W*‖²`` against ``(γ_op/σ)²``, and a fit of ``C e^{−cγ²/σ²}``;
+   its distance ``‖Ŵ − W*‖²/‖W*‖²`` against ``(γ_op/σ)²``: the slope of its logarithm by window
+   of ``(γ_op/σ)²``, one fit of ``C e^{−cγ²/σ²}``, and the exact two-sample local slope;
 3. the basin (Thm D.2): refining from ``W*`` perturbed by a relative δ; training from a random
    init (Adam, Monte-Carlo noise) and whether it lands at W*;
 4. checks Thm D.2's block decomposition with Lemma D.1's per-block global minima;
