@@ -161,6 +161,18 @@ def _owner_index(X, W, ids, inverse, owner) -> np.ndarray:
   return np.asarray(jnp.argmax(means, axis=0))
 
 
+
+def _margin_inputs(X, labels, W, owner):
+  """Validated ``X, W`` and the cluster ids, each sample's cluster and each unit's owner (as indices)."""
+  X, W = _check_xw(X, W)
+  if not np.any(np.asarray(W) != 0):
+    raise ValueError(f"W has no nonzero column (shape {W.shape}): no unit has a mask to keep, the margin is undefined")
+  ids, inverse = _cluster_index(X, labels)
+  if ids.min() < 0:
+    raise ValueError(f"labels must be non-negative cluster ids (-1 marks a zero column in owner), got {ids.tolist()}")
+  own_idx = _owner_index(X, W, ids, inverse, owner)
+  return X, W, ids, inverse, own_idx
+
 def margin(X: jax.Array, labels, W: jax.Array, owner=None) -> Margin:
   """Operational inter-cluster margin of ``W``: how robustly every unit keeps its block mask.
 
@@ -203,13 +215,7 @@ def margin(X: jax.Array, labels, W: jax.Array, owner=None) -> Margin:
     >>> float(m.active_gap), float(m.inactive_gap)
     (2.0, 1.0)
   """
-  X, W = _check_xw(X, W)
-  if not np.any(np.asarray(W) != 0):
-    raise ValueError(f"W has no nonzero column (shape {W.shape}): no unit has a mask to keep, the margin is undefined")
-  ids, inverse = _cluster_index(X, labels)
-  if ids.min() < 0:
-    raise ValueError(f"labels must be non-negative cluster ids (-1 marks a zero column in owner), got {ids.tolist()}")
-  own_idx = _owner_index(X, W, ids, inverse, owner)
+  X, W, ids, inverse, own_idx = _margin_inputs(X, labels, W, owner)
   same = jnp.asarray(inverse[:, None] == own_idx[None, :])  # (n, p)
   gamma, a, b, per_unit = _margin_gaps(X, W, same)
   owner_out = np.where(np.asarray(jnp.linalg.norm(W, axis=0) > 0), ids[own_idx], -1)
@@ -407,14 +413,8 @@ def best_rotation(X: jax.Array, labels, W: jax.Array, owner=None, *, key: jax.Ar
     >>> bool(r.gamma_given < 0 < r.gamma)
     True
   """
-  X, W = _check_xw(X, W)
+  X, W, ids, inverse, own_idx = _margin_inputs(X, labels, W, owner)
   starts, steps = _check_search(key, starts, steps)
-  if not np.any(np.asarray(W) != 0):
-    raise ValueError(f"W has no nonzero column (shape {W.shape}): no unit has a mask to keep, the margin is undefined")
-  ids, inverse = _cluster_index(X, labels)
-  if ids.min() < 0:
-    raise ValueError(f"labels must be non-negative cluster ids (-1 marks a zero column in owner), got {ids.tolist()}")
-  own_idx = _owner_index(X, W, ids, inverse, owner)
   blocks, ks = _blocks(W, own_idx, ids)
   same = jnp.asarray(inverse[:, None] == np.asarray(ks)[None, :])
   W_rot, gamma, given, Qs = _rotate_jit(X, W, same, blocks, key, starts, steps)
