@@ -228,12 +228,14 @@ def scalar_nonnegative(name: str, x) -> None:
   """A nonnegative finite scalar (checked when concrete); ``TypeError`` for non-numbers."""
   number(name, x)
   nonnegative(name, x)
+  _moderate(name, x)
 
 
 def scalar_positive(name: str, x) -> None:
   """A positive finite scalar (checked when concrete); ``TypeError`` for non-numbers."""
   number(name, x)
   positive(name, x)
+  _moderate(name, x)
 
 
 def dae_params(name: str, p) -> tuple[int, int]:

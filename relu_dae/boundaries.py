@@ -176,6 +176,8 @@ def capacity_bound(n_star, p, level: float = 0.5) -> np.ndarray:
     [False, True]
   """
   n_star = np.asarray(_checks.real_array("n_star", n_star), float)
+  if np.any(n_star[np.isfinite(n_star)] < 0):
+    raise ValueError(f"n_star must be >= 0 (a sample count; NaN where unresolved), got {n_star}")
   p = np.asarray(_checks.array("p", p), float)
   if np.any(p <= 0):
     raise ValueError(f"p must be > 0 (hidden units), got {p}")
@@ -298,6 +300,10 @@ def _refine_args(n_values, estimate, low, high, rel, per_bracket):
       raise ValueError(f"{name} of shape {v.shape} must broadcast to the shape of estimate {est.shape}") from e
   _checks.scalar_nonnegative("rel", rel)
   _checks.positive_int("per_bracket", per_bracket)
+  with np.errstate(invalid="ignore"):
+    if np.any((bounds[0] > bounds[1]) | (np.ravel(est) < bounds[0]) | (np.ravel(est) > bounds[1])):
+      raise ValueError(f"need low <= estimate <= high (NaN where unresolved), got low={bounds[0]}, "
+                       f"estimate={np.ravel(est)}, high={bounds[1]}")
   grid = np.asarray(sorted(set(int(v) for v in n)))
   return grid, np.ravel(est), bounds[0], bounds[1]
 

@@ -130,6 +130,10 @@ def update(rule: Convergence, state: State, monitor, norm, weight_change) -> Sta
     raise TypeError(f"state must be a convergence.State (from convergence.init()), got {type(state).__name__}")
   for name, v in (("monitor", monitor), ("norm", norm), ("weight_change", weight_change)):
     _checks.number(name, v)
+  for name, v in (("norm", norm), ("weight_change", weight_change)):
+    c = _checks.concrete(v)
+    if c is not None and c < 0:
+      raise ValueError(f"{name} must be >= 0 (a norm / relative change), got {c}")
   monitor = jnp.asarray(monitor, jnp.float32)
   norm = jnp.asarray(norm, jnp.float32)
   improved = monitor < state.best * (1.0 - rule.rtol)

@@ -332,6 +332,9 @@ def loss(params: Params, X: jax.Array, key: jax.Array, *, sigma_min=SIGMA_MIN, s
 def _check_config(config) -> None:
   if not isinstance(config, train_lib.TrainConfig):
     raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+  if config.tying != "exact":
+    raise ValueError(f"config.tying={config.tying!r}: the time-conditioned model has one exactly tied W "
+                     "(the official DAECond); tying='aliased' is the single-σ DAE's")
 
 
 def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainConfig, *,

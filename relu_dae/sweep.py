@@ -459,6 +459,8 @@ def _check_weight_args(labels, first, n, duplicated, num_clusters) -> None:
   if v is not None and not (np.isfinite(v) and v >= 1 and v == np.round(v)):
     raise ValueError(f"n must be an integer >= 1 (the training-set size), got {v}")
   _checks.in_range("duplicated", duplicated, 0.0, 1.0)
+  if v is not None and v > jnp.shape(labels)[0]:
+    raise ValueError(f"n={v} exceeds the pool's {jnp.shape(labels)[0]} rows")
 
 
 def bucket_size(n: int, pool_size: int, mode: str = "pow2") -> int:
@@ -675,6 +677,8 @@ def plan(grid: Grid, config: SweepConfig, pool_size: int, d: int):
   d = _checks.positive_int("d", d)
   if max(grid.n) > pool_size:
     raise ValueError(f"grid.n has {max(grid.n)} > pool_size={pool_size}")
+  if grid.p is not None and max(grid.p) > config.p_max:
+    raise ValueError(f"grid.p has {max(grid.p)} > p_max={config.p_max}")
   configs = grid.resolved(config.p_max).configurations()
   rows = np.array([bucket_size(int(n), pool_size, config.buckets) for n in configs["n"]])
   chunks = []
@@ -852,9 +856,9 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None, poo
   each run its own workdir there.
   """
   _check_grid_config(grid, config)
-  if not isinstance(workdir, (str, os.PathLike)):
-    raise TypeError(f"workdir must be a path (str or os.PathLike), got {type(workdir).__name__}")
-  workdir = os.fspath(workdir)
+  workdir = _checks.path("workdir", workdir)
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ValueError(f"workdir={workdir!r} is a file, not a directory")
   _checks.boolean("pool_per_seed", pool_per_seed)
   _checks.boolean("progress", progress)
   devices = _check_devices(devices)
@@ -1073,13 +1077,17 @@ def _measure_batch(pools, labels, first, cfg, values, shared, *, fn, num_cluster
   return jax.vmap(lambda c, v: fn(_member(pools, labels, first, c, num_clusters), v, shared))(cfg, values)
 
 
-def _check_measure_args(res, fn, select, extras) -> None:
+def _check_measure_args(res, fn, select, extras, shared) -> None:
   if not isinstance(res, SweepResult):
     raise TypeError(f"res must be a SweepResult (sweep.load), got {type(res).__name__}")
   if not callable(fn):
     raise TypeError(f"fn must be a function fn(member, values, shared) -> dict, got {type(fn).__name__}")
   if extras is not None and not hasattr(extras, "keys"):
     raise TypeError(f"extras must be a dict {{name: (C, ...)}}, got {type(extras).__name__}")
+  for leaf in jax.tree.leaves(shared):
+    if isinstance(leaf, (str, bytes)) or not (hasattr(leaf, "dtype") or isinstance(leaf, (int, float))):
+      raise TypeError(f"shared must be a pytree of arrays (passed to fn traced), got a leaf {leaf!r}")
+    _checks.real_floating("shared", leaf)
   if select is not None:
     if isinstance(select, (str, bytes, dict)) or np.asarray(select).dtype.kind not in "biu":
       raise TypeError(f"select must be booleans of shape (C,), got {type(select).__name__}")
@@ -1127,7 +1135,7 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
     >>> rd.sweep.measure(res, size, pool=X)["n_train"].tolist()
     [2.0, 8.0]
   """
-  _check_measure_args(res, fn, select, extras)
+  _check_measure_args(res, fn, select, extras, shared)
   batch_size = _checks.positive_int("batch_size", batch_size)
   grid = Grid(**res.meta["grid"])
   per_seed = bool(res.meta.get("pool_per_seed", False))
@@ -1168,6 +1176,8 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
     rows = jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[padded]), values)
     vals = _measure_batch(*data, _cfg_arrays(res.configs, padded, pool_index), rows, shared, fn=fn,
                           num_clusters=num_clusters)
+    if not hasattr(vals, "items"):
+      raise TypeError(f"fn must return a dict {{name: array}}, got {type(vals).__name__}")
     for k, v in vals.items():
       v = np.asarray(v)[:len(batch)]
       out.setdefault(k, np.full((C,) + v.shape[1:], np.nan))[batch] = v

@@ -101,6 +101,8 @@ class TrainConfig:
 
   def __post_init__(self):
     _checks.positive_int("steps", self.steps)
+    if self.steps >= 2**31:
+      raise ValueError(f"steps must be < 2**31 (steps are int32 in the loop), got {self.steps}")
     _checks.scalar_nonnegative("sigma", self.sigma)
     _checks.scalar_nonnegative("lam", self.lam)
     _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -277,6 +279,9 @@ def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfi
     if jnp.shape(unit_mask) != W1.shape[1:]:
       raise ValueError(f"unit_mask must have shape (p,)={W1.shape[1:]}, got {jnp.shape(unit_mask)}")
     unit_mask = _checks.array("unit_mask", unit_mask)
+    m = _checks.concrete(unit_mask)
+    if m is not None and (np.any((m != 0) & (m != 1)) or not np.any(m)):
+      raise ValueError(f"unit_mask must be 0/1 with at least one 1 (1 keeps a hidden unit), got {m}")
   if weights is not None:
     _checks.sample_weights("weights", weights, np.shape(X)[0])
   if sigma is not None:

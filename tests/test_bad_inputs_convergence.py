@@ -27,6 +27,8 @@ CASES = [
     case(convergence.update, ValueError, "monitor", lambda: update(monitor=jnp.ones(3))),
     case(convergence.update, TypeError, "weight_change", lambda: update(weight_change="0.1")),
     case(convergence.update, TypeError, "norm", lambda: update(norm=1j)),
+    case(convergence.update, ValueError, "norm", lambda: update(norm=-1.0)),
+    case(convergence.update, ValueError, "weight_change", lambda: update(weight_change=-0.5)),
 ]
 
 

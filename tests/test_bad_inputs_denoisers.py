@@ -60,6 +60,8 @@ CASES = [
     case(denoisers.wiener, TypeError, r"\by\b", lambda: wi(y="y")),
     case(denoisers.wiener, ValueError, "rank", lambda: wi(rank=0)),
     case(denoisers.wiener, TypeError, "sigma", lambda: wi(sigma=[0.1])),
+    case(denoisers.gaussian_mixture, ValueError, "sigma", lambda: gm(sigma=1e20)),
+    case(denoisers.gaussian_posterior_mean, ValueError, "sigma", lambda: gpm(sigma=1e20)),
 ]
 
 

@@ -121,6 +121,7 @@ CASES = [
     case(df.sample, TypeError, "x_init", lambda: sample(x_init="zeros")),
     case(df.sample, TypeError, "deterministic", lambda: sample(deterministic="yes")),
     case(df.sample, ValueError, "key", lambda: sample(key=jax.random.split(KEY, 2))),
+    case(df.train, ValueError, "tying", lambda: df.train(P, X, KEY, tr.TrainConfig(steps=2, chunk_size=1, tying="aliased"))),
 ]
 
 

@@ -47,6 +47,7 @@ CASES = [
     case(losses.linear_ae_loss, ValueError, r"\bX\b", lambda: lin(X=np.ones((5, 3)))),
     case(losses.linear_ae_loss, ValueError, "lam", lambda: lin(lam=-1.0)),
     case(losses.linear_ae_loss, TypeError, "sigma", lambda: lin(sigma=None)),
+    case(losses.dae_loss, ValueError, "sigma", lambda: dae(sigma=1e20)),
 ]
 
 

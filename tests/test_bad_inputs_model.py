@@ -50,6 +50,7 @@ CASES = [
     case(model.jacobian, TypeError, r"\bx\b", lambda: model.jacobian(P, jnp.ones(4, jnp.complex64))),
     case(model.jacobian, ValueError, r"\bx\b", lambda: model.jacobian(P, jnp.full(4, 1e20))),
     case(model.jacobian, ValueError, "params", lambda: model.jacobian({"W1": jnp.ones((4, 3))}, X)),
+    case(model.init, ValueError, "scale", lambda: model.init(KEY, 4, 3, scale=1e20)),
 ]
 
 

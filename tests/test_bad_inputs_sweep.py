@@ -154,6 +154,12 @@ CASES = [
     case(sweep.interleave, TypeError, "labels", lambda: sweep.interleave(np.zeros((2, 2)), "ab")),
     case(sweep.interleave, ValueError, "labels", lambda: sweep.interleave(np.zeros((2, 2)), np.array([0.0, 0.5]))),
     case(sweep.interleave, ValueError, r"\bX\b", lambda: sweep.interleave(np.full((2, 2), np.nan), np.array([0, 1]))),
+    case(sweep.sample_weights, ValueError, r"\bn=", lambda: weights(n=100)),
+    case(sweep.plan, ValueError, r"grid\.p", lambda: plan(grid=G(n=(2,), p=(8,)))),
+    case(sweep.run, ValueError, "workdir", lambda: run(workdir="")),
+    case(sweep.run, ValueError, "workdir", lambda: run(workdir=tempfile.mkstemp()[1])),
+    case(sweep.measure, TypeError, "shared", lambda: measure(shared="abc")),
+    case(sweep.measure, TypeError, r"fn must return a dict", lambda: measure(fn=lambda m, v, s: jnp.sum(m.weights))),
 ]
 
 

@@ -92,6 +92,10 @@ CASES = [
     case(tr.fit, TypeError, "desc", lambda: fit(desc=None)),
     case(tr.fit, ValueError, r"\bX\b", lambda: fit(X=np.ones((4, 2), np.float32))),
     case(tr.fit, ValueError, "weights", lambda: fit(weights=-np.ones(4))),
+    case(tr.train, ValueError, "unit_mask", lambda: train(unit_mask=jnp.array([0.5, 1.0]))),
+    case(tr.train, ValueError, "unit_mask", lambda: train(unit_mask=jnp.zeros(2))),
+    case(C, ValueError, "steps", lambda: C(steps=2**31)),
+    case(C, ValueError, "learning_rate", lambda: C(learning_rate=1e20)),
 ]
 
 
