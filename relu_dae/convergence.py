@@ -75,7 +75,7 @@ class Convergence:
 
   def __post_init__(self):
     _checks.positive_int("patience", self.patience)
-    _checks.scalar_positive("rtol", self.rtol)
+    _checks.in_range("rtol", self.rtol, 0.0, 1.0, closed=(False, False))
     _checks.in_range("factor", self.factor, 0.0, 1.0, closed=(False, False))
     _checks.in_range("min_scale", self.min_scale, 0.0, 1.0, closed=(False, True))
     _checks.scalar_positive("wtol", self.wtol)

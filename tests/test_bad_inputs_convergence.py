@@ -29,6 +29,7 @@ CASES = [
     case(convergence.update, TypeError, "norm", lambda: update(norm=1j)),
     case(convergence.update, ValueError, "norm", lambda: update(norm=-1.0)),
     case(convergence.update, ValueError, "weight_change", lambda: update(weight_change=-0.5)),
+    case(C, ValueError, "rtol", lambda: C(rtol=1.5)),
 ]
 
 

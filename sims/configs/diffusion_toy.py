@@ -12,6 +12,7 @@ copy-rate transition compares with the single-σ DAE's n* on the same data.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 from sims.configs import pow2
 
@@ -37,12 +38,12 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   # The multi-σ model (relu_dae.diffusion): full batch, σ log-uniform on [sigma_min, sigma_max].
   c.hidden = 32  # conditioning MLP width
   c.train = ml_collections.ConfigDict(dict(steps=3000, learning_rate=2e-2, schedule="cosine", optimizer="adam",
-                                           num_noise=1, lam=0.0, batch_size=None, chunk_size=500))
+                                           num_noise=1, lam=0.0, batch_size=config_dict.placeholder(int), chunk_size=500))
   c.min_noisy_batch = 64  # noisy inputs per step at least (more (σ, ε) draws per sample for small n)
   c.sigma_min = 0.02
   c.sigma_max = 2.0
   # Sampler (diffusion.sample): the official VE ancestral sampler.
-  c.sampler = ml_collections.ConfigDict(dict(num_samples=256, num_steps=60, clamp=None))
+  c.sampler = ml_collections.ConfigDict(dict(num_samples=256, num_steps=60, clamp=config_dict.placeholder(float)))
   # The single-σ DAE of Eq. (5) used as a sampler at every σ (trained by relu_dae.sweep, as in
   # the phase diagram's n × p sweep).
   c.dae = ml_collections.ConfigDict(dict(sigma=0.2, lam=1e-3, steps=1500, learning_rate=2e-2, schedule="cosine",
@@ -54,7 +55,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.measure_batch = 128  # configurations sampled per vmap (sweep.measure)
   # Digits (centred, as every digits experiment here): memorizing vs generalizing model.
   c.digits = ml_collections.ConfigDict(dict(n_mem=10, n_gen=1024, p=64, steps=3000, learning_rate=1e-2,
-                                            num_samples=256, show=6, clamp=None, seed=0))
+                                            num_samples=256, show=6, clamp=config_dict.placeholder(float), seed=0))
   if preset == "smoke":
     c.n = (2, 8, 32)
     c.p = (4, 16)

@@ -7,6 +7,7 @@ e.g. ``--config.n_sigma.sigma='(0.1, 0.3)'``.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 from sims.configs import pow2
 
@@ -29,7 +30,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   # Adam at lr 1e-2, lowered ×0.5 on each plateau of the fixed-noise monitor down to 1/64,
   # stopped on a plateau there (relu_dae.convergence); `steps` is the most a run may take.
   c.train = ml_collections.ConfigDict(dict(steps=10000, learning_rate=1e-2, schedule="constant",
-                                           optimizer="adam", batch_size=None, chunk_size=100))
+                                           optimizer="adam", batch_size=config_dict.placeholder(int), chunk_size=100))
   c.convergence = ml_collections.ConfigDict(dict(patience=2, rtol=1e-3, factor=0.5, min_scale=1 / 64,
                                                  wtol=0.05, rise=2.0, norm_rise=10.0, monitor_draws=16))
   c.lam = 1e-3

@@ -5,11 +5,13 @@ override any field, e.g. ``--config.gen.sigma=0.5``.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def _train(steps, lr, sigma, lam, batch_size=None):
   return ml_collections.ConfigDict(dict(steps=steps, learning_rate=lr, sigma=sigma, lam=lam,
-                                        batch_size=batch_size, optimizer="adam"))
+                                        batch_size=config_dict.placeholder(int) if batch_size is None else batch_size,
+                                        optimizer="adam"))
 
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
