@@ -4,10 +4,12 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from relu_dae import results
 
 
+@pytest.mark.slow
 def test_detect_steer_smoke_writes_figures_and_sane_tables(tmp_path):
   from sims import detect_steer
   from sims.configs import detect_steer as config_lib

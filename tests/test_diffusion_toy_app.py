@@ -87,6 +87,7 @@ def test_presets():
     config_lib.get_config("huge")
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_results_figures_resumes_and_redraws(tmp_path):
   c = config_lib.get_config("smoke")
   work, figs = str(tmp_path / "work"), str(tmp_path / "figs")

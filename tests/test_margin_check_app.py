@@ -90,6 +90,7 @@ def test_certify_flags_premises_and_certifies_where_they_hold(x64):
   np.testing.assert_allclose(g["rel_grad"][1], float(one.rel_grad_norm), rtol=1e-8, atol=1e-20)
 
 
+@pytest.mark.slow
 def test_quick_preset_end_to_end(tmp_path):
   with jax.enable_x64(True):
     c = presets.get_config("quick")

@@ -25,6 +25,7 @@ def test_the_four_notebooks_are_there():
   assert sorted(p.stem for p in COLAB.glob("*.ipynb")) == NAMES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_at_smoke_size(name, tmp_path):
   """Runs the source top to bottom in a fresh interpreter, in an empty directory, with SMOKE_TEST=1."""

@@ -12,6 +12,7 @@ from sims import regimes
 from sims.configs import regimes as regimes_config
 
 
+@pytest.mark.slow
 def test_regimes_quick_writes_figures_and_results(tmp_path):
   config = regimes_config.get_config("quick")
   summary = regimes.run(config, str(tmp_path / "work"), str(tmp_path / "figs"))
@@ -25,6 +26,7 @@ def test_regimes_quick_writes_figures_and_results(tmp_path):
   assert summary["memorization"]["stored_fraction"] == 1.0
 
 
+@pytest.mark.slow
 def test_phase_diagram_smoke_writes_figures_results_and_redraws(tmp_path):
   from sims import phase_diagram
   from sims.configs import phase_diagram as phase_config
