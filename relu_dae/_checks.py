@@ -7,6 +7,8 @@ traceable under ``jit``/``vmap``; shape checks always run (shapes are static).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 import jax
@@ -286,7 +288,6 @@ def weight_vector(name: str, w, size: int, symbol: str = "K"):
 
 def path(name: str, p) -> str:
   """A non-empty ``str`` / ``os.PathLike`` path, returned as ``str``; ``TypeError`` for anything else."""
-  import os
   if not isinstance(p, (str, os.PathLike)) or not isinstance(os.fspath(p), str):
     raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(p).__name__}")
   if not os.fspath(p):
@@ -297,7 +298,6 @@ def path(name: str, p) -> str:
 def output_file(name: str, p, *suffixes: str) -> str:
   """A :func:`path` a file can be written to (``p + suffix`` for each suffix, or ``p`` itself):
   not a directory, and its nearest existing ancestor is a directory, not a file."""
-  import os
   p = path(name, p)
   if p.endswith(("/", os.sep)) or os.path.isdir(p):
     raise ValueError(f"{name} names a directory ({p!r}); give a file name inside it, e.g. os.path.join({p!r}, 'run')")
