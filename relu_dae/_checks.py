@@ -73,6 +73,15 @@ def in_range(name: str, x, lo: float, hi: float, *, closed: tuple[bool, bool] = 
 MAX_ABS = 1e15
 
 
+def real_kind(name: str, x) -> None:
+  """Raises ``TypeError`` unless ``x`` is a real numeric array or number (not a bool, None, str,
+  container, complex or object array)."""
+  if isinstance(x, (bool, np.bool_)) or _not_a_number(x) or not (
+      hasattr(x, "dtype") or isinstance(x, (int, float, np.generic))):
+    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+  real_floating(name, x)
+
+
 def _real(name: str, x):
   """``x`` as a real array (lists converted, integers and bools as float32); ``TypeError`` otherwise."""
   if isinstance(x, (list, tuple)):
@@ -80,10 +89,7 @@ def _real(name: str, x):
       x = np.asarray(x)
     except ValueError as e:  # ragged nesting
       raise ValueError(f"{name} must be a rectangular array, got a ragged {type(x).__name__}") from e
-  if isinstance(x, (bool, np.bool_)) or _not_a_number(x) or not (
-      hasattr(x, "dtype") or isinstance(x, (int, float, np.generic))):
-    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
-  real_floating(name, x)
+  real_kind(name, x)
   if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
     x = jnp.asarray(x, jnp.float32)
   return x

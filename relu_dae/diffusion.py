@@ -98,10 +98,7 @@ _TIME_KEYS = ("w1", "b1", "w2", "b2")
 
 def _leaf(name: str, x, *, values: bool) -> None:
   """A real array leaf (``TypeError`` otherwise); finite when ``values`` and concrete."""
-  if x is None or isinstance(x, (str, bytes, dict, list, tuple, set)) or not (
-      hasattr(x, "dtype") or isinstance(x, (int, float, np.generic))):
-    raise TypeError(f"{name} must be an array, got {type(x).__name__}")
-  _checks.real_floating(name, x)
+  _checks.real_kind(name, x)
   if values:
     _checks.finite(name, x)
 
