@@ -91,6 +91,75 @@ def saved_results(workdir: str, stems) -> None:
                          "run without --plot_only first (or point --workdir at a finished run)")
 
 
+RUN_FILE = "run.json"
+
+
+def _flat(tree, prefix: str = "") -> dict:
+  """``{"a.b": leaf}`` of a nested dict (lists and tuples are leaves, as in a config)."""
+  if not isinstance(tree, dict):
+    return {prefix: tree}
+  out = {}
+  for name, value in tree.items():
+    out.update(_flat(value, f"{prefix}.{name}" if prefix else str(name)))
+  return out
+
+
+def prepare_workdir(workdir: str, app: str, settings: dict, *, overwrite: bool) -> str:
+  """Claims ``workdir`` for one run of ``app`` with ``settings`` (a JSON-able dict, e.g. the config),
+  before any work.
+
+  A new or empty directory gets ``<workdir>/run.json`` recording ``app`` and ``settings``. A
+  directory holding a run with the same settings is reused: the run resumes. One holding a run with
+  other settings raises :class:`FlagError` naming the settings that differ and the two ways on:
+  ``--overwrite`` (the old run is deleted first) or a new ``--workdir``. A non-empty directory
+  without ``run.json`` is never deleted, even with ``overwrite``.
+
+  Example:
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> _ = prepare_workdir(d, "demo", {"n": 1}, overwrite=False)
+    >>> _ = prepare_workdir(d, "demo", {"n": 1}, overwrite=False)  # same run: resumes
+    >>> prepare_workdir(d, "demo", {"n": 2}, overwrite=False)
+    Traceback (most recent call last):
+    ...
+    sims._flags.FlagError: --workdir=... holds a demo run with other settings (n: 1 there, 2 now); pass --overwrite to replace it, or choose a new --workdir
+  """
+  import json
+  import shutil
+  writable_dir("workdir", workdir)
+  record = {"app": app, "settings": json.loads(json.dumps(settings, default=list))}
+  path = os.path.join(workdir, RUN_FILE)
+  if os.path.isfile(path):
+    with open(path) as f:
+      old = json.load(f)
+    if old == record:
+      return workdir
+    if not overwrite:
+      raise FlagError(f"--workdir={workdir!r} holds {_describe(old, record)}; pass --overwrite to replace it, "
+                      "or choose a new --workdir")
+    shutil.rmtree(workdir)
+    writable_dir("workdir", workdir)
+  elif os.listdir(workdir):
+    raise FlagError(f"--workdir={workdir!r} is not empty and holds no {RUN_FILE} of an app run: "
+                    "choose a new or empty --workdir (nothing there is deleted, even with --overwrite)")
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(record, f, indent=1, sort_keys=True)
+  os.replace(tmp, path)
+  return workdir
+
+
+def _describe(old: dict, new: dict, shown: int = 4) -> str:
+  """What differs between two run records, for :func:`prepare_workdir`'s message."""
+  if old.get("app") != new["app"]:
+    return f"a run of another app ({old.get('app')!r})"
+  a, b = _flat(old.get("settings", {})), _flat(new["settings"])
+  keys = [k for k in sorted(set(a) | set(b)) if a.get(k, "<unset>") != b.get(k, "<unset>")]
+  diff = ", ".join(f"{k}: {a.get(k, '<unset>')} there, {b.get(k, '<unset>')} now" for k in keys[:shown])
+  more = f", and {len(keys) - shown} more" if len(keys) > shown else ""
+  return f"a {new['app']} run with other settings ({diff}{more})"
+
+
 # ----------------------------------------------------------------------------- config fields
 
 
