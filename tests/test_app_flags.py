@@ -14,9 +14,8 @@ import pytest
 from sims import _flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-APPS = ("phase_diagram", "regimes", "margin_check", "diffusion_toy", "detect_steer")
-PRESET = dict(phase_diagram="smoke", regimes="quick", margin_check="quick", diffusion_toy="smoke",
-              detect_steer="smoke")
+APPS = ("phase_diagram", "regimes")  # margin_check, diffusion_toy, detect_steer: tests/test_app_flags_theory_apps.py
+PRESET = dict(phase_diagram="smoke", regimes="quick")
 
 # (app, {config path: value}, regex the message must match: the override that would fix it)
 CONFIGS = [
@@ -39,45 +38,12 @@ CONFIGS = [
     ("regimes", {"digits.n_mem": 5000}, r"--config\.digits\.n_mem="),
     ("regimes", {"num_hist_inputs": 0}, r"--config\.num_hist_inputs="),
     ("regimes", {"mem.train.lam": 2.0}, r"--config\.mem\.train\.lam=2\.0\b"),  # no W_mem (Eq. 9)
-    ("margin_check", {"cor33.K": 1}, r"--config\.cor33\.K=1\b"),
-    ("margin_check", {"cor33.train_n_k": (16,)}, r"--config\.cor33\.train_n_k="),  # never trained
-    ("margin_check", {"cor33.beta": 0.1}, r"--config\.cor33\.beta="),
-    ("margin_check", {"families[1].ps": (1, 2)}, r"--config\.families\[1\]\.ps="),
-    ("margin_check", {"families[0].kind": "other"}, r"--config\.families\[0\]\.kind="),
-    ("margin_check", {"sigma": (0.5, 0.005)}, r"--config\.sigma="),
-    ("margin_check", {"lam_frac": 1.0}, r"--config\.lam_frac="),
-    ("margin_check", {"limits.sigma": (0.0, 1.6)}, r"--config\.limits\.sigma="),
-    ("margin_check", {"jacobian.mem_p": 4}, r"--config\.jacobian\.mem_p=4\b"),
-    ("margin_check", {"draws_per_dim": 1}, r"--config\.draws_per_dim="),
-    ("margin_check", {"basin_deltas": ()}, r"--config\.basin_deltas="),
-    ("margin_check", {"train.learning_rate": 0.0}, r"--config\.train\b.*learning_rate"),
-    ("diffusion_toy", {"K": 1}, r"--config\.K=1\b"),
-    ("diffusion_toy", {"d": 2}, r"--config\.d=2\b"),
-    ("diffusion_toy", {"n": (2, 0)}, r"--config\.n="),
-    ("diffusion_toy", {"n": (2, 3)}, r"--config\.n=.*\bK\b"),  # the figure needs an n >= K
-    ("diffusion_toy", {"sigma_min": 3.0}, r"--config\.sigma_max=.*sigma_min"),
-    ("diffusion_toy", {"sampler.clamp": -1.0}, r"--config\.sampler\.clamp="),
-    ("diffusion_toy", {"digits.show": 1000}, r"--config\.digits\.show="),
-    ("diffusion_toy", {"dae.sigma": 0.0}, r"--config\.dae\.sigma="),
-    ("diffusion_toy", {"buckets": "pow3"}, r"--config\.buckets="),
-    ("detect_steer", {"roc_sigma": 0.3}, r"--config\.roc_sigma=.*score_sigmas"),  # no ROC drawn
-    ("detect_steer", {"score_sigmas": ()}, r"--config\.score_sigmas="),
-    ("detect_steer", {"synthetic.n_abundant": 1}, r"--config\.synthetic\.n_abundant="),
-    ("detect_steer", {"synthetic.d": 4}, r"--config\.synthetic\.d=4\b"),
-    ("detect_steer", {"digits.n_test": 1797}, r"--config\.digits\.n_test="),
-    ("detect_steer", {"steer.target_class": 10}, r"--config\.steer\.target_class="),
-    ("detect_steer", {"steer.window_skip_last": 15}, r"--config\.steer\.window_skip_last="),
-    ("detect_steer", {"steer.grid_cols": 99}, r"--config\.steer\.grid_cols="),
-    ("detect_steer", {"synthetic.train.learning_rate": 0.0}, r"--config\.synthetic\.train\b.*learning_rate"),
 ]
 
 # (app, what is wrong, regex)
 DIRS = [(app, "workdir_is_a_file", r"--workdir=") for app in APPS] + [
     (app, "figdir_is_a_file", r"--figdir=") for app in APPS] + [
-    ("margin_check", "verdicts_is_a_directory", r"--verdicts="),
     ("phase_diagram", "plot_only_without_results", r"--workdir=.*n_sigma"),
-    ("diffusion_toy", "plot_only_without_results", r"--workdir=.*diffusion"),
-    ("margin_check", "plot_only_without_results", r"--workdir=.*margin_check"),
 ]
 
 WORK = ("relu_dae.train.fit", "relu_dae.train.train", "relu_dae.diffusion.fit", "relu_dae.diffusion.train",
@@ -111,8 +77,6 @@ def _run(app: str, c, work, figs=None, verdicts=None, **kwargs):
   module = importlib.import_module(f"sims.{app}")
   if app != "regimes":
     kwargs["progress"] = False
-  if app == "margin_check":
-    return module.run(c, str(work), figs, verdicts, **kwargs)
   return module.run(c, str(work), figs, **kwargs)
 
 
@@ -164,9 +128,7 @@ def test_every_app_has_three_bad_configs_and_a_bad_directory():
 
 
 def test_every_preset_passes_its_app_checks():
-  presets = dict(phase_diagram=("smoke", "quick", "paper"), regimes=("quick", "default"),
-                 margin_check=("quick", "default"), diffusion_toy=("smoke", "quick", "paper"),
-                 detect_steer=("smoke", "quick", "paper"))
+  presets = dict(phase_diagram=("smoke", "quick", "paper"), regimes=("quick", "default"))
   for app, names in presets.items():
     module = importlib.import_module(f"sims.{app}")
     for name in names:
@@ -179,24 +141,13 @@ def test_figures_default_to_the_workdir():
   assert _flags.figdir_for("results/x", "figures") == "figures"
 
 
-def test_margin_check_quick_takes_overrides():
-  from sims import margin_check
-  from sims.configs import margin_check as presets
-  c = margin_check.quick_config({"refine_steps": 7, "cor33.seeds": 1})
-  quick = presets.get_config("quick")
-  assert (c.refine_steps, c.cor33.seeds) == (7, 1)
-  assert len(c.families) == len(quick.families) and c.train.steps == quick.train.steps
-
-
 def _cli(*args):
   return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 
 @pytest.mark.parametrize("args, match", [
-    (("sims.margin_check", "--quick", "--config.refine_steps=0"), "--config.refine_steps=0"),  # was ignored
-    (("sims.margin_check", "--quick", "--config=sims/configs/margin_check.py:default"), "--quick"),
     (("sims.phase_diagram", "--config.n_sigma.K=1"), "--config.n_sigma.K=1"),
-], ids=["margin_check-quick-override", "margin_check-quick-and-config", "phase_diagram-K"])
+], ids=["phase_diagram-K"])
 def test_app_exits_with_the_message_before_any_work(tmp_path, args, match):
   work = tmp_path / "work"
   out = _cli(*args, f"--workdir={work}")

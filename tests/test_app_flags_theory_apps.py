@@ -1,0 +1,174 @@
+"""Bad flags and configs of the theory apps (margin_check, diffusion_toy, detect_steer): each is a
+ValueError naming the flag (the app exits with that message), raised before anything trains or
+draws data, so the workdir stays empty. (phase_diagram and regimes: tests/test_app_flags.py.)"""
+
+import collections
+import contextlib
+import importlib
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from sims import _flags
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+APPS = ("margin_check", "diffusion_toy", "detect_steer")
+PRESET = dict(margin_check="quick", diffusion_toy="smoke", detect_steer="smoke")
+
+# (app, {config path: value}, regex the message must match: the override that would fix it)
+CONFIGS = [
+    ("margin_check", {"cor33.K": 1}, r"--config\.cor33\.K=1\b"),
+    ("margin_check", {"cor33.train_n_k": (16,)}, r"--config\.cor33\.train_n_k="),  # never trained
+    ("margin_check", {"cor33.beta": 0.1}, r"--config\.cor33\.beta="),
+    ("margin_check", {"families[1].ps": (1, 2)}, r"--config\.families\[1\]\.ps="),
+    ("margin_check", {"families[0].kind": "other"}, r"--config\.families\[0\]\.kind="),
+    ("margin_check", {"sigma": (0.5, 0.005)}, r"--config\.sigma="),
+    ("margin_check", {"lam_frac": 1.0}, r"--config\.lam_frac="),
+    ("margin_check", {"limits.sigma": (0.0, 1.6)}, r"--config\.limits\.sigma="),
+    ("margin_check", {"jacobian.mem_p": 4}, r"--config\.jacobian\.mem_p=4\b"),
+    ("margin_check", {"draws_per_dim": 1}, r"--config\.draws_per_dim="),
+    ("margin_check", {"basin_deltas": ()}, r"--config\.basin_deltas="),
+    ("margin_check", {"train.learning_rate": 0.0}, r"--config\.train\b.*learning_rate"),
+    ("diffusion_toy", {"K": 1}, r"--config\.K=1\b"),
+    ("diffusion_toy", {"d": 2}, r"--config\.d=2\b"),
+    ("diffusion_toy", {"n": (2, 0)}, r"--config\.n="),
+    ("diffusion_toy", {"n": (2, 3)}, r"--config\.n=.*\bK\b"),  # the figure needs an n >= K
+    ("diffusion_toy", {"sigma_min": 3.0}, r"--config\.sigma_max=.*sigma_min"),
+    ("diffusion_toy", {"sampler.clamp": -1.0}, r"--config\.sampler\.clamp="),
+    ("diffusion_toy", {"digits.show": 1000}, r"--config\.digits\.show="),
+    ("diffusion_toy", {"dae.sigma": 0.0}, r"--config\.dae\.sigma="),
+    ("diffusion_toy", {"buckets": "pow3"}, r"--config\.buckets="),
+    ("detect_steer", {"roc_sigma": 0.3}, r"--config\.roc_sigma=.*score_sigmas"),  # no ROC drawn
+    ("detect_steer", {"score_sigmas": ()}, r"--config\.score_sigmas="),
+    ("detect_steer", {"synthetic.n_abundant": 1}, r"--config\.synthetic\.n_abundant="),
+    ("detect_steer", {"synthetic.d": 4}, r"--config\.synthetic\.d=4\b"),
+    ("detect_steer", {"digits.n_test": 1797}, r"--config\.digits\.n_test="),
+    ("detect_steer", {"steer.target_class": 10}, r"--config\.steer\.target_class="),
+    ("detect_steer", {"steer.window_skip_last": 15}, r"--config\.steer\.window_skip_last="),
+    ("detect_steer", {"steer.grid_cols": 99}, r"--config\.steer\.grid_cols="),
+    ("detect_steer", {"synthetic.train.learning_rate": 0.0}, r"--config\.synthetic\.train\b.*learning_rate"),
+]
+
+# (app, what is wrong, regex)
+DIRS = [(app, "workdir_is_a_file", r"--workdir=") for app in APPS] + [
+    (app, "figdir_is_a_file", r"--figdir=") for app in APPS] + [
+    ("margin_check", "verdicts_is_a_directory", r"--verdicts="),
+    ("diffusion_toy", "plot_only_without_results", r"--workdir=.*diffusion"),
+    ("margin_check", "plot_only_without_results", r"--workdir=.*margin_check"),
+]
+
+WORK = ("relu_dae.train.fit", "relu_dae.train.train", "relu_dae.diffusion.fit", "relu_dae.diffusion.train",
+        "relu_dae.sweep.run", "relu_dae.data.separable_mixture", "relu_dae.data.separable_mixture_arrays",
+        "relu_dae.data.locally_sparse", "relu_dae.data.simplex_means", "relu_dae.data.load_digits")
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+  """Training and data drawing fail the test: the checks must come first."""
+  for target in WORK:
+    module, name = target.rsplit(".", 1)
+
+    def refuse(*args, _name=target, **kwargs):
+      pytest.fail(f"{_name} ran before the flags and config were checked")
+
+    monkeypatch.setattr(importlib.import_module(module), name, refuse)
+
+
+def _config(app: str, overrides: dict):
+  c = importlib.import_module(f"sims.configs.{app}").get_config(PRESET[app])
+  for path, value in overrides.items():
+    parent, _, key = path.rpartition(".")
+    node = _flags.get(c, parent) if parent else c
+    with node.unlocked() if hasattr(node, "unlocked") else contextlib.nullcontext():
+      node[key] = value
+  return c
+
+
+def _run(app: str, c, work, figs=None, verdicts=None, **kwargs):
+  module = importlib.import_module(f"sims.{app}")
+  kwargs["progress"] = False
+  if app == "margin_check":
+    return module.run(c, str(work), figs, verdicts, **kwargs)
+  return module.run(c, str(work), figs, **kwargs)
+
+
+def _files(path: pathlib.Path) -> list:
+  return [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
+
+
+def _ids(rows):
+  seen = collections.Counter()
+  out = []
+  for row in rows:
+    seen[row[0]] += 1
+    out.append(f"{row[0]}-{seen[row[0]]}")
+  return out
+
+
+@pytest.mark.parametrize("app, overrides, match", CONFIGS, ids=_ids(CONFIGS))
+def test_bad_config_is_refused_before_any_work(tmp_path, no_work, app, overrides, match):
+  c = _config(app, overrides)
+  work = tmp_path / "work"
+  with pytest.raises(ValueError, match=match):
+    _run(app, c, work, str(tmp_path / "figs"))
+  assert _files(work) == []  # no sweep chunks, no results
+
+
+@pytest.mark.parametrize("app, problem, match", DIRS, ids=_ids(DIRS))
+def test_bad_directory_is_refused_before_any_work(tmp_path, no_work, app, problem, match):
+  c = _config(app, {})
+  work, figs, verdicts, kwargs = tmp_path / "work", None, None, {}
+  afile = tmp_path / "a_file"
+  afile.write_text("")
+  if problem == "workdir_is_a_file":
+    work = afile
+  elif problem == "figdir_is_a_file":
+    figs = str(afile)
+  elif problem == "verdicts_is_a_directory":
+    verdicts = str(tmp_path)
+  else:
+    kwargs["plot_only"] = True
+  with pytest.raises(ValueError, match=match):
+    _run(app, c, work, figs, verdicts, **kwargs)
+  assert _files(tmp_path / "work") == []
+
+
+def test_every_app_has_three_bad_configs_and_a_bad_directory():
+  for app in APPS:
+    assert sum(row[0] == app for row in CONFIGS) >= 3, app
+    assert sum(row[0] == app for row in DIRS) >= 2, app
+
+
+def test_every_preset_passes_its_app_checks():
+  presets = dict(margin_check=("quick", "default"), diffusion_toy=("smoke", "quick", "paper"),
+                 detect_steer=("smoke", "quick", "paper"))
+  for app, names in presets.items():
+    module = importlib.import_module(f"sims.{app}")
+    for name in names:
+      module.validate_config(importlib.import_module(f"sims.configs.{app}").get_config(name))
+
+
+def test_margin_check_quick_takes_overrides():
+  from sims import margin_check
+  from sims.configs import margin_check as presets
+  c = margin_check.quick_config({"refine_steps": 7, "cor33.seeds": 1})
+  quick = presets.get_config("quick")
+  assert (c.refine_steps, c.cor33.seeds) == (7, 1)
+  assert len(c.families) == len(quick.families) and c.train.steps == quick.train.steps
+
+
+def _cli(*args):
+  return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+@pytest.mark.parametrize("args, match", [
+    (("sims.margin_check", "--quick", "--config.refine_steps=0"), "--config.refine_steps=0"),  # was ignored
+    (("sims.margin_check", "--quick", "--config=sims/configs/margin_check.py:default"), "--quick"),
+], ids=["margin_check-quick-override", "margin_check-quick-and-config"])
+def test_app_exits_with_the_message_before_any_work(tmp_path, args, match):
+  work = tmp_path / "work"
+  out = _cli(*args, f"--workdir={work}")
+  assert out.returncode != 0 and match in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+  assert _files(work) == []
