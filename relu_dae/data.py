@@ -22,6 +22,12 @@ import jax.numpy as jnp
 
 from relu_dae import _checks
 
+__all__ = [
+    "MixtureSpec", "SeparableSpec", "mixture_spec", "sample_mixture", "sample_mixture_counts",
+    "random_orthogonal", "simplex_means", "separable_mixture", "separable_mixture_arrays", "locally_sparse",
+    "separability", "load_digits", "negatively_correlated_subset",
+]
+
 
 class MixtureSpec(NamedTuple):
   """A Gaussian mixture ``Σ_k ρ_k N(μ_k, Σ_k)`` (Eq. 4) with ``Σ_k = A_k A_kᵀ``.

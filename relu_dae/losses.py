@@ -21,6 +21,10 @@ import jax.numpy as jnp
 from relu_dae import _checks
 from relu_dae import model
 
+__all__ = [
+    "weight_penalty", "sample_noise", "dae_loss", "frozen_mask_loss", "linear_ae_loss",
+]
+
 
 def weight_penalty(params: model.Params) -> jax.Array:
   """``Σ_l ‖W_l‖_F²`` of Eq. (6): ``2‖W‖²`` for tied, ``‖W1‖² + ‖W2‖²`` for untied."""

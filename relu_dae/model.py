@@ -22,6 +22,10 @@ import jax
 
 from relu_dae import _checks
 
+__all__ = [
+    "Params", "init", "weights", "is_tied", "preactivation", "represent", "apply", "decode", "jacobian",
+]
+
 Params = Mapping[str, jax.Array]
 
 

@@ -17,6 +17,10 @@ import numpy as np
 
 from relu_dae import _checks
 
+__all__ = [
+    "weight_pairs", "representations", "save",
+]
+
 # Colours of the overlaid histograms; series beyond these take the default cycle C4, C5, ...
 _SERIES_COLORS = ("tab:red", "tab:blue", "tab:green", "tab:purple")
 

@@ -28,6 +28,10 @@ import numpy as np
 
 from relu_dae import _checks
 
+__all__ = [
+    "versions", "save_json", "save", "load",
+]
+
 
 def versions() -> dict[str, str]:
   """Versions of the packages that determine a result."""

@@ -84,6 +84,12 @@ from relu_dae import model
 from relu_dae import results
 from relu_dae import train as train_lib
 
+__all__ = [
+    "AXES", "Grid", "SweepConfig", "BUCKETS", "SweepResult", "REQUIRED", "DIAGNOSTICS", "Member", "Trainer",
+    "history_outputs", "bucket_train_config", "DAETrainer", "sample_weights", "bucket_size", "first_rows",
+    "flatten", "unflatten", "plan", "run", "load", "positions", "merge", "measure", "interleave",
+]
+
 AXES = ("n", "sigma", "lam", "p", "seed", "duplicated", "data")
 _INT_AXES = ("n", "p", "seed", "data")
 

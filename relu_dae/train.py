@@ -41,6 +41,11 @@ from relu_dae import convergence as convergence_lib
 from relu_dae import losses
 from relu_dae import model
 
+__all__ = [
+    "OPTIMIZERS", "SCHEDULES", "TYINGS", "TrainConfig", "History", "make_optimizer", "minibatch", "train",
+    "aliased_tied", "minimize", "raise_if_nonfinite", "progress_bar", "fit",
+]
+
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
 TYINGS = ("exact", "aliased")
