@@ -7,7 +7,7 @@ counts ``n`` (length L) last and the seeds just before them:
   cell, and the regime held by a strict majority (:data:`MIXED` when none is; no
   tie-breaking towards either side).
 * :func:`critical_n_interval` — n* where the seed-mean score crosses a level
-  (:func:`relu_dae.metrics.critical_n`), with a percentile bootstrap interval over seeds.
+  (:func:`relu_dae.stats.critical_n`), with a percentile bootstrap interval over seeds.
 * :func:`capacity_bound` — where a storage crossing is forced by capacity: a width-p model
   stores at most p samples, so ``stored ≤ p/n`` falls below ``level`` by ``n = p/level``
   whatever the data; such an n* says nothing about generalization and is left out of fits.
@@ -34,6 +34,7 @@ import numpy as np
 
 from relu_dae import _checks
 from relu_dae import metrics
+from relu_dae import stats
 
 MIXED = 3  # no regime holds a strict majority of the seeds
 NUM_REGIMES = 3
@@ -118,14 +119,16 @@ def critical_n_interval(n_values, scores, level: float = 0.5, *, absolute: bool 
 
   Each replicate resamples the seeds with replacement (the same draw for every row, so
   replicates of different rows are comparable), averages them (NaN runs left out) and
-  takes :func:`relu_dae.metrics.critical_n` at ``level``. Failed runs are NaN: left out of
+  takes :func:`relu_dae.stats.critical_n` at ``level`` (:func:`relu_dae.stats.critical_n_relative`
+  with ``absolute=False``). Failed runs are NaN: left out of
   the means; a grid point where every (drawn) seed failed is NaN in the mean, and a crossing
   next to it is not resolved (NaN), never interpolated across it.
 
   Args:
     n_values: ``(L,)`` positive, strictly increasing sample counts.
     scores: ``(..., S, L)`` one curve per seed (``S ≥ 1``), finite or NaN.
-    level, absolute: as in :func:`relu_dae.metrics.critical_n` (default: the absolute level).
+    level: the finite level (with ``absolute=False``, the fraction in [0, 1] of each curve's range).
+    absolute: the absolute level (default) or the relative one.
     num_boot: bootstrap replicates (a positive integer); confidence: interval coverage in
       (0, 1); seed: resampling seed, an integer ``≥ 0``.
   """
@@ -138,12 +141,17 @@ def critical_n_interval(n_values, scores, level: float = 0.5, *, absolute: bool 
   num_boot = _checks.positive_int("num_boot", num_boot)
   _seed(seed)
   S = s.shape[-2]
-  metrics.critical_n(n_values, s.reshape(-1, *s.shape[-2:])[:1, 0], level, absolute=absolute)  # checks the rest
+  if _checks.boolean("absolute", absolute):
+    crossing = lambda v: stats.critical_n(n_values, v, level)
+  else:
+    _checks.in_range("level", level, 0.0, 1.0)
+    crossing = lambda v: stats.critical_n_relative(n_values, v, level)
+  crossing(s.reshape(-1, *s.shape[-2:])[:1, 0])  # checks the rest
   with np.errstate(invalid="ignore"), _quiet():
-    estimate = metrics.critical_n(n_values, np.nanmean(s, -2), level, absolute=absolute)
+    estimate = crossing(np.nanmean(s, -2))
     draws = np.random.default_rng(seed).integers(0, S, (num_boot, S))
     boot = np.nanmean(s[..., draws, :], -2)  # (..., B, L)
-    samples = metrics.critical_n(n_values, boot, level, absolute=absolute)
+    samples = crossing(boot)
   low, high = _percentile_interval(samples, confidence)
   return CriticalN(estimate, low, high, samples)
 
@@ -217,7 +225,7 @@ def power_law_interval(x, estimate, samples, *, keep=None, confidence: float = 0
   """
   x, est, samples, keep = _fit_args(x, estimate, samples, keep, confidence)
   use = keep & np.isfinite(est) & (est > 0) & (x > 0)
-  a, c, _ = metrics.power_law_fit(x[use], est[use])
+  a, c, _ = stats.power_law_fit(x[use], est[use])
   slopes = []
   for b in range(samples.shape[-1]):
     ok = use & np.isfinite(samples[:, b]) & (samples[:, b] > 0)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import warnings
+
 import numpy as np
 import scipy.optimize
 
@@ -30,6 +32,7 @@ import jax.numpy as jnp
 from relu_dae import _checks
 from relu_dae import losses
 from relu_dae import model
+from relu_dae import stats
 
 
 def _unit(A: jax.Array, axis: int) -> jax.Array:
@@ -847,104 +850,31 @@ def regime(per_cluster_memorized: jax.Array, threshold: float = 0.5) -> jax.Arra
   return jnp.where(n_present == 0, NO_CLUSTER, code).astype(jnp.int32)
 
 
-# --- Host analysis of sweep curves (numpy) ------------------------------------------------
+# --- Deprecated host analysis (moved to relu_dae.stats) -----------------------------------
 
-
-def _first_crossing(log_n: np.ndarray, row: np.ndarray, level: float, absolute: bool) -> float:
-  ok = ~np.isnan(row)
-  at, x, y = np.flatnonzero(ok), log_n[ok], row[ok]
-  if x.size == 0 or (not absolute and y.max() == y.min()):
-    return np.nan
-  target = level if absolute else y.min() + level * (y.max() - y.min())
-  side = np.sign(y - target)
-  if side[0] == 0:
-    return x[0]
-  flips = np.flatnonzero(side != side[0])
-  if flips.size == 0:
-    return np.nan
-  j = flips[0]
-  if at[j] - at[j - 1] > 1:  # a failed configuration lies inside the bracket: it may hold the crossing
-    return np.nan
-  return x[j - 1] + (target - y[j - 1]) / (y[j] - y[j - 1]) * (x[j] - x[j - 1])
-
-
-def _curve_args(n_values, scores, level, absolute):
-  """Checks :func:`critical_n`'s arguments; returns ``n`` and ``scores`` as float64 numpy."""
-  _checks.array("n_values", n_values, ndim=1)
-  n = np.asarray(n_values, np.float64)
-  if n.size < 2 or np.any(n <= 0) or np.any(np.diff(n) <= 0):
-    raise ValueError(f"n_values must be a 1-D, positive, strictly increasing array of >= 2 counts, got {n}")
-  _checks.real_array("scores", scores)
-  s = np.asarray(scores, np.float64)
-  if s.shape[-1:] != n.shape:
-    raise ValueError(f"scores must have shape (..., {n.size}) to match n_values, got {s.shape}")
-  if np.any(np.isinf(s)):
-    raise ValueError("scores must be finite, or NaN for a failed configuration; got inf")
-  absolute = _checks.boolean("absolute", absolute)
-  if absolute:
-    _checks.number("level", level)
-    _checks.finite("level", level)
-  else:
-    _checks.in_range("level", level, 0.0, 1.0)
-  return n, s
+power_law_fit = stats.power_law_fit
 
 
 def critical_n(n_values, scores, level: float = 0.5, *, absolute: bool = False) -> np.ndarray:
-  """The sample count at which a score curve first crosses a level (the phase boundary in n).
+  """Deprecated: :func:`relu_dae.stats.critical_n_relative` (default) or, with ``absolute=True``,
+  :func:`relu_dae.stats.critical_n`.
 
-  For each row of ``scores`` along increasing ``n``, the target is
-  ``min + level·(max − min)`` of that row (or ``level`` itself if ``absolute``); the result is
-  the first crossing, interpolated linearly in ``log n`` between the bracketing grid points
-  (either direction: memorization scores fall with n, generalization scores rise). Host function.
-
-  Failed configurations: a NaN score marks a configuration without a result (a failed run)
-  and is never read as a value. NaN entries are skipped for the row's min/max and for the
-  crossing, but a crossing whose bracketing grid points have a NaN between them is not
-  resolved (the failed configuration may hold it) and gives NaN. NaN is also the result
-  when a row never crosses, is flat, or is all NaN; ``inf`` scores raise ``ValueError``.
-
-  Args:
-    n_values: ``(L,)`` positive, strictly increasing sample counts, ``L ≥ 2``.
-    scores: ``(..., L)``, finite or NaN.
-    level: relative level in [0, 1], or the (finite) absolute level with ``absolute=True``.
-
-  Returns:
-    ``(...)`` critical n.
+  The flag switched between two different scores (a level relative to each row's range, or
+  the level itself); each now has its own function. This alias keeps the old behaviour and
+  default and emits a ``DeprecationWarning``.
 
   Example:
-    >>> float(critical_n([10, 100, 1000], [1.0, 1.0, 0.0]))  # halfway in log n: 10**2.5
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...   warnings.simplefilter("ignore", DeprecationWarning)
+    ...   float(critical_n([10, 100, 1000], [1.0, 1.0, 0.0]))
     316.22776601683...
-    >>> float(critical_n([10, 100, 1000], [1.0, float("nan"), 0.0]))  # the crossing may be the failed run's
-    nan
   """
-  n, s = _curve_args(n_values, scores, level, absolute)
-  rows = s.reshape(-1, n.size)
-  out = np.array([_first_crossing(np.log(n), r, float(level), bool(absolute)) for r in rows])
-  return np.exp(out).reshape(s.shape[:-1])
-
-
-def power_law_fit(x, y) -> tuple[float, float, float]:
-  """Least-squares fit of ``y = c·x^a`` in log–log: returns ``(a, c, a's 95 % CI half-width)``.
-
-  The half-width is ``t_{0.975, m−2} · stderr(a)`` from ``scipy.stats.linregress`` over the
-  m usable points. Pairs with a NaN/inf or a non-positive value (no logarithm) are dropped;
-  fewer than 3 usable points, or all x equal, give ``(nan, nan, nan)``. ``x`` and ``y`` are
-  real arrays with the same number of entries. Host function.
-
-  Example:
-    >>> a, c, half = power_law_fit([1, 2, 4, 8], [3, 12, 48, 192])
-    >>> round(a, 6), round(c, 6), round(half, 6)
-    (2.0, 3.0, 0.0)
-  """
-  import scipy.stats  # local import: scipy.stats is slow to import
-  _checks.real_array("x", x), _checks.real_array("y", y)
-  x, y = np.ravel(np.asarray(x, np.float64)), np.ravel(np.asarray(y, np.float64))
-  if x.shape != y.shape:
-    raise ValueError(f"x and y must have the same number of entries, got {x.size} and {y.size}")
-  ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-  lx, ly = np.log(x[ok]), np.log(y[ok])
-  if lx.size < 3 or np.ptp(lx) == 0:
-    return np.nan, np.nan, np.nan
-  fit = scipy.stats.linregress(lx, ly)
-  half = scipy.stats.t.ppf(0.975, lx.size - 2) * fit.stderr
-  return float(fit.slope), float(np.exp(fit.intercept)), float(half)
+  absolute = _checks.boolean("absolute", absolute)
+  warnings.warn("relu_dae.metrics.critical_n is deprecated: use relu_dae.stats.critical_n (absolute level) or "
+                "relu_dae.stats.critical_n_relative (fraction of each curve's range)", DeprecationWarning,
+                stacklevel=2)
+  if absolute:
+    return stats.critical_n(n_values, scores, level)
+  _checks.in_range("level", level, 0.0, 1.0)
+  return stats.critical_n_relative(n_values, scores, level)
