@@ -12,6 +12,7 @@ from relu_dae import data
 from relu_dae import denoisers
 from relu_dae import detection
 from relu_dae import diffusion
+from relu_dae import export
 from relu_dae import losses
 from relu_dae import metrics
 from relu_dae import minima

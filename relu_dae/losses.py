@@ -1,6 +1,6 @@
 """Training objectives: Eq. (6) by Monte Carlo, and its exact noise averages.
 
-Conventions (DESIGN.md): the data term is the mean over samples of the squared
+Conventions (docs/THEORY.md §1): the data term is the mean over samples of the squared
 error *summed over coordinates*; the penalty is ``lam * Σ_l ‖W_l‖_F²`` with tied
 weights counted twice (W1 = W2 = W). Rows of ``X`` (shape ``(n, d)``) are samples.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from relu_dae import _checks
 from relu_dae import model
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 
-def weight_penalty(params: model.Params) -> jax.Array:
+def weight_penalty(params: model.Params) -> Float[Array, ""]:
   """``Σ_l ‖W_l‖_F²`` of Eq. (6): ``2‖W‖²`` for tied, ``‖W1‖² + ‖W2‖²`` for untied."""
   W1, W2 = model.weights(params)
   return jnp.sum(W1**2) + jnp.sum(W2**2)
@@ -51,7 +52,7 @@ def _check_common(params, X, sigma, lam, weights):
   return X
 
 
-def sample_noise(key: jax.Array, n: int, num_noise: int, d: int, dtype=jnp.float32) -> jax.Array:
+def sample_noise(key: Array, n: int, num_noise: int, d: int, dtype=jnp.float32) -> Float[Array, "num_noise n d"]:
   """``ε (num_noise, n, d)`` with row i drawn from ``fold_in(key, i)``: a prefix-stable stream.
 
   The first ``m`` rows are the same for every ``n ≥ m``.
@@ -71,8 +72,9 @@ def sample_noise(key: jax.Array, n: int, num_noise: int, d: int, dtype=jnp.float
   return jnp.swapaxes(eps, 0, 1)
 
 
-def dae_loss(params: model.Params, X: jax.Array, key: jax.Array, sigma, lam, *,
-             num_noise: int = 1, weights: jax.Array | None = None) -> jax.Array:
+def dae_loss(params: model.Params, X: Real[ArrayLike, "n d"], key: Array, sigma: Real[ArrayLike, ""],
+             lam: Real[ArrayLike, ""], *, num_noise: int = 1,
+             weights: Real[ArrayLike, " n"] | None = None) -> Float[Array, ""]:
   """Monte-Carlo estimate of the regularized DAE loss, Eq. (6).
 
       L = (1/n) Σ_i E_ε ‖f(x_i + σε) − x_i‖² + λ Σ_l ‖W_l‖_F²,
@@ -105,8 +107,8 @@ def dae_loss(params: model.Params, X: jax.Array, key: jax.Array, sigma, lam, *,
   return _weighted_mean(err, weights) + lam * weight_penalty(params)
 
 
-def frozen_mask_loss(params: model.Params, X: jax.Array, sigma, lam, *,
-                     weights: jax.Array | None = None) -> jax.Array:
+def frozen_mask_loss(params: model.Params, X: Real[ArrayLike, "n d"], sigma: Real[ArrayLike, ""],
+                     lam: Real[ArrayLike, ""], *, weights: Real[ArrayLike, " n"] | None = None) -> Float[Array, ""]:
   """Eq. (6) with each sample's ReLU mask frozen at its noiseless value — exact in ε.
 
   For ``m_i = 1[W1ᵀ x_i > 0]`` and ``A_i = W2 diag(m_i) W1ᵀ``,
@@ -129,7 +131,8 @@ def frozen_mask_loss(params: model.Params, X: jax.Array, sigma, lam, *,
   return _weighted_mean(err, weights) + lam * weight_penalty(params)
 
 
-def linear_ae_loss(W2: jax.Array, W1: jax.Array, X: jax.Array, sigma, lam) -> jax.Array:
+def linear_ae_loss(W2: Real[ArrayLike, "d p"], W1: Real[ArrayLike, "d p"], X: Real[ArrayLike, "n d"],
+                   sigma: Real[ArrayLike, ""], lam: Real[ArrayLike, ""]) -> Float[Array, ""]:
   """Exact noise-averaged loss of the *linear* autoencoder ``x ↦ W2 W1ᵀ x`` (Lemma D.1).
 
       L_lin = (1/n) [ ‖W2 W1ᵀ Xᵀ − Xᵀ‖_F² + n σ² ‖W2 W1ᵀ‖_F² + nλ (‖W1‖_F² + ‖W2‖_F²) ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Mapping
 
 import jax
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from relu_dae import _checks
 
@@ -26,10 +27,11 @@ __all__ = [
     "Params", "init", "weights", "is_tied", "preactivation", "represent", "apply", "decode", "jacobian",
 ]
 
-Params = Mapping[str, jax.Array]
+Params = Mapping[str, Float[Array, "d p"]]
+"""Tied ``{"W": (d, p)}`` or untied ``{"W1": (d, p), "W2": (d, p)}`` weights."""
 
 
-def init(key: jax.Array, d: int, p: int, *, tied: bool = True, scale: float | None = None) -> dict:
+def init(key: Array, d: int, p: int, *, tied: bool = True, scale: float | None = None) -> dict[str, Float[Array, "d p"]]:
   """Draws weights with i.i.d. N(0, scale²) entries.
 
   Args:
@@ -76,7 +78,7 @@ def _input(name: str, x, size: int, symbol: str):
   return x
 
 
-def weights(params: Params) -> tuple[jax.Array, jax.Array]:
+def weights(params: Params) -> tuple[Float[Array, "d p"], Float[Array, "d p"]]:
   """Returns ``(W1, W2)``; both are ``params["W"]`` for tied parameters."""
   _check_params(params)
   if "W" in params:
@@ -90,32 +92,32 @@ def is_tied(params: Params) -> bool:
   return "W" in params
 
 
-def preactivation(params: Params, x: jax.Array) -> jax.Array:
+def preactivation(params: Params, x: Real[ArrayLike, "*batch d"]) -> Float[Array, "*batch p"]:
   """The pre-activation ``W1ᵀ x`` of Eq. (5), shape ``(..., p)``; its sign pattern is the ReLU mask."""
   W1, _ = weights(params)
   x = _input("x", x, W1.shape[0], "d")
   return x @ W1
 
 
-def represent(params: Params, x: jax.Array) -> jax.Array:
+def represent(params: Params, x: Real[ArrayLike, "*batch d"]) -> Float[Array, "*batch p"]:
   """The representation ``h(x) = [W1ᵀ x]₊`` of Eq. (5), shape ``(..., p)``."""
   return jax.nn.relu(preactivation(params, x))
 
 
-def apply(params: Params, x: jax.Array) -> jax.Array:
+def apply(params: Params, x: Real[ArrayLike, "*batch d"]) -> Float[Array, "*batch d"]:
   """The denoiser ``f(x) = W2 [W1ᵀ x]₊`` of Eq. (5), shape ``(..., d)``."""
   _, W2 = weights(params)
   return represent(params, x) @ W2.T
 
 
-def decode(params: Params, h: jax.Array) -> jax.Array:
+def decode(params: Params, h: Real[ArrayLike, "*batch p"]) -> Float[Array, "*batch d"]:
   """The decoder ``g(h) = W2 h`` (used by representation steering, Eq. (11))."""
   _, W2 = weights(params)
   h = _input("h", h, W2.shape[1], "p")
   return h @ W2.T
 
 
-def jacobian(params: Params, x: jax.Array) -> jax.Array:
+def jacobian(params: Params, x: Real[ArrayLike, "*batch d"]) -> Float[Array, "*batch d d"]:
   """The input Jacobian ``∂f/∂x = W2 diag(1[W1ᵀx > 0]) W1ᵀ``, shape ``(..., d, d)``.
 
   Around a memorized training point it is rank one (∝ r_i² x_i x_iᵀ, Cor. 3.2);
