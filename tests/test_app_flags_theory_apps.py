@@ -6,16 +6,13 @@ import collections
 import contextlib
 import importlib
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from sims import _flags
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 APPS = ("margin_check", "diffusion_toy", "detect_steer")
-PRESET = dict(margin_check="quick", diffusion_toy="smoke", detect_steer="smoke")
+PRESET = dict(margin_check="smoke", diffusion_toy="smoke", detect_steer="smoke")
 
 # (app, {config path: value}, regex the message must match: the override that would fix it)
 CONFIGS = [
@@ -142,33 +139,16 @@ def test_every_app_has_three_bad_configs_and_a_bad_directory():
 
 
 def test_every_preset_passes_its_app_checks():
-  presets = dict(margin_check=("quick", "default"), diffusion_toy=("smoke", "quick", "paper"),
-                 detect_steer=("smoke", "quick", "paper"))
+  presets = dict(margin_check=("smoke", "default"), diffusion_toy=("smoke", "default", "paper"),
+                 detect_steer=("smoke", "default", "paper"))
   for app, names in presets.items():
     module = importlib.import_module(f"sims.{app}")
     for name in names:
       module.validate_config(importlib.import_module(f"sims.configs.{app}").get_config(name))
 
 
-def test_margin_check_quick_takes_overrides():
-  from sims import margin_check
-  from sims.configs import margin_check as presets
-  c = margin_check.quick_config({"refine_steps": 7, "cor33.seeds": 1})
-  quick = presets.get_config("quick")
-  assert (c.refine_steps, c.cor33.seeds) == (7, 1)
-  assert len(c.families) == len(quick.families) and c.train.steps == quick.train.steps
-
-
-def _cli(*args):
-  return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
-
-
-@pytest.mark.parametrize("args, match", [
-    (("sims.margin_check", "--quick", "--config.refine_steps=0"), "--config.refine_steps=0"),  # was ignored
-    (("sims.margin_check", "--quick", "--config=sims/configs/margin_check.py:default"), "--quick"),
-], ids=["margin_check-quick-override", "margin_check-quick-and-config"])
-def test_app_exits_with_the_message_before_any_work(tmp_path, args, match):
-  work = tmp_path / "work"
-  out = _cli(*args, f"--workdir={work}")
-  assert out.returncode != 0 and match in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
-  assert _files(work) == []
+@pytest.mark.parametrize("app", APPS)
+def test_quick_preset_is_gone(app):
+  """One preset mechanism: default (the committed run) and smoke (tests); no 'quick'."""
+  with pytest.raises(ValueError, match="preset"):
+    importlib.import_module(f"sims.configs.{app}").get_config("quick")

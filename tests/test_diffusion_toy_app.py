@@ -1,4 +1,4 @@
-"""Tests for sims/diffusion_toy.py: its measures against brute force, the masked-width trick, and a
+"""Tests for sims.diffusion_toy: its measures against brute force, the masked-width trick, and a
 smoke run of the app (figures, results, resume, ``--plot_only``)."""
 
 import json
@@ -13,11 +13,12 @@ import jax
 import jax.numpy as jnp
 
 from relu_dae import diffusion
-from relu_dae import metrics
 from relu_dae import results
 from relu_dae import train as train_lib
+from relu_dae import stats
 from sims import diffusion_toy
 from sims.configs import diffusion_toy as config_lib
+from sims.diffusion_toy import experiments
 
 
 def test_sample_measures_match_brute_force(key):
@@ -26,7 +27,7 @@ def test_sample_measures_match_brute_force(key):
   S[:3] = 0.5 * X[[0, 4, 7]] + 1e-3  # scaled copies of present samples: direction copies, not copies
   w = np.ones(12)
   w[[2, 3, 9]] = 0.0
-  got = jax.tree.map(np.asarray, diffusion_toy.sample_measures(jnp.asarray(S), jnp.asarray(X), jnp.asarray(w)))
+  got = jax.tree.map(np.asarray, experiments.sample_measures(jnp.asarray(S), jnp.asarray(X), jnp.asarray(w)))
   Xp = X[w > 0]
   unit = lambda A: A / np.linalg.norm(A, axis=1, keepdims=True)
   for name, A, B in (("ratio", S, Xp), ("dir_ratio", unit(S), unit(Xp))):
@@ -56,14 +57,14 @@ def test_masked_units_stay_zero_and_give_the_narrow_model(key):
 def test_hierarchical_bootstrap_spread_matches_binomial():
   rng = np.random.default_rng(0)
   flags = (rng.random((4, 200)) < 0.3).astype(float)  # 4 seeds with the same rate
-  boots = diffusion_toy.hierarchical_bootstrap(flags, np.random.default_rng(1), 4000)
+  boots = stats.hierarchical_bootstrap(flags, np.random.default_rng(1), 4000)  # the app's bootstrap
   # Two-level resampling of exchangeable seeds: Var = p(1−p)/(Sm) (within) + (≈ same) between.
   p = flags.mean()
   within = np.sqrt(p * (1 - p) / flags.size)
   assert abs(boots.mean() - p) < 4 * within / np.sqrt(4000) + 1e-3
   assert within < boots.std() < 2.0 * within
   flags[1] = np.nan  # a failed seed is skipped, not counted as zero
-  assert abs(np.nanmean(diffusion_toy.hierarchical_bootstrap(flags, np.random.default_rng(2), 500))
+  assert abs(np.nanmean(stats.hierarchical_bootstrap(flags, np.random.default_rng(2), 500))
              - np.nanmean(flags)) < 0.02
 
 
@@ -71,15 +72,16 @@ def test_critical_n_labels_and_interval():
   n = [2, 4, 8, 16]
   mean = np.array([1.0, 0.9, 0.2, 0.0])
   boots = mean + np.random.default_rng(0).normal(0, 0.02, (200, 4))
-  out = diffusion_toy.critical_n(n, mean, boots, 0.5)
-  assert out["n_c_where"] == "crossed" and out["n_c"] == pytest.approx(float(metrics.critical_n(n, mean, 0.5, absolute=True)))
+  out = stats.bootstrap_crossing(n, mean, boots, 0.5)._asdict()  # the app's critical n
+  # by hand: log-n interpolation between n = 4 (0.9) and n = 8 (0.2)
+  assert out["n_c_where"] == "crossed" and out["n_c"] == pytest.approx(4 * 2 ** ((0.9 - 0.5) / 0.7))
   assert 4 < out["n_c_ci"][0] <= out["n_c"] <= out["n_c_ci"][1] < 8
-  assert diffusion_toy.critical_n(n, mean * 0.4, boots * 0.4, 0.5)["n_c_where"] == "below_grid"
-  assert diffusion_toy.critical_n(n, np.ones(4), np.ones((5, 4)), 0.5)["n_c_where"] == "above_grid"
+  assert stats.bootstrap_crossing(n, mean * 0.4, boots * 0.4, 0.5).n_c_where == "below_grid"
+  assert stats.bootstrap_crossing(n, np.ones(4), np.ones((5, 4)), 0.5).n_c_where == "above_grid"
 
 
 def test_presets():
-  for preset in ("smoke", "quick", "paper"):
+  for preset in ("smoke", "default", "paper"):
     c = config_lib.get_config(preset)
     assert min(c.n) >= 2 and max(c.p) <= 4096 and c.d >= c.K and c.buckets in ("pow2", "single")
     assert c.digits.n_mem < c.digits.n_gen <= 1797
@@ -124,8 +126,39 @@ def test_smoke_run_writes_results_figures_resumes_and_redraws(tmp_path):
     assert os.path.getsize(os.path.join(figs, name)) > 10_000
 
 
-def test_app_parses_its_flags():
-  out = subprocess.run([sys.executable, "-m", "sims.diffusion_toy", "--helpfull"], capture_output=True, text=True,
-                       timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  text = out.stdout + out.stderr
-  assert "--config" in text and "--plot_only" in text and "DuplicateFlagError" not in text, text[-2000:]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*args, timeout=120):
+  return subprocess.run([sys.executable, "-m", "sims.diffusion_toy", *args], capture_output=True, text=True,
+                        timeout=timeout, cwd=ROOT)
+
+
+def test_help_lists_the_flags():
+  out = _cli("--help")
+  for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite", "--plot_only"):
+    assert flag in out.stdout or flag.replace("--", "--[no]") in out.stdout, out.stdout[-2000:]
+
+
+@pytest.mark.parametrize("args, match", [
+    (("--config.K=1",), "--config.K=1"), (("--experiments=digits,nope",), "--experiments="),
+    (("--config=sims/configs/diffusion_toy.py:quick",), "preset")])
+def test_bad_flag_exits_1_before_any_work(tmp_path, args, match):
+  out = _cli(*args, f"--workdir={tmp_path / 'work'}")
+  assert out.returncode == 1 and match in out.stderr, out.stderr[-2000:]
+  assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+@pytest.mark.slow
+def test_experiments_flag_and_workdir_records(tmp_path):
+  work, smoke = tmp_path / "work", "--config=sims/configs/diffusion_toy.py:smoke"
+  out = _cli(smoke, "--experiments=digits", f"--workdir={work}", timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert sorted(p.name for p in work.glob("*.npz")) == ["digits.npz"]
+  summary = json.loads((work / "summary.json").read_text())
+  assert summary["experiments"] == ["digits"] and summary["models"] == {} and "digits" in summary
+  out = _cli(smoke, "--experiments=digits", "--config.digits.steps=50", f"--workdir={work}")
+  assert out.returncode == 1 and "digits.steps" in out.stderr and "--overwrite" in out.stderr, out.stderr[-2000:]
+  out = _cli(smoke, "--experiments=digits", "--config.digits.steps=50", f"--workdir={work}", "--overwrite",
+             timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]

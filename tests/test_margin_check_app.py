@@ -1,7 +1,11 @@
-"""sims/margin_check: its pieces against independent computations, and the quick preset end to end."""
+"""sims.margin_check: its pieces against independent computations, the smoke preset end to end, and the
+command line (flags, workdir records, --experiments)."""
 
 import json
 import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,26 +14,35 @@ import jax
 import jax.numpy as jnp
 
 from relu_dae import data, minima, theory, unit_birth
+from relu_dae import stats
 from sims import margin_check
 from sims.configs import margin_check as presets
+from sims.margin_check import analysis, experiments
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def test_fit_line_matches_polyfit_and_recovers_a_planted_exponent():
+def test_line_fit_matches_polyfit_and_recovers_a_planted_exponent():
   rng = np.random.default_rng(0)
   x = rng.uniform(0, 10, 200)
   y = 0.5 - 1.3 * x + 0.05 * rng.normal(size=200)
-  fit = margin_check.fit_line(x, y)
+  fit = stats.line_fit(x, y)  # the app's fits (residual_fit, residual_windows) are this
   slope, intercept = np.polyfit(x, y, 1)
   np.testing.assert_allclose([fit.slope, fit.intercept], [slope, intercept], rtol=1e-10)
   assert abs(fit.slope + 1.3) < fit.slope_ci < 0.05 and fit.num == 200
-  assert np.isnan(margin_check.fit_line([1.0, 2.0], [1.0, 2.0]).slope)  # too few points
+  assert np.isnan(stats.line_fit([1.0, 2.0], [1.0, 2.0]).slope)  # too few points
+
+
+def _batch(key, fam, c, count, **kw):
+  return experiments.draw_batch(key, experiments.Family(**experiments._tuples(dict(fam))), experiments.settings(c),
+                                count, **kw)
 
 
 @pytest.mark.parametrize("index", [0, 4, 6])  # mem, gen, hybrid
 def test_draw_batch_builds_the_paper_minima(x64, index):
   c = presets.get_config()
   fam = c.families[index]
-  batch = margin_check.draw_batch(jax.random.PRNGKey(index), fam, c, 3)
+  batch = _batch(jax.random.PRNGKey(index), fam, c, 3)
   for X, s, l, W, beta, alpha, g0 in zip(batch.X, batch.sigma, batch.lam, batch.W, batch.beta, batch.alpha,
                                         batch.gamma_default):
     ps = list(fam.ps)
@@ -66,19 +79,20 @@ def test_bad_family_raises():
   bad = c.families[4].copy_and_resolve_references()
   bad.kind = "other"
   with pytest.raises(ValueError, match="kind"):
-    margin_check.draw_batch(jax.random.PRNGKey(0), bad, c, 1)
+    _batch(jax.random.PRNGKey(0), bad, c, 1)
   bad = c.families[4].copy_and_resolve_references()
   bad.ps = (1, 2)  # 3 clusters
   with pytest.raises(ValueError, match="p_k per cluster"):
-    margin_check.draw_batch(jax.random.PRNGKey(0), bad, c, 1)
+    _batch(jax.random.PRNGKey(0), bad, c, 1)
 
 
 def test_certify_flags_premises_and_certifies_where_they_hold(x64):
   c = presets.get_config()
   fam = c.families[0]
-  good = margin_check.draw_batch(jax.random.PRNGKey(0), fam, c, 2, beta=-1 / 3, sigma=0.05)
-  bad = margin_check.draw_batch(jax.random.PRNGKey(1), fam, c, 2, beta=0.3, sigma=0.05)
-  g, b = margin_check.certify(good, c), margin_check.certify(bad, c)
+  good = _batch(jax.random.PRNGKey(0), fam, c, 2, beta=-1 / 3, sigma=0.05)
+  bad = _batch(jax.random.PRNGKey(1), fam, c, 2, beta=0.3, sigma=0.05)
+  s = experiments.settings(c)
+  g, b = experiments.certify(good, s), experiments.certify(bad, s)
   assert g["pre_ok"].all() and g["cert_ok"].all()
   assert not b["pre_ok"].any()  # positively correlated samples: W_mem's masks are not one-hot
   # γ_op of W_mem = min over samples of (distance of x_j to unit i's hyperplane), recomputed by hand
@@ -91,9 +105,9 @@ def test_certify_flags_premises_and_certifies_where_they_hold(x64):
 
 
 @pytest.mark.slow
-def test_quick_preset_end_to_end(tmp_path):
+def test_smoke_preset_end_to_end(tmp_path):
   with jax.enable_x64(True):
-    c = presets.get_config("quick")
+    c = presets.get_config("smoke")
     verdict_path = str(tmp_path / "verdicts.json")
     paths = margin_check.run(c, str(tmp_path / "work"), str(tmp_path / "fig"), verdict_path, progress=False)
     assert sorted(os.path.basename(p) for p in paths) == [
@@ -112,11 +126,11 @@ def test_quick_preset_end_to_end(tmp_path):
 def test_d5_displays_read_the_measured_exponents():
   rate = lambda slope, ci: dict(slope=slope, slope_ci=ci)
   # the committed run's shape: deviation at the sampling rate, its square and the excess risk at 1/n_k
-  d5 = margin_check.d5_displays(rate(-0.54, 0.05), rate(-1.08, 0.1), rate(-1.07, 0.15))
+  d5 = analysis.d5_displays(rate(-0.54, 0.05), rate(-1.08, 0.1), rate(-1.07, 0.15))
   assert not d5["first_display_consistent"] and d5["sqrt_form_consistent"] and d5["second_display_consistent"]
   assert "lacks a square root" in d5["verdict"]
   # a deviation that really went as 1/n_k would satisfy the first display as transcribed
-  d5 = margin_check.d5_displays(rate(-1.0, 0.05), rate(-2.0, 0.1), rate(-2.0, 0.2))
+  d5 = analysis.d5_displays(rate(-1.0, 0.05), rate(-2.0, 0.1), rate(-2.0, 0.2))
   assert d5["first_display_consistent"] and not d5["sqrt_form_consistent"] and not d5["second_display_consistent"]
   assert "lacks" not in d5["verdict"]
 
@@ -124,18 +138,18 @@ def test_d5_displays_read_the_measured_exponents():
 def test_unit_birth_ok_is_unit_birth_passes_and_trivial_without_padding(x64):
   c = presets.get_config()
   fam = c.families[0]
-  batch = margin_check.draw_batch(jax.random.PRNGKey(3), fam, c, 4, beta=-0.05, sigma=0.1)
-  ok = margin_check.unit_birth_ok(batch, c)
+  batch = _batch(jax.random.PRNGKey(3), fam, c, 4, beta=-0.05, sigma=0.1)
+  ok = experiments.unit_birth_ok(batch, experiments.settings(c))
   for b in range(4):  # the app's call is the package's test, instance by instance
     assert ok[b] == unit_birth.passes(batch.X[b], batch.sigma[b], batch.lam[b],
                                       jax.random.fold_in(jax.random.PRNGKey(c.seed), b))
   # at λ = 0 every padded W_mem is a saddle (g < 0 along c_i ≈ σ); at p = n there is no zero column
-  zero = margin_check.draw_batch(jax.random.PRNGKey(3), fam, c, 2, beta=-0.05, sigma=0.1, lam_frac=0.0)
-  assert not margin_check.unit_birth_ok(zero, c).any()
+  zero = _batch(jax.random.PRNGKey(3), fam, c, 2, beta=-0.05, sigma=0.1, lam_frac=0.0)
+  assert not experiments.unit_birth_ok(zero, experiments.settings(c)).any()
   c.mem_pad = 0
-  unpadded = margin_check.draw_batch(jax.random.PRNGKey(3), fam, c, 2, beta=-0.05, sigma=0.1, lam_frac=0.0)
-  assert margin_check.unit_birth_ok(unpadded, c).all()
-  cert = margin_check.certify(unpadded, c)
+  unpadded = _batch(jax.random.PRNGKey(3), fam, c, 2, beta=-0.05, sigma=0.1, lam_frac=0.0)
+  assert experiments.unit_birth_ok(unpadded, experiments.settings(c)).all()
+  cert = experiments.certify(unpadded, experiments.settings(c))
   assert (cert["cert_ok"] == cert["frozen_ok"]).all()
 
 
@@ -146,10 +160,76 @@ def test_residual_windows_fit_each_window_like_polyfit():
   y[x > 7] = 0.0  # censored: residual exactly 0
   res = {"families": ["f"], "f": dict(cert_pre_ok=np.ones(400, bool), cert_gamma_op=np.sqrt(x), sigma=np.ones(400),
                                       res_dist2=y)}
-  w = margin_check.residual_windows(res, edges=(0.0, 1.0, 4.0, np.inf))
+  w = analysis.residual_windows(res, edges=(0.0, 1.0, 4.0, np.inf))
   for win in w:
     inside = (x >= win["lo"]) & (x < win["hi"]) & (y > 0)
     slope = np.polyfit(x[inside], np.log(y[inside]), 1)[0]
     np.testing.assert_allclose(win["c"], -slope, rtol=1e-10)
     assert win["fitted"] == inside.sum() and win["zero_residual"] == np.sum((x >= win["lo"]) & (x < win["hi"]) & (y == 0))
   np.testing.assert_allclose([w[0]["c"], w[1]["c"], w[2]["c"]], [3.0, 1.0, 1.0], atol=0.05)
+
+
+def test_verdicts_of_experiments_that_did_not_run_say_not_run():
+  saved = experiments.Saved(res=None, cor33=None, jacobian=None, limits=None, birth=None, experiments=(),
+                            config={})
+  V = analysis.verdicts(saved, experiments.settings(presets.get_config("smoke")))
+  assert [k for k, _, _ in analysis.CLAIMS] == list(V)
+  for name, needs, _ in analysis.CLAIMS:
+    assert V[name] == {"verdict": "not run", "needs": list(needs)}
+
+
+def test_saved_committed_run_gives_the_committed_verdicts():
+  """The verdicts recomputed from results/margin_check equal results/theory_verdicts.json (the claim
+  functions and relu_dae.stats reproduce the old monolithic verdicts exactly)."""
+  saved = experiments.load(str(ROOT / "results" / "margin_check" / "margin_check"))
+  assert saved.experiments == experiments.EXPERIMENTS
+  with jax.enable_x64(True):
+    V = analysis.verdicts(saved, experiments.settings(presets.get_config("default")))
+  committed = json.loads((ROOT / "results" / "theory_verdicts.json").read_text())
+  assert json.loads(json.dumps(V, default=float)) == committed
+
+
+def _cli(*args, timeout=120):
+  return subprocess.run([sys.executable, "-m", "sims.margin_check", *args], capture_output=True, text=True,
+                        timeout=timeout, cwd=ROOT)
+
+
+def test_help_lists_the_flags():
+  out = _cli("--help")
+  for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite", "--verdicts", "--plot_only"):
+    assert flag in out.stdout or flag.replace("--", "--[no]") in out.stdout, out.stdout[-2000:]
+  assert "--quick" not in out.stdout
+
+
+@pytest.mark.parametrize("args, match", [
+    (("--config=sims/configs/margin_check.py:smoke", "--config.refine_steps=0"), "--config.refine_steps=0"),
+    (("--config=sims/configs/margin_check.py:smoke", "--experiments=cor33,bogus"), "--experiments="),
+    (("--quick",), "quick"),  # the old flag is gone
+])
+def test_bad_flag_exits_1_with_one_line(tmp_path, args, match):
+  out = _cli(*args, f"--workdir={tmp_path / 'work'}")
+  assert out.returncode == 1 and match in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+  assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+@pytest.mark.slow
+def test_experiments_flag_runs_only_those_and_workdir_records_refuse_other_settings(tmp_path):
+  work = tmp_path / "work"
+  smoke = "--config=sims/configs/margin_check.py:smoke"
+  out = _cli(smoke, "--experiments=jacobian", f"--workdir={work}", timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  saved = experiments.load(str(work / "margin_check"))
+  assert saved.experiments == ("jacobian",) and saved.res is None and saved.jacobian is not None
+  V = json.loads((work / "theory_verdicts.json").read_text())
+  assert V["§3.7 Jacobian rank"]["verdict"] != "not run"
+  assert V["instances"]["verdict"] == "not run" and V["breaking points"]["verdict"] == "not run"
+  assert sorted(p.name for p in (work / "figures").iterdir()) == ["jacobian_spectra.png"]
+  # another config in the same workdir: refused before any work, naming the field and --overwrite
+  stamp = (work / "margin_check.npz").stat().st_mtime
+  out = _cli(smoke, "--experiments=jacobian", "--config.jacobian.steps=50", f"--workdir={work}")
+  assert out.returncode == 1 and "jacobian.steps" in out.stderr and "--overwrite" in out.stderr, out.stderr[-2000:]
+  assert (work / "margin_check.npz").stat().st_mtime == stamp
+  out = _cli(smoke, "--experiments=jacobian", "--config.jacobian.steps=50", f"--workdir={work}", "--overwrite",
+             timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert json.loads((work / "run.json").read_text())["settings"]["jacobian"]["steps"] == 50

@@ -1,6 +1,6 @@
-"""Presets for ``sims/detect_steer.py`` (ml_collections).
+"""Presets for ``python -m sims.detect_steer`` (ml_collections): ``--config=sims/configs/detect_steer.py[:<preset>]``.
 
-``--config=sims/configs/detect_steer.py`` is ``quick`` (the committed figures, under 5 minutes on
+``--config=sims/configs/detect_steer.py`` is ``default`` (the committed figures, under 5 minutes on
 2 CPU cores); ``...detect_steer.py:smoke`` is the seconds-long CI run; ``...:paper`` is a larger
 run (more generated samples, longer training, 1000 bootstrap replicates). Override any field,
 e.g. ``--config.steer.a_max=3.0``.
@@ -14,7 +14,7 @@ def _train(steps, lr, batch_size=256, lam=0.0):
                                         optimizer="adam", chunk_size=500))
 
 
-def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.preset = preset
   c.seed = 0
@@ -60,6 +60,6 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.num_bootstrap = 1000
     c.synthetic.train.steps = c.digits.train.steps = 30000
     c.steer.update(num_inputs=400, num_seeds=3000, num_a=41)
-  elif preset != "quick":
-    raise ValueError(f"preset must be 'smoke', 'quick' or 'paper', got {preset!r}")
+  elif preset != "default":
+    raise ValueError(f"preset must be 'default', 'smoke' or 'paper' (there is no 'quick': it is 'default'), got {preset!r}")
   return c

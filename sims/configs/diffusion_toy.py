@@ -1,6 +1,6 @@
-"""Presets for ``sims/diffusion_toy.py`` (ml_collections).
+"""Presets for ``python -m sims.diffusion_toy`` (ml_collections): ``--config=sims/configs/diffusion_toy.py[:<preset>]``.
 
-``--config=sims/configs/diffusion_toy.py`` is ``quick`` (the committed figures, a few minutes on
+``--config=sims/configs/diffusion_toy.py`` is ``default`` (the committed figures, a few minutes on
 2 CPU cores); ``...diffusion_toy.py:paper`` is a larger GPU-size run (d = 256, n up to 4096, more
 widths, seeds and steps); ``...:smoke`` is the seconds-long CI run. Override any field, e.g.
 ``--config.p='(16, 64)'``.
@@ -17,7 +17,7 @@ from ml_collections import config_dict
 from sims.configs import pow2
 
 
-def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.preset = preset
   # Data: the (α, β)-separable mixture of sims/phase_diagram.py; every n is a prefix of one pool
@@ -78,6 +78,6 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.sampler.num_samples = 1024
     c.bootstrap = 2000
     c.digits.update(dict(n_gen=1797, p=256, steps=20000))
-  elif preset != "quick":
-    raise ValueError(f"preset must be 'quick', 'smoke' or 'paper', got {preset!r}")
+  elif preset != "default":
+    raise ValueError(f"preset must be 'default', 'smoke' or 'paper' (there is no 'quick': it is 'default'), got {preset!r}")
   return c

@@ -1,4 +1,14 @@
-"""Figures of ``sims/margin_check.py`` (matplotlib; imported only when drawing)."""
+"""Figures of ``sims.margin_check`` (matplotlib Agg; imported only when drawing), from a saved run.
+
+* ``margin_residual.png`` (needs ``families``): Thm 3.1's residual vs (γ_op/σ)² with the one fit and
+  the window slopes; Adam from a random init vs γ_op/σ.
+* ``cor32_cor33.png`` (``families`` and ``cor33``): Cor. 3.2's loss, Cor. 3.3's test loss, rates in n_k.
+* ``jacobian_spectra.png`` (``jacobian``): s_j/s_1 of ∂f/∂x at training points.
+* ``separability_limits.png`` (``limits``): the breaking points.
+
+A figure whose experiments did not run is not drawn. A run of another preset than ``default``
+says so in every figure's title.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +20,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from sims.margin_check import analysis  # noqa: E402
+
+__all__ = ["cor_figure", "draw_all", "jacobian_figure", "limits_figure", "residual_figure"]
+
 _KIND_COLORS = {"mem": "tab:red", "gen": "tab:blue", "hybrid": "tab:purple"}
 _FLOOR = 1e-20  # residuals below this (no draw flipped a mask) are drawn on the floor
 
 
-def _save(fig, figdir: str, name: str) -> str:
+def _save(fig, figdir: str, name: str, preset: str = "default") -> str:
+  if preset != "default":  # a smoke (or other) run must not pass for the committed one
+    fig.suptitle(f"{preset} preset (not the committed default run)", fontsize=10, color="tab:red")
   os.makedirs(figdir, exist_ok=True)
   path = os.path.join(figdir, name)
   fig.savefig(path, dpi=130, bbox_inches="tight")
@@ -26,9 +42,10 @@ def _kind(name: str) -> str:
   return name.split()[0]
 
 
-def residual_figure(res, fit, figdir: str, windows=()) -> str:
+def residual_figure(res, fit, figdir: str, windows=(), preset: str = "default") -> str:
   """Thm 3.1: distance of the true minimum from W* vs (γ_op/σ)², with the fitted C e^{−cγ²/σ²} and
-  the effective slope of each window of (γ_op/σ)² (``margin_check.residual_windows``)."""
+  the effective slope of each window of (γ_op/σ)² (``analysis.residual_windows``), over the
+  premise-holding instances of every family."""
   fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
   for fam in res["families"]:
     r = res[fam]
@@ -66,10 +83,10 @@ def residual_figure(res, fit, figdir: str, windows=()) -> str:
   ax2.set_xlabel("γ_op / σ")
   ax2.set_ylabel("Gram distance of trained W to W*")
   ax2.set_title("Adam from a random init (below dashed: lands at W*)")
-  return _save(fig, figdir, "margin_residual.png")
+  return _save(fig, figdir, "margin_residual.png", preset)
 
 
-def cor_figure(res, cor33, figdir: str) -> str:
+def cor_figure(res, cor33, figdir: str, preset: str = "default") -> str:
   """Cor. 3.2 measured/predicted loss; Cor. 3.3 test loss and limit deviation vs n_k."""
   fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
   ax = axes[0]
@@ -114,10 +131,10 @@ def cor_figure(res, cor33, figdir: str) -> str:
   ax.set_ylabel("deviation from the n_k → ∞ limit")
   ax.set_title("rates in n_k (Cor. 3.3, D.5)")
   ax.legend(fontsize=7)
-  return _save(fig, figdir, "cor32_cor33.png")
+  return _save(fig, figdir, "cor32_cor33.png", preset)
 
 
-def jacobian_figure(jac, figdir: str) -> str:
+def jacobian_figure(jac, figdir: str, preset: str = "default") -> str:
   """§3.7: normalised singular values of ∂f/∂x at training points."""
   fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
   for ax, name, title in ((axes[0], "mem", "memorizing model (Cor. 3.2)"), (axes[1], "gen", "generalizing model (Cor. 3.3)")):
@@ -145,10 +162,10 @@ def jacobian_figure(jac, figdir: str) -> str:
     ax.set_title(title)
     ax.legend(fontsize=7)
   axes[0].set_ylabel("s_j / s_1 of the denoiser Jacobian at training points")
-  return _save(fig, figdir, "jacobian_spectra.png")
+  return _save(fig, figdir, "jacobian_spectra.png", preset)
 
 
-def limits_figure(lim, figdir: str) -> str:
+def limits_figure(lim, figdir: str, preset: str = "default") -> str:
   """Breaking points: certificates, residuals and trained solutions beyond the premises."""
   fig, axes = plt.subplots(2, 2, figsize=(11, 8))
   for ax, axis, xlabel in ((axes[0, 0], "beta", "β (cosine between cluster means)"),
@@ -184,9 +201,20 @@ def limits_figure(lim, figdir: str) -> str:
   ax.set_title("memorization vs weight decay (Cor. 3.2's premise)")
   ax.legend(fontsize=7)
   fig.tight_layout()
-  return _save(fig, figdir, "separability_limits.png")
+  return _save(fig, figdir, "separability_limits.png", preset)
 
 
-def draw_all(res, cor33, jac, lim, figdir: str, *, fit, windows=()) -> list[str]:
-  return [residual_figure(res, fit, figdir, windows), cor_figure(res, cor33, figdir), jacobian_figure(jac, figdir),
-          limits_figure(lim, figdir)]
+def draw_all(saved, figdir: str) -> list[str]:
+  """Every figure whose experiments ran in ``saved`` (``experiments.Saved``); returns their paths."""
+  preset = saved.config.get("preset", "default")
+  done, paths = saved.experiments, []
+  if "families" in done:
+    paths.append(residual_figure(saved.res, analysis.residual_fit(saved.res), figdir,
+                                 analysis.residual_windows(saved.res), preset))
+  if "families" in done and "cor33" in done:
+    paths.append(cor_figure(saved.res, saved.cor33, figdir, preset))
+  if "jacobian" in done:
+    paths.append(jacobian_figure(saved.jacobian, figdir, preset))
+  if "limits" in done:
+    paths.append(limits_figure(saved.limits, figdir, preset))
+  return paths

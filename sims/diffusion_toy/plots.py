@@ -1,4 +1,4 @@
-"""Figures of ``sims/diffusion_toy.py``, drawn from its saved results only (``--plot_only``).
+"""Figures of ``sims.diffusion_toy``, drawn from its saved results only (``--plot_only``).
 
 * ``diffusion_copy_rate.png``: copy rate (d₁/d₂ < 1/3), direction copy rate and mean cosine
   nearest-neighbour similarity vs n, one line per width p with 95 % bootstrap bands, for the
@@ -6,6 +6,9 @@
   as references.
 * ``diffusion_samples.png``: generated digits next to their nearest training digits for a
   memorizing and a generalizing model, and 2-D projections of mixture samples.
+
+A figure whose experiments did not run is not drawn; a run of another preset than ``default``
+says so in its title.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import numpy as np
 
 from relu_dae import plotting
 from relu_dae import results
+
+__all__ = ["draw_all", "draw_copy_rate", "draw_samples"]
 
 _TITLES = {"copy": "copy rate  (d$_1$/d$_2$ < 1/3)", "dir_copy": "direction copy rate  (on unit vectors)",
            "cosine": "mean cosine similarity to nearest training sample"}
@@ -69,7 +74,7 @@ def draw_copy_rate(workdir: str, figdir: str) -> str:
   axes[0, 0].legend(fontsize=7, loc="upper right")
   axes[1, 0].legend(fontsize=7, loc="upper right")
   c = summary["config"]
-  fig.suptitle(f"Generated samples that copy training data vs n — mixture d={c['d']}, K={c['K']}, α={c['alpha']}, "
+  fig.suptitle(f"{_preset_note(c)}Generated samples that copy training data vs n — mixture d={c['d']}, K={c['K']}, α={c['alpha']}, "
                f"β={c['beta']}; VE sampler, σ ∈ [{c['sigma_min']}, {c['sigma_max']}], {c['sampler']['num_steps']} steps; "
                f"{len(summary['seeds'])} seeds × {c['sampler']['num_samples']} samples, 95 % bootstrap bands", fontsize=9)
   fig.tight_layout()
@@ -83,7 +88,7 @@ def _image(ax, v, mean_image):
   ax.set_yticks([])
 
 
-def _digits_panel(fig, digits: dict, meta: dict, threshold: float):
+def _digits_panel(fig, digits: dict, meta: dict, threshold: float, note: str = ""):
   show = digits["mem_samples"].shape[0]
   mean = digits["mean_image"]
   for sub, name in zip(fig.subfigures(2, 1, hspace=0.05), ("mem", "gen")):
@@ -104,7 +109,7 @@ def _digits_panel(fig, digits: dict, meta: dict, threshold: float):
                  f"{float(np.mean(digits[f'{name}_ratio'] < threshold)):.2f}, direction copy rate "
                  f"{float(np.mean(digits[f'{name}_dir_ratio'] < threshold)):.2f}, mean cos "
                  f"{float(np.mean(digits[f'{name}_cosine'])):.2f} (first {show} samples)", fontsize=8)
-  fig.suptitle(f"Digits (centred, p = {meta['p']}; shown with the mean image added): r = d$_1$/d$_2$ (red: copy, "
+  fig.suptitle(f"{note}Digits (centred, p = {meta['p']}; shown with the mean image added): r = d$_1$/d$_2$ (red: copy, "
                "r < 1/3), cos and norm ratio to the nearest training image by cosine", fontsize=9)
 
 
@@ -144,10 +149,22 @@ def draw_samples(workdir: str, figdir: str) -> str:
   show = digits["mem_samples"].shape[0]
   fig = plt.figure(figsize=(1.15 * show + 5.0, 7.8), layout="constrained")
   left, right = fig.subfigures(1, 2, width_ratios=[1.15 * show, 5.0], wspace=0.04)
-  _digits_panel(left, digits, meta, summary["copy_threshold"])
+  _digits_panel(left, digits, meta, summary["copy_threshold"], _preset_note(summary["config"]))
   _mixture_panel(right, diff, oracles, summary)
   return plotting.save(fig, os.path.join(figdir, "diffusion_samples.png"))
 
 
+def _preset_note(config: dict) -> str:
+  preset = config.get("preset", "default")
+  return "" if preset == "default" else f"[{preset} preset, not the committed run] "
+
+
 def draw_all(workdir: str, figdir: str) -> list[str]:
-  return [draw_copy_rate(workdir, figdir), draw_samples(workdir, figdir)]
+  """The figures whose experiments are in ``<workdir>/summary.json``; returns their paths."""
+  done = set(_load_summary(workdir).get("experiments", ("diffusion", "dae", "oracles", "digits")))
+  paths = []
+  if {"diffusion", "dae", "oracles"} <= done:
+    paths.append(draw_copy_rate(workdir, figdir))
+  if {"digits", "diffusion", "oracles"} <= done:
+    paths.append(draw_samples(workdir, figdir))
+  return paths
