@@ -1,8 +1,6 @@
-"""absl flags shared by the sims apps, defined only when an app runs as ``__main__``, and the
-checks every app runs on its flags and config before it trains anything.
-
-Defining flags at import time would make two apps impossible to import together (absl
-refuses a flag defined twice), so each app calls :func:`define` from its ``__main__`` block.
+"""The checks every sims app runs on its flags and config before it trains anything, and the
+helpers its ``main`` shares (:func:`prepare_dirs`, :func:`experiments`, :func:`quiet_logs`,
+:func:`summary_table`). Each app defines its own absl flags in ``sims/<app>/main.py``.
 
 Outputs go under ``--workdir``: figures default to ``<workdir>/figures``, so the committed
 ``figures/`` are only rewritten on request (``--figdir=figures``).
@@ -19,9 +17,11 @@ import math
 import os
 import re
 
-from absl import flags
-from ml_collections import config_flags
 import numpy as np
+
+__all__ = ["RUN_FILE", "FlagError", "choice", "exit_on_flag_error", "experiments", "fail", "figdir_for", "get",
+           "integer", "integers", "optional_real", "prepare_dirs", "prepare_workdir", "quiet_logs", "real", "reals",
+           "saved_results", "section", "seed", "summary_table", "writable_dir"]
 
 
 class FlagError(ValueError):
@@ -41,19 +41,6 @@ def exit_on_flag_error(main):
     except FlagError as err:
       sys.exit(f"error: {err}")
   return wrapped
-
-
-def define(config_file: str, workdir: str, **extra) -> dict:
-  """Defines ``--config`` (an ml_collections preset file in ``sims/configs/``), ``--workdir``,
-  ``--figdir`` and any ``extra`` flags (name → FlagHolder-returning thunk); returns the holders."""
-  holders = dict(
-      config=config_flags.DEFINE_config_file(
-          "config", os.path.join(os.path.dirname(__file__), "configs", config_file), "Preset (ml_collections)."),
-      workdir=flags.DEFINE_string("workdir", workdir, "Where results (.npz, .json) go."),
-      figdir=flags.DEFINE_string("figdir", "", "Where figures go; empty = <workdir>/figures. "
-                                 "--figdir=figures rewrites the committed figures."))
-  holders.update({name: make() for name, make in extra.items()})
-  return holders
 
 
 def figdir_for(workdir: str, figdir: str | None) -> str:
@@ -158,6 +145,70 @@ def _describe(old: dict, new: dict, shown: int = 4) -> str:
   diff = ", ".join(f"{k}: {a.get(k, '<unset>')} there, {b.get(k, '<unset>')} now" for k in keys[:shown])
   more = f", and {len(keys) - shown} more" if len(keys) > shown else ""
   return f"a {new['app']} run with other settings ({diff}{more})"
+
+
+def prepare_dirs(workdir: str, figdir: str | None, app: str, settings: dict, *, overwrite: bool) -> tuple[str, str]:
+  """:func:`prepare_workdir`, then :func:`writable_dir` of ``figdir`` (default ``<workdir>/figures``),
+  in the order that leaves nothing behind when either is refused: a figdir outside the workdir is
+  checked first, one inside it only once the workdir is claimed. Returns ``(workdir, figdir)``."""
+  figdir = figdir_for(workdir, figdir)
+  inside = os.path.commonpath([os.path.abspath(figdir), os.path.abspath(workdir)]) == os.path.abspath(workdir)
+  if not inside:
+    writable_dir("figdir", figdir)
+  prepare_workdir(workdir, app, settings, overwrite=overwrite)
+  return workdir, writable_dir("figdir", figdir)
+
+
+def experiments(names, known) -> tuple[str, ...]:
+  """The experiments ``--experiments`` selects, in the order of ``known``; all of them when empty.
+
+  Raises :class:`FlagError` naming the flag for an unknown or repeated name.
+
+  Example:
+    >>> experiments([], ("a", "b")), experiments(["b", "a"], ("a", "b"))
+    (('a', 'b'), ('a', 'b'))
+  """
+  names = tuple(names or ())
+  shown = ",".join(str(n) for n in names)
+  for name in names:
+    if name not in known:
+      raise FlagError(f"--experiments={shown}: unknown experiment {name!r}; names: {', '.join(known)}")
+  if len(set(names)) < len(names):
+    raise FlagError(f"--experiments={shown}: an experiment is listed twice")
+  return tuple(n for n in known if n in names) if names else tuple(known)
+
+
+def quiet_logs() -> None:
+  """Lowers JAX's start-up logging to errors (the "Unable to initialize backend 'tpu'" line),
+  without choosing a platform: ``JAX_PLATFORMS`` stays the user's, so GPUs are still found."""
+  import logging
+  logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
+
+
+def summary_table(rows: list[dict]) -> str:
+  """A plain-text table of ``rows`` (dicts with the same keys), the apps' closing summary.
+
+  Example:
+    >>> print(summary_table([{"experiment": "n_p", "configs": 12}, {"experiment": "hybrid", "configs": 8}]))
+    experiment  configs
+    n_p              12
+    hybrid            8
+  """
+  if not rows:
+    return ""
+  keys = list(rows[0])
+  cells = [[_cell(r.get(k)) for k in keys] for r in rows]
+  widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+  align = [str.ljust if all(isinstance(r.get(k), str) for r in rows) else str.rjust for k in keys]
+  lines = ["  ".join(a(k, w) for a, k, w in zip(align, keys, widths)).rstrip()]
+  lines += ["  ".join(a(c, w) for a, c, w in zip(align, row, widths)).rstrip() for row in cells]
+  return "\n".join(lines)
+
+
+def _cell(v) -> str:
+  if isinstance(v, float):
+    return f"{v:.3g}"
+  return "" if v is None else str(v)
 
 
 # ----------------------------------------------------------------------------- config fields

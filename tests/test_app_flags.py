@@ -15,7 +15,7 @@ from sims import _flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 APPS = ("phase_diagram", "regimes")  # margin_check, diffusion_toy, detect_steer: tests/test_app_flags_theory_apps.py
-PRESET = dict(phase_diagram="smoke", regimes="quick")
+PRESET = dict(phase_diagram="smoke", regimes="smoke")
 
 # (app, {config path: value}, regex the message must match: the override that would fix it)
 CONFIGS = [
@@ -75,9 +75,7 @@ def _config(app: str, overrides: dict):
 
 def _run(app: str, c, work, figs=None, verdicts=None, **kwargs):
   module = importlib.import_module(f"sims.{app}")
-  if app != "regimes":
-    kwargs["progress"] = False
-  return module.run(c, str(work), figs, **kwargs)
+  return module.run(c, str(work), figs, progress=False, **kwargs)
 
 
 def _files(path: pathlib.Path) -> list:
@@ -128,7 +126,7 @@ def test_every_app_has_three_bad_configs_and_a_bad_directory():
 
 
 def test_every_preset_passes_its_app_checks():
-  presets = dict(phase_diagram=("smoke", "quick", "paper"), regimes=("quick", "default"))
+  presets = dict(phase_diagram=("smoke", "default", "paper"), regimes=("smoke", "default"))
   for app, names in presets.items():
     module = importlib.import_module(f"sims.{app}")
     for name in names:
@@ -147,15 +145,45 @@ def _cli(*args):
 
 @pytest.mark.parametrize("args, match", [
     (("sims.phase_diagram", "--config.n_sigma.K=1"), "--config.n_sigma.K=1"),
-], ids=["phase_diagram-K"])
+    (("sims.phase_diagram", "--experiments=n_sigma,bogus"), "--experiments=n_sigma,bogus"),
+    (("sims.regimes", "--experiments=memorisation"), "--experiments=memorisation"),
+    (("sims.regimes", "--config.mem.p=4"), "--config.mem.p=4"),
+], ids=["phase_diagram-K", "phase_diagram-experiments", "regimes-experiments", "regimes-mem-p"])
 def test_app_exits_with_the_message_before_any_work(tmp_path, args, match):
   work = tmp_path / "work"
   out = _cli(*args, f"--workdir={work}")
-  assert out.returncode != 0 and match in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+  assert out.returncode == 1 and match in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+  assert len(out.stderr.strip().splitlines()) == 1, out.stderr[-2000:]  # one line, naming the flag
   assert _files(work) == []
 
 
-def test_figdir_flag_defaults_to_the_workdir():
-  out = _cli("sims.regimes", "--helpfull")
+@pytest.mark.parametrize("app", APPS)
+def test_a_workdir_holding_another_run_is_refused_before_any_work(tmp_path, no_work, app):
+  """The workdir records its run's config (run.json): another config there is refused up front,
+  naming what differs and --overwrite, before any experiment trains (it used to crash in a
+  later experiment's sweep with "holds a different sweep")."""
+  work = tmp_path / "work"
+  other = _config(app, {"seeds": (7, 8)} if app == "phase_diagram" else {"seed": 7})
+  _flags.prepare_workdir(str(work), app, other.to_dict(), overwrite=False)
+  with pytest.raises(ValueError, match=r"--workdir=.*other settings.*--overwrite"):
+    _run(app, _config(app, {}), work)
+  assert [p.name for p in _files(work)] == [_flags.RUN_FILE]
+
+
+def test_a_workdir_holding_another_run_is_refused_from_the_command_line(tmp_path):
+  from sims.configs import phase_diagram as presets
+  work = tmp_path / "work"
+  _flags.prepare_workdir(str(work), "phase_diagram", presets.get_config("default").to_dict(), overwrite=False)
+  out = _cli("sims.phase_diagram", "--config=sims/configs/phase_diagram.py:smoke", f"--workdir={work}")
+  assert out.returncode == 1 and "--overwrite" in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+  assert [p.name for p in _files(work)] == [_flags.RUN_FILE]
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_help_lists_the_app_flags(app):
+  out = _cli(f"sims.{app}", "--help")
   text = out.stdout + out.stderr
-  assert "<workdir>/figures" in text and "--figdir=figures" in text, text[-2000:]
+  for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite"):
+    assert flag in text, (flag, text[-2000:])
+  assert "<workdir>/figures" in text and "--figdir=figures" in text and f"runs/{app}" in text, text[-2000:]
+  assert "DuplicateFlagError" not in text

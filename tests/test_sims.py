@@ -1,8 +1,10 @@
-"""Smoke-runs every sims/ app at its ``quick`` preset and checks what it writes."""
+"""Smoke-runs the sims apps at their ``smoke`` preset through ``run(...)`` and checks what they write."""
 
 import contextlib
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,17 +15,47 @@ from sims.configs import regimes as regimes_config
 
 
 @pytest.mark.slow
-def test_regimes_quick_writes_figures_and_results(tmp_path):
-  config = regimes_config.get_config("quick")
-  summary = regimes.run(config, str(tmp_path / "work"), str(tmp_path / "figs"))
+def test_regimes_smoke_writes_figures_and_results(tmp_path):
+  config = regimes_config.get_config("smoke")
+  summary = regimes.run(config, str(tmp_path / "work"), str(tmp_path / "figs"), progress=False)
   for name in ["regimes_weights.png", "regimes_representations.png"]:
     assert os.path.getsize(tmp_path / "figs" / name) > 10_000
   arrays, meta = results.load(str(tmp_path / "work" / "regimes"))
   assert arrays["mem_W"].shape == (config.d, config.mem.p) and np.all(np.isfinite(arrays["mem_W"]))
   assert meta["summary"]["generalization"]["allocation"] == summary["generalization"]["allocation"]
   assert sum(summary["generalization"]["allocation"]) + summary["generalization"]["dead_units"] == config.gen.p
-  # Even 300 steps store every locally sparse sample (the memorization minimum is found fast).
+  assert meta["experiments"] == list(regimes.EXPERIMENTS)
+  # Even the smoke preset's steps store every locally sparse sample (the memorization minimum is found fast).
   assert summary["memorization"]["stored_fraction"] == 1.0
+
+
+def test_regimes_weight_panels_say_which_columns_they_draw():
+  from sims.regimes import plots
+  assert plots.column_note([2, 0], 16) == "columns #2, #0 of p=16"
+  assert plots.column_note(range(12), 12) == "first 10 of p=12 columns (#0–#9)"
+  assert plots.column_note([5, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11], 12).startswith("first 10 of p=12 columns (#5, #1,")
+
+
+@pytest.mark.slow
+def test_regimes_runs_only_the_chosen_experiments_and_overwrites_on_request(tmp_path):
+  """From the command line: --experiments=memorization trains that model only; a second run with
+  another config in the same workdir is refused before training, and passes with --overwrite."""
+  work = tmp_path / "work"
+  cli = [sys.executable, "-m", "sims.regimes", "--config=sims/configs/regimes.py:smoke", f"--workdir={work}",
+         "--experiments=memorization"]
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = subprocess.run(cli, capture_output=True, text=True, timeout=300, cwd=root)
+  assert out.returncode == 0, out.stderr[-2000:]
+  _, meta = results.load(str(work / "regimes"))
+  assert meta["experiments"] == ["memorization"] and list(meta["summary"]) == ["memorization", "representations",
+                                                                                 "seconds"]
+  assert "memorization" in out.stdout and "Unable to initialize backend" not in out.stderr
+  out = subprocess.run(cli + ["--config.mem.train.steps=50"], capture_output=True, text=True, timeout=300, cwd=root)
+  assert out.returncode == 1 and "--overwrite" in out.stderr and "mem.train.steps" in out.stderr, out.stderr[-2000:]
+  out = subprocess.run(cli + ["--config.mem.train.steps=50", "--overwrite"], capture_output=True, text=True,
+                       timeout=300, cwd=root)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert results.load(str(work / "regimes"))[1]["config"]["mem"]["train"]["steps"] == 50
 
 
 @pytest.mark.slow
@@ -52,27 +84,65 @@ def test_phase_diagram_smoke_writes_figures_results_and_redraws(tmp_path):
   phase_diagram.run(config, work, figs, plot_only=True)  # redraws from the saved results only
   for name in names:
     assert os.path.getsize(os.path.join(figs, name)) > 10_000
+  paths = phase_diagram.run(config, work, figs, plot_only=True, experiments=("hybrid",))
+  assert sorted(os.path.basename(p) for p in paths) == ["critical_n.png", "phase_hybrid.png"]
 
 
-def test_apps_parse_their_flags_from_the_command_line(tmp_path):
-  import subprocess
-  import sys
-  for module in ("sims.regimes", "sims.phase_diagram"):
-    out = subprocess.run([sys.executable, "-m", module, "--helpfull"], capture_output=True, text=True, timeout=120)
-    text = out.stdout + out.stderr  # absl prints help and exits with status 1
-    assert "--config" in text and "--workdir" in text and "DuplicateFlagError" not in text, text[-2000:]
+@pytest.mark.slow
+def test_phase_diagram_runs_only_the_chosen_experiment(tmp_path):
+  from sims import phase_diagram
+  from sims.configs import phase_diagram as phase_config
+  c = phase_config.get_config("smoke")
+  c.refine.rounds = 0
+  paths = phase_diagram.run(c, str(tmp_path), str(tmp_path / "figs"), experiments=("n_p",), progress=False)
+  assert [os.path.basename(p) for p in paths] == ["phase_n_p.png"]  # critical_n.png needs all four
+  assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".json")) == ["n_p.json", "run.json"]
+
+
+def _old_spectra(fam, n, dup):
+  """The spectra as the app computed them before streaming: every cluster's Gram at once (K, d, d)."""
+  from relu_dae import sweep
+  first = sweep.first_rows(fam.labels[None])[0]
+  w = np.asarray(sweep.sample_weights(fam.labels, first, n, dup, fam.num_clusters), np.float64)
+  member = np.eye(fam.num_clusters)[fam.labels] * w[:, None]
+  evals, evecs = np.linalg.eigh(np.einsum("nk,nd,ne->kde", member, fam.X, fam.X))
+  return evals.astype(np.float32), evecs.astype(np.float32), member.sum(0).astype(np.float32)
+
+
+def test_streamed_cluster_spectra_give_the_old_generalization_targets():
+  """cluster_spectra (one cluster at a time) against the old all-clusters-at-once computation, on
+  every smoke family, training-set size and duplicated fraction: the same counts and eigenvalues,
+  and the same Cor. 3.3 target Gram at every σ, p of the smoke grid (eigenvectors of repeated
+  eigenvalues may rotate, the Gram may not)."""
+  from relu_dae import metrics
+  from sims import phase_diagram
+  from sims.configs import phase_diagram as phase_config
+  c = phase_config.get_config("smoke")
+  fams = [draws[0] for draws in phase_diagram.families(c, "n_sigma")[0]]
+  cases = [(f, n, 0.0) for f in fams for n in c.n_sigma.n] + [(fams[1], n, dup) for n in c.hybrid.n
+                                                               for dup in c.hybrid.duplicated]
+  for fam, n, dup in cases:
+    new, old = phase_diagram.cluster_spectra(fam, n, dup), _old_spectra(fam, n, dup)
+    np.testing.assert_allclose(new[0], old[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(new[2], old[2])
+    for sigma in c.n_sigma.sigma:
+      for p in c.n_p.p:
+        p_k = max(p // fam.num_clusters, 1)
+        np.testing.assert_allclose(metrics.generalization_gram(*new, sigma, c.lam, p_k),
+                                   metrics.generalization_gram(*old, sigma, c.lam, p_k), rtol=1e-4, atol=1e-5,
+                                   err_msg=f"{fam.name} n={n} dup={dup} σ={sigma} p={p}")
 
 
 def test_phase_diagram_presets_build_valid_grids():
   from sims import phase_diagram
   from sims.configs import phase_diagram as phase_config
   from relu_dae import sweep
-  for preset in ("smoke", "quick", "paper"):
+  for preset in ("smoke", "default", "paper"):
     c = phase_config.get_config(preset)
     for experiment in phase_diagram.EXPERIMENTS:
       e = c[experiment]
       num_families = len(e.K) * len(e.alpha) if experiment == "alpha_K" else (3 if experiment == "n_sigma" else 1)
-      grid = phase_diagram._grid(c, experiment, num_families).resolved(c.p_max)
+      grid = phase_diagram.grid(c, experiment, num_families).resolved(c.p_max)
       assert max(grid.n) <= c.pool and max(grid.p) <= c.p_max
       Ks = e.K if experiment == "alpha_K" else (e.K,)
       assert all(c.d >= K for K in Ks)  # simplex means need d >= K
@@ -169,14 +239,14 @@ def test_phase_diagram_refuses_a_workdir_that_is_a_file(tmp_path):
     phase_diagram.run(phase_config.get_config("smoke"), str(path), str(tmp_path / "figs"), progress=False)
 
 
-@pytest.mark.parametrize("app", ["regimes", "margin_check", "diffusion_toy", "detect_steer", "phase_diagram"])
+@pytest.mark.parametrize("app", ["regimes", "phase_diagram"])  # the other apps: their own test files
 def test_every_app_refuses_an_unwritable_directory_before_working(tmp_path, app):
   """A --workdir that is a file, or a read-only --figdir, is a ValueError naming the flag."""
   import importlib
   module = importlib.import_module(f"sims.{app}")
   config = importlib.import_module(f"sims.configs.{app}").get_config()
-  extra = (str(tmp_path / "verdicts.json"),) if app == "margin_check" else ()
-  kwargs = {} if app == "regimes" else {"progress": False}
+  extra = ()
+  kwargs = {"progress": False}
   afile = tmp_path / "a_file"
   afile.write_text("")
   with pytest.raises(ValueError, match="--workdir"):
@@ -193,29 +263,11 @@ def test_every_app_refuses_an_unwritable_directory_before_working(tmp_path, app)
     readonly.chmod(0o700)
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("K", 0, "config.K"), ("copy_threshold", 1.5, "copy_threshold"), ("n", (2, 0), r"config\.n="),
-    ("train.learning_rate", -1.0, "learning_rate"), ("sampler.num_steps", 0, "num_steps"),
-    ("digits.n_gen", 5000, "n_gen")])
-def test_diffusion_toy_refuses_a_bad_config_before_training(tmp_path, monkeypatch, field, value, match):
-  from relu_dae import sweep
-  from sims import diffusion_toy
-  from sims.configs import diffusion_toy as config_lib
-  c = config_lib.get_config("smoke")
-  node, key = c, field.split(".")
-  for part in key[:-1]:
-    node = node[part]
-  node[key[-1]] = value
-  monkeypatch.setattr(sweep, "run", lambda *a, **k: pytest.fail("a sweep started before the config was checked"))
-  with pytest.raises(ValueError, match=match):
-    diffusion_toy.run(c, str(tmp_path / "work"), str(tmp_path / "figs"), progress=False)
-
-
-def test_phase_plots_count_failed_seeds_per_cell():
-  from sims import phase_plots
+def test_phase_diagram_counts_failed_seeds_per_cell():
+  from sims.phase_diagram import analysis
   shape = (3, 2, 1, 1, 4, 1, 1)  # (n, σ, λ, p, seed, duplicated, data)
   ok = np.ones(shape, bool)
   ok[1, 0, 0, 0, [0, 2], 0, 0] = False  # two seeds failed at n index 1, σ index 0
   meta = {"grid_shape": list(shape)}
-  failed = phase_plots._failed({"ok": ok.ravel()}, meta)  # (σ, λ, p, dup, data, n)
+  failed = analysis.failed_seeds({"ok": ok.ravel()}, meta)  # (σ, λ, p, dup, data, n)
   assert failed.shape == (2, 1, 1, 1, 1, 3) and failed.sum() == 2 and failed[0, 0, 0, 0, 0, 1] == 2

@@ -1,8 +1,9 @@
-"""Presets for ``sims/phase_diagram.py`` (ml_collections).
+"""Presets of ``python -m sims.phase_diagram`` (ml_collections).
 
-``--config=sims/configs/phase_diagram.py`` is ``quick`` (the committed figures, about
-8 minutes on 2 CPU cores); ``...phase_diagram.py:paper`` is the GPU-size run (d=1024,
-p=100, n up to 10,000); ``...:smoke`` is the seconds-long CI run. Override any field,
+``--config=sims/configs/phase_diagram.py`` is ``default`` (the committed figures, about
+8 minutes on 2 CPU cores; it was called ``quick`` before the app took the flax-examples shape);
+``...phase_diagram.py:paper`` is the GPU-size run (d=1024, p=100, n up to 10,000);
+``...:smoke`` is the CI run (under a minute). Override any field,
 e.g. ``--config.n_sigma.sigma='(0.1, 0.3)'``.
 """
 
@@ -12,7 +13,8 @@ from ml_collections import config_dict
 from sims.configs import pow2
 
 
-def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+  """The preset ``default``, ``smoke`` or ``paper`` (see the module docstring)."""
   c = ml_collections.ConfigDict()
   c.preset = preset
   c.d = 64
@@ -75,6 +77,6 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.hybrid.update(dict(n=n, duplicated=(0.0, 0.25, 0.5, 0.75, 1.0)))
     c.alpha_K.update(dict(n=n, alpha=(0.25, 0.5, 1.0, 2.0, 4.0), K=(2, 4, 5, 10)))
     c.memory_budget_mb = 16384.0
-  elif preset != "quick":
-    raise ValueError(f"preset must be 'quick', 'smoke' or 'paper', got {preset!r}")
+  elif preset != "default":
+    raise ValueError(f"preset must be 'default', 'smoke' or 'paper', got {preset!r}")
   return c

@@ -1,7 +1,8 @@
-"""Presets for ``sims/regimes.py`` (ml_collections).
+"""Presets of ``python -m sims.regimes`` (ml_collections).
 
-Use ``--config=sims/configs/regimes.py`` (``default``) or ``...regimes.py:quick``, and
-override any field, e.g. ``--config.gen.sigma=0.5``.
+Use ``--config=sims/configs/regimes.py`` (``default``: the committed figures) or
+``...regimes.py:smoke`` (the CI run, called ``quick`` before the app took the flax-examples
+shape), and override any field, e.g. ``--config.gen.train.sigma=0.5``.
 """
 
 import ml_collections
@@ -15,8 +16,9 @@ def _train(steps, lr, sigma, lam, batch_size=None):
 
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
-  """``default``: the committed figures, ~1 min on 2 CPU cores; ``quick``: a smoke run."""
+  """``default``: the committed figures, ~1 min on 2 CPU cores; ``smoke``: a short run for tests."""
   c = ml_collections.ConfigDict()
+  c.preset = preset  # named in the figures' titles unless "default"
   c.seed = 0
   c.d = 64  # every dataset is 8×8 so weights draw as images
   # Memorization (Cor. 3.2): locally sparse samples, pairwise cosine −1/(n−1), p ≥ n.
@@ -32,11 +34,11 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.digits = ml_collections.ConfigDict(dict(n_mem=5, p=16, train_mem=_train(4000, 1e-2, 0.2, 1e-3),
                                             train_gen=_train(4000, 3e-3, 0.2, 1e-3, batch_size=256)))
   c.num_hist_inputs = 300  # noisy training inputs per model for the spikiness histograms
-  if preset == "quick":
+  if preset == "smoke":
     c.gen.train.steps = c.hybrid.train.steps = c.digits.train_gen.steps = 300
     c.mem.train.steps = c.digits.train_mem.steps = 1500  # small n: cheap steps
     c.gen.n_per_cluster = c.hybrid.n_per_cluster = 40
     c.num_hist_inputs = 50
   elif preset != "default":
-    raise ValueError(f"preset must be 'default' or 'quick', got {preset!r}")
+    raise ValueError(f"preset must be 'default' or 'smoke', got {preset!r}")
   return c

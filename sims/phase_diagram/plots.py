@@ -1,9 +1,12 @@
-"""Figures of ``sims/phase_diagram.py``, drawn from its saved results only (``--plot_only``)."""
+"""Figures of the phase diagram, drawn from its saved results only (so ``--plot_only`` can redraw
+them): ``phase_n_sigma.png``, ``phase_n_p.png``, ``phase_hybrid.png``, ``critical_n.png``.
+
+A figure of a preset other than ``default`` names its preset in the title.
+"""
 
 from __future__ import annotations
 
 import os
-import warnings
 
 import matplotlib
 
@@ -13,67 +16,25 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 import numpy as np  # noqa: E402
 
 import relu_dae as rd  # noqa: E402
-from relu_dae import boundaries  # noqa: E402
 from relu_dae import metrics  # noqa: E402
 from relu_dae import plotting  # noqa: E402
-from relu_dae import sweep  # noqa: E402
+from sims.phase_diagram import analysis  # noqa: E402
+from sims.phase_diagram.analysis import SCORES  # noqa: E402
 
-SCORES = ("stored", "nearer_emp", "copies", "gap")
+__all__ = ["FIGURES", "draw_all", "draw_critical", "draw_hybrid", "draw_n_p", "draw_n_sigma"]
+
 LABELS = {"stored": "stored samples", "nearer_emp": "f nearer f_emp than f_gt",
           "copies": "copies (NN ratio < 1/3)", "gap": "train/test loss gap"}
 MARKERS = {"stored": "o", "nearer_emp": "s", "copies": "^", "gap": "D"}
 # memorization, hybrid, generalization, mixed (no strict majority of seeds)
 REGIME_COLORS = ListedColormap(["#c0392b", "#8e44ad", "#2e86c1", "#bdbdbd"])
 REGIME_LABELS = metrics.REGIME_NAMES + ("mixed (no majority)",)
-SEED = sweep.AXES.index("seed")
 
 
-def _load(workdir, experiment):
-  arrays, meta = rd.results.load(os.path.join(workdir, experiment))
-  return arrays, meta
-
-
-def _grid(arrays, meta, name):
-  """Seed-averaged metric on the grid: axes (σ, λ, p, duplicated, data[, extra], n)."""
-  g = arrays[name].reshape(tuple(meta["grid_shape"]) + arrays[name].shape[1:])
-  with warnings.catch_warnings():  # all-NaN cells (absent clusters, failed runs) stay NaN
-    warnings.simplefilter("ignore", RuntimeWarning)
-    g = np.nanmean(g, axis=SEED)
-  return np.moveaxis(g, 0, -1)
-
-
-def _per_seed(arrays, meta, name):
-  """A scalar metric per run: axes (σ, λ, p, duplicated, data, seed, n)."""
-  g = np.asarray(arrays[name], float).reshape(meta["grid_shape"])
-  return np.moveaxis(np.moveaxis(g, SEED, -1), 0, -1)
-
-
-def _regime_mode(arrays, meta):
-  """Regime of each cell held by a strict majority of seeds (``boundaries.MIXED`` if none), n last."""
-  codes = _per_seed(arrays, meta, "regime")
-  return boundaries.majority(boundaries.regime_fractions(codes, axis=-2))
-
-
-def _unsettled(arrays, meta):
-  """Cells where some seed did not converge or failed: axes (σ, λ, p, duplicated, data, n)."""
-  settled = _per_seed(arrays, meta, "converged").astype(bool) & _per_seed(arrays, meta, "ok").astype(bool)
-  return ~np.all(settled, axis=-2)
-
-
-def _failed(arrays, meta):
-  """Seeds per cell whose run failed (non-finite or unstable): axes (σ, λ, p, duplicated, data, n)."""
-  return np.sum(~_per_seed(arrays, meta, "ok").astype(bool), axis=-2)
-
-
-def _critical_interval(arrays, meta, name, level=0.5):
-  """n* of a score with its seed-bootstrap interval (``boundaries.CriticalN``), axes (σ, λ, p, dup, data)."""
-  n = np.asarray(meta["grid"]["n"], float)
-  return boundaries.critical_n_interval(n, _per_seed(arrays, meta, name), level,
-                                        num_boot=int(meta["config"].get("num_boot", 1000)), seed=0)
-
-
-def _critical(arrays, meta, name):
-  return _critical_interval(arrays, meta, name).estimate
+def _preset(meta) -> str:
+  """`` [<preset> preset]`` for a figure of any preset but ``default`` (empty for it)."""
+  preset = meta["config"].get("preset", "default")
+  return "" if preset == "default" else f" [{preset} preset]"
 
 
 def _heatmap(ax, values, n, ylabels, *, title, ylabel, cmap="magma", vmin=0.0, vmax=1.0):
@@ -97,7 +58,7 @@ def _n_to_x(n_grid, values):
 def _overlay_critical(ax, arrays, meta, rows, select):
   n = meta["grid"]["n"]
   for score in SCORES:
-    crit = select(_critical(arrays, meta, score))
+    crit = select(analysis.critical(arrays, meta, score))
     ax.plot(_n_to_x(n, crit), np.arange(rows), MARKERS[score], mfc="none", mec="white", ms=7, mew=1.4,
             label=f"n* ({LABELS[score]})")
 
@@ -139,15 +100,15 @@ def _theory_line_n_equals(ax, n, value, label):
 
 
 def draw_n_sigma(workdir, figdir):
-  arrays, meta = _load(workdir, "n_sigma")
+  arrays, meta = analysis.load(workdir, "n_sigma")
   n, sigma = meta["grid"]["n"], meta["grid"]["sigma"]
   p = meta["grid"]["p"][0]
   families = meta["families"]
   fig, axes = plt.subplots(2, len(families), figsize=(5.2 * len(families), 8.6), squeeze=False)
-  stored = _grid(arrays, meta, "stored")[:, 0, 0, 0, :, :]  # (σ, data, n)
-  mode = _regime_mode(arrays, meta)[:, 0, 0, 0, :, :]
-  unsettled = _unsettled(arrays, meta)[:, 0, 0, 0, :, :]
-  failed = _failed(arrays, meta)[:, 0, 0, 0, :, :]
+  stored = analysis.seed_mean(arrays, meta, "stored")[:, 0, 0, 0, :, :]  # (σ, data, n)
+  mode = analysis.regime_mode(arrays, meta)[:, 0, 0, 0, :, :]
+  unsettled = analysis.unsettled(arrays, meta)[:, 0, 0, 0, :, :]
+  failed = analysis.failed_seeds(arrays, meta)[:, 0, 0, 0, :, :]
   for a, fam in enumerate(families):
     im = _heatmap(axes[0, a], stored[:, a], n, sigma, title=f"{fam}: fraction of samples stored",
                   ylabel="noise level σ")
@@ -162,42 +123,44 @@ def draw_n_sigma(workdir, figdir):
   fig.colorbar(im, cax=fig.add_axes((0.905, 0.58, 0.015, 0.3)), label="stored fraction")
   _bottom_legend(fig, axes[0, -1], handles)
   fig.suptitle(f"Memorization → generalization over n × σ (d={meta['config']['d']}, p={p}, "
-               f"{len(meta['grid']['seed'])} seeds)", fontsize=11)
+               f"{len(meta['grid']['seed'])} seeds){_preset(meta)}", fontsize=11)
   return plotting.save(fig, os.path.join(figdir, "phase_n_sigma.png"))
 
 
 def draw_n_p(workdir, figdir):
-  arrays, meta = _load(workdir, "n_p")
+  arrays, meta = analysis.load(workdir, "n_p")
   n, ps = meta["grid"]["n"], meta["grid"]["p"]
   fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
-  stored = _grid(arrays, meta, "stored")[0, 0, :, 0, 0, :]  # (p, n)
+  stored = analysis.seed_mean(arrays, meta, "stored")[0, 0, :, 0, 0, :]  # (p, n)
   im = _heatmap(axes[0], stored, n, ps, title=f"{meta['families'][0]}: fraction of samples stored",
                 ylabel="hidden units p")
   _overlay_critical(axes[0], arrays, meta, len(ps), lambda c: c[0, 0, :, 0, 0])
   axes[0].plot(_n_to_x(n, np.asarray(ps, float)), np.arange(len(ps)), "c--", lw=1.2, label="n = p (Cor. 3.2)")
   fig.colorbar(im, ax=axes[0], label="stored fraction")
-  mode = _regime_mode(arrays, meta)[0, 0, :, 0, 0, :]
+  mode = analysis.regime_mode(arrays, meta)[0, 0, :, 0, 0, :]
   handles = _regime_map(axes[1], mode, n, ps, "hidden units p", "regime (majority of seeds)")
   for ax in axes:
-    _hatch(ax, _unsettled(arrays, meta)[0, 0, :, 0, 0, :], _failed(arrays, meta)[0, 0, :, 0, 0, :])
+    _hatch(ax, analysis.unsettled(arrays, meta)[0, 0, :, 0, 0, :],
+           analysis.failed_seeds(arrays, meta)[0, 0, :, 0, 0, :])
   axes[1].plot(_n_to_x(n, np.asarray(ps, float)), np.arange(len(ps)), "c--", lw=1.2)
   fig.subplots_adjust(bottom=0.3)
   _bottom_legend(fig, axes[0], handles)
-  fig.suptitle(f"n × width p at σ={meta['grid']['sigma'][0]:g}", fontsize=11)
+  fig.suptitle(f"n × width p at σ={meta['grid']['sigma'][0]:g}{_preset(meta)}", fontsize=11)
   return plotting.save(fig, os.path.join(figdir, "phase_n_p.png"))
 
 
 def draw_hybrid(workdir, figdir):
-  arrays, meta = _load(workdir, "hybrid")
+  arrays, meta = analysis.load(workdir, "hybrid")
   n, dup = meta["grid"]["n"], meta["grid"]["duplicated"]
   K = meta["config"]["hybrid"]["K"]
   fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-  mode = _regime_mode(arrays, meta)[0, 0, 0, :, 0, :]  # (dup, n)
+  mode = analysis.regime_mode(arrays, meta)[0, 0, 0, :, 0, :]  # (dup, n)
   handles = _regime_map(axes[0], mode, n, dup, "fraction of clusters duplicated",
                         f"regime (K={K}; majority of seeds)")
-  _hatch(axes[0], _unsettled(arrays, meta)[0, 0, 0, :, 0, :], _failed(arrays, meta)[0, 0, 0, :, 0, :])
+  _hatch(axes[0], analysis.unsettled(arrays, meta)[0, 0, 0, :, 0, :],
+         analysis.failed_seeds(arrays, meta)[0, 0, 0, :, 0, :])
   axes[0].legend(handles, REGIME_LABELS, fontsize=7, loc="upper right")
-  per = _grid(arrays, meta, "per_cluster_stored")[0, 0, 0, :, 0]  # (dup, K_max, n)
+  per = analysis.seed_mean(arrays, meta, "per_cluster_stored")[0, 0, 0, :, 0]  # (dup, K_max, n)
   num_dup = np.round(np.asarray(dup) * K).astype(int)
   dup_part = np.array([[np.nanmean(per[i, :m, j]) if m else np.nan for j in range(len(n))]
                        for i, m in enumerate(num_dup)])
@@ -206,86 +169,13 @@ def draw_hybrid(workdir, figdir):
   _heatmap(axes[1], dup_part, n, dup, title="duplicated clusters: stored fraction", ylabel="")
   im = _heatmap(axes[2], rest, n, dup, title="distinct-sample clusters: stored fraction", ylabel="")
   fig.colorbar(im, ax=axes[1:].tolist(), label="stored fraction")
-  fig.suptitle("Hybrid regime (Cor. 3.4): duplicated clusters stay memorized while the others generalize",
-               fontsize=11)
+  fig.suptitle("Hybrid regime (Cor. 3.4): duplicated clusters stay memorized while the others generalize"
+               + _preset(meta), fontsize=11)
   return plotting.save(fig, os.path.join(figdir, "phase_hybrid.png"))
 
 
-def _entry(crit, sel, p=None, level=0.5):
-  """JSON of n* on the points ``sel``: estimate, 95 % interval, capacity flag (storage scores)."""
-  out = {"n_star": crit.estimate[sel].tolist(), "ci95_low": crit.low[sel].tolist(),
-         "ci95_high": crit.high[sel].tolist()}
-  if p is not None:
-    out["capacity_bound"] = boundaries.capacity_bound(crit.estimate[sel], p, level).tolist()
-  return out
-
-
-def _fit(x, crit, sel, keep=None):
-  f = boundaries.power_law_interval(x, crit.estimate[sel], crit.samples[sel], keep=keep)
-  return {"exponent": f.exponent, "prefactor": f.prefactor, "ci95_low": f.low, "ci95_high": f.high,
-          "points": f.points}
-
-
-def _storage_scores(arrays):
-  """Scores behind the storage boundary: stored at cosine 0.9 / 0.95, and the regime rule."""
-  memorized = (np.asarray(arrays["regime"], float) == metrics.MEMORIZATION).astype(float)
-  memorized[np.isnan(np.asarray(arrays["stored"], float))] = np.nan
-  return {"stored": arrays["stored"], "stored_95": arrays["stored_95"], "memorization_regime": memorized}
-
-
-def _scores(arrays):
-  return {**{s: arrays[s] for s in SCORES}, **_storage_scores(arrays)}
-
-
-def critical_summary(workdir) -> dict:
-  """n* of every score with seed-bootstrap 95 % intervals, on every line of every experiment;
-  power-law fits against p, K, α with bootstrapped exponents (capacity-bound storage points
-  left out); the converged fraction and the measured premises of every family."""
-  out = {"level": 0.5, "interval": "95 % percentile bootstrap over seeds", "runs": {}}
-  lines = {}
-  for experiment in ("n_sigma", "n_p", "hybrid", "alpha_K"):
-    arrays, meta = _load(workdir, experiment)
-    crit = {s: _critical_interval({**arrays, s: v}, meta, s) for s, v in _scores(arrays).items()}
-    lines[experiment] = (arrays, meta, crit)
-    ok, conv = np.asarray(arrays["ok"], bool), np.asarray(arrays["converged"], bool)
-    out["runs"][experiment] = {"configs": int(ok.size), "converged_fraction": float(conv.mean()),
-                               "failed": int((~ok).sum()), "status_counts": meta.get("status_counts"),
-                               "seeds": len(meta["grid"]["seed"]), "premises": dict(zip(meta["families"],
-                                                                                       meta["premises"]))}
-  arrays, meta, crit = lines["n_sigma"]
-  sig, p_max = np.asarray(meta["grid"]["sigma"], float), meta["grid"]["p"][0]
-  out["n_sigma"] = {fam: {"sigma": sig.tolist(), **{s: _entry(c, (slice(None), 0, 0, 0, a),
-                                                             p_max if s in _STORAGE else None)
-                                                    for s, c in crit.items()}}
-                    for a, fam in enumerate(meta["families"])}
-  arrays, meta, crit = lines["n_p"]
-  ps = np.asarray(meta["grid"]["p"], float)
-  sel = (0, 0, slice(None), 0, 0)
-  out["p"] = {"x": ps.tolist(), **{s: _entry(c, sel, ps if s in _STORAGE else None) for s, c in crit.items()}}
-  out["p"]["fits"] = {s: _fit(ps, c, sel, ~boundaries.capacity_bound(c.estimate[sel], ps)
-                              if s in _STORAGE else None) for s, c in crit.items()}
-  arrays, meta, crit = lines["alpha_K"]
-  axes = meta["family_axes"]
-  alphas, Ks = np.asarray(axes["alpha"], float), np.asarray(axes["K"], float)
-  p = meta["grid"]["p"][0]
-  ref_alpha, ref_K = float(meta["config"]["n_sigma"]["alpha"]), int(meta["config"]["n_sigma"]["K"])
-  for axis, x, pick in (("K", Ks, np.isclose(alphas, ref_alpha)), ("alpha", alphas, Ks == ref_K)):
-    idx = np.flatnonzero(pick)
-    sel = (0, 0, 0, 0, idx)
-    out[axis] = {"x": x[idx].tolist(), "alpha" if axis == "K" else "K": ref_alpha if axis == "K" else ref_K,
-                 **{s: _entry(c, sel, p if s in _STORAGE else None) for s, c in crit.items()}}
-    out[axis]["fits"] = {s: _fit(x[idx], c, sel, ~boundaries.capacity_bound(c.estimate[sel], p)
-                                 if s in _STORAGE else None) for s, c in crit.items()}
-  out["alpha_K_table"] = {"alpha": alphas.tolist(), "K": Ks.tolist(),
-                          **{s: _entry(c, (0, 0, 0, 0, slice(None))) for s, c in crit.items()}}
-  return out
-
-
-_STORAGE = ("stored", "stored_95", "memorization_regime")
-
-
 def draw_critical(workdir, figdir):
-  summary = critical_summary(workdir)
+  summary = analysis.critical_summary(workdir)
   fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
   titles = {"p": "n* against width p", "K": f"n* against clusters K (α={summary['K']['alpha']:g})",
             "alpha": f"n* against within-cluster spread α (K={summary['alpha']['K']})"}
@@ -319,13 +209,25 @@ def draw_critical(workdir, figdir):
     ax.set_ylabel("critical n* (seed-mean score crosses 1/2)")
     ax.set_title(titles[axis], fontsize=9)
     ax.legend(fontsize=6)
-  fig.suptitle("Where memorization gives way to generalization, per transition metric", fontsize=11)
+  _, meta = analysis.load(workdir, "n_p")
+  fig.suptitle("Where memorization gives way to generalization, per transition metric" + _preset(meta), fontsize=11)
   return plotting.save(fig, os.path.join(figdir, "critical_n.png")), summary
 
 
-def draw_all(workdir, figdir) -> list[str]:
-  """Draws the four figures from ``workdir``; also writes ``workdir/critical_summary.json``."""
-  paths = [draw_n_sigma(workdir, figdir), draw_n_p(workdir, figdir), draw_hybrid(workdir, figdir)]
-  path, summary = draw_critical(workdir, figdir)
-  rd.results.save_json(os.path.join(workdir, "critical_summary.json"), summary)
-  return paths + [path]
+FIGURES = {"n_sigma": "phase_n_sigma.png", "n_p": "phase_n_p.png", "hybrid": "phase_hybrid.png"}
+
+
+def draw_all(workdir: str, figdir: str, experiments=analysis.SUMMARY_EXPERIMENTS) -> list[str]:
+  """Draws the figures of ``experiments`` from ``workdir``; returns their paths.
+
+  ``critical_n.png`` (and ``workdir/critical_summary.json``) need all four experiments' results:
+  they are drawn whenever ``workdir`` holds all four, whichever were run this time.
+  """
+  draw = {"n_sigma": draw_n_sigma, "n_p": draw_n_p, "hybrid": draw_hybrid}
+  paths = [draw[e](workdir, figdir) for e in experiments if e in draw]
+  if all(os.path.isfile(os.path.join(workdir, e + ".json")) for e in analysis.SUMMARY_EXPERIMENTS):
+    path, summary = draw_critical(workdir, figdir)
+    rd.results.save_json(os.path.join(workdir, "critical_summary.json"), summary)
+    paths.append(path)
+  return paths
+

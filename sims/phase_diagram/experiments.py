@@ -1,37 +1,24 @@
-r"""Phase diagrams of memorization / hybrid / generalization over sample count n.
+r"""The phase diagram's four experiments: data families, sweeps, per-model metrics, refinement.
 
-Four sweeps, each one ``relu_dae.sweep.run`` (one ``jit(vmap(train))`` per bucket of n) plus
-``c.refine.rounds`` adaptive rounds that add integer n inside every storage crossing's bracket
-(:func:`refinement`):
+Each experiment (:data:`EXPERIMENTS`) is one ``relu_dae.sweep.run`` (one ``jit(vmap(train))`` per
+bucket of n) plus ``c.refine.rounds`` adaptive rounds that add integer n inside every storage
+crossing's bracket (:func:`refinement`):
 
 * ``n_sigma``: n × σ at p = p_max, for (a) a locally sparse family (each sample its own
-  direction, centred) and (b) a K-cluster (α, β)-separable mixture;
+  direction, centred) and (b) a K-cluster (α, β)-separable mixture (and (c) the same at the
+  premise-holding α);
 * ``n_p``: n × width p at fixed σ (the theory's line n = p of Cor. 3.2 drawn on top);
 * ``hybrid``: n × fraction of clusters made of copies of one sample (Cor. 3.4);
 * ``alpha_K``: n × within-cluster spread α × number of clusters K, for the scaling of n*.
 
-Every trained model is measured (``relu_dae.metrics``): the fraction of training samples
-stored in a column, per cluster (→ ``regime``); Gram distances to W_mem (Eq. 9) and W_gen
-(Cor. 3.3); distances of f to f_emp (Eq. 3) and to f_gt on noisy training inputs; the
-train/test loss gap; the fraction of one-step denoised held-out inputs that copy a
-training sample (NN-distance ratio < 1/3); representation spikiness; units per cluster;
-the loss relative to Cor. 3.2's. The critical n* where each transition score crosses
-1/2 is located per row (log-n interpolation), with a seed-bootstrap interval, and fitted
-against p, K and α.
+Every trained model is measured by :class:`Metrics` (``relu_dae.metrics``); the per-cluster
+Gram spectra behind the Cor. 3.3 target are computed on the host one training set and one
+cluster at a time (:func:`cluster_spectra`), so host memory holds one training set's
+``(K, d, d)`` spectra, never one per configuration.
 
-Writes ``<workdir>/<sweep>.{npz,json}`` (+ ``critical_summary.json``: n* and the fitted exponents)
-and ``phase_n_sigma.png``, ``phase_n_p.png``, ``phase_hybrid.png``, ``critical_n.png`` into
-``--figdir`` (default ``<workdir>/figures``; ``--figdir=figures`` rewrites the committed ones);
-``--plot_only`` redraws the figures from those files. The whole config (every experiment) and
-both directories are checked before the first sweep trains: a bad value is a ``ValueError``
-naming its override (``--config.n_sigma.K=1: ...``).
-
-Usage::
-
-  python -m sims.phase_diagram                    # quick preset, ~8 min on 2 CPU cores
-  python -m sims.phase_diagram --figdir=figures   # the same, regenerating the committed figures
-  python -m sims.phase_diagram --config=sims/configs/phase_diagram.py:paper   # GPU size
-  python -m sims.phase_diagram --plot_only --figdir=figures
+Nothing here reads absl flags: :func:`run_experiment` takes the config ``c`` (a
+``ml_collections.ConfigDict`` of ``sims/configs/phase_diagram.py``), the experiment's name and
+its directory.
 """
 
 from __future__ import annotations
@@ -43,28 +30,19 @@ import os
 import time
 from typing import NamedTuple
 
-from absl import app
-from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
 from jax.tree_util import Partial
+from jaxtyping import Float
 import numpy as np
 
 import relu_dae as rd
 from relu_dae import metrics
 from relu_dae import sweep
-from sims import _flags
 
-_FLAGS = {}  # absl flag holders, defined only when the module runs as the app
-
-
-def define_flags() -> dict:
-  """Defines this app's absl flags (at ``__main__`` only, so apps can be imported together)."""
-  _FLAGS.update(_flags.define(
-      "phase_diagram.py", "results/phase_diagram",
-      plot_only=lambda: flags.DEFINE_bool("plot_only", False, "Redraw the figures from saved results.")))
-  return _FLAGS
+__all__ = ["EXPERIMENTS", "Family", "Metrics", "cluster_spectra", "families", "grid", "measure", "mixture_family",
+           "num_families", "premises", "refinement", "run_experiment", "sparse_family", "train_config"]
 
 EXPERIMENTS = ("n_sigma", "n_p", "hybrid", "alpha_K")
 
@@ -132,32 +110,47 @@ def _units_per_cluster(params, X, labels, w, K):
   return jnp.sum(jax.nn.one_hot(jnp.argmax(per_unit, axis=0), K) * alive[:, None], axis=0)
 
 
-def _spectra(fam: Family, n: np.ndarray, dup: np.ndarray):
-  """Per-cluster Gram eigenpairs of each configuration's training set, on the host.
+def cluster_spectra(fam: Family, n: int, duplicated: float) -> tuple[Float[np.ndarray, "K d"],
+                                                                   Float[np.ndarray, "K d d"], Float[np.ndarray, " K"]]:
+  r"""Eigenpairs of each cluster's weighted Gram ``Σ_i w_i [label_i = k] x_i x_iᵀ`` of one training
+  set (the first ``n`` pool rows, clusters ``k < round(duplicated·K)`` replaced by copies of their
+  first row: ``sweep.sample_weights``), on the host, one cluster at a time.
 
-  Shared by every σ, λ, p with the same ``(n, duplicated)``; computed with numpy so no
-  batched LAPACK call runs inside the ``vmap`` (jaxlib 0.10's CPU LAPACK kernels can
-  deadlock there on a 2-core machine).
+  The ``metrics.cluster_spectra`` of that training set, computed with numpy in float64 (no
+  batched LAPACK call runs inside a ``vmap``: jaxlib 0.10's CPU kernels can deadlock there on a
+  2-core machine) and stored as float32. Only the ``(K, d, d)`` result and one cluster's
+  ``(d, d)`` Gram are held at a time; every σ, λ, p sharing ``(n, duplicated)`` reuses it.
+
+  Returns:
+    ``evals (K, d)`` ascending, ``evecs (K, d, d)``, weighted counts ``n_k (K,)`` (float32 numpy).
+
+  Example:
+    >>> import jax, ml_collections
+    >>> c = ml_collections.ConfigDict(dict(pool=8, test=2, d=4, norm=1.0))
+    >>> evals, evecs, n_k = cluster_spectra(sparse_family(jax.random.PRNGKey(0), c), 3, 0.0)
+    >>> evals.shape, evecs.shape, n_k.tolist()
+    ((8, 4), (8, 4, 4), [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
   """
+  K, d = fam.num_clusters, fam.X.shape[1]
   first = sweep.first_rows(fam.labels[None])[0]
-  keys, inverse = np.unique(np.stack([n, dup], 1), axis=0, return_inverse=True)
-  out = []
-  for n_u, dup_u in keys:
-    w = np.asarray(sweep.sample_weights(fam.labels, first, n_u, dup_u, fam.num_clusters), np.float64)
-    member = np.eye(fam.num_clusters)[fam.labels] * w[:, None]
-    grams = np.einsum("nk,nd,ne->kde", member, fam.X, fam.X)
-    evals, evecs = np.linalg.eigh(grams)
-    out.append((evals, evecs, member.sum(0)))
-  stack = [np.stack([o[i] for o in out]).astype(np.float32) for i in range(3)]
-  return stack, inverse.ravel()
+  w = np.asarray(sweep.sample_weights(fam.labels, first, n, duplicated, K), np.float64)
+  X = np.asarray(fam.X, np.float64)
+  evals, evecs, n_k = np.zeros((K, d), np.float32), np.zeros((K, d, d), np.float32), np.zeros(K, np.float32)
+  for k in range(K):
+    rows = np.flatnonzero((fam.labels == k) & (w > 0))
+    gram = np.einsum("n,nd,ne->de", w[rows], X[rows], X[rows])
+    evals[k], evecs[k] = np.linalg.eigh(gram)
+    n_k[k] = w[rows].sum()
+  return evals, evecs, n_k
 
 
 @dataclasses.dataclass(frozen=True)
 class Metrics:
   """Every metric of one trained model: a ``sweep.measure`` function (traced, vmapped).
 
-  ``values``: the trainer's ``params`` and the configuration's training-set ``spectra``
-  (:func:`_spectra`); ``shared``: the family's held-out rows ``X_test`` and its f_gt ``gt``.
+  ``values``: the trainer's ``params``; ``shared``: the family's held-out rows ``X_test``, its
+  f_gt ``gt`` and the training set's :func:`cluster_spectra` ``spectra`` (one training set per
+  ``sweep.measure`` call).
   """
   num_clusters: int
   stored_threshold: float
@@ -173,7 +166,7 @@ class Metrics:
     X_test = shared["X_test"]
     per_cluster = metrics.per_cluster_stored(W, X, labels, w, K, self.stored_threshold, relative=True)
     mem = metrics.memorization_target(X, w, sigma, lam)
-    gen = metrics.generalization_gram(*values["spectra"], sigma, lam, jnp.maximum(p // K, 1))
+    gen = metrics.generalization_gram(*shared["spectra"], sigma, lam, jnp.maximum(p // K, 1))
     gaps = metrics.denoising_gaps(params, X, w, key, sigma, lambda y: shared["gt"](y, sigma), X_test,
                                   num_noise=self.eval_noise)
     y_test = X_test + sigma * jax.random.normal(jax.random.fold_in(key, 7), X_test.shape)
@@ -196,20 +189,20 @@ class Metrics:
         **{f"spiky_{k}": v for k, v in spiky.items()})
 
 
-def _stack(families: list[list[Family]]):
+def _stack(fams: list[list[Family]]):
   """Pools and labels of every family and draw: ``(F, N, d)`` with one draw, ``(F, S, N, d)`` per seed."""
-  pools = np.array([[f.X for f in draws] for draws in families], np.float32)
-  labels = np.array([[f.labels for f in draws] for draws in families])
+  pools = np.array([[f.X for f in draws] for draws in fams], np.float32)
+  labels = np.array([[f.labels for f in draws] for draws in fams])
   return (pools[:, 0], labels[:, 0]) if pools.shape[1] == 1 else (pools, labels)
 
 
-def measure(res: sweep.SweepResult, families: list[list[Family]], c) -> dict[str, np.ndarray]:
+def measure(res: sweep.SweepResult, fams: list[list[Family]], c) -> dict[str, np.ndarray]:
   """Metrics of every configuration of a sweep (``sweep.measure`` per family and pool draw),
   ``{name: (C, ...)}``; NaN where not ok."""
-  pools, labels = _stack(families)
+  pools, labels = _stack(fams)
   seeds = sweep.Grid(**res.meta["grid"]).seed  # the order the draws were stacked in
   out = {}
-  for a, draws in enumerate(families):
+  for a, draws in enumerate(fams):
     for i, fam in enumerate(draws):
       _measure_draw(res, fam, c, pools, labels, (res.configs["data"] == a) & (
           (res.configs["seed"] == seeds[i]) if len(draws) > 1 else True), out)
@@ -217,19 +210,20 @@ def measure(res: sweep.SweepResult, families: list[list[Family]], c) -> dict[str
 
 
 def _measure_draw(res, fam: Family, c, pools, labels, select, out) -> None:
-  """:class:`Metrics` of the configurations ``select`` (one family, one pool draw) into ``out``."""
-  C = len(res.ok)
-  idx = np.flatnonzero(select)
-  (evals, evecs, n_k), which = _spectra(fam, res.configs["n"][idx], res.configs["duplicated"][idx])
-  per_config = [np.zeros((C,) + v.shape[1:], np.float32) for v in (evals, evecs, n_k)]
-  for full, v in zip(per_config, (evals, evecs, n_k)):
-    full[idx] = v[which]
+  """:class:`Metrics` of the configurations ``select`` (one family, one pool draw) into ``out``,
+  one ``sweep.measure`` per training set ``(n, duplicated)``: its :func:`cluster_spectra` go in as
+  ``shared`` (one copy for all its configurations, on the host and on the device)."""
   fn = Metrics(fam.num_clusters, float(c.stored_threshold), int(c.eval_noise))
-  vals = sweep.measure(res, fn, pool=pools, labels=labels, select=select,
-                       extras={"spectra": tuple(per_config)},
-                       shared={"X_test": fam.X_test.astype(np.float32), "gt": fam.gt})
-  for k, v in vals.items():
-    out.setdefault(k, np.full_like(v, np.nan))[idx] = v[idx]
+  idx = np.flatnonzero(select)
+  sets = np.stack([res.configs["n"][idx], res.configs["duplicated"][idx]], 1)
+  for n, dup in np.unique(sets, axis=0):
+    chosen = np.zeros(len(res.ok), bool)
+    chosen[idx[np.all(sets == (n, dup), axis=1)]] = True
+    vals = sweep.measure(res, fn, pool=pools, labels=labels, select=chosen,
+                         shared={"X_test": fam.X_test.astype(np.float32), "gt": fam.gt,
+                                 "spectra": cluster_spectra(fam, int(n), float(dup))})
+    for k, v in vals.items():
+      out.setdefault(k, np.full_like(v, np.nan))[chosen] = v[chosen]
 
 
 def premises(fam: Family, n_values) -> dict:
@@ -251,7 +245,7 @@ def premises(fam: Family, n_values) -> dict:
   return out
 
 
-def _families(c, experiment: str) -> tuple[list[list[Family]], dict]:
+def families(c, experiment: str) -> tuple[list[list[Family]], dict]:
   """The experiment's data families, each as its list of pool draws: one draw (key
   ``PRNGKey(data_seed)``), or with ``c.fresh_pools`` one per seed (keys
   ``fold_in(PRNGKey(data_seed), i)``, i the seed's position), so seeds differ in data too."""
@@ -277,7 +271,8 @@ def _draw_families(key, c, experiment: str) -> tuple[list[Family], dict]:
   return fams, axes
 
 
-def _grid(c, experiment: str, num_families: int) -> sweep.Grid:
+def grid(c, experiment: str, num_families: int) -> sweep.Grid:
+  """The ``sweep.Grid`` of ``experiment`` over ``num_families`` data families (n sorted ascending)."""
   e = c[experiment]
   common = dict(n=tuple(sorted(e.n)), lam=(c.lam,), seed=c.seeds, data=tuple(range(num_families)))
   if experiment == "n_sigma":
@@ -312,13 +307,13 @@ def refinement(res: sweep.SweepResult, values: dict, c) -> list[int]:
                                 per_bracket=int(c.refine.per_bracket))
 
 
-def _sweep_and_measure(grid, config, families, c, workdir, progress):
-  pools, labels = _stack(families)
+def _sweep_and_measure(sweep_grid, config, fams, c, workdir, progress):
+  pools, labels = _stack(fams)
   start = time.perf_counter()
-  res = sweep.load(sweep.run(grid, config, workdir, pool=pools, labels=labels, pool_per_seed=pools.ndim == 4,
+  res = sweep.load(sweep.run(sweep_grid, config, workdir, pool=pools, labels=labels, pool_per_seed=pools.ndim == 4,
                              progress=progress))
   train_s = time.perf_counter() - start
-  values = measure(res, families, c)
+  values = measure(res, fams, c)
   return res, values, {"train_wall_s": train_s, "measure_wall_s": time.perf_counter() - start - train_s}
 
 
@@ -329,19 +324,19 @@ def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -
   :func:`refinement` (its own resumable sweep in ``sweeps/<experiment>_refine<r>``) and
   stops early once no bracket is wider than its tolerance. The saved grid is the union.
   """
-  families, axes = _families(c, experiment)
-  grid = _grid(c, experiment, len(families))
+  fams, axes = families(c, experiment)
+  sweep_grid = grid(c, experiment, len(fams))
   config = sweep.SweepConfig(train_config(c), p_max=c.p_max, memory_budget_mb=c.memory_budget_mb,
                              max_chunk=c.get("max_chunk", 256))
   start = time.perf_counter()
-  res, values, wall = _sweep_and_measure(grid, config, families, c, os.path.join(workdir, "sweeps", experiment),
+  res, values, wall = _sweep_and_measure(sweep_grid, config, fams, c, os.path.join(workdir, "sweeps", experiment),
                                          progress)
-  rounds = [dict(round=0, n=list(grid.n), configs=len(res.ok), config_steps=res.meta["config_steps"], **wall)]
+  rounds = [dict(round=0, n=list(sweep_grid.n), configs=len(res.ok), config_steps=res.meta["config_steps"], **wall)]
   for r in range(1, int(c.refine.rounds) + 1):
     new_n = refinement(res, values, c)
     if not new_n:
       break
-    part, part_values, wall = _sweep_and_measure(dataclasses.replace(grid, n=tuple(new_n)), config, families, c,
+    part, part_values, wall = _sweep_and_measure(dataclasses.replace(sweep_grid, n=tuple(new_n)), config, fams, c,
                                                  os.path.join(workdir, "sweeps", _refine_dir(experiment, r, new_n)),
                                                  progress)
     merged = sweep.merge([res, part])
@@ -358,10 +353,10 @@ def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -
   arrays = {**{f"config_{k}": v for k, v in res.configs.items()}, **values, "ok": res.ok,
             "final_loss": res.final_loss, "converged": res.converged, "status": res.status,
             "steps_run": res.steps_run}
-  per_draw = [[premises(f, union.n) for f in draws] for draws in families]
+  per_draw = [[premises(f, union.n) for f in draws] for draws in fams]
   meta = dict(experiment=experiment, grid=dataclasses.asdict(union), grid_shape=list(res.grid_shape),
-              families=[draws[0].name for draws in families], family_axes=axes, config=c.to_dict(),
-              pool_draws=len(families[0]),
+              families=[draws[0].name for draws in fams], family_axes=axes, config=c.to_dict(),
+              pool_draws=len(fams[0]),
               devices=res.meta["devices"], train_wall_s=float(sum(x["train_wall_s"] for x in rounds)),
               wall_s=time.perf_counter() - start, buckets=res.meta["buckets"], num_nonfinite=int((~res.ok).sum()),
               status_counts=res.meta["status_counts"], converged_fraction=res.meta["converged_fraction"],
@@ -384,114 +379,7 @@ def _scatter(size: int, rows, parts) -> np.ndarray:
   return out
 
 
-def _num_families(c, experiment: str) -> int:
+def num_families(c, experiment: str) -> int:
+  """How many data families ``experiment`` sweeps over (the ``data`` axis of its grid)."""
   e = c[experiment]
   return 3 if experiment == "n_sigma" else len(e.K) * len(e.alpha) if experiment == "alpha_K" else 1
-
-
-def validate_config(c) -> None:
-  """Checks every experiment's values before the first sweep trains (``ValueError`` naming the
-  override, e.g. ``--config.n_sigma.K=1: ...``).
-
-  Checks the shared settings, builds the training and sweep configs (their own checks run)
-  and each experiment's grid, and checks what those cannot see: sizes against the pool and
-  width, cluster counts against ``d``, noise levels, thresholds, the refinement settings.
-  """
-  for name in ("d", "p_max", "num_boot", "eval_noise", "max_chunk"):
-    _flags.integer(c, name)
-  _flags.integer(c, "pool", 2)
-  _flags.integer(c, "test", 1)
-  _flags.integers(c, "seeds", 0, 2**31 - 1, distinct=True)
-  _flags.seed(c, "data_seed")
-  _flags.choice(c, "fresh_pools", (True, False))
-  _flags.real(c, "norm", 0.0, closed=(False, True))
-  _flags.real(c, "decay", 0.0, closed=(False, True))
-  _flags.real(c, "beta", -1.0, 1.0, closed=(True, False))
-  _flags.real(c, "lam", 0.0)
-  _flags.real(c, "stored_threshold", 0.0, 1.0, closed=(False, True))
-  _flags.real(c, "memory_budget_mb", 0.0, closed=(False, True))
-  _flags.integer(c, "refine.rounds", 0)
-  _flags.real(c, "refine.rel", 0.0, closed=(False, True))
-  _flags.integer(c, "refine.per_bracket")
-  if c.get("convergence") is not None:
-    with _flags.section("convergence"):
-      rd.convergence.Convergence(**c.convergence.to_dict())
-  with _flags.section("train"):
-    config = train_config(c)
-  with _flags.section("memory_budget_mb"):
-    sweep.SweepConfig(config, p_max=c.p_max, memory_budget_mb=c.memory_budget_mb, max_chunk=c.max_chunk)
-  for experiment in EXPERIMENTS:
-    _validate_experiment(c, experiment)
-
-
-def _validate_experiment(c, experiment: str) -> None:
-  """One experiment's fields (:func:`validate_config`)."""
-  e = c[experiment]
-  K_max = dict(hi=min(c.pool, c.d), hi_name="min(pool, d)")  # K simplex means need d >= K
-  if experiment == "alpha_K":
-    _flags.integers(c, f"{experiment}.K", 2, distinct=True, **K_max)
-    _flags.reals(c, f"{experiment}.alpha", 0.0, distinct=True)
-  else:
-    _flags.integer(c, f"{experiment}.K", 2, **K_max)
-    _flags.real(c, f"{experiment}.alpha", 0.0)
-  if experiment == "n_sigma":
-    _flags.real(c, f"{experiment}.premise_alpha", 0.0)
-    _flags.reals(c, f"{experiment}.sigma", 0.0, closed=(False, True), distinct=True)
-  else:
-    _flags.real(c, f"{experiment}.sigma", 0.0, closed=(False, True))
-  n = _flags.integers(c, f"{experiment}.n", 1, c.pool, distinct=True, hi_name="pool")
-  if len(n) < 2 and c.refine.rounds > 0:
-    _flags.fail(f"{experiment}.n", e.n, "needs at least 2 values to locate a crossing for refinement")
-  if experiment == "n_p":
-    _flags.integers(c, f"{experiment}.p", 1, c.p_max, distinct=True, hi_name="p_max")
-  if experiment == "hybrid":
-    _flags.reals(c, f"{experiment}.duplicated", 0.0, 1.0, distinct=True)
-  with _flags.section(experiment):
-    _grid(c, experiment, _num_families(c, experiment)).resolved(c.p_max)
-
-
-def run(c, workdir: str, figdir: str | None = None, *, plot_only: bool = False, progress: bool = True) -> list[str]:
-  """Runs (or with ``plot_only`` only redraws) every experiment; returns the figure paths.
-
-  ``figdir`` defaults to ``<workdir>/figures``. The whole config and both directories are
-  checked before anything trains."""
-  figdir = _flags.figdir_for(workdir, figdir)
-  if plot_only:
-    _flags.saved_results(workdir, list(EXPERIMENTS))
-  else:
-    validate_config(c)
-    _flags.writable_dir("workdir", workdir)
-  _flags.writable_dir("figdir", figdir)
-  if not plot_only:
-    for experiment in EXPERIMENTS:
-      run_experiment(c, experiment, workdir, progress=progress)
-  from sims import phase_plots  # matplotlib only when drawing
-  return phase_plots.draw_all(workdir, figdir)
-
-
-def use_all_cpu_cores() -> None:
-  """Exposes every CPU core as a JAX device, so ``sweep.run`` shards configurations over them.
-
-  XLA runs one small configuration's step on one core; with one device per core the sweep
-  is ~2× faster on 2 cores (BENCHMARKS.md, rows d vs d2). Must run before JAX starts its
-  backend; a no-op on GPU, or when the backend is already up.
-  """
-  try:
-    jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
-  except RuntimeError as err:  # the backend was initialized earlier
-    logging.info("keeping the existing CPU devices: %s", err)
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  use_all_cpu_cores()
-  start = time.perf_counter()
-  paths = run(_FLAGS["config"].value, _FLAGS["workdir"].value, _FLAGS["figdir"].value,
-              plot_only=_FLAGS["plot_only"].value)
-  print(f"wrote {', '.join(paths)} and {_FLAGS['workdir'].value}/*.npz/.json in {time.perf_counter() - start:.0f} s")
-
-
-if __name__ == "__main__":
-  define_flags()
-  app.run(_flags.exit_on_flag_error(main))

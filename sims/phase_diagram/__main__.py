@@ -1,0 +1,11 @@
+"""``python -m sims.phase_diagram``: the flags are :mod:`sims.phase_diagram.main`'s (``--help`` lists them)."""
+
+from absl import app
+from absl import flags
+
+from sims.phase_diagram import main
+
+flags.adopt_module_key_flags(main)  # so --help lists the app's flags, not only --helpfull
+
+if __name__ == "__main__":
+  app.run(main.main)
