@@ -13,7 +13,7 @@ scalar skip, initialized to 0. The representation is ``h(y) = [Wᵀ y]₊`` (the
 Parameters are a dict ``{"W": (d, p), "skip": (), "time": {"w1": (hidden,), "b1": (hidden,),
 "w2": (hidden, p), "b2": (p,)}}``; inputs ``y`` have shape ``(..., d)``, rows are samples.
 
-Samplers (:func:`sample`) take the model's params or any denoiser ``denoise(y, σ) -> x0_hat``
+Samplers (:func:`sample` for the final samples, :func:`sample_trajectory` for every state) take the model's params or any denoiser ``denoise(y, σ) -> x0_hat``
 (:func:`empirical_denoiser`, :func:`gaussian_mixture_denoiser`, :func:`single_sigma_dae`) and
 run the VE ancestral sampler of the official code, or the deterministic update of Eq. (1), on
 the geometric grid of :func:`sigma_grid`.
@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -40,6 +41,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 from jax.tree_util import Partial
+from jaxtyping import Array, ArrayLike, Float
 
 from relu_dae import _checks
 from relu_dae import denoisers
@@ -47,6 +49,10 @@ from relu_dae import losses
 from relu_dae import model
 from relu_dae import sweep
 from relu_dae import train as train_lib
+
+__all__ = ["Params", "SIGMA_MIN", "SIGMA_MAX", "NUM_STEPS", "SIGMA_FLOOR", "init", "log_scale", "represent", "decode",
+           "apply", "draw_noise", "loss", "train", "fit", "SweepTrainer", "model_denoiser", "single_sigma_dae",
+           "empirical_denoiser", "gaussian_mixture_denoiser", "sigma_grid", "sample", "sample_trajectory"]
 
 Params = dict
 Denoiser = Callable[[jax.Array, jax.Array], jax.Array]
@@ -280,7 +286,8 @@ def loss(params: Params, X: jax.Array, key: jax.Array, *, sigma_min=SIGMA_MIN, s
 
   with the expectation replaced by ``num_noise`` draws of ``(σ, ε)`` per sample
   (:func:`draw_noise`). Squared error summed over coordinates, mean over samples (the
-  Eq. (6) convention of DESIGN.md; the official code's ``MSELoss`` is this divided by d).
+  convention of Eq. (6) and :func:`relu_dae.losses.dae_loss`; the official code's ``MSELoss`` is
+  this divided by d).
   The penalty counts the tied W twice, as ``losses.weight_penalty``; the conditioning MLP
   and the skip are not penalized. So the official ``DAECond``'s optimizer ``weight_decay=wd``
   on W (one exactly tied parameter, coupled decay on ``MSELoss``) is ``lam = d·wd/4`` here: its
@@ -626,10 +633,38 @@ def _sample(denoise, sigmas, x_init, keys, clamp, deterministic, return_trajecto
   return jnp.swapaxes(out, 0, 1) if return_trajectory else out
 
 
+def _sampler_inputs(params_or_denoiser, key, num_samples, d, num_steps, sigma_max, sigma_min, clamp, deterministic,
+                    x_init, noise):
+  """The validated arguments of :func:`_sample` (shared by :func:`sample` and :func:`sample_trajectory`)."""
+  _checks.key("key", key)
+  num_samples = _checks.positive_int("num_samples", num_samples)
+  d = _checks.positive_int("d", d)
+  sigmas = sigma_grid(num_steps, sigma_max, sigma_min)
+  bounds = _clamp_bounds(clamp)
+  deterministic = _checks.boolean("deterministic", deterministic)
+  denoise = _as_denoiser(params_or_denoiser)
+  if x_init is not None:
+    x_init = _checks.array("x_init", x_init)
+    if jnp.shape(x_init) != (num_samples, d):
+      raise ValueError(f"x_init must have shape (num_samples, d)=({num_samples}, {d}), got {jnp.shape(x_init)}")
+  if noise is not None:
+    if deterministic:
+      raise ValueError("noise is used only by the ancestral sampler (deterministic=False)")
+    noise = _checks.array("noise", noise)
+    if jnp.shape(noise) != (sigmas.shape[0] - 1, num_samples, d):
+      raise ValueError(f"noise must have shape (num_steps, num_samples, d)=({sigmas.shape[0] - 1}, "
+                       f"{num_samples}, {d}), got {jnp.shape(noise)}")
+  _check_denoiser_dim(denoise, d, sigmas.dtype if x_init is None else jnp.result_type(x_init))
+  keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_samples, dtype=jnp.uint32))
+  if x_init is None:
+    x_init = sigmas[0] * jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 2**31 - 1), (d,)))(keys)
+  return (denoise, sigmas, jnp.asarray(x_init), keys, bounds, deterministic), noise
+
+
 def sample(params_or_denoiser, key: jax.Array, num_samples: int, d: int, *, num_steps: int = NUM_STEPS,
            sigma_max=SIGMA_MAX, sigma_min=SIGMA_MIN, clamp=None, deterministic: bool = False,
-           x_init: jax.Array | None = None, return_trajectory: bool = False,
-           noise: jax.Array | None = None) -> jax.Array:
+           x_init: Float[ArrayLike, "m d"] | None = None, return_trajectory: bool | None = None,
+           noise: Float[ArrayLike, "N m d"] | None = None) -> Float[Array, "m d"]:
   """Generates samples with the VE sampler of the official code, or the DDIM-type Eq. (1).
 
   On the grid ``σ_0 > … > σ_{N−1} > σ_N = 0`` of :func:`sigma_grid` (``N = num_steps``), from
@@ -668,36 +703,50 @@ def sample(params_or_denoiser, key: jax.Array, num_samples: int, d: int, *, num_
     clamp: ``None``, ``c > 0`` or a pair ``(lo, hi)``.
     deterministic: use Eq. (1) instead of the ancestral update.
     x_init: optional initial states ``(m, d)`` (replaces ``σ_max z``).
-    return_trajectory: also return every state.
+    return_trajectory: deprecated; ``True`` returns :func:`sample_trajectory`'s trajectory (with a
+      ``DeprecationWarning``). Call :func:`sample_trajectory` for every state.
     noise: optional ancestral noise ``(N, m, d)``: ``noise[i, j]`` is ``z_i`` of sample j (the
       last step's is unused); ``None`` draws ``z_i`` from ``fold_in(fold_in(key, j), i)``.
       With ``x_init`` it makes the sampler a deterministic function of its inputs (for
       comparisons with other implementations). Ancestral only.
 
   Returns:
-    Samples ``(m, d)``, or the trajectory ``(N + 1, m, d)`` (initial state first).
+    Samples ``(m, d)``, the final states (:func:`sample_trajectory` returns every state).
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> x = sample(lambda y, s: jnp.zeros_like(y), jax.random.PRNGKey(0), 3, 2, num_steps=4)
+    >>> x.shape, float(jnp.abs(x).max())   # x̂ = 0: the last step lands on 0
+    ((3, 2), 0.0)
   """
-  _checks.key("key", key)
-  num_samples = _checks.positive_int("num_samples", num_samples)
-  d = _checks.positive_int("d", d)
-  sigmas = sigma_grid(num_steps, sigma_max, sigma_min)
-  bounds = _clamp_bounds(clamp)
-  deterministic = _checks.boolean("deterministic", deterministic)
-  return_trajectory = _checks.boolean("return_trajectory", return_trajectory)
-  denoise = _as_denoiser(params_or_denoiser)
-  if x_init is not None:
-    x_init = _checks.array("x_init", x_init)
-    if jnp.shape(x_init) != (num_samples, d):
-      raise ValueError(f"x_init must have shape (num_samples, d)=({num_samples}, {d}), got {jnp.shape(x_init)}")
-  if noise is not None:
-    if deterministic:
-      raise ValueError("noise is used only by the ancestral sampler (deterministic=False)")
-    noise = _checks.array("noise", noise)
-    if jnp.shape(noise) != (sigmas.shape[0] - 1, num_samples, d):
-      raise ValueError(f"noise must have shape (num_steps, num_samples, d)=({sigmas.shape[0] - 1}, "
-                       f"{num_samples}, {d}), got {jnp.shape(noise)}")
-  _check_denoiser_dim(denoise, d, sigmas.dtype if x_init is None else jnp.result_type(x_init))
-  keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(num_samples, dtype=jnp.uint32))
-  if x_init is None:
-    x_init = sigmas[0] * jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 2**31 - 1), (d,)))(keys)
-  return _sample(denoise, sigmas, jnp.asarray(x_init), keys, bounds, deterministic, return_trajectory, noise)
+  if return_trajectory is not None:
+    return_trajectory = _checks.boolean("return_trajectory", return_trajectory)
+    warnings.warn("sample(return_trajectory=...) is deprecated: sample returns the final samples; call "
+                  "relu_dae.diffusion.sample_trajectory for every state", DeprecationWarning, stacklevel=2)
+  args, noise = _sampler_inputs(params_or_denoiser, key, num_samples, d, num_steps, sigma_max, sigma_min, clamp,
+                                deterministic, x_init, noise)
+  return _sample(*args, bool(return_trajectory), noise)
+
+
+def sample_trajectory(params_or_denoiser, key: jax.Array, num_samples: int, d: int, *, num_steps: int = NUM_STEPS,
+                      sigma_max=SIGMA_MAX, sigma_min=SIGMA_MIN, clamp=None, deterministic: bool = False,
+                      x_init: Float[ArrayLike, "m d"] | None = None,
+                      noise: Float[ArrayLike, "N m d"] | None = None) -> Float[Array, "N+1 m d"]:
+  """Every state of :func:`sample`'s sampler: ``(x_0, x_1, …, x_N)``, initial state first.
+
+  Same arguments, grid, update rules, noise and compilation as :func:`sample` (whose result is
+  the last entry, ``sample_trajectory(...)[-1] == sample(...)``).
+
+  Returns:
+    The trajectory ``(N + 1, m, d)``, ``N = num_steps``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> traj = sample_trajectory(lambda y, s: jnp.zeros_like(y), jax.random.PRNGKey(0), 2, 3, num_steps=2,
+    ...                          sigma_max=1.0, sigma_min=0.5, x_init=jnp.ones((2, 3)), deterministic=True)
+    >>> traj.shape, traj[:, 0, 0].tolist()   # x̂ = 0: x ← x σ_{i+1}/σ_i
+    ((3, 2, 3), [1.0, 0.5, 0.0])
+  """
+  args, noise = _sampler_inputs(params_or_denoiser, key, num_samples, d, num_steps, sigma_max, sigma_min, clamp,
+                                deterministic, x_init, noise)
+  return _sample(*args, True, noise)

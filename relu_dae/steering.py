@@ -5,7 +5,7 @@
 with ``h(y) = [W1ᵀy]₊`` and ``g(h) = W2 h`` the encoder and decoder of Eq. (5), ``S`` a
 target set and ``a ∈ R`` the strength. :func:`steering_vector` is Eq. (11)'s ``v``;
 :func:`contrastive_vector` the mean-difference direction the official notebook appears to
-use (§8 item 8). :func:`response_curve` and :func:`smoothness` quantify the paper's
+use (§8 item 8). :func:`response_curve`, :func:`smoothness` and :func:`smoothness_per_sample` quantify the paper's
 qualitative claim (smooth, monotone edits for generalized inputs; brittle, threshold-like
 ones for memorized inputs). :func:`steered_denoiser` turns Eq. (11) into a denoiser
 ``(y, σ) → x̂`` that steers only on a window of noise levels, so
@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -33,10 +34,14 @@ import jax
 import jax.numpy as jnp
 
 from jax.tree_util import Partial
+from jaxtyping import ArrayLike, Float
 
 from relu_dae import _checks
 from relu_dae import diffusion
 from relu_dae import model
+
+__all__ = ["steering_vector", "contrastive_vector", "steer", "response_curve", "smoothness", "smoothness_per_sample",
+           "NearestMean", "nearest_mean_classifier", "steered_denoiser", "step_window"]
 
 
 def _callable(name: str, fn) -> None:
@@ -223,7 +228,23 @@ def response_curve(params: model.Params, Y: jax.Array, v: jax.Array, a_values,
   return jnp.reshape(jnp.asarray(pred), (A, m) + jnp.shape(pred)[1:])
 
 
-def smoothness(curve, *, per_sample: bool = False) -> dict:
+def _curve(curve, ndims: tuple[int, ...]) -> np.ndarray:
+  """A real, finite response curve ``(A,)`` / ``(A, m)`` with ``A ≥ 2`` and ``m ≥ 1``, as float64 numpy."""
+  _checks.array("curve", curve)  # real and finite
+  c = np.asarray(curve, dtype=float)
+  shapes = " or ".join({1: "(A,)", 2: "(A, m)"}[k] for k in ndims)
+  if c.ndim not in ndims or c.shape[0] < 2 or c.size == 0:
+    raise ValueError(f"curve must have shape {shapes} with A >= 2 and m >= 1, got {c.shape}")
+  return c
+
+
+def _roughness(c: np.ndarray):
+  """``Σ_i |c_{i+1} − c_i|`` and ``max_i |c_{i+1} − c_i|`` along axis 0."""
+  jumps = np.abs(np.diff(c, axis=0))
+  return jumps.sum(axis=0), jumps.max(axis=0)
+
+
+def smoothness(curve: Float[ArrayLike, "A *m"], *, per_sample: bool | None = None) -> dict:
   """Roughness of a response curve ``c(a)`` sampled on a grid ``a_0 < … < a_{A−1}``.
 
   ``total_variation = Σ_i |c_{i+1} − c_i|`` (equals the range ``c_{A−1} − c_0`` for a
@@ -233,28 +254,49 @@ def smoothness(curve, *, per_sample: bool = False) -> dict:
 
   Args:
     curve: ``(A,)``, or ``(A, m)`` per-input curves (e.g. :func:`response_curve`'s probability
-      of the target class). By default a 2-D curve is first averaged over inputs (the mean
-      target-probability curve); ``per_sample=True`` measures each column instead.
-    per_sample: see ``curve``.
+      of the target class), which are first averaged over inputs (the mean target-probability
+      curve). :func:`smoothness_per_sample` measures each input's curve instead.
+    per_sample: deprecated; ``True`` returns :func:`smoothness_per_sample` of a 2-D curve (with a
+      ``DeprecationWarning``).
 
   Returns:
-    ``{"total_variation", "max_jump"}``: floats, or ``(m,)`` arrays if ``per_sample``.
+    ``{"total_variation", "max_jump"}``: floats.
 
   Example:
     >>> smoothness(np.array([0.0, 0.0, 1.0, 1.0]))
     {'total_variation': 1.0, 'max_jump': 1.0}
   """
-  _checks.boolean("per_sample", per_sample)
-  _checks.array("curve", curve)  # real and finite
-  c = np.asarray(curve, dtype=float)
-  if c.ndim not in (1, 2) or c.shape[0] < 2 or c.size == 0:
-    raise ValueError(f"curve must have shape (A,) or (A, m) with A >= 2 and m >= 1, got {c.shape}")
-  if c.ndim == 2 and not per_sample:
-    c = c.mean(axis=1)
-  jumps = np.abs(np.diff(c, axis=0))
-  tv, mj = jumps.sum(axis=0), jumps.max(axis=0)
-  if c.ndim == 1:
-    return {"total_variation": float(tv), "max_jump": float(mj)}
+  if per_sample is not None:
+    per_sample = _checks.boolean("per_sample", per_sample)
+    warnings.warn("smoothness(per_sample=...) is deprecated: smoothness returns the summary of the mean curve; "
+                  "call relu_dae.steering.smoothness_per_sample for each input's numbers", DeprecationWarning,
+                  stacklevel=2)
+  c = _curve(curve, (1, 2))
+  if per_sample and c.ndim == 2:
+    return smoothness_per_sample(c)
+  tv, mj = _roughness(c.mean(axis=1) if c.ndim == 2 else c)
+  return {"total_variation": float(tv), "max_jump": float(mj)}
+
+
+def smoothness_per_sample(curve: Float[ArrayLike, "A m"]) -> dict:
+  """:func:`smoothness`'s ``total_variation`` and ``max_jump`` of each input's curve, not of their mean.
+
+  Averaging per-input steps at different thresholds gives a smooth-looking ramp; measured per
+  input, each step keeps ``max_jump = 1`` (docs/theory_choices.md §17).
+
+  Args:
+    curve: ``(A, m)`` curves, one column per input (e.g. :func:`response_curve`'s probability of
+      the target class), ``A ≥ 2``.
+
+  Returns:
+    ``{"total_variation", "max_jump"}``: ``(m,)`` float arrays.
+
+  Example:
+    >>> r = smoothness_per_sample(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]))
+    >>> r["max_jump"].tolist(), r["total_variation"].tolist()
+    ([1.0, 1.0], [1.0, 1.0])
+  """
+  tv, mj = _roughness(_curve(curve, (2,)))
   return {"total_variation": tv, "max_jump": mj}
 
 
@@ -265,7 +307,11 @@ class NearestMean(NamedTuple):
 
 
 def nearest_mean_classifier(means: jax.Array, *, tau: float = 1.0) -> NearestMean:
-  """Classifies by Euclidean distance to class means (the issue's target-probability proxy).
+  """Classifies by Euclidean distance to class means: the target-class probability steering is scored by.
+
+  The paper judges steering by eye (docs/THEORY.md §4.3); we quantify it by the probability of the
+  target class along a :func:`response_curve`, and this classifier's ``proba`` is that probability
+  (docs/theory_choices.md §17).
 
   ``predict(y) = argmin_k ‖y − μ_k‖``; ``proba(y) = softmax_k(−‖y − μ_k‖ / τ)`` (distances,
   not squared distances; ``τ → 0`` recovers the hard rule). Both are pure ``jnp`` and take

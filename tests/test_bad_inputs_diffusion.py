@@ -26,6 +26,8 @@ fit = lambda **kw: df.fit(**{**dict(params=P, X=X, key=KEY, config=CFG, progress
 gmd = lambda **kw: df.gaussian_mixture_denoiser(**{**dict(means=np.zeros((2, 3)), covs=np.stack([np.eye(3)] * 2),
                                                          weights=np.ones(2)), **kw})
 sample = lambda **kw: df.sample(**{**dict(params_or_denoiser=P, key=KEY, num_samples=2, d=3, num_steps=3), **kw})
+traj = lambda **kw: df.sample_trajectory(**{**dict(params_or_denoiser=P, key=KEY, num_samples=2, d=3, num_steps=3),
+                                             **kw})
 
 CASES = [
     case(df.init, ValueError, r"\bd\b", lambda: df.init(KEY, 0, 4)),
@@ -121,6 +123,13 @@ CASES = [
     case(df.sample, TypeError, "x_init", lambda: sample(x_init="zeros")),
     case(df.sample, TypeError, "deterministic", lambda: sample(deterministic="yes")),
     case(df.sample, ValueError, "key", lambda: sample(key=jax.random.split(KEY, 2))),
+    case(df.sample, TypeError, "return_trajectory", lambda: sample(return_trajectory="yes")),
+    case(df.sample_trajectory, TypeError, "params_or_denoiser", lambda: traj(params_or_denoiser="model")),
+    case(df.sample_trajectory, ValueError, r"\bd\b", lambda: traj(d=4)),  # params are for d = 3
+    case(df.sample_trajectory, ValueError, "num_steps", lambda: traj(num_steps=0)),
+    case(df.sample_trajectory, ValueError, "noise", lambda: traj(noise=jnp.ones((2, 2, 3)))),
+    case(df.sample_trajectory, ValueError, "noise", lambda: traj(noise=jnp.ones((3, 2, 3)), deterministic=True)),
+    case(df.sample_trajectory, TypeError, "return_trajectory", lambda: traj(return_trajectory=True)),  # not a keyword
     case(df.train, ValueError, "tying", lambda: df.train(P, X, KEY, tr.TrainConfig(steps=2, chunk_size=1, tying="aliased"))),
 ]
 

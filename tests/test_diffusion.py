@@ -226,11 +226,34 @@ def test_single_step_update_formulas():
     out = diffusion.sample(den, jax.random.PRNGKey(0), 2, 3, num_steps=1, x_init=x_init, deterministic=det)
     np.testing.assert_allclose(out, 0.5 * x_init)
   # Two deterministic steps 1 → 0.5 → 0 with x̂ = 0: x ← x·(σ_{i+1}/σ_i).
-  traj = diffusion.sample(lambda y, s: jnp.zeros_like(y), jax.random.PRNGKey(0), 2, 3, num_steps=2,
-                          sigma_max=1.0, sigma_min=0.5, x_init=x_init, deterministic=True,
-                          return_trajectory=True)
+  traj = diffusion.sample_trajectory(lambda y, s: jnp.zeros_like(y), jax.random.PRNGKey(0), 2, 3, num_steps=2,
+                                     sigma_max=1.0, sigma_min=0.5, x_init=x_init, deterministic=True)
   assert traj.shape == (3, 2, 3)
   np.testing.assert_allclose(traj[:, 0, 0], [1.0, 0.5, 0.0])
+
+
+def test_sample_trajectory_ends_at_sample_and_the_old_keyword_warns(key):
+  """The trajectory's states follow the ancestral recursion (numpy, given noise); its last is sample's."""
+  den = lambda y, s: 0.5 * y
+  N, m, d = 4, 3, 2
+  x0 = jax.random.normal(key, (m, d))
+  z = jax.random.normal(jax.random.PRNGKey(9), (N, m, d))
+  kw = dict(num_steps=N, sigma_max=1.0, sigma_min=0.1, x_init=x0, noise=z)
+  traj = diffusion.sample_trajectory(den, key, m, d, **kw)
+  sig = np.asarray(diffusion.sigma_grid(N, 1.0, 0.1), np.float64)
+  x = np.asarray(x0, np.float64)
+  want = [x]
+  for i in range(N):
+    delta = sig[i] ** 2 - sig[i + 1] ** 2
+    x = x + delta / sig[i] ** 2 * (0.5 * x - x) + (np.sqrt(delta) if sig[i + 1] > 0 else 0.0) * np.asarray(z[i])
+    want.append(x)
+  np.testing.assert_allclose(traj, np.stack(want), rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(traj[-1], diffusion.sample(den, key, m, d, **kw))
+  with pytest.warns(DeprecationWarning, match="sample_trajectory"):
+    old = diffusion.sample(den, key, m, d, return_trajectory=True, **kw)
+  np.testing.assert_array_equal(old, traj)
+  with pytest.warns(DeprecationWarning, match="sample_trajectory"):
+    np.testing.assert_array_equal(diffusion.sample(den, key, m, d, return_trajectory=False, **kw), traj[-1])
 
 
 def test_clamp_and_single_sigma_dae(key):

@@ -71,10 +71,28 @@ def test_smoothness_of_hand_made_curves():
   assert ramp["max_jump"] == pytest.approx(1 / 10) and ramp["total_variation"] == pytest.approx(1.0)
   wiggle = steering.smoothness(np.array([0.0, 1.0, 0.0, 1.0]))
   assert wiggle["total_variation"] == pytest.approx(3.0)
-  # Per-input steps at different a average into a ramp; per_sample keeps each step.
+  # Per-input steps at different a average into a ramp; smoothness_per_sample keeps each step.
   steps = np.tril(np.ones((5, 4)), -1)  # column j jumps 0 -> 1 between a_j and a_{j+1}
   assert steering.smoothness(steps)["max_jump"] == pytest.approx(0.25)
-  np.testing.assert_allclose(steering.smoothness(steps, per_sample=True)["max_jump"], np.ones(4))
+  per = steering.smoothness_per_sample(steps)
+  np.testing.assert_allclose(per["max_jump"], np.ones(4))
+  np.testing.assert_allclose(per["total_variation"], np.ones(4))
+  # Each column of a wiggly (A, m) curve, by hand: Σ|Δc| and max|Δc|.
+  wig = np.array([[0.0, 1.0], [0.5, 0.0], [0.2, 0.0], [1.0, 0.25]])
+  per = steering.smoothness_per_sample(wig)
+  np.testing.assert_allclose(per["total_variation"], [0.5 + 0.3 + 0.8, 1.0 + 0.0 + 0.25])
+  np.testing.assert_allclose(per["max_jump"], [0.8, 1.0])
+
+
+def test_smoothness_per_sample_keyword_is_deprecated_and_still_works():
+  steps = np.tril(np.ones((5, 4)), -1)
+  with pytest.warns(DeprecationWarning, match="smoothness_per_sample"):
+    old = steering.smoothness(steps, per_sample=True)
+  np.testing.assert_array_equal(old["max_jump"], steering.smoothness_per_sample(steps)["max_jump"])
+  with pytest.warns(DeprecationWarning, match="smoothness_per_sample"):
+    assert steering.smoothness(steps, per_sample=False) == steering.smoothness(steps)
+  with pytest.warns(DeprecationWarning):  # a 1-D curve has one input: the summary, as before
+    assert steering.smoothness(np.array([0.0, 1.0]), per_sample=True) == {"total_variation": 1.0, "max_jump": 1.0}
 
 
 def test_response_curve_with_nearest_mean_classifier(key):
@@ -160,9 +178,9 @@ def test_steered_sampling_changes_only_the_window_steps(diff_params, key):
   N, first, last, a = 10, 4, 7, 0.8
   v = jax.random.uniform(key, (10,))
   window = steering.step_window(N, first, last)
-  kw = dict(key=jax.random.PRNGKey(5), num_samples=3, d=6, num_steps=N, return_trajectory=True)
-  plain = diffusion.sample(diff_params, **kw)
-  steered = diffusion.sample(steering.steered_denoiser(diff_params, v, a, sigma_window=window), **kw)
+  kw = dict(key=jax.random.PRNGKey(5), num_samples=3, d=6, num_steps=N)
+  plain = diffusion.sample_trajectory(diff_params, **kw)
+  steered = diffusion.sample_trajectory(steering.steered_denoiser(diff_params, v, a, sigma_window=window), **kw)
   np.testing.assert_array_equal(steered[:first + 1], plain[:first + 1])
   sig = diffusion.sigma_grid(N)
   delta = sig[first] ** 2 - sig[first + 1] ** 2
