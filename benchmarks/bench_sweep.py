@@ -51,7 +51,8 @@ import platform
 import re
 import tempfile
 import time
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable
 
 from absl import app
 from absl import flags
@@ -98,7 +99,7 @@ class Problem(NamedTuple):
   torch_steps: int  # ... of this many steps each and reports the per-step rate
 
   @property
-  def K(self) -> int:
+  def K(self) -> int:  # noqa: N802  (the paper's K, configurations per chunk)
     return self.num_sigma * self.num_seeds
 
   def configs(self) -> list[tuple[float, int]]:

@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import jax
 from jaxtyping import Array, ArrayLike, Float, Real
@@ -31,7 +31,8 @@ Params = Mapping[str, Float[Array, "d p"]]
 """Tied ``{"W": (d, p)}`` or untied ``{"W1": (d, p), "W2": (d, p)}`` weights."""
 
 
-def init(key: Array, d: int, p: int, *, tied: bool = True, scale: float | None = None) -> dict[str, Float[Array, "d p"]]:
+def init(key: Array, d: int, p: int, *, tied: bool = True,
+         scale: float | None = None) -> dict[str, Float[Array, "d p"]]:
   """Draws weights with i.i.d. N(0, scale²) entries.
 
   Args:

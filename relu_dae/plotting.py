@@ -9,7 +9,7 @@ inline figures in Jupyter and Colab notebooks that import it.
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.figure
 import matplotlib.pyplot as plt

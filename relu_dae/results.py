@@ -22,7 +22,8 @@ import os
 import platform
 import tempfile
 import zipfile
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def versions() -> dict[str, str]:
           "backend": jax.default_backend()}
 
 
-class _MissingFile(FileNotFoundError, ValueError):
+class _MissingFile(FileNotFoundError, ValueError):  # noqa: N818  (both a FileNotFoundError and a ValueError)
   """A missing result file: a ``FileNotFoundError`` and, as a bad argument, a ``ValueError``."""
 
 

@@ -68,7 +68,8 @@ import os
 import re
 import time
 import zipfile
-from typing import Any, Callable, NamedTuple, Protocol, Sequence
+from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -149,7 +150,7 @@ class Grid:
       if value is not None or name != "p":
         object.__setattr__(self, name, _axis(name, value))
 
-  def resolved(self, p_max: int) -> "Grid":
+  def resolved(self, p_max: int) -> Grid:
     """This grid with ``p=None`` replaced by ``(p_max,)``."""
     p_max = _checks.positive_int("p_max", p_max)
     return self if self.p is not None else dataclasses.replace(self, p=(p_max,))
@@ -201,7 +202,7 @@ class SweepConfig:
   trainer: Any = None
 
   @property
-  def resolved_trainer(self) -> "Trainer":
+  def resolved_trainer(self) -> Trainer:
     """The :class:`Trainer` this sweep runs (``trainer``, or the default DAE trainer)."""
     if self.trainer is not None:
       return self.trainer
@@ -221,7 +222,10 @@ BUCKETS = ("pow2", "single")
 
 
 def _check_dae_settings(c) -> None:
-  """The fields :class:`SweepConfig` and :class:`DAETrainer` share (``train, p_max, tied, init_scale, curve_points``)."""
+  """The fields :class:`SweepConfig` and :class:`DAETrainer` share.
+
+  They are ``train, p_max, tied, init_scale, curve_points``.
+  """
   if not isinstance(c.train, train_lib.TrainConfig):
     raise TypeError(f"train must be a TrainConfig, got {type(c.train).__name__}")
   _checks.positive_int("p_max", c.p_max)
@@ -1179,7 +1183,7 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
   for i in range(0, idx.size, size):
     batch = idx[i:i + size]
     padded = np.concatenate([batch, np.full(size - len(batch), batch[-1])])
-    rows = jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[padded]), values)
+    rows = jax.tree.map(lambda a, padded=padded: jnp.asarray(np.asarray(a)[padded]), values)
     vals = _measure_batch(*data, _cfg_arrays(res.configs, padded, pool_index), rows, shared, fn=fn,
                           num_clusters=num_clusters)
     if not hasattr(vals, "items"):

@@ -27,7 +27,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable
 
 import numpy as np
 
@@ -188,7 +189,8 @@ class History(NamedTuple):
     steps_run: steps taken (``steps`` unless a convergence rule stopped the run earlier).
     status: a :mod:`relu_dae.convergence` code: ``CONVERGED``, ``MAX_STEPS`` (the budget
       ran out; so for every sound run without a rule), or the unstable ``LOSS_ROSE`` (also
-      a run past ``TrainConfig.blowup`` without a rule), ``NORM_RAN_AWAY``, ``NONFINITE``. ``convergence.STATUS_NAMES[status]`` names it.
+      a run past ``TrainConfig.blowup`` without a rule), ``NORM_RAN_AWAY``, ``NONFINITE``;
+      ``convergence.STATUS_NAMES[status]`` names it.
     monitor: the rule's monitor loss (fixed noise draws) at the end; NaN without a rule.
     monitor_slope: relative change of the monitor per step over the last chunk,
       ``(m_c − m_{c−1}) / (|m_{c−1}| · chunk_size)``; NaN without a rule.

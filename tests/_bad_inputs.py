@@ -23,7 +23,8 @@ from __future__ import annotations
 import collections
 import inspect
 import re
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
+from collections.abc import Callable
 
 import pytest
 

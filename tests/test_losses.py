@@ -3,7 +3,6 @@
 import numpy as np
 import jax
 import jax.numpy as jnp
-import pytest
 
 from relu_dae import losses
 from relu_dae import model

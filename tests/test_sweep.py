@@ -1,15 +1,18 @@
 """Sweep engine: ragged n by masking, width by masking, resume, sharding, validation."""
 
+import dataclasses
 import os
 import subprocess
 import sys
 import textwrap
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from relu_dae import data, model, sweep, train
+from relu_dae import convergence as conv_lib
+from relu_dae import data, diffusion, model, sweep, train
 
 TRAIN = train.TrainConfig(steps=60, learning_rate=1e-2, chunk_size=20)
 
@@ -64,7 +67,7 @@ def test_duplicated_weights_match_brute_force():
   first = np.arange(10) < 3
   for n, dup in [(10, 0.0), (10, 1 / 3), (7, 2 / 3), (2, 1.0)]:
     want = (np.arange(10) < n).astype(float)
-    for k in range(int(round(dup * 3))):
+    for k in range(round(dup * 3)):
       members = np.flatnonzero((labels == k) & (np.arange(10) < n))
       want[members] = 0.0
       want[np.flatnonzero(labels == k)[0]] = len(members)
@@ -213,13 +216,6 @@ def test_unstable_runs_are_failures_not_results(tmp_path):
 
 # ----------------------------------------------------------------------------- the trainer contract
 
-
-import dataclasses
-
-import jax.numpy as jnp
-
-from relu_dae import convergence as conv_lib
-from relu_dae import diffusion
 
 TRAIN_ONE = train.TrainConfig(steps=1)
 

@@ -79,7 +79,7 @@ def test_chunks_without_a_spec_are_refused(tmp_path):
   work = str(tmp_path)
   sweep.run(GRID, _config(), work, pool=_pool(), progress=False)
   os.remove(os.path.join(work, "spec.json"))
-  with pytest.raises(ValueError, match="no spec.json"):
+  with pytest.raises(ValueError, match=r"no spec\.json"):
     sweep.run(GRID, _config(), work, pool=_pool(), progress=False)
 
 
