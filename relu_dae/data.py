@@ -20,6 +20,7 @@ import numpy as np
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int, Real
 
 from relu_dae import _checks
 
@@ -90,7 +91,7 @@ def mixture_spec(means, cov_factors=None, weights=None) -> MixtureSpec:
   return MixtureSpec(means, cov_factors, weights / jnp.sum(weights))
 
 
-def sample_mixture(key: jax.Array, spec: MixtureSpec, n: int) -> tuple[jax.Array, jax.Array]:
+def sample_mixture(key: Array, spec: MixtureSpec, n: int) -> tuple[Float[Array, "n d"], Int[Array, " n"]]:
   """Draws ``n`` i.i.d. samples of Eq. (4); returns ``X (n, d)`` and ``labels (n,)``."""
   _checks.key("key", key)
   _check_spec(spec)
@@ -111,7 +112,8 @@ def _draw(key: jax.Array, spec: MixtureSpec, labels: jax.Array) -> jax.Array:
   return spec.means[labels] + jnp.einsum("ndr,nr->nd", spec.cov_factors[labels], z)
 
 
-def sample_mixture_counts(key: jax.Array, spec: MixtureSpec, counts: Sequence[int]):
+def sample_mixture_counts(key: Array, spec: MixtureSpec,
+                          counts: Sequence[int]) -> tuple[Float[Array, "n d"], Int[Array, " n"]]:
   """Draws exactly ``counts[k]`` samples from component k; rows sorted by cluster."""
   _checks.key("key", key)
   _check_spec(spec)
@@ -124,7 +126,7 @@ def sample_mixture_counts(key: jax.Array, spec: MixtureSpec, counts: Sequence[in
   return _draw(key, spec, labels), labels
 
 
-def random_orthogonal(key: jax.Array, d: int, r: int | None = None) -> jax.Array:
+def random_orthogonal(key: Array, d: int, r: int | None = None) -> Float[Array, "d r"]:
   """A Haar-random ``(d, r)`` matrix with orthonormal columns (QR with sign fix); ``r <= d``."""
   _checks.key("key", key)
   d = _checks.positive_int("d", d)
@@ -136,7 +138,7 @@ def random_orthogonal(key: jax.Array, d: int, r: int | None = None) -> jax.Array
 
 
 def simplex_means(K: int, d: int, *, beta: float | None = None, norm: float = 1.0,
-                  key: jax.Array | None = None) -> jax.Array:
+                  key: Array | None = None) -> Float[Array, "K d"]:
   """``K`` vectors of norm ``norm`` in R^d whose pairwise cosines all equal ``beta``.
 
   The regular simplex (cosine −1/(K−1), the most negative possible for K vectors)
@@ -277,7 +279,8 @@ def _check_arrays_static(d, counts, rank, decay):
   return d, counts, rank, decay
 
 
-def locally_sparse(key: jax.Array, *, n: int, d: int, beta: float | None = None, norm: float = 1.0):
+def locally_sparse(key: Array | None, *, n: int, d: int, beta: float | None = None,
+                   norm: float = 1.0) -> Float[Array, "n d"]:
   """``n`` samples with equal pairwise cosine ``beta`` (default −1/(n−1)): Cor. 3.2's premise.
 
   Each sample is its own cluster, ``(0, β)``-separable (THEORY.md §2.3, Case 1).
@@ -288,7 +291,7 @@ def locally_sparse(key: jax.Array, *, n: int, d: int, beta: float | None = None,
   return simplex_means(n, d, beta=beta, norm=norm, key=key)
 
 
-def separability(X, labels) -> tuple[float, float]:
+def separability(X: Real[ArrayLike, "n d"], labels: Real[ArrayLike, " n"]) -> tuple[float, float]:
   """The tightest (α, β) of Def. 3.1 for a labelled dataset.
 
       α = max_{k,j} ‖x_kj − x̄_k‖ / ‖x̄_k‖,    β = max_{k≠l} cos(x̄_k, x̄_l).
@@ -334,7 +337,7 @@ def load_digits(*, center: bool = False) -> tuple[np.ndarray, np.ndarray]:
   return X, data.target.astype(np.int32)
 
 
-def negatively_correlated_subset(X, m: int) -> tuple[np.ndarray, float]:
+def negatively_correlated_subset(X: Real[ArrayLike, "n d"], m: int) -> tuple[Int[np.ndarray, " m"], float]:
   """Greedily picks ``m`` rows of ``X`` whose largest pairwise cosine is small.
 
   Starts from the most anti-correlated pair and repeatedly adds the row whose

@@ -35,6 +35,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 import optax
+from jaxtyping import Array, ArrayLike, Int, Real, Shaped
 from tqdm.auto import tqdm
 
 from relu_dae import _checks
@@ -219,7 +220,7 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
   return optax.chain(base, decay, optax.scale_by_learning_rate(rate))
 
 
-def minibatch(key: jax.Array, size: int, n: int, weights: jax.Array | None = None) -> jax.Array:
+def minibatch(key: Array, size: int, n: int, weights: Real[ArrayLike, " n"] | None = None) -> Int[Array, " size"]:
   """``size`` indices drawn with replacement, uniformly or ∝ ``weights``, by inverse CDF.
 
   The draw depends on the weights' prefix only, so padding the data with zero-weight
@@ -250,9 +251,10 @@ class _Carry(NamedTuple):
   scale: jax.Array  # learning-rate multiplier (1 unless a convergence rule lowered it)
 
 
-def train(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfig, *,
-          sigma=None, lam=None, weights: jax.Array | None = None, unit_mask: jax.Array | None = None,
-          callback: Callable[[int, float], None] | None = None) -> tuple[dict, History]:
+def train(params: model.Params, X: Real[ArrayLike, "n d"], key: Array, config: TrainConfig, *,
+          sigma: Real[ArrayLike, ""] | None = None, lam: Real[ArrayLike, ""] | None = None,
+          weights: Real[ArrayLike, " n"] | None = None, unit_mask: Shaped[ArrayLike, " p"] | None = None,
+          callback: Callable[[int, float], None] | None = None) -> tuple[model.Params, History]:
   """Minimizes Eq. (6) from ``params`` on data ``X (n, d)``; pure and jit-compiled.
 
   The arguments are validated here, in Python, before the jitted core sees them (a
@@ -542,8 +544,9 @@ def progress_bar(total: int, desc: str, enabled: bool = True):
       _Bar.bar = previous
 
 
-def fit(params: model.Params, X: jax.Array, key: jax.Array, config: TrainConfig, *,
-        weights: jax.Array | None = None, progress: bool = True, desc: str = "train"):
+def fit(params: model.Params, X: Real[ArrayLike, "n d"], key: Array, config: TrainConfig, *,
+        weights: Real[ArrayLike, " n"] | None = None, progress: bool = True,
+        desc: str = "train") -> tuple[model.Params, History]:
   """:func:`train` with a tqdm progress bar; raises if the loss became non-finite.
 
   The interactive entry point: returns ``(params, history)`` like :func:`train`.

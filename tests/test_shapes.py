@@ -36,6 +36,12 @@ _SCRIPT = textwrap.dedent("""
     jax.jit(model.apply)(p, X)
     losses.dae_loss(p, X, key, 0.2, 1e-3, weights=jnp.ones(6))
     losses.linear_ae_loss(p["W"], p["W"], np.asarray(X), 0.2, 0.0)
+    from relu_dae import train
+    cfg = train.TrainConfig(steps=4, chunk_size=2)
+    train.train(p, X, key, cfg, weights=jnp.ones(6), unit_mask=jnp.ones(6, bool))
+    spec = data.mixture_spec(jnp.eye(3, 8), jnp.zeros((3, 8, 2)))
+    Xm, labels = data.sample_mixture(key, spec, 10)
+    data.separability(Xm, labels)
     try:
       model.apply(p, jnp.ones((3, 5)))  # d = 5 against W's d = 8: the annotation must catch it
     except Exception as err:
