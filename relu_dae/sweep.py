@@ -499,6 +499,8 @@ def first_rows(labels: np.ndarray) -> np.ndarray:
   cluster is duplicated.
   """
   labels = _host_labels("labels", labels, ndim=2)
+  if np.any(labels < 0):
+    raise ValueError("labels must be nonnegative cluster ids")
   first = np.zeros(labels.shape, bool)
   for a in range(labels.shape[0]):
     _, idx = np.unique(labels[a], return_index=True)
@@ -650,7 +652,12 @@ def _prepare_data(pool, labels) -> tuple[np.ndarray, np.ndarray, int]:
     raise ValueError(f"labels must be nonnegative integers of shape (N,) or (A, N) = {pools.shape[:2]}, "
                      f"got shape {labels.shape}")
   labels = labels.astype(np.int32)
-  return pools, labels, int(labels.max()) + 1
+  K = int(labels.max()) + 1
+  gaps = [a for a in range(labels.shape[0]) if np.unique(labels[a]).size != K]
+  if gaps:  # an empty id would count as a cluster: Grid.duplicated and per-cluster scores would miss it
+    raise ValueError(f"labels must number the clusters 0..K-1 with no gap in every pool (K={K}), but pool(s) "
+                     f"{gaps[:5]} lack some ids: relabel with np.unique(labels, return_inverse=True)")
+  return pools, labels, K
 
 
 def _validate(grid: Grid, config: SweepConfig, pools: np.ndarray, labels_given: bool) -> None:

@@ -105,6 +105,7 @@ CASES = [
     case(sweep.first_rows, TypeError, "labels", lambda: sweep.first_rows(None)),
     case(sweep.first_rows, TypeError, "labels", lambda: sweep.first_rows(np.array([["a", "b"]]))),
     case(sweep.first_rows, ValueError, "labels", lambda: sweep.first_rows(np.array([[0.5, 1.0]]))),
+    case(sweep.first_rows, ValueError, "labels", lambda: sweep.first_rows(np.array([[0, -1]]))),
     case(sweep.flatten, TypeError, "tree", lambda: sweep.flatten(None)),
     case(sweep.flatten, ValueError, "'.'", lambda: sweep.flatten({"a.b": 1})),
     case(sweep.flatten, TypeError, "tree", lambda: sweep.flatten({3: 1})),
@@ -121,6 +122,7 @@ CASES = [
     case(sweep.run, TypeError, "config", lambda: run(config=TC)),
     case(sweep.run, TypeError, "workdir", lambda: run(workdir=None)),
     case(sweep.run, TypeError, "pool", lambda: run(pool=POOL.astype(np.complex64))),
+    case(sweep.run, ValueError, "no gap", lambda: run(labels=2 * (np.arange(len(POOL)) % 2))),  # ids 0, 2
     case(sweep.run, ValueError, "pool", lambda: run(pool=POOL * 1e20)),
     case(sweep.run, TypeError, "pool", lambda: run(pool="data.npy")),
     case(sweep.run, ValueError, "labels", lambda: run(labels=np.array([0, 1, 0]))),
