@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -183,7 +184,7 @@ def test_a_workdir_holding_another_run_is_refused_from_the_command_line(tmp_path
 def test_help_lists_the_app_flags(app):
   out = _cli(f"sims.{app}", "--help")
   text = out.stdout + out.stderr
-  for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite"):
-    assert flag in text, (flag, text[-2000:])
+  for flag in ("config", "workdir", "figdir", "experiments", "overwrite"):
+    assert re.search(rf"--(\[no\])?{flag}\b", text), (flag, text[-2000:])
   assert "<workdir>/figures" in text and "--figdir=figures" in text and f"runs/{app}" in text, text[-2000:]
   assert "DuplicateFlagError" not in text

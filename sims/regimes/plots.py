@@ -86,6 +86,9 @@ def _preset(preset: str) -> str:
 def draw_weights(panels: list[dict], path: str, preset: str = "default") -> str:
   """``plotting.weight_pairs`` of ``panels``, memorized / generalizing columns framed where marked."""
   fig = plotting.weight_pairs(panels, max_cols=MAX_COLS)
+  width, height = fig.get_size_inches()
+  fig.set_size_inches(width, height + 0.45 * len(panels) + 0.3)  # room for the two- or three-line titles
+  fig.subplots_adjust(top=1 - 0.75 / (height + 0.45 * len(panels) + 0.3), hspace=1.15)
   cols = min(MAX_COLS, max(np.shape(p["ref"])[1] for p in panels))
   axes = np.asarray(fig.axes).reshape(2 * len(panels), cols + 1)
   for i, panel in enumerate(panels):
@@ -96,7 +99,7 @@ def draw_weights(panels: list[dict], path: str, preset: str = "default") -> str:
         spine.set_edgecolor(MEMORIZED if mem else GENERALIZING)
         spine.set_linewidth(2.5)
   if preset != "default":
-    fig.suptitle(f"Learned weights{_preset(preset)}", fontsize=10, y=0.995)
+    fig.suptitle(f"Learned weights{_preset(preset)}", fontsize=10, y=0.999, va="top")
   return plotting.save(fig, path)
 
 
