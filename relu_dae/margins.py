@@ -97,7 +97,7 @@ def margin(X: Float[ArrayLike, "n d"], labels: Real[ArrayLike, " n"], W: Float[A
   ``γ_op > 0`` iff every mask is right; it is the smallest distance from a training point to
   a unit's hyperplane, so a noise ``σε`` can flip unit j's mask on x_i only if its component
   along ŵ_j (an ``N(0, σ²)`` scalar) exceeds ``γ_op``: ``P(flip) ≤ Φ(−γ_op/σ) ≤ ½e^{−γ_op²/2σ²}``
-  — the ``e^{−cγ²/σ²}`` of Thm 3.1 with ``c = 1/2`` (see :func:`mask_flip_probability`).
+  — the ``e^{−cγ²/σ²}`` of Thm 3.1 with ``c = 1/2`` (see :func:`relu_dae.mask_flips.mask_flip_probability`).
 
   Relation to the paper's γ (:func:`paper_margin`): the paper's γ is a *lower bound* on
   the pre-activation gaps ``w_jᵀx_i`` of the constructed W (not normalised by ‖w_j‖), built

@@ -63,6 +63,9 @@ from relu_dae import losses
 from relu_dae import minima
 from relu_dae import model
 
+__all__ = ["Estimate", "Worst", "Curvature", "coefficient", "coefficient_mc", "initial_directions",
+           "worst_direction", "curvature", "passes", "threshold"]
+
 
 class Estimate(NamedTuple):
   """A Monte-Carlo estimate of ``g(u)``: ``mean`` and its standard error ``stderr``, shape ``()`` or ``(m,)``."""
