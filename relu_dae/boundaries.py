@@ -36,6 +36,19 @@ from relu_dae import _checks
 from relu_dae import metrics
 from relu_dae import stats
 
+__all__ = [
+    "MIXED",
+    "NUM_REGIMES",
+    "CriticalN",
+    "PowerLaw",
+    "capacity_bound",
+    "critical_n_interval",
+    "majority",
+    "power_law_interval",
+    "refine_n",
+    "regime_fractions",
+]
+
 MIXED = 3  # no regime holds a strict majority of the seeds
 NUM_REGIMES = 3
 

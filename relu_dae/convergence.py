@@ -43,6 +43,9 @@ import jax.numpy as jnp
 
 from relu_dae import _checks
 
+__all__ = ["CONVERGED", "LOSS_ROSE", "MAX_STEPS", "NONFINITE", "NORM_RAN_AWAY", "RUNNING", "STATUS_NAMES", "UNSTABLE",
+           "Convergence", "State", "init", "update"]
+
 RUNNING, CONVERGED, MAX_STEPS, LOSS_ROSE, NORM_RAN_AWAY, NONFINITE = range(6)
 STATUS_NAMES = ("running", "converged", "max_steps", "loss_rose", "norm_ran_away", "nonfinite")
 UNSTABLE = (LOSS_ROSE, NORM_RAN_AWAY, NONFINITE)

@@ -16,8 +16,13 @@ import numpy as np
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
 
+from relu_dae import _arrays
 from relu_dae import _checks
+
+__all__ = ["empirical", "empirical_posterior", "gaussian_mixture", "gaussian_mixture_spectral",
+           "gaussian_posterior_mean", "wiener", "wiener_matrix"]
 
 
 def _input(name: str, y, d: int):
@@ -46,37 +51,65 @@ def _require_definite(name: str, covs, sigma) -> None:
                      f"{smallest[bad].tolist()} at sigma={float(s)} (sigma = 0 needs nonsingular covariances)")
 
 
-def empirical_posterior(y: jax.Array, X: jax.Array, sigma) -> jax.Array:
-  """Posterior weights ``softmax_i(−‖y − x_i‖² / 2σ²)`` of Eq. (3), shape ``(..., n)``.
+def _sample_weights(X, w):
+  """``log w (N,)`` for multiplicities ``w`` (−inf where ``w = 0``); 0 everywhere for ``w = None``."""
+  if w is None:
+    return jnp.zeros(X.shape[:1], jnp.result_type(X, jnp.float32))
+  w = _arrays.weights(X, w)
+  present = w > 0
+  return jnp.where(present, jnp.log(jnp.where(present, w, 1.0)), -jnp.inf)
 
-  Exact for any σ > 0: the scores are shifted to their maximum *before* the division by σ², so
-  when σ² underflows the weights become the indicator of the nearest sample(s), not NaN.
+
+def empirical_posterior(y: Float[ArrayLike, "... d"], X: Float[ArrayLike, "n d"], sigma,
+                        w: Float[ArrayLike, "n"] | None = None) -> Float[Array, "... n"]:
+  """Posterior weights ``∝ w_i exp(−‖y − x_i‖² / 2σ²)`` of Eq. (3), shape ``(..., n)``.
+
+  ``w`` are sample multiplicities (``None``: all ones; ``w_i = 0`` leaves sample i out exactly).
+  Exact for any σ > 0: the scores are shifted to their maximum over the present samples
+  *before* the division by σ², so when σ² underflows the weights become the (``w``-weighted)
+  indicator of the nearest sample(s), not NaN. NaN if no weight is positive.
+
+  Example:
+    >>> post = empirical_posterior(jnp.zeros(2), jnp.array([[1.0, 0.0], [-1.0, 0.0]]), 1.0, w=jnp.array([3.0, 1.0]))
+    >>> [round(v, 4) for v in post.tolist()]
+    [0.75, 0.25]
   """
   X = _checks.matrix("X", X)
   y = _input("y", y, X.shape[1])
   _checks.scalar_positive("sigma", sigma)
+  log_w = _sample_weights(X, w)
   # ‖y − x_i‖² = ‖y‖² − 2⟨y, x_i⟩ + ‖x_i‖²; the ‖y‖² term cancels in the softmax.
-  scores = y @ X.T - 0.5 * jnp.sum(X**2, axis=-1)
+  scores = jnp.where(log_w > -jnp.inf, y @ X.T - 0.5 * jnp.sum(X**2, axis=-1), -jnp.inf)
   gap = scores - jnp.max(scores, axis=-1, keepdims=True)  # ≤ 0, = 0 at the nearest sample(s)
-  logits = jnp.where(gap == 0, 0.0, gap / sigma**2)
+  logits = jnp.where(gap == 0, 0.0, gap / sigma**2) + log_w
   return jax.nn.softmax(logits, axis=-1)
 
 
-def empirical(y: jax.Array, X: jax.Array, sigma) -> jax.Array:
-  """The empirical (memorizing) denoiser ``f_emp`` of Eq. (3).
+def empirical(y: Float[ArrayLike, "... d"], X: Float[ArrayLike, "n d"], sigma,
+              w: Float[ArrayLike, "n"] | None = None) -> Float[Array, "... d"]:
+  """The empirical (memorizing) denoiser ``f_emp`` of Eq. (3), optionally with sample multiplicities.
 
-      f_emp(y) = Σ_i N(y; x_i, σ²I) x_i / Σ_i N(y; x_i, σ²I),
+      f_emp(y) = Σ_i w_i N(y; x_i, σ²I) x_i / Σ_i w_i N(y; x_i, σ²I),
 
   the minimizer of the denoising loss over all functions when the data distribution
-  is the empirical one. Computed as a log-sum-exp-stabilized softmax, so it is
-  finite for tiny σ, where it tends to the nearest training sample.
+  is the empirical one; ``w`` (``(n,)``, nonnegative, default all ones) counts sample i
+  ``w_i`` times, as a sweep's weighted training set does (``w_i = 0``: absent). Computed as
+  a log-sum-exp-stabilized softmax (:func:`empirical_posterior`), so it is finite for tiny σ,
+  where it tends to the nearest present training sample; NaN if no weight is positive.
 
   Args:
     y: noisy inputs ``(..., d)``.
     X: training data ``(n, d)``.
     sigma: noise level σ > 0.
+    w: optional nonnegative multiplicities ``(n,)``.
+
+  Example:
+    >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> empirical(jnp.array([0.9, 0.1]), X, sigma=0.01, w=jnp.array([0.0, 2.0]))
+    Array([0., 1.], dtype=float32)
   """
-  return empirical_posterior(y, X, sigma) @ X
+  X = _checks.matrix("X", X)
+  return empirical_posterior(y, X, sigma, w) @ X
 
 
 def gaussian_posterior_mean(y: jax.Array, mean: jax.Array, cov: jax.Array, sigma) -> jax.Array:

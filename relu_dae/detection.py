@@ -32,53 +32,34 @@ import jax
 import jax.numpy as jnp
 
 from relu_dae import _checks
-from relu_dae import metrics
 from relu_dae import model
+from relu_dae import spikiness
+from relu_dae.spikiness import max_over_mean, negative_participation_ratio
 
-
-def _representation(h):
-  """A real, finite representation ``h (..., p)`` with ``p >= 1`` (ints as float32)."""
-  h = _checks.array("h", h)
-  if jnp.ndim(h) == 0 or jnp.shape(h)[-1] == 0:
-    raise ValueError(f"h must have shape (..., p) with p >= 1 units, got shape {jnp.shape(h)}")
-  return h
-
-
-def max_over_mean(h: jax.Array) -> jax.Array:
-  """``max_j h_j / mean_j h_j`` of ``h (..., p)``: ``p`` for one-hot, 1 for flat (higher = spikier).
-
-  All-zero representations score 0. ``h`` must be nonnegative (a ReLU representation): with
-  entries of both signs the mean can cancel to 0 and the ratio is meaningless.
-
-  Example:
-    >>> max_over_mean(jnp.array([[2.0, 0.0], [1.0, 1.0]]))
-    Array([2., 1.], dtype=float32)
-  """
-  h = _representation(h)
-  _checks.nonnegative("h", h)
-  return jnp.max(h, axis=-1) / (jnp.mean(h, axis=-1) + 1e-12)
-
-
-def negative_participation_ratio(h: jax.Array) -> jax.Array:
-  """``−(Σh²)²/Σh⁴``: minus the effective number of active units, so higher = spikier.
-
-  −1 for one-hot, −p for flat; all-zero representations score 0 (see
-  :func:`relu_dae.metrics.participation_ratio`).
-  """
-  return -metrics.participation_ratio(_representation(h))
+__all__ = [
+    "BootstrapCI",
+    "Detection",
+    "SCORES",
+    "bootstrap_ci",
+    "evaluate",
+    "max_over_mean",
+    "negative_participation_ratio",
+    "scores",
+    "tpr_at_fpr",
+]
 
 
 # name -> h (..., p) -> score (...,). Orientation: higher = more memorized for every entry.
 SCORES: Mapping[str, Callable[[jax.Array], jax.Array]] = {
     # The paper's score (§4.1): std over units (population std, as `v.std(unbiased=False)`).
     # Not scale-free: it also grows with ‖h‖.
-    "std": metrics.representation_std,
+    "std": spikiness.representation_std,
     # ‖h‖₄/‖h‖₂ ∈ [p^{-1/4}, 1] (official code's logged score), scale-free.
-    "l4_over_l2": metrics.l4_over_l2,
+    "l4_over_l2": spikiness.l4_over_l2,
     # max/mean ∈ [1, p], scale-free.
     "max_over_mean": max_over_mean,
     # share of ‖h‖² in the largest unit ∈ [1/p, 1], scale-free.
-    "top1_share": metrics.top1_share,
+    "top1_share": spikiness.top1_share,
     # NEGATED participation ratio ∈ [−p, −1], scale-free.
     "participation_ratio": negative_participation_ratio,
 }

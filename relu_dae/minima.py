@@ -1,10 +1,15 @@
-"""The analytic local minima of Thm 3.1 and Cor. 3.2–3.4, and their closed-form losses.
+"""The analytic local minima of Thm 3.1 and Cor. 3.2–3.4, their closed-form losses, and their
+traceable forms for sweeps.
 
 Every constructor returns a tied weight matrix ``W (d, p)`` (``W1 = W2 = W``), the form
 of all the paper's minima; wrap it as ``{"W": W}`` to use it with ``relu_dae.model``.
 Data are ``(n, d)`` with rows as samples; the paper's Gram matrix ``X_k X_kᵀ`` (d×d) is
 ``Xk.T @ Xk`` here. ``n`` is always the size of the *whole* training set: the penalty
 λ Σ‖W‖² of Eq. (6) is per-dataset, so it enters each cluster's block as ``nλ``.
+
+The constructors validate and raise; :func:`memorization_target`, :func:`generalization_target`,
+:func:`cluster_spectra` and :func:`generalization_gram` are the same closed forms (one formula
+each, shared) for a weighted pool ``X (N, d)``, ``w (N,)``, pure ``jnp`` for ``jit``/``vmap`` sweeps.
 
 Example:
   >>> import jax.numpy as jnp, relu_dae as rd
@@ -21,8 +26,26 @@ import numpy as np
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int
 
+from relu_dae import _arrays
 from relu_dae import _checks
+
+__all__ = [
+    "block_gram_eigenvalues",
+    "cluster_block",
+    "cluster_spectra",
+    "equiangular_rotation",
+    "generalization",
+    "generalization_gram",
+    "generalization_target",
+    "hybrid",
+    "is_duplicate_cluster",
+    "memorization",
+    "memorization_loss",
+    "memorization_scales",
+    "memorization_target",
+]
 
 
 def _require_small_decay(n: int, lam, eigenvalues: jax.Array, where: str) -> None:
@@ -56,6 +79,17 @@ def _whole_set_size(n, rows: int, what: str) -> int:
   return n
 
 
+def _memorization_r2(a: jax.Array, w, n, sigma, lam) -> jax.Array:
+  """``r_i²`` of Eq. (9) for a sample of squared norm ``a_i`` repeated ``w_i`` times (Cor. 3.4):
+  ``(w_i a_i − nλ) / (w_i a_i (a_i + σ²))``, which is ``(a_i − nλ)/(a_i² + σ² a_i)`` at ``w_i = 1``."""
+  return (w * a - n * lam) / (w * a * (a + sigma**2))
+
+
+def _block_gains(evals: jax.Array, n, n_k, sigma, lam) -> jax.Array:
+  """Eigenvalues ``(λ_j − nλ)/(λ_j + n_k σ²)`` of ``W_Xk W_Xkᵀ`` (Eq. 8) for Gram eigenvalues ``λ_j``."""
+  return (evals - n * lam) / (evals + n_k * sigma**2)
+
+
 def memorization_scales(X: jax.Array, sigma, lam, n: int | None = None) -> jax.Array:
   """The ``r_i`` of Eq. (9): ``r_i² = (‖x_i‖² − nλ) / (‖x_i‖⁴ + σ²‖x_i‖²)``, shape ``(n,)``.
 
@@ -67,7 +101,7 @@ def memorization_scales(X: jax.Array, sigma, lam, n: int | None = None) -> jax.A
   a = jnp.sum(X**2, axis=-1)
   _require_nonzero_rows(a)
   _require_small_decay(n, lam, a, " (Cor. 3.2 needs n*lam < min_i ||x_i||^2)")
-  return jnp.sqrt((a - n * lam) / (a**2 + sigma**2 * a))
+  return jnp.sqrt(_memorization_r2(a, 1.0, n, sigma, lam))
 
 
 def memorization(X: jax.Array, sigma, lam, p: int) -> jax.Array:
@@ -167,7 +201,7 @@ def cluster_block(Xk: jax.Array, n: int, sigma, lam, p_k: int, O: jax.Array | No
   evals = s[:p_k] ** 2  # top eigenvalues of X_kᵀ X_k
   U = Vt[:p_k].T  # (d, p_k)
   _require_small_decay(n, lam, evals, f" for this block (Thm 3.1: n*lam < the top-{p_k} Gram eigenvalues)")
-  D = jnp.sqrt((evals - n * lam) / (evals + n_k * sigma**2))
+  D = jnp.sqrt(_block_gains(evals, n, n_k, sigma, lam))
   if O is None:
     m = D * (U.T @ jnp.mean(Xk, axis=0))
     _require_mean_in_block(m, Xk, p_k)
@@ -300,4 +334,154 @@ def block_gram_eigenvalues(Xk: jax.Array, n: int, sigma, lam, p_k: int) -> jax.A
   """Eigenvalues ``(λ_j − nλ)/(λ_j + n_k σ²)`` of ``W_Xk W_Xkᵀ`` predicted by Eq. (8), shape ``(p_k,)``."""
   Xk, n, p_k = _check_block(Xk, n, sigma, lam, p_k)
   s = jnp.linalg.svd(Xk, compute_uv=False)[:p_k] ** 2
-  return (s - n * lam) / (s + Xk.shape[0] * sigma**2)
+  return _block_gains(s, n, Xk.shape[0], sigma, lam)
+
+
+# --- Traceable targets for sweeps (weighted training sets) ----------------------------------
+#
+# The same minima for a sweep's shared pool ``X (N, d)`` with per-configuration sample weights
+# ``w (N,)`` (``w_i = 0`` absent, ``w_i = m`` repeated m times, ``n = Σ w_i``): pure ``jnp`` with static
+# shapes, clipped at 0 where the constructors above raise, so they ``jit``/``vmap`` over (w, σ, λ, p).
+
+
+def memorization_target(X: Float[ArrayLike, "N d"], w: Float[ArrayLike, "N"], sigma, lam) -> Float[Array, "d N"]:
+  """The memorizing minimum ``W_mem`` of Eq. (9) for a weighted training set, ``(d, N)``.
+
+  Column i is ``r_i x_i`` for a present sample (``w_i > 0``) and 0 otherwise, with the
+  hybrid scale of a sample repeated ``w_i`` times (Cor. 3.4, :func:`hybrid`;
+  docs/theory_choices.md item 6):
+
+      r_i² = max(w_i‖x_i‖² − nλ, 0) / (w_i‖x_i‖² (‖x_i‖² + σ²)),    n = Σ_i w_i,
+
+  which is Eq. (9) for ``w_i = 1``. The clip at 0 (a sample whose weight decay exceeds its
+  energy is not stored) replaces :func:`memorization`'s ValueError so the function stays traceable.
+  Compare with trained weights through ``gram_distance(W, M @ M.T)``.
+
+  Args:
+    X: sample pool ``(N, d)``.
+    w: nonnegative sample weights ``(N,)`` (multiplicities; 0 = absent).
+    sigma, lam: noise level and weight decay (≥ 0, may be traced).
+
+  Returns:
+    ``M (d, N)``.
+
+  Example:
+    >>> X = jnp.array([[2.0, 0.0], [0.0, 1.0]])
+    >>> memorization_target(X, jnp.array([1.0, 0.0]), sigma=0.0, lam=0.0)  # r = 1/‖x‖ at σ = λ = 0
+    Array([[1., 0.],
+           [0., 0.]], dtype=float32)
+  """
+  X = _checks.matrix("X", X)
+  w = _arrays.weights(X, w)
+  _arrays.sigma_lam(sigma, lam)
+  a = jnp.sum(X**2, axis=-1)
+  n = jnp.sum(w)
+  ok = w * a > 0  # absent samples (and zero rows) get r = 0
+  r2 = jnp.where(ok, jnp.maximum(_memorization_r2(jnp.where(ok, a, 1.0), jnp.where(ok, w, 1.0), n, sigma, lam), 0.0),
+                 0.0)
+  return (X * jnp.sqrt(r2)[:, None]).T
+
+
+
+def generalization_target(X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, "N"], w: Float[ArrayLike, "N"],
+                          num_clusters: int, sigma, lam, p_per_cluster) -> Float[Array, "d d"]:
+  """``W_gen W_genᵀ`` of Cor. 3.3 for a weighted training set, ``(d, d)``.
+
+  Block k of Eq. (8) satisfies ``W_Xk W_Xkᵀ = U_k diag((λ_j − nλ)/(λ_j + n_k σ²)) U_kᵀ``,
+  so the blocks' sum is
+
+      G = Σ_k U_k diag(max(λ_j − nλ, 0) / (λ_j + n_k σ²)) U_kᵀ,
+
+  with ``U_k, λ_j`` the top-``p_k`` eigenpairs of the weighted Gram
+  ``Σ_i w_i [label_i = k] x_i x_iᵀ``, ``n_k = Σ_i w_i [label_i = k]`` and ``n = Σ_i w_i``.
+  The function returns this Gram, not ``W_gen`` itself: the rotations ``O_k`` of Eq. (8) drop
+  out of ``W Wᵀ`` (and the ReLU masks are what makes them matter, which a Gram comparison
+  ignores). A duplicated cluster (rank 1) gives Cor. 3.4's ``r_ℓ² x_ℓ x_ℓᵀ``. The top ``p_k``
+  are selected by masking the ``eigh`` spectrum, so ``p_per_cluster`` may be traced; ``p_k``
+  larger than the rank adds nothing, and the clip at 0 replaces :func:`cluster_block`'s ValueError.
+
+  Args:
+    X: sample pool ``(N, d)``; labels: ``(N,)`` ints in ``0..num_clusters−1``.
+    w: nonnegative sample weights ``(N,)``.
+    num_clusters: K (static).
+    sigma, lam: noise level and weight decay (≥ 0, may be traced).
+    p_per_cluster: int or ``(K,)`` ints ``p_k ≥ 0`` (may be traced).
+
+  Returns:
+    ``G (d, d)``, symmetric positive semidefinite.
+
+  Example:
+    >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> generalization_target(X, jnp.array([0, 1]), jnp.ones(2), 2, sigma=1.0, lam=0.0, p_per_cluster=1)
+    Array([[0.5, 0. ],
+           [0. , 0.5]], dtype=float32)
+  """
+  X = _checks.matrix("X", X)
+  K = _checks.positive_int("num_clusters", num_clusters)
+  _arrays.sigma_lam(sigma, lam)
+  _arrays.check_p_per_cluster(p_per_cluster, K)
+  evals, evecs, n_k = cluster_spectra(X, labels, w, num_clusters)
+  return generalization_gram(evals, evecs, n_k, sigma, lam, p_per_cluster)
+
+
+
+def cluster_spectra(X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, "N"], w: Float[ArrayLike, "N"],
+                    num_clusters: int) -> tuple[Float[Array, "K d"], Float[Array, "K d d"], Float[Array, "K"]]:
+  """Eigenpairs of each cluster's weighted Gram ``Σ_i w_i [label_i = k] x_i x_iᵀ``.
+
+  Returns ``evals (K, d)`` (ascending), ``evecs (K, d, d)`` and the weighted counts
+  ``n_k (K,)``: the LAPACK part of :func:`generalization_target`, which a sweep can compute
+  once per training set and share across σ, λ and p (:func:`generalization_gram`).
+
+  Example:
+    >>> evals, evecs, n_k = cluster_spectra(jnp.array([[2.0, 0.0], [0.0, 1.0]]), jnp.array([0, 0]), jnp.ones(2), 1)
+    >>> evals.tolist(), n_k.tolist()
+    ([[1.0, 4.0]], [2.0])
+  """
+  X = _checks.matrix("X", X)
+  w = _arrays.weights(X, w)
+  member = _arrays.one_hot(X, labels, num_clusters) * w[:, None]  # (N, K)
+  grams = jnp.einsum("nk,nd,ne->kde", member, X, X)  # (K, d, d)
+  evals, evecs = jnp.linalg.eigh(grams)
+  return evals, evecs, jnp.sum(member, axis=0)
+
+
+
+def _spectra(evals, evecs, n_k):
+  """Checks ``evals (K, d)``, ``evecs (K, d, d)``, ``n_k (K,)`` (:func:`cluster_spectra`'s output)."""
+  evals, evecs, n_k = (_checks.array(k, v) for k, v in (("evals", evals), ("evecs", evecs), ("n_k", n_k)))
+  if jnp.ndim(evals) != 2 or 0 in jnp.shape(evals):
+    raise ValueError(f"evals must have shape (K, d) with K, d >= 1, got {jnp.shape(evals)}")
+  K, d = jnp.shape(evals)
+  if jnp.shape(evecs) != (K, d, d):
+    raise ValueError(f"evecs must have shape (K, d, d)=({K}, {d}, {d}) to match evals, got {jnp.shape(evecs)}")
+  if jnp.shape(n_k) != (K,):
+    raise ValueError(f"n_k must have shape (K,)=({K},) to match evals, got {jnp.shape(n_k)}")
+  _checks.nonnegative("n_k", n_k)
+  return evals, evecs, n_k
+
+
+
+def generalization_gram(evals: Float[ArrayLike, "K d"], evecs: Float[ArrayLike, "K d d"], n_k: Float[ArrayLike, "K"],
+                        sigma, lam, p_per_cluster) -> Float[Array, "d d"]:
+  """:func:`generalization_target` from precomputed :func:`cluster_spectra` (no factorization).
+
+  Only elementwise operations and matrix products, so it ``vmap``s over σ, λ and p cheaply
+  (and avoids batched LAPACK calls inside ``vmap``).
+
+  Example:
+    >>> X, labels = jnp.array([[1.0, 0.0], [0.0, 1.0]]), jnp.array([0, 1])
+    >>> generalization_gram(*cluster_spectra(X, labels, jnp.ones(2), 2), sigma=1.0, lam=0.0, p_per_cluster=1)
+    Array([[0.5, 0. ],
+           [0. , 0.5]], dtype=float32)
+  """
+  evals, evecs, n_k = _spectra(evals, evecs, n_k)
+  _arrays.sigma_lam(sigma, lam)
+  K, d = evals.shape
+  _arrays.check_p_per_cluster(p_per_cluster, K)
+  from_top = (d - 1) - jnp.arange(d)  # 0 for the largest eigenvalue
+  keep = from_top[None, :] < jnp.broadcast_to(jnp.asarray(p_per_cluster), (K,))[:, None]
+  n = jnp.sum(n_k)
+  ok = evals + n_k[:, None] * sigma**2 > 0  # else no gain (and no NaN in values or gradients)
+  gains = jnp.where(ok, jnp.maximum(_block_gains(jnp.where(ok, evals, 1.0), n, n_k[:, None], sigma, lam), 0.0), 0.0)
+  return jnp.einsum("kdj,kj,kej->de", evecs, jnp.where(keep, gains, 0.0), evecs)

@@ -86,3 +86,13 @@ def test_spectral_mixture_equals_cholesky_mixture(x64):
   for sigma in (0.1, 0.7):
     np.testing.assert_allclose(denoisers.gaussian_mixture_spectral(y, m.means, evals, evecs, m.weights, sigma),
                                denoisers.gaussian_mixture(y, m.means, m.covs, m.weights, sigma), rtol=1e-8, atol=1e-10)
+
+
+def test_weighted_empirical_equals_duplicating_rows():
+  X = jax.random.normal(jax.random.PRNGKey(3), (4, 3))
+  w = jnp.array([2.0, 0.0, 1.0, 3.0])
+  y = jax.random.normal(jax.random.PRNGKey(4), (5, 3))
+  dup = jnp.repeat(X, w.astype(int), axis=0)  # sample i repeated w_i times
+  np.testing.assert_allclose(denoisers.empirical(y, X, 0.7, w), denoisers.empirical(y, dup, 0.7), rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(denoisers.empirical(y, X, 0.7, jnp.ones(4)), denoisers.empirical(y, X, 0.7))
+  assert denoisers.empirical(y, X, 0.7, w).shape == denoisers.empirical(y, X, 0.7).shape

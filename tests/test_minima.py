@@ -199,3 +199,14 @@ def test_weighted_memorization_loss_equals_explicit_duplicates():
   explicit = jnp.repeat(X, jnp.array([3, 1, 0, 2]), axis=0, total_repeat_length=6)
   np.testing.assert_allclose(minima.memorization_loss(X, 0.3, weights=counts),
                              minima.memorization_loss(explicit, 0.3), rtol=1e-6)
+
+
+def test_traceable_targets_agree_with_the_constructors_to_1e12(x64):
+  X, labels, _ = data.separable_mixture(jax.random.PRNGKey(4), d=10, K=2, n_per_cluster=4, alpha=0.3, beta=-0.4)
+  X = jnp.asarray(X, jnp.float64)
+  W = minima.memorization(X, 0.3, 1e-3, 8)
+  M = minima.memorization_target(X, jnp.ones(8), 0.3, 1e-3)
+  np.testing.assert_allclose(M, W, rtol=1e-12, atol=1e-12)
+  W_gen = minima.generalization(X, labels, 0.3, 1e-3, 2)
+  G = minima.generalization_target(X, jnp.asarray(labels), jnp.ones(8), 2, 0.3, 1e-3, 2)
+  np.testing.assert_allclose(G, W_gen @ W_gen.T, rtol=1e-12, atol=1e-12)
