@@ -1,4 +1,4 @@
-"""Smoke-runs sims/detect_steer.py at its ``smoke`` preset and checks what it writes."""
+"""Smoke-runs sims.detect_steer at its ``smoke`` preset and checks what it writes; its command line."""
 
 import json
 import os
@@ -53,3 +53,39 @@ def test_detect_steer_smoke_writes_figures_and_sane_tables(tmp_path):
   arrays, _ = results.load(os.path.join(work, "arrays"))
   G = arrays["digits_generated"]
   assert G.shape == (config.num_samples, 64) and np.all(np.isfinite(G))
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*args, timeout=120):
+  import subprocess
+  import sys
+  return subprocess.run([sys.executable, "-m", "sims.detect_steer", *args], capture_output=True, text=True,
+                        timeout=timeout, cwd=ROOT)
+
+
+def test_help_lists_the_flags():
+  out = _cli("--help")
+  for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite"):
+    assert flag in out.stdout or flag.replace("--", "--[no]") in out.stdout, out.stdout[-2000:]
+
+
+@pytest.mark.parametrize("args, match", [
+    (("--config.roc_sigma=0.3",), "--config.roc_sigma=0.3"), (("--experiments=steering,nope",), "--experiments="),
+    (("--config=sims/configs/detect_steer.py:quick",), "preset")])
+def test_bad_flag_exits_1_before_any_work(tmp_path, args, match):
+  out = _cli(*args, f"--workdir={tmp_path / 'work'}")
+  assert out.returncode == 1 and match in out.stderr, out.stderr[-2000:]
+  assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+@pytest.mark.slow
+def test_experiments_flag_runs_only_detection_and_workdir_records(tmp_path):
+  work, smoke = tmp_path / "work", "--config=sims/configs/detect_steer.py:smoke"
+  out = _cli(smoke, "--experiments=detection", f"--workdir={work}", timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert (work / "detection.json").exists() and not (work / "steering.json").exists()
+  assert sorted(p.name for p in (work / "figures").iterdir()) == ["detection_roc.png"]
+  out = _cli(smoke, "--config.num_samples=100", f"--workdir={work}")
+  assert out.returncode == 1 and "num_samples" in out.stderr and "--overwrite" in out.stderr, out.stderr[-2000:]
