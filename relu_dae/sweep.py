@@ -58,6 +58,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import functools
@@ -830,9 +831,9 @@ def _stack_per_seed(pool, labels, num_seeds: int):
 
 
 def _check_devices(devices) -> list:
-  """A non-empty sequence of ``jax.Device`` (default: all local devices); returns it as a list."""
+  """A non-empty sequence of ``jax.Device`` (default: this process's local devices); returns it as a list."""
   if devices is None:
-    return list(jax.devices())
+    return list(jax.local_devices())
   if isinstance(devices, (str, bytes, dict)) or not hasattr(devices, "__iter__"):
     raise TypeError(f"devices must be a sequence of jax devices, got {type(devices).__name__}")
   devices = list(devices)
@@ -862,10 +863,21 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None, poo
       len(grid.seed)`` (in the grid's seed order), labels ``(N,)`` or ``(A, S, N)``.
     progress: show a tqdm bar over configuration-steps (updated once per scan chunk; a
       chunk of configurations that stops early jumps to its budget).
-    devices: devices to shard the configuration axis over (default: all local devices).
+    devices: devices to shard the configuration axis over (default: this process's local
+      devices).
 
   Returns:
     The results stem ``workdir/sweep``; read it with :func:`load`.
+
+  Many processes (``jax.distributed.initialize`` called first, every process calling ``run``
+  with the same arguments and a ``workdir`` they all see): the chunks still missing are dealt
+  round-robin to the processes, each trains its share on its local devices and commits it to
+  the shared workdir, and process 0 assembles ``sweep.{npz,json}`` once all have finished.
+  The chunk plan does not depend on the number of processes or devices, so the arrays equal
+  those of one process with the same devices per process, bit for bit, and a sweep killed
+  under P processes resumes under any other number. Process 0 holds the workdir lock and
+  checks ``spec.json``; a refusal there is raised by every process. A process that dies
+  mid-sweep stops the others at the next barrier (JAX's coordination service ends them).
 
   The workdir lock is ``fcntl.flock`` on ``workdir/.lock``. It is reliable on local
   filesystems; on some network filesystems (NFS without ``lockd``, some FUSE mounts) ``flock``
@@ -890,8 +902,9 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None, poo
   mesh = jax.sharding.Mesh(np.array(devices), ("config",)) if len(devices) > 1 else None
   spec = dict(_fingerprint(grid, config, pools, labels), pool_per_seed=bool(pool_per_seed))
   os.makedirs(workdir, exist_ok=True)
-  with _Lock(workdir):
-    _check_workdir(workdir, spec)
+  lead = jax.process_index() == 0
+  with _Lock(workdir) if lead else contextlib.nullcontext():
+    _agree("spec", lambda: _check_workdir(workdir, spec) if lead else None)
     configs = grid.configurations()
     pool_index = _pool_index(grid, configs, pool_per_seed)
     chunks = plan(grid, config, pools.shape[1], pools.shape[2])
@@ -899,11 +912,47 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None, poo
     prints = [_chunk_fingerprint(spec_digest, r, i, z) for r, i, z in chunks]
     paths = [os.path.join(workdir, "chunks", f"rows{r:06d}_{i[0]:07d}") for r, i, _ in chunks]
     done = [_chunk_done(p, f, i) for p, f, (_, i, _) in zip(paths, prints, chunks)]
+    _agree("plan", lambda: None)  # every process has read the chunk files before any writes one
+    skip = _share(done)
     start = time.perf_counter()
-    _train_missing(chunks, paths, prints, done, (configs, pool_index), (pools, labels, first), num_clusters,
-                   trainer, mesh, len(devices), progress)
-    return _assemble(grid, config, workdir, paths, chunks, devices, time.perf_counter() - start,
-                     pool_per_seed=pool_per_seed, pool_sha256=spec["pool_sha256"])
+    _agree("train", lambda: _train_missing(chunks, paths, prints, skip, (configs, pool_index),
+                                           (pools, labels, first), num_clusters, trainer, mesh, len(devices),
+                                           progress))
+    stem = os.path.join(workdir, "sweep")
+    _agree("assemble", lambda: _assemble(grid, config, workdir, paths, chunks, devices, time.perf_counter() - start,
+                                         pool_per_seed=pool_per_seed, pool_sha256=spec["pool_sha256"])
+           if lead else None)
+    return stem
+
+
+def _share(done: list[bool]) -> list[bool]:
+  """Which chunks this process skips: the done ones, and the missing ones dealt to other processes."""
+  missing = [k for k, finished in enumerate(done) if not finished]
+  mine = set(missing[jax.process_index()::jax.process_count()])
+  return [k not in mine for k in range(len(done))]
+
+
+def _agree(stage: str, work: Callable[[], Any]) -> Any:
+  """Runs ``work`` on this process, then waits until every process has run its ``work`` for ``stage``.
+
+  With one process this is just ``work()``. With many, an exception in any process is raised in
+  all of them (the failing one raises its own; the others name the stage and process), instead
+  of leaving them waiting.
+  """
+  if jax.process_count() == 1:
+    return work()
+  from jax.experimental import multihost_utils
+  try:
+    out, failed = work(), 0
+  except Exception as err:  # re-raised below, after the other processes have heard of it
+    out, failed, error = None, 1, err
+  flags = np.asarray(multihost_utils.process_allgather(np.int32(failed)))
+  if failed:
+    raise error
+  if flags.any():
+    raise RuntimeError(f"sweep.run: process(es) {np.flatnonzero(flags).tolist()} failed at the {stage!r} stage "
+                       "(their error says why); this process stopped there too")
+  return out
 
 
 def _train_missing(chunks, paths, prints, done, configs, data_host, num_clusters, trainer, mesh, num_devices,
@@ -937,7 +986,7 @@ def _train_missing(chunks, paths, prints, done, configs, data_host, num_clusters
         results.save(path, {"index": idx, "fingerprint": np.array(fingerprint),
                             **{k: v[:len(idx)] for k, v in out.items()}},
                      {"rows": rows, "chunk": int(size), "config_steps": cost, "outputs": sorted(out),
-                      "fingerprint": fingerprint})
+                      "fingerprint": fingerprint, "process": jax.process_index()})
         bar.n = before + size * steps
         bar.refresh()
     finally:
@@ -964,7 +1013,8 @@ def _assemble(grid, config, workdir, paths, chunks, devices, wall_s, *, pool_per
     entry["configs"] += len(idx)
     entry["chunks"] += 1
   meta = {"grid": dataclasses.asdict(grid), "grid_shape": list(grid.shape), "config": _config_dict(config),
-          "devices": [str(d) for d in devices], "wall_s": wall_s, "buckets": buckets, "outputs": sorted(cat),
+          "devices": [str(d) for d in devices], "processes": jax.process_count(), "wall_s": wall_s,
+          "buckets": buckets, "outputs": sorted(cat),
           "pool_per_seed": bool(pool_per_seed), "pool_sha256": pool_sha256,
           "num_nonfinite": int((cat["nonfinite_step"] >= 0).sum()), "num_failed": int((~ok).sum()),
           "status_counts": {name: int((cat["status"] == code).sum())

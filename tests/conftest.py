@@ -1,4 +1,4 @@
-"""Shared fixtures: float64 for closed-form comparisons (DESIGN.md)."""
+"""Shared fixtures: float64 for closed-form comparisons (docs/THEORY.md conventions)."""
 
 import jax
 import pytest
