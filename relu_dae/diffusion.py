@@ -577,8 +577,8 @@ def sigma_grid(num_steps: int = NUM_STEPS, sigma_max=SIGMA_MAX, sigma_min=SIGMA_
   (``num_steps = 1`` gives ``[σ_max, 0]``.) Shape ``(num_steps + 1,)``.
 
   Example:
-    >>> [round(float(s), 4) for s in sigma_grid(3, 1.0, 0.01)]
-    [1.0, 0.1, 0.01, 0.0]
+    >>> tuple(round(float(s), 4) for s in sigma_grid(3, 1.0, 0.01))
+    (1.0, 0.1, 0.01, 0.0)
   """
   num_steps = _checks.positive_int("num_steps", num_steps)
   _check_range(sigma_min, sigma_max)

@@ -348,9 +348,13 @@ def best_rotation_batch(X: Float[ArrayLike, "B n d"], labels: Real[ArrayLike, " 
   """:func:`best_rotation` for a batch of same-shape instances with shared labels and ``owner``.
 
   Args:
-    X: ``(B, n, d)``; labels: ``(n,)``; W: ``(B, d, p)``; owner: ``(p,)`` cluster ids, −1 for a
-    zero column (it is left alone); key, starts, steps as :func:`best_rotation` (instance b uses
-    ``fold_in(key, b)``). An instance of NaN weights gives NaN.
+    X: ``(B, n, d)``; an instance of NaN weights gives NaN.
+    labels: ``(n,)`` cluster ids shared by the batch.
+    W: ``(B, d, p)``.
+    owner: ``(p,)`` cluster ids, −1 for a zero column (it is left alone).
+    key: PRNG key; instance b uses ``fold_in(key, b)``.
+    starts: as :func:`best_rotation`.
+    steps: as :func:`best_rotation`.
 
   Returns:
     :class:`RotatedMargin` with ``W (B, d, p)``, ``gamma (B,)``, ``gamma_given (B,)`` and

@@ -235,10 +235,12 @@ def generalization_test_loss(S: Float[ArrayLike, "*K d d"], sigma: Real[ArrayLik
   unspecified constant and is left out.
 
   Args:
-    S: ``(d, d)`` or ``(K, d, d)`` second moments (symmetric PSD); sigma: σ ≥ 0; rank: int or
-    ``(K,)`` ints, each at most d and, at σ = 0, at most the numerical rank of its S_k (the
-    gain ``s_j/(s_j+σ²)`` of a zero eigenvalue is 0/0); lam: λ ≥ 0; rho: ``(K,)`` mixing
-    weights, > 0 and summing to 1 (default uniform).
+    S: ``(d, d)`` or ``(K, d, d)`` second moments (symmetric PSD).
+    sigma: σ ≥ 0.
+    rank: int or ``(K,)`` ints, each at most d and, at σ = 0, at most the numerical rank of its
+      S_k (the gain ``s_j/(s_j+σ²)`` of a zero eigenvalue is 0/0).
+    lam: λ ≥ 0.
+    rho: ``(K,)`` mixing weights, > 0 and summing to 1 (default uniform).
 
   Example:
     >>> import jax.numpy as jnp
