@@ -97,13 +97,20 @@ def best_column_cosine(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "n d"]) -
   return jnp.max(_cosines(W, X), axis=1)
 
 
+_SAME_DIRECTION = 1e-6  # 1 − cosine below which two rows are copies (angle < 1.4e-3 rad; float32 safe)
+
+
 def _stored(W, X, w, threshold, relative: bool = True):
   """The storage test on checked arguments, ``(N,)`` booleans (``relative=False``: test 1 only)."""
   best = jnp.max(_cosines(W, X), axis=1)
   stored = best >= threshold
   if relative:
     U = _arrays.unit(X, 1)
-    others = jnp.where((w > 0)[None, :] & ~jnp.eye(X.shape[0], dtype=bool), U @ U.T, -jnp.inf)
+    C = U @ U.T
+    # Other present samples, not counting copies of x_i (rows along its own direction): a
+    # duplicated sample is one sample, stored by one column, as in Cor. 3.4.
+    distinct = (w > 0)[None, :] & (C < 1.0 - _SAME_DIRECTION)
+    others = jnp.where(distinct, C, -jnp.inf)
     nearest = jnp.arccos(jnp.clip(jnp.max(others, axis=1), -1.0, 1.0))
     stored = stored & (jnp.arccos(jnp.clip(best, -1.0, 1.0)) < 0.499 * nearest)
   return stored & (w > 0)
@@ -114,7 +121,8 @@ def stored_samples(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], w: Fl
   """Which present samples are stored in a column of ``W``, ``(N,)`` booleans (the module's criterion).
 
   Sample i is stored if ``w_i > 0``, its best column cosine is ``≥ threshold`` and that column
-  lies within half the angle between x_i and its nearest other present sample. A concrete
+  lies within half the angle between x_i and its nearest other present sample (copies of x_i,
+  rows along its own direction, count as x_i itself: a duplicated sample is one sample). A concrete
   non-finite ``W`` (a failed run, which has no stored samples to report) raises ``ValueError``;
   under tracing it gives all False, so use :func:`weighted_stored_fraction` (NaN for a failed
   run) in sweeps.
@@ -125,6 +133,8 @@ def stored_samples(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], w: Fl
     [False, False]
     >>> stored_samples(X.T, X, jnp.ones(2)).tolist()  # a column per sample
     [True, True]
+    >>> stored_samples(X[:1].T, X[jnp.array([0, 0, 1])], jnp.ones(3)).tolist()  # a copy is the same sample
+    [True, True, False]
   """
   W, X, w = _weighted_data(W, X, w, failed_ok=False)
   _check_threshold(threshold)

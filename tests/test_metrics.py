@@ -124,11 +124,12 @@ def test_relative_storage_rejects_a_tight_cluster_mean_but_keeps_w_mem():
 def test_per_cluster_stored_on_hybrid_minimum(clusters):
   X, W = clusters["X_h"], clusters["W_hyb"]
   labels = jnp.repeat(jnp.arange(3), 80)
-  # 80 literal copies of one row: each is its own nearest neighbour at angle 0, so only the
-  # cosine test (the deprecated relative=False) can count them; sweeps collapse them into w (below).
-  with pytest.warns(DeprecationWarning):
-    per = metrics.per_cluster_stored(W, X, labels, jnp.ones(len(X)), 3, relative=False)
+  # 80 literal copies of one row are one sample (its copies are not its neighbours), stored by the
+  # duplicate's column; the same as the cosine-only count (the deprecated relative=False) here.
+  per = storage.per_cluster_stored(W, X, labels, jnp.ones(len(X)), 3)
   np.testing.assert_array_equal(per, [1.0, 0.0, 0.0])
+  with pytest.warns(DeprecationWarning):
+    np.testing.assert_array_equal(metrics.per_cluster_stored(W, X, labels, jnp.ones(len(X)), 3, relative=False), per)
   assert int(metrics.regime(per)) == metrics.HYBRID
   # The 80 duplicates collapsed into one weighted row, and cluster 2 absent (NaN).
   w = jnp.ones(len(X)).at[0].set(80.0).at[1:80].set(0.0).at[160:].set(0.0)
