@@ -118,8 +118,8 @@ def fit(X, p, key, *, sigma, lam, lr, batch_size=None, steps=STEPS):
 
 
 W, hist = fit(X_mem, p, key, sigma=sigma, lam=lam, lr=1e-2)
-print("best cosine sample/column:", np.round(np.asarray(rd.metrics.best_column_cosine(W, X_mem)), 3))
-print("stored fraction:", float(rd.metrics.stored_fraction(W, X_mem)))
+print("best cosine sample/column:", np.round(np.asarray(rd.storage.best_column_cosine(W, X_mem)), 3))
+print("stored fraction:", float(rd.storage.stored_fraction(W, X_mem)))
 print("||W W^T - W_mem W_mem^T|| / ||W_mem W_mem^T|| =", float(rd.metrics.projector_error(W, W_mem)))
 
 plt.figure(figsize=(5, 3))
@@ -168,7 +168,7 @@ print(f"n={X_gen.shape[0]}, alpha={spec.alpha:.3f}, beta={spec.beta:.3f}")
 sigma_g = 0.3
 W_gen = rd.minima.generalization(X_gen, labels_gen, sigma_g, lam, p_per_cluster=rank)
 W, _ = fit(X_gen, K * rank, jax.random.fold_in(key, 1), sigma=sigma_g, lam=lam, lr=3e-3)
-print("stored fraction (should be 0):", float(rd.metrics.stored_fraction(W, X_gen)))
+print("stored fraction (should be 0):", float(rd.storage.stored_fraction(W, X_gen)))
 print("Gram distance to W_gen:", float(rd.metrics.projector_error(W, W_gen)))
 owner, counts = rd.metrics.unit_allocation({"W": W}, X_gen, labels_gen)
 print("hidden units per cluster (learned p_k):", counts.tolist())
@@ -192,11 +192,11 @@ def block_panel(W, X, labels, sigma, lam, title):
       continue
     block = rd.minima.cluster_block(Xk, X.shape[0], sigma, lam, r)
     ref = (rd.metrics.procrustes_align(block, Wk) if r == p_k else  # split units: nearest analytic column
-           block[:, np.asarray(jnp.argmax(rd.metrics.column_cosines(block, Wk.T), axis=1))])
+           block[:, np.asarray(jnp.argmax(rd.storage.column_cosines(block, Wk.T), axis=1))])
     refs.append(np.asarray(ref))
     learned.append(np.asarray(Wk))
   ref, learned = np.concatenate(refs, 1), np.concatenate(learned, 1)
-  cos = np.asarray(jnp.diagonal(rd.metrics.column_cosines(jnp.asarray(learned), jnp.asarray(ref).T)))
+  cos = np.asarray(jnp.diagonal(rd.storage.column_cosines(jnp.asarray(learned), jnp.asarray(ref).T)))
   return dict(title=title, ref=ref, learned=learned, cos=cos,
               ref_label="analytic\nblocks (8)", learned_label="learned\ncolumns")
 
@@ -223,9 +223,9 @@ X_hyb, labels_hyb, _ = rd.data.separable_mixture(key, d=d, K=4, n_per_cluster=[c
 W, _ = fit(X_hyb, 12, jax.random.fold_in(key, 2), sigma=sigma_g, lam=lam, lr=3e-3)
 dup_rows = np.array([0, copies])  # first row of each duplicated cluster
 print("best cosine of the duplicated samples with a column:",
-      np.round(np.asarray(rd.metrics.best_column_cosine(W, X_hyb[dup_rows])), 4))
+      np.round(np.asarray(rd.storage.best_column_cosine(W, X_hyb[dup_rows])), 4))
 abundant = np.asarray(labels_hyb) >= 2
-print("stored fraction of abundant-cluster samples:", float(rd.metrics.stored_fraction(W, X_hyb[abundant])))
+print("stored fraction of abundant-cluster samples:", float(rd.storage.stored_fraction(W, X_hyb[abundant])))
 W_hyb = rd.minima.hybrid(X_hyb, labels_hyb, sigma_g, lam, p_per_cluster=rank)
 print("analytic hybrid minimum:", W_hyb.shape, " Gram distance to it:", float(rd.metrics.projector_error(W, W_hyb)))
 plotting.weight_pairs([block_panel(W, X_hyb, labels_hyb, sigma_g, lam, "hybrid: 2 duplicated ×10 + 2 abundant clusters")],
@@ -253,17 +253,17 @@ def noisy_reps(W, X, sigma, key, m=(50 if SMOKE_TEST else 300)):
 
 h_mem = noisy_reps(W_mem_trained, X_mem, sigma, key)
 h_gen = noisy_reps(W_gen_trained, X_gen, sigma_g, key)
-print("median top-1 share: memorization", np.median(rd.metrics.top1_share(h_mem)).round(3),
-      " generalization", np.median(rd.metrics.top1_share(h_gen)).round(3))
+print("median top-1 share: memorization", np.median(rd.spikiness.top1_share(h_mem)).round(3),
+      " generalization", np.median(rd.spikiness.top1_share(h_gen)).round(3))
 plotting.representations(
     [dict(title="memorizing model: spiky", h=h_mem[0], color="tab:red"),
      dict(title="generalizing model: balanced", h=h_gen[0], color="tab:blue")],
     [dict(title="std over units", xlabel="std of representation",
-          series=[("memorization", rd.metrics.representation_std(h_mem)),
-                  ("generalization", rd.metrics.representation_std(h_gen))]),
+          series=[("memorization", rd.spikiness.representation_std(h_mem)),
+                  ("generalization", rd.spikiness.representation_std(h_gen))]),
      dict(title="share of ‖h‖² in the largest unit", xlabel="top-1 share",
-          series=[("memorization", rd.metrics.top1_share(h_mem)),
-                  ("generalization", rd.metrics.top1_share(h_gen))])])
+          series=[("memorization", rd.spikiness.top1_share(h_mem)),
+                  ("generalization", rd.spikiness.top1_share(h_gen))])])
 plt.show()
 
 # %% [markdown]
@@ -287,10 +287,10 @@ W5, _ = fit(X5, 16, jax.random.fold_in(key, 3), sigma=0.2, lam=lam, lr=1e-2)
 W_all, _ = fit(jnp.asarray(X_all), 16, jax.random.fold_in(key, 4), sigma=0.2, lam=lam, lr=3e-3, batch_size=256)
 
 perm, cos5 = rd.metrics.match_columns(W5, X5.T)
-cos_all = np.asarray(rd.metrics.column_cosines(W_all, jnp.asarray(X_all)))  # (n, p)
+cos_all = np.asarray(rd.storage.column_cosines(W_all, jnp.asarray(X_all)))  # (n, p)
 nearest = cos_all.argmax(axis=0)  # nearest image of each column
-print("digits n=5: stored fraction", float(rd.metrics.stored_fraction(W5, X5)),
-      f"| n={len(X_all)}: stored fraction", float(rd.metrics.stored_fraction(W_all, jnp.asarray(X_all))),
+print("digits n=5: stored fraction", float(rd.storage.stored_fraction(W5, X5)),
+      f"| n={len(X_all)}: stored fraction", float(rd.storage.stored_fraction(W_all, jnp.asarray(X_all))),
       f", median cosine column/nearest image {np.median(cos_all.max(axis=0)):.2f}")
 plotting.weight_pairs([
     dict(title="digits: n=5 ≤ p=16 (memorization)", ref=X_all[idx].T, learned=np.asarray(W5[:, perm]), cos=cos5,

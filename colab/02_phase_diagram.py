@@ -54,6 +54,8 @@ import numpy as np
 
 import relu_dae as rd
 from relu_dae import metrics
+from relu_dae import stats
+from relu_dae import storage
 from relu_dae import sweep
 
 print("devices:", jax.devices())
@@ -72,12 +74,12 @@ print("devices:", jax.devices())
 #
 # * **stored fraction** — fraction of training samples $x_i$ with a column at cosine ≥ 0.9 that
 #   points at $x_i$ itself rather than at a direction shared with its neighbours
-#   (`metrics.weighted_stored_fraction(..., relative=True)`);
+#   (`storage.weighted_stored_fraction`: cosine ≥ 0.9 and the half-angle test);
 # * **regime** — per cluster, memorized if at least half its samples are stored; all clusters
 #   memorized → memorization, none → generalization, some → hybrid (`metrics.regime`);
 # * **generalization gap** — $(\mathcal L_{\rm test} - \mathcal L_{\rm train})/\mathcal L_{\rm test}$ of the data term of Eq. (6).
 #
-# $n^*$ is where a score crosses ½, interpolated in $\log n$ (`metrics.critical_n`).
+# $n^*$ is where a score crosses ½, interpolated in $\log n$ (`stats.critical_n`).
 
 # %% [markdown]
 # ## 2. Two data families, one pool each
@@ -153,10 +155,10 @@ class Measure:
   def __call__(self, member, values, shared):
     W, X, w = values["params"], member.X, member.weights  # w: 1 on the first n rows, 0 after
     sigma, key = member.config["sigma"], jax.random.fold_in(member.key, 99)
-    per_cluster = metrics.per_cluster_stored(W, X, member.labels, w, self.num_clusters, 0.9, relative=True)
+    per_cluster = storage.per_cluster_stored(W, X, member.labels, w, self.num_clusters, 0.9)
     train = rd.losses.dae_loss({"W": W}, X, key, sigma, 0.0, num_noise=4, weights=w)
     test = rd.losses.dae_loss({"W": W}, shared, key, sigma, 0.0, num_noise=4)
-    return dict(stored=metrics.weighted_stored_fraction(W, X, w, 0.9, relative=True),
+    return dict(stored=storage.weighted_stored_fraction(W, X, w, 0.9),
                 regime=metrics.regime(per_cluster),
                 gap=jnp.clip((test - train) / test, 0.0, 1.0))
 
@@ -186,8 +188,8 @@ print("stored fraction, mixture family (rows n, columns sigma):\n", np.round(sto
 # Bottom row: the regime.
 
 # %%
-n_star_stored = metrics.critical_n(n_grid, np.moveaxis(stored, 0, -1), 0.5, absolute=True)  # (sigma, data)
-n_star_gap = metrics.critical_n(n_grid, np.moveaxis(gap, 0, -1), 0.5, absolute=True)
+n_star_stored = stats.critical_n(n_grid, np.moveaxis(stored, 0, -1), 0.5)  # (sigma, data)
+n_star_gap = stats.critical_n(n_grid, np.moveaxis(gap, 0, -1), 0.5)
 x_of = lambda n: np.interp(np.log(n), np.log(n_grid), np.arange(len(n_grid)), left=np.nan, right=np.nan)
 regime_cmap = plt.matplotlib.colors.ListedColormap(["#c0392b", "#8e44ad", "#2e86c1"])
 
@@ -231,12 +233,12 @@ res_p = sweep.load(sweep.run(grid_p, config, os.path.join(workdir, "n_p"), pool=
                              progress=not SMOKE_TEST))
 m_p = measure(res_p, pools, labels, tests)
 stored_p = np.nanmean(m_p["stored"], axis=4)[:, 0, 0, :, 0, :]  # (n, p, data)
-n_star_p = metrics.critical_n(n_grid, np.moveaxis(stored_p, 0, -1), 0.5, absolute=True)  # (p, data)
+n_star_p = stats.critical_n(n_grid, np.moveaxis(stored_p, 0, -1), 0.5)  # (p, data)
 
 fig, ax = plt.subplots(figsize=(5.5, 4))
 for a, fam in enumerate(families):
   ax.plot(widths, n_star_p[:, a], "o-", label=f"{fam}: n* (stored fraction = ½)")
-  slope, _, ci = metrics.power_law_fit(widths, n_star_p[:, a])
+  slope, _, ci = stats.power_law_fit(widths, n_star_p[:, a])
   print(f"{fam}: n* per p", {p: round(float(v), 1) for p, v in zip(widths, n_star_p[:, a])},
         f"; fit n* ∝ p^{slope:.2f} ± {ci:.2f}")
 ax.plot(widths, widths, "k:", label="n = p (Cor. 3.2's condition)")

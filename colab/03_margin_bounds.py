@@ -50,6 +50,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import relu_dae as rd
+from relu_dae import certificates
+from relu_dae import margins
+from relu_dae import mask_flips
+from relu_dae import moment_matching
 from relu_dae import theory
 
 key = jax.random.PRNGKey(0)
@@ -81,9 +85,9 @@ print("requested (0.05, -0.4); measured (alpha, beta) =", tuple(round(v, 4) for 
 #
 # $$ \gamma = \min_k \|\bar x_k\| \cdot \min\Big\{ \frac{s_{\min}\, c_{\rm proj}(\alpha)}{\sqrt{p_k}} - s_{\max}\alpha,\ \frac{s_{\max}|\beta|}{2} \Big\}. $$
 #
-# `theory.paper_margin` evaluates it with our reading of $s_{\min}, s_{\max}$ (extreme singular values
+# `margins.paper_margin` evaluates it with our reading of $s_{\min}, s_{\max}$ (extreme singular values
 # of the Eq. (8) blocks) and $c_{\rm proj}$ (the fraction of the cluster mean inside the block's
-# subspace); see `docs/theory_choices.md` §18. `theory.margin` is an *operational* margin of a given
+# subspace); see `docs/theory_choices.md` §18. `margins.margin` is an *operational* margin of a given
 # weight matrix: the smallest distance from a training point to a unit's hyperplane, over units
 # that must be active on their own cluster and inactive on the others. $\gamma_{\rm op} > 0$ exactly when
 # every ReLU mask is the block mask of Thm 3.1.
@@ -98,13 +102,13 @@ for a in alphas:
   Xa, la, _ = rd.data.separable_mixture(key, d=d, K=K, n_per_cluster=n_per, alpha=float(a), beta=-0.4, rank=rank,
                                         decay=0.7)
   W_star = rd.minima.generalization(Xa, la, sigma, lam, p_per_cluster=p_k)  # Eq. (8) blocks, default O_k
-  gam_paper.append(float(theory.paper_margin(Xa, la, p_k, sigma=sigma, lam=lam).gamma))
-  gam_op.append(float(theory.margin(Xa, la, W_star).gamma))
+  gam_paper.append(float(margins.paper_margin(Xa, la, p_k, sigma=sigma, lam=lam).gamma))
+  gam_op.append(float(margins.margin(Xa, la, W_star).gamma))
   print(f"alpha={a:.2f}: operational gamma={gam_op[-1]:.3f}, paper's gamma={gam_paper[-1]:.3f}")
 
 plt.figure(figsize=(5.5, 3.6))
-plt.plot(alphas, gam_op, "o-", label="operational γ of $W_{gen}$ (theory.margin)")
-plt.plot(alphas, gam_paper, "s--", label="paper's γ, our reading (theory.paper_margin)")
+plt.plot(alphas, gam_op, "o-", label="operational γ of $W_{gen}$ (margins.margin)")
+plt.plot(alphas, gam_paper, "s--", label="paper's γ, our reading (margins.paper_margin)")
 plt.axhline(0, color="k", lw=0.6)
 plt.xlabel("within-cluster spread α (Def. 3.1)")
 plt.ylabel("margin γ (units of ‖x‖)")
@@ -125,24 +129,24 @@ plt.show()
 #
 # Unit $j$'s pre-activation on a noisy input is $w_j^\top(x_i + \sigma\epsilon) \sim \mathcal N(w_j^\top x_i,\ \sigma^2\|w_j\|^2)$,
 # so its mask flips with probability exactly $P_{ij} = \Phi(-|w_j^\top x_i| / (\sigma\|w_j\|))$
-# (`theory.mask_flip_probability`). The union bound $\min(1, \sum_j P_{ij})$ bounds the chance that
-# *any* unit flips (`theory.mask_stability`); `theory.mask_stability_mc` estimates both by sampling.
+# (`mask_flips.mask_flip_probability`). The union bound $\min(1, \sum_j P_{ij})$ bounds the chance that
+# *any* unit flips (`mask_flips.mask_stability`); `mask_flips.mask_stability_mc` estimates both by sampling.
 # Since every distance is at least $\gamma_{\rm op}$, $P_{ij} \le \Phi(-\gamma_{\rm op}/\sigma) \le \tfrac12 e^{-\gamma_{\rm op}^2/2\sigma^2}$
 # — the $e^{-c\gamma^2/\sigma^2}$ of Thm 3.1 with $c = \tfrac12$.
 
 # %%
 W_star = rd.minima.generalization(X, labels, sigma, lam, p_per_cluster=p_k)
-g_op = float(theory.margin(X, labels, W_star).gamma)
+g_op = float(margins.margin(X, labels, W_star).gamma)
 num_draws = 400 if SMOKE_TEST else 4000
 sig_grid = np.geomspace(0.05, 2.0, 6 if SMOKE_TEST else 12)
 exact, union, mc, mc_se = [], [], [], []
 for s in sig_grid:
-  P = theory.mask_flip_probability(X, W_star, s)  # (n, p)
-  est = theory.mask_stability_mc(jax.random.fold_in(key, int(1000 * s)), X, W_star, s, num_draws)
+  P = mask_flips.mask_flip_probability(X, W_star, s)  # (n, p)
+  est = mask_flips.mask_stability_mc(jax.random.fold_in(key, int(1000 * s)), X, W_star, s, num_draws)
   exact.append(float(P.mean()))
   mc.append(float(est.per_unit.mean()))
   mc_se.append(float(np.sqrt(np.mean(P * (1 - P)) / num_draws / P.size)))  # std error of the mean frequency
-  union.append(float(theory.mask_stability(X, W_star, s).mean()))
+  union.append(float(mask_flips.mask_stability(X, W_star, s).mean()))
   union_mc = est.any_flip
 
 plt.figure(figsize=(6, 3.8))
@@ -166,7 +170,7 @@ print("Monte Carlo vs closed form, largest |z| where the s.e. is > 0:", float(np
 # With every mask frozen at its clean value, $f(x_i + \sigma\epsilon) = A_i(x_i + \sigma\epsilon)$ is linear in
 # $\epsilon$, and the noise average of Eq. (6) is exact:
 # $\mathbb E\|A_i(x_i+\sigma\epsilon) - x_i\|^2 = \|A_ix_i - x_i\|^2 + \sigma^2\|A_i\|_F^2$ (`rd.losses.frozen_mask_loss`;
-# Thm D.2's decomposition without its residual). `theory.stationarity` returns its gradient norm and
+# Thm D.2's decomposition without its residual). `certificates.stationarity` returns its gradient norm and
 # the eigenvalues of its dense Hessian. At the constructed minima the gradient vanishes and the
 # Hessian is positive semidefinite — with exact zeros along the rotations $W_k \mapsto W_kO$ of
 # each block ($p_k(p_k-1)/2$ per block) — while a random matrix is certified as nothing.
@@ -178,11 +182,11 @@ rows = [("W_mem, Eq. (9)", W_mem, X_mem), ("W_gen, Eq. (8)", W_star, X),
         ("random W", 0.3 * jax.random.normal(key, W_star.shape), X)]
 print(f"{'point':16s} {'rel. grad norm':>15s} {'min Hessian eig':>16s} {'max Hessian eig':>16s} {'P(any flip) max':>16s}")
 for name, W, data in rows:
-  c = theory.stationarity({"W": W}, data, sigma, lam)
+  c = certificates.stationarity({"W": W}, data, sigma, lam)
   print(f"{name:16s} {float(c.rel_grad_norm):15.2e} {float(c.min_hessian_eig):16.2e} {float(c.max_hessian_eig):16.2e}"
         f" {float(c.mask_flip_bound):16.2e}")
 
-c = theory.stationarity({"W": W_star}, X, sigma, lam)
+c = certificates.stationarity({"W": W_star}, X, sigma, lam)
 plt.figure(figsize=(5.5, 3.4))
 plt.semilogy(np.arange(len(c.hessian_eigs)), np.abs(np.asarray(c.hessian_eigs)) + 1e-18, ".")
 plt.xlabel("eigenvalue index (ascending)")
@@ -195,26 +199,26 @@ plt.show()
 #
 # The certificate ignores what happens when noise *does* flip a mask. To see that effect, we
 # minimize Eq. (6) itself near $W^\star$. A Monte-Carlo loss would bury the tiny residual under
-# sampling noise, so `theory.moment_matched_noise` draws $M$ noise vectors per sample whose mean and
-# covariance are exactly $0$ and $I$: the averaged loss (`theory.moment_matched_loss`) then equals the
+# sampling noise, so `moment_matching.moment_matched_noise` draws $M$ noise vectors per sample whose mean and
+# covariance are exactly $0$ and $I$: the averaged loss (`moment_matching.moment_matched_loss`) then equals the
 # frozen-mask loss — minimized exactly by $W^\star$ — *except* on draws that flip a mask, Thm 3.1's
-# residual event. `theory.refine` runs L-BFGS from $W^\star$ to the nearby minimum $\hat W$ (one
+# residual event. `moment_matching.refine` runs L-BFGS from $W^\star$ to the nearby minimum $\hat W$ (one
 # `jit(vmap(...))` over σ, with $W^\star$ rebuilt for each σ). We plot $\|\hat W - W^\star\|_F/\|W^\star\|_F$ against
 # $\gamma_{\rm op}/\sigma$, next to the exact largest flip probability $\max_{ij}P_{ij} = \Phi(-\gamma_{\rm op}/\sigma)$.
 
 # %%
 M = 2 * d  # noise draws per sample (>= 2d for an exact identity covariance)
 steps = 50 if SMOKE_TEST else 150
-eps = theory.moment_matched_noise(jax.random.PRNGKey(1), X.shape[0], M, d)
+eps = moment_matching.moment_matched_noise(jax.random.PRNGKey(1), X.shape[0], M, d)
 sig_ref = np.geomspace(0.02, 1.5, 6 if SMOKE_TEST else 12)
 W0 = jnp.stack([rd.minima.generalization(X, labels, s, lam, p_per_cluster=p_k) for s in sig_ref])
-gammas = np.array([float(theory.margin(X, labels, W).gamma) for W in W0])
-p_flip = np.array([float(theory.mask_flip_probability(X, W, s).max()) for W, s in zip(W0, sig_ref)])
+gammas = np.array([float(margins.margin(X, labels, W).gamma) for W in W0])
+p_flip = np.array([float(mask_flips.mask_flip_probability(X, W, s).max()) for W, s in zip(W0, sig_ref)])
 
 
 @jax.jit
 def refine_all(W0, sig):
-  return jax.vmap(lambda W, s: theory.refine({"W": W}, X, eps, s, lam, steps=steps).params["W"])(W0, sig)
+  return jax.vmap(lambda W, s: moment_matching.refine({"W": W}, X, eps, s, lam, steps=steps).params["W"])(W0, sig)
 
 
 W_hat = refine_all(W0, jnp.asarray(sig_ref))
@@ -247,7 +251,7 @@ for s, g, r in zip(sig_ref, gammas, dist):
 #
 # **Cor. 3.2.** At $W_{\rm mem}$ only one unit is active per sample, and with
 # $a_i = \|x_i\|^2$ the loss is exactly
-# $\frac1n\sum_i[(r_i^2a_i - 1)^2a_i + \sigma^2r_i^4a_i^2] + 2\lambda\sum_i r_i^2 a_i$ (`theory.cor32_loss`),
+# $\frac1n\sum_i[(r_i^2a_i - 1)^2a_i + \sigma^2r_i^4a_i^2] + 2\lambda\sum_i r_i^2 a_i$ (`theory.memorization_loss_with_decay`),
 # which at λ = 0 is the paper's $\frac1n\sum_i \sigma^2 a_i/(\sigma^2 + a_i) < \sigma^2$. We compare it with a
 # Monte-Carlo estimate of Eq. (6) at $W_{\rm mem}$.
 
@@ -257,10 +261,10 @@ sig32 = np.geomspace(0.05, 2.0, 8)
 closed, mc32 = [], []
 for s in sig32:
   W = rd.minima.memorization(X_mem, s, lam, p=6)
-  closed.append(float(theory.cor32_loss(X_mem, s, lam)))
+  closed.append(float(theory.memorization_loss_with_decay(X_mem, s, lam)))
   mc32.append(float(rd.losses.dae_loss({"W": W}, X_mem, jax.random.fold_in(key, 7), s, lam, num_noise=mc_draws)))
 plt.figure(figsize=(5.5, 3.6))
-plt.loglog(sig32, closed, "-", label="Cor. 3.2 closed form (theory.cor32_loss)")
+plt.loglog(sig32, closed, "-", label="Cor. 3.2 closed form (theory.memorization_loss_with_decay)")
 plt.loglog(sig32, mc32, "o", ms=4, label=f"Eq. (6) at $W_{{mem}}$, Monte Carlo ({mc_draws} draws/sample)")
 plt.loglog(sig32, sig32**2, "k:", label="σ² (the bound of Cor. 3.2)")
 plt.xlabel("noise level σ")
@@ -276,9 +280,9 @@ plt.show()
 # **Cor. 3.3.** As $n_k$ grows, each block's Gram matrix concentrates on the rank-$p_k$ Wiener filter
 # of the cluster's uncentered second moment $S_k = \mu_k\mu_k^\top + \Sigma_k$ (Eq. 10):
 #
-# $$ W_{X_k}W_{X_k}^\top \to \Big[(S_k - \tfrac{\lambda}{\rho_k} I)(S_k + \sigma^2 I)^{-1}\Big]_{\text{rank-}p_k} \quad(\texttt{theory.cor33\_limit}), $$
+# $$ W_{X_k}W_{X_k}^\top \to \Big[(S_k - \tfrac{\lambda}{\rho_k} I)(S_k + \sigma^2 I)^{-1}\Big]_{\text{rank-}p_k} \quad(\texttt{theory.generalization\_gram\_limit}), $$
 #
-# and the expected test loss of that limit is `theory.cor33_test_loss` (its `bias_only` is the
+# and the expected test loss of that limit is `theory.generalization_test_loss` (its `bias_only` is the
 # bracket printed in the paper; `wiener_risk` adds the noise term $\sigma^2\|D_k\|_F^2$ that a loss on
 # *noisy* inputs contains). We draw growing training sets from the same mixture.
 
@@ -292,8 +296,8 @@ for n_k in counts_grid:
   Xn, ln = rd.data.sample_mixture_counts(jax.random.fold_in(key, n_k), mix, [n_k] * K)
   Wn = rd.minima.generalization(Xn, ln, sigma, lam33, p_per_cluster=p_k)
   err = [float(jnp.linalg.norm(Wn[:, k * p_k:(k + 1) * p_k] @ Wn[:, k * p_k:(k + 1) * p_k].T
-                               - theory.cor33_limit(S[k], lam33, 1 / K, sigma, p_k))
-               / jnp.linalg.norm(theory.cor33_limit(S[k], lam33, 1 / K, sigma, p_k))) for k in range(K)]
+                               - theory.generalization_gram_limit(S[k], lam33, 1 / K, sigma, p_k))
+               / jnp.linalg.norm(theory.generalization_gram_limit(S[k], lam33, 1 / K, sigma, p_k))) for k in range(K)]
   errs.append(err)
 errs = np.asarray(errs)
 plt.figure(figsize=(5.5, 3.6))
@@ -307,7 +311,7 @@ plt.title("Cor. 3.3: blocks concentrate on the rank-$p_k$ Wiener filter")
 plt.legend(fontsize=8)
 plt.show()
 
-pred = theory.cor33_test_loss(S, sigma, p_k, lam=lam33, rho=mix.weights)
+pred = theory.generalization_test_loss(S, sigma, p_k, lam=lam33, rho=mix.weights)
 X_test, _ = rd.data.sample_mixture(jax.random.PRNGKey(5), mix, 500 if SMOKE_TEST else 5000)
 measured = rd.losses.dae_loss({"W": Wn}, X_test, jax.random.PRNGKey(6), sigma, 0.0, num_noise=8)
 print(f"test loss of W_gen trained on n_k={counts_grid[-1]}: {float(measured):.4f}")

@@ -164,7 +164,7 @@ print(f"hybrid model: {near_dup.mean():.0%} of samples have a duplicated image a
 # %%
 def show(rows, titles, row_labels):
   """Rows of 8×8 images."""
-  fig, axes = plt.subplots(len(rows), len(rows[0]), figsize=(1.1 * len(rows[0]), 1.25 * len(rows)), squeeze=False)
+  _fig, axes = plt.subplots(len(rows), len(rows[0]), figsize=(1.1 * len(rows[0]), 1.25 * len(rows)), squeeze=False)
   for r, (row, label) in enumerate(zip(rows, row_labels)):
     for c, img in enumerate(row):
       axes[r, c].imshow(np.asarray(img).reshape(8, 8), cmap="gray_r")
@@ -282,7 +282,7 @@ plt.title("response of the steered denoiser (Eq. 11)")
 plt.legend(fontsize=8)
 plt.show()
 for name, c in (("generalized", c_gen), ("memorized", c_mem)):
-  sm = steering.smoothness(c, per_sample=True)
+  sm = steering.smoothness_per_sample(c)
   print(f"{name:12s} median per-input max jump {np.median(sm['max_jump']):.3f}, "
         f"median total variation {np.median(sm['total_variation']):.3f}")
 

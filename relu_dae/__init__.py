@@ -7,18 +7,26 @@ records every choice made where the paper is ambiguous.
 """
 
 from relu_dae import boundaries
+from relu_dae import certificates
 from relu_dae import convergence
+from relu_dae import copies
 from relu_dae import data
 from relu_dae import denoisers
 from relu_dae import detection
 from relu_dae import diffusion
 from relu_dae import export
 from relu_dae import losses
+from relu_dae import margins
+from relu_dae import mask_flips
 from relu_dae import metrics
 from relu_dae import minima
 from relu_dae import model
+from relu_dae import moment_matching
 from relu_dae import results
+from relu_dae import spikiness
+from relu_dae import stats
 from relu_dae import steering
+from relu_dae import storage
 from relu_dae import sweep
 from relu_dae import theory
 from relu_dae import train

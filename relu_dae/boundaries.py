@@ -15,7 +15,7 @@ counts ``n`` (length L) last and the seeds just before them:
   exponent's interval carries the uncertainty of every n*.
 * :func:`refine_n` — the integer n to add inside each crossing's bracket (adaptive grids).
 
-Example:
+Examples:
   >>> import numpy as np
   >>> n = np.array([2, 4, 8, 16])
   >>> stored = np.array([[1.0, 1.0, 0.0, 0.0], [1.0, 0.6, 0.0, 0.0], [1.0, 1.0, 0.2, 0.0]])  # 3 seeds
@@ -60,7 +60,7 @@ def regime_fractions(codes, axis: int = -1) -> np.ndarray:
   runs (NaN) and ``NO_CLUSTER`` (−1) are left out of the denominator; a cell with no valid
   run is NaN. Any other value raises ``ValueError``; ``axis`` is an integer axis of ``codes``.
 
-  Example:
+  Examples:
     >>> regime_fractions(np.array([[0, 0, 2, np.nan], [1, 2, 2, 1]])).tolist()
     [[0.6666666666666666, 0.0, 0.3333333333333333], [0.0, 0.5, 0.5]]
   """
@@ -87,7 +87,7 @@ def majority(fractions) -> np.ndarray:
   ``fractions (..., 3)`` as :func:`regime_fractions` returns them: each row in [0, 1] summing
   to 1, or all NaN.
 
-  Example:
+  Examples:
     >>> majority(np.array([[0.6, 0.0, 0.4], [0.5, 0.0, 0.5], [np.nan] * 3])).tolist()
     [0.0, 3.0, nan]
   """
@@ -192,7 +192,7 @@ def capacity_bound(n_star, p, level: float = 0.5) -> np.ndarray:
   drops below ``level`` by n = p/level even if every column stores a sample. ``n_star``
   (NaN → False) and ``p > 0`` broadcast together; ``level`` in (0, 1].
 
-  Example:
+  Examples:
     >>> capacity_bound(np.array([7.0, 40.0]), 16).tolist()
     [False, True]
   """
@@ -286,7 +286,7 @@ def refine_n(n_values, estimate, low, high, *, rel: float = 0.1, per_bracket: in
   ``n_values`` are positive integers; ``low`` and ``high`` broadcast to the shape of
   ``estimate`` (NaN where there is no interval); ``rel ≥ 0``; ``per_bracket ≥ 1``.
 
-  Example:
+  Examples:
     >>> refine_n([4, 8, 16], np.array([6.0]), np.array([5.0]), np.array([7.0]))
     [5, 7]
   """

@@ -15,7 +15,7 @@ mask flips (probability from :mod:`relu_dae.mask_flips`):
 Params are tied ``{"W"}`` or untied ``{"W1", "W2"}`` of shape ``(d, p)``; data ``X`` are ``(n, d)``
 (rows are samples). These names are also re-exported by :mod:`relu_dae.theory`.
 
-Example:
+Examples:
   >>> import jax.numpy as jnp, relu_dae as rd
   >>> X = jnp.array([[1.0, 0.0], [-1.0, 0.1]])
   >>> W = rd.minima.memorization(X, sigma=0.1, lam=0.0, p=2)
@@ -71,7 +71,7 @@ def frozen_derivatives(params: model.Params, X: Float[ArrayLike, "n d"], sigma: 
     ``(loss (), grad (P,), hessian (P, P))``, P the number of parameters, in the order of
     ``jax.flatten_util.ravel_pytree(params)``.
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp
     >>> X = jnp.array([[1.0, 0.0]])
     >>> L, g, H = frozen_derivatives({"W": jnp.array([[1.0], [0.0]])}, X, 0.0, 0.0)
@@ -124,7 +124,7 @@ def stationarity(params: model.Params, X: Float[ArrayLike, "n d"], sigma: Real[A
   Returns:
     :class:`Certificate`.
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp, relu_dae as rd
     >>> X = jnp.array([[1.0, 0.0], [-1.0, 0.1]])
     >>> W = rd.minima.memorization(X, sigma=0.1, lam=0.0, p=2)
@@ -153,7 +153,7 @@ def certify_batch(params: model.Params, X: Float[ArrayLike, "B n d"], sigma: Rea
   Returns:
     :class:`Certificate` whose fields carry the leading axis B.
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp
     >>> X = jnp.array([[[1.0, 0.0]], [[2.0, 0.0]]])   # B = 2 instances of one sample
     >>> c = certify_batch({"W": jnp.array([[[1.0], [0.0]], [[1.0], [0.0]]])}, X, jnp.zeros(2), jnp.zeros(2))
@@ -190,6 +190,7 @@ def _validate_batch(params, X, sigma, lam):
 
 _jit_frozen_derivatives = jax.jit(frozen_derivatives)
 frozen_derivatives_batch = jax.jit(jax.vmap(frozen_derivatives))
-frozen_derivatives_batch.__doc__ = """``jit(vmap(frozen_derivatives))``: loss ``(B,)``, gradient ``(B, P)`` and Hessian ``(B, P, P)``
-for a batch of same-shape instances (leading axis B on every argument); eigen-decompose on the host."""
+frozen_derivatives_batch.__doc__ = """``jit(vmap(frozen_derivatives))``: loss ``(B,)``, gradient ``(B, P)``,
+Hessian ``(B, P, P)`` for a batch of same-shape instances (leading axis B on every argument);
+eigen-decompose on the host."""
 

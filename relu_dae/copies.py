@@ -11,7 +11,7 @@ training sample is small against the distance ``d₂`` to the second nearest.
 Samples are a pool ``X (N, d)`` with weights ``w (N,)`` (present where ``w > 0``, multiplicity
 ignored, equal rows one sample); pure ``jnp``, ``jit``/``vmap``-able.
 
-Example:
+Examples:
   >>> import jax.numpy as jnp
   >>> X = jnp.array([[0.0, 0.0], [4.0, 0.0]])
   >>> is_copy(nearest_neighbour_ratio(jnp.array([[0.5, 0.0], [2.0, 0.0]]), X, jnp.ones(2))).tolist()
@@ -24,7 +24,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
@@ -42,13 +41,13 @@ class Neighbours(NamedTuple):
       fewer than two distinct samples are present).
     i1, i2: ``(...,)`` their row indices in ``X`` (among equal rows, the first; ``-1`` where undefined).
   """
-  d1: Float[Array, "..."]
-  d2: Float[Array, "..."]
-  i1: Int[Array, "..."]
-  i2: Int[Array, "..."]
+  d1: Float[Array, ...]
+  d2: Float[Array, ...]
+  i1: Int[Array, ...]
+  i2: Int[Array, ...]
 
 
-def nearest_neighbours(outputs: Float[ArrayLike, "... d"], X: Float[ArrayLike, "N d"], w: Float[ArrayLike, "N"], *,
+def nearest_neighbours(outputs: Float[ArrayLike, "... d"], X: Float[ArrayLike, "N d"], w: Float[ArrayLike, " N"], *,
                        direction: bool = False) -> Neighbours:
   """Nearest and second-nearest *distinct* present training sample of each output, with distances.
 
@@ -66,7 +65,7 @@ def nearest_neighbours(outputs: Float[ArrayLike, "... d"], X: Float[ArrayLike, "
   Returns:
     A :class:`Neighbours` of ``(...,)`` arrays.
 
-  Example:
+  Examples:
     >>> X = jnp.array([[1.0, 0.0], [1.0, 0.0], [4.0, 0.0]])  # row 1 duplicates row 0
     >>> nb = nearest_neighbours(jnp.array([[1.0, 0.0]]), X, jnp.ones(3))
     >>> nb.d1.tolist(), nb.d2.tolist(), nb.i1.tolist(), nb.i2.tolist()
@@ -92,8 +91,8 @@ def nearest_neighbours(outputs: Float[ArrayLike, "... d"], X: Float[ArrayLike, "
                     jnp.where(ok, i1, -1), jnp.where(ok, i2, -1))
 
 
-def nearest_neighbour_ratio(outputs: Float[ArrayLike, "... d"], X: Float[ArrayLike, "N d"], w: Float[ArrayLike, "N"],
-                            *, direction: bool = False) -> Float[Array, "..."]:
+def nearest_neighbour_ratio(outputs: Float[ArrayLike, "... d"], X: Float[ArrayLike, "N d"], w: Float[ArrayLike, " N"],
+                            *, direction: bool = False) -> Float[Array, ...]:
   """Nearest-neighbour distance ratio ``d₁/d₂`` of each output to the present training samples.
 
   ``d₁, d₂`` are the Euclidean distances from an output to its nearest and second-nearest
@@ -115,7 +114,7 @@ def nearest_neighbour_ratio(outputs: Float[ArrayLike, "... d"], X: Float[ArrayLi
   Returns:
     ``(...,)`` ratios in [0, 1].
 
-  Example:
+  Examples:
     >>> X = jnp.array([[0.0, 0.0], [4.0, 0.0], [1.0, 0.0]])
     >>> nearest_neighbour_ratio(jnp.array([[1.0, 0.0]]), X, jnp.array([1.0, 1.0, 0.0]))
     Array([0.33333334], dtype=float32)
@@ -127,14 +126,14 @@ def nearest_neighbour_ratio(outputs: Float[ArrayLike, "... d"], X: Float[ArrayLi
   return jnp.minimum(nb.d1, nb.d2) / nb.d2  # ≤ 1 even where the Gram expansion's rounding swaps the two
 
 
-def is_copy(ratio: Float[ArrayLike, "..."], threshold: float = 1 / 3) -> Bool[Array, "..."]:
+def is_copy(ratio: Float[ArrayLike, ...], threshold: float = 1 / 3) -> Bool[Array, ...]:
   """``ratio < threshold``: an output is a copy of a training sample (NaN → False).
 
   The 1/3 default is the common copy criterion ``d₁ < d₂/3`` for generated samples
   (e.g. Yoon et al. 2023; Gu et al. 2025); pass :func:`nearest_neighbour_ratio`'s output: ratios ``≥ 0`` or NaN,
   ``threshold`` in (0, 1].
 
-  Example:
+  Examples:
     >>> is_copy(jnp.array([0.1, 0.5, jnp.nan])).tolist()
     [True, False, False]
   """

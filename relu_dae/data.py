@@ -3,7 +3,7 @@
 Data matrices are ``X`` of shape ``(n, d)`` with *rows* as samples (the paper
 writes columns); ``labels`` are integer cluster ids of shape ``(n,)``.
 
-Example:
+Examples:
   >>> import jax, relu_dae as rd
   >>> X, labels, spec = rd.data.separable_mixture(
   ...     jax.random.PRNGKey(0), d=16, K=3, n_per_cluster=20, alpha=0.3, beta=-0.4)

@@ -3,7 +3,7 @@
 All take noisy inputs ``y`` of shape ``(..., d)`` and return ``E[x | x + σε = y]``
 of the same shape under the stated prior. Data ``X`` are ``(n, d)``, rows samples.
 
-Example:
+Examples:
   >>> import jax.numpy as jnp, relu_dae as rd
   >>> X = jnp.eye(3)
   >>> rd.denoisers.empirical(jnp.array([0.9, 0.1, 0.0]), X, sigma=1e-3)
@@ -61,7 +61,7 @@ def _sample_weights(X, w):
 
 
 def empirical_posterior(y: Float[ArrayLike, "... d"], X: Float[ArrayLike, "n d"], sigma,
-                        w: Float[ArrayLike, "n"] | None = None) -> Float[Array, "... n"]:
+                        w: Float[ArrayLike, " n"] | None = None) -> Float[Array, "... n"]:
   """Posterior weights ``∝ w_i exp(−‖y − x_i‖² / 2σ²)`` of Eq. (3), shape ``(..., n)``.
 
   ``w`` are sample multiplicities (``None``: all ones; ``w_i = 0`` leaves sample i out exactly).
@@ -69,7 +69,7 @@ def empirical_posterior(y: Float[ArrayLike, "... d"], X: Float[ArrayLike, "n d"]
   *before* the division by σ², so when σ² underflows the weights become the (``w``-weighted)
   indicator of the nearest sample(s), not NaN. NaN if no weight is positive.
 
-  Example:
+  Examples:
     >>> post = empirical_posterior(jnp.zeros(2), jnp.array([[1.0, 0.0], [-1.0, 0.0]]), 1.0, w=jnp.array([3.0, 1.0]))
     >>> [round(v, 4) for v in post.tolist()]
     [0.75, 0.25]
@@ -86,7 +86,7 @@ def empirical_posterior(y: Float[ArrayLike, "... d"], X: Float[ArrayLike, "n d"]
 
 
 def empirical(y: Float[ArrayLike, "... d"], X: Float[ArrayLike, "n d"], sigma,
-              w: Float[ArrayLike, "n"] | None = None) -> Float[Array, "... d"]:
+              w: Float[ArrayLike, " n"] | None = None) -> Float[Array, "... d"]:
   """The empirical (memorizing) denoiser ``f_emp`` of Eq. (3), optionally with sample multiplicities.
 
       f_emp(y) = Σ_i w_i N(y; x_i, σ²I) x_i / Σ_i w_i N(y; x_i, σ²I),
@@ -103,7 +103,7 @@ def empirical(y: Float[ArrayLike, "... d"], X: Float[ArrayLike, "n d"], sigma,
     sigma: noise level σ > 0.
     w: optional nonnegative multiplicities ``(n,)``.
 
-  Example:
+  Examples:
     >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0]])
     >>> empirical(jnp.array([0.9, 0.1]), X, sigma=0.01, w=jnp.array([0.0, 2.0]))
     Array([0., 1.], dtype=float32)
@@ -173,7 +173,7 @@ def gaussian_mixture_spectral(y: jax.Array, means: jax.Array, evals: jax.Array, 
   keep batched LAPACK calls out of a ``vmap``). ``evals (K, d)``, ``evecs (K, d, d)``
   (columns are eigenvectors, e.g. from ``jnp.linalg.eigh(covs)``).
 
-  Example:
+  Examples:
     >>> means, covs = jnp.zeros((1, 2)), jnp.eye(2)[None]
     >>> lam, V = jnp.linalg.eigh(covs)
     >>> gaussian_mixture_spectral(jnp.array([2.0, 0.0]), means, lam, V, jnp.ones(1), 1.0).tolist()

@@ -11,7 +11,7 @@ percentile-bootstrap intervals.
 Shapes: samples ``x (m, d)`` (rows are samples), representations ``h (..., p)``,
 scores ``(m,)``.
 
-Example:
+Examples:
   >>> import jax, jax.numpy as jnp
   >>> params = {"W": jnp.eye(3)}
   >>> s = scores(params, jnp.array([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]]), 0.0, jax.random.PRNGKey(0))
@@ -23,7 +23,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import sklearn.metrics
@@ -108,7 +109,7 @@ def scores(params: model.Params, x: jax.Array, sigma, key: jax.Array, *, num_noi
   Returns:
     ``{name: (m,) scores}``.
 
-  Example:
+  Examples:
     >>> s = scores({"W": jnp.eye(2)}, jnp.array([[1.0, 0.0]]), 0.0, jax.random.PRNGKey(0),
     ...            names=["std", "participation_ratio"])
     >>> {k: float(v[0]) for k, v in s.items()}
@@ -185,7 +186,7 @@ def tpr_at_fpr(fpr, tpr, level: float = 0.01) -> float:
       [0, 1] of one length, with ``fpr[0] <= level`` (a full curve starts at (0, 0)).
     level: the FPR in [0, 1].
 
-  Example:
+  Examples:
     >>> tpr_at_fpr(np.array([0.0, 0.0, 0.02, 1.0]), np.array([0.0, 0.5, 0.7, 1.0]))
     0.6
   """
@@ -219,7 +220,7 @@ def evaluate(scores_pos, scores_neg, *, fpr_level: float = 0.01) -> Detection:
   Returns:
     :class:`Detection`.
 
-  Example:
+  Examples:
     >>> round(evaluate([0.9, 0.4], [0.5, 0.1]).auroc, 2)
     0.75
   """
@@ -277,7 +278,7 @@ def bootstrap_ci(seed, scores_pos, scores_neg, num: int = 1000, level: float = 0
   Returns:
     :class:`BootstrapCI` of ``(lo, hi)`` pairs.
 
-  Example:
+  Examples:
     >>> ci = bootstrap_ci(0, [3.0, 4.0, 5.0], [0.0, 1.0, 2.0], num=50)
     >>> ci.auroc
     (1.0, 1.0)

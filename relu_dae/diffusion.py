@@ -13,12 +13,13 @@ scalar skip, initialized to 0. The representation is ``h(y) = [Wᵀ y]₊`` (the
 Parameters are a dict ``{"W": (d, p), "skip": (), "time": {"w1": (hidden,), "b1": (hidden,),
 "w2": (hidden, p), "b2": (p,)}}``; inputs ``y`` have shape ``(..., d)``, rows are samples.
 
-Samplers (:func:`sample` for the final samples, :func:`sample_trajectory` for every state) take the model's params or any denoiser ``denoise(y, σ) -> x0_hat``
+Samplers (:func:`sample` for the final samples, :func:`sample_trajectory` for every state) take the
+model's params or any denoiser ``denoise(y, σ) -> x0_hat``
 (:func:`empirical_denoiser`, :func:`gaussian_mixture_denoiser`, :func:`single_sigma_dae`) and
 run the VE ancestral sampler of the official code, or the deterministic update of Eq. (1), on
 the geometric grid of :func:`sigma_grid`.
 
-Example:
+Examples:
   >>> import jax
   >>> from relu_dae import diffusion
   >>> params = diffusion.init(jax.random.PRNGKey(0), d=4, p=8)
@@ -34,7 +35,7 @@ import dataclasses
 import functools
 import math
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -303,7 +304,7 @@ def loss(params: Params, X: jax.Array, key: jax.Array, *, sigma_min=SIGMA_MIN, s
     weights: optional nonnegative per-sample weights ``(n,)`` (weighted mean).
     lam: coupled weight decay λ ≥ 0 on W.
 
-  Example:
+  Examples:
     >>> import jax
     >>> from relu_dae import diffusion
     >>> key = jax.random.PRNGKey(0)
@@ -321,7 +322,7 @@ def loss(params: Params, X: jax.Array, key: jax.Array, *, sigma_min=SIGMA_MIN, s
     _checks.sample_weights("weights", weights, jnp.shape(X)[0])
   sigma, eps = draw_noise(key, X.shape[0], num_noise, X.shape[1], sigma_min=sigma_min,
                           sigma_max=sigma_max, dtype=jnp.result_type(X))
-  err = jnp.sum((_apply(params, X + sigma[..., None] * eps, sigma) - X) ** 2, axis=-1)  # (num_noise, n)  # (num_noise, n)
+  err = jnp.sum((_apply(params, X + sigma[..., None] * eps, sigma) - X) ** 2, axis=-1)  # (num_noise, n)
   if weights is None:
     data = jnp.mean(err)
   else:
@@ -576,7 +577,7 @@ def sigma_grid(num_steps: int = NUM_STEPS, sigma_max=SIGMA_MAX, sigma_min=SIGMA_
 
   (``num_steps = 1`` gives ``[σ_max, 0]``.) Shape ``(num_steps + 1,)``.
 
-  Example:
+  Examples:
     >>> tuple(round(float(s), 4) for s in sigma_grid(3, 1.0, 0.01))
     (1.0, 0.1, 0.01, 0.0)
   """
@@ -713,7 +714,7 @@ def sample(params_or_denoiser, key: jax.Array, num_samples: int, d: int, *, num_
   Returns:
     Samples ``(m, d)``, the final states (:func:`sample_trajectory` returns every state).
 
-  Example:
+  Examples:
     >>> import jax, jax.numpy as jnp
     >>> x = sample(lambda y, s: jnp.zeros_like(y), jax.random.PRNGKey(0), 3, 2, num_steps=4)
     >>> x.shape, float(jnp.abs(x).max())   # x̂ = 0: the last step lands on 0
@@ -740,7 +741,7 @@ def sample_trajectory(params_or_denoiser, key: jax.Array, num_samples: int, d: i
   Returns:
     The trajectory ``(N + 1, m, d)``, ``N = num_steps``.
 
-  Example:
+  Examples:
     >>> import jax, jax.numpy as jnp
     >>> traj = sample_trajectory(lambda y, s: jnp.zeros_like(y), jax.random.PRNGKey(0), 2, 3, num_steps=2,
     ...                          sigma_max=1.0, sigma_min=0.5, x_init=jnp.ones((2, 3)), deterministic=True)

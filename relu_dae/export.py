@@ -10,7 +10,7 @@ the stem :func:`relu_dae.sweep.run` returned. Failed runs stay NaN, as in the re
 pandas and xarray are the optional ``export`` extra (``pip install -e ".[export]"``); the
 rest of the package does not import them.
 
-Example:
+Examples:
   >>> import numpy as np, relu_dae as rd
   >>> res = rd.sweep.SweepResult(
   ...     configs={"n": np.array([2, 2, 4, 4]), "sigma": np.array([0.1, 0.2, 0.1, 0.2]),
@@ -85,7 +85,7 @@ def to_dataframe(result: sweep.SweepResult | str | os.PathLike):
   output of shape ``(C,)`` under its flattened name (``"final_loss"``, ``"stored"``, ...). Outputs with
   more dimensions per configuration (curves, weights) are in :func:`to_dataset`.
 
-  Example:
+  Examples:
     >>> import numpy as np, relu_dae as rd
     >>> res = rd.sweep.SweepResult({a: np.zeros(2) for a in rd.sweep.AXES}, (2,), {"x": np.ones((2, 3))},
     ...                            np.ones(2, bool), {}, np.zeros(2), np.ones(2), np.ones(2, bool), -np.ones(2))
@@ -129,7 +129,7 @@ def to_dataset(result: sweep.SweepResult | str | os.PathLike):
   ``config`` instead, with the axes as coordinates along it. ``meta`` becomes the attribute ``meta``
   (JSON text), so the dataset writes to netCDF as it is.
 
-  Example:
+  Examples:
     >>> import numpy as np, relu_dae as rd
     >>> res = rd.sweep.SweepResult({a: np.zeros(2) for a in rd.sweep.AXES}, (1,) * 7 + (2,), {},
     ...                            np.ones(2, bool), {}, np.zeros(2), np.ones(2), np.ones(2, bool), -np.ones(2))

@@ -4,7 +4,7 @@ Conventions (docs/THEORY.md §1): the data term is the mean over samples of the 
 error *summed over coordinates*; the penalty is ``lam * Σ_l ‖W_l‖_F²`` with tied
 weights counted twice (W1 = W2 = W). Rows of ``X`` (shape ``(n, d)``) are samples.
 
-Example:
+Examples:
   >>> import jax, relu_dae as rd
   >>> key = jax.random.PRNGKey(0)
   >>> params = rd.model.init(key, d=4, p=3)

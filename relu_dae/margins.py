@@ -15,7 +15,7 @@ to flip a mask:
 Data ``X`` are ``(n, d)`` (rows are samples); weights ``W`` are ``(d, p)``; cluster ids are
 non-negative integers. These names are also re-exported by :mod:`relu_dae.theory`.
 
-Example:
+Examples:
   >>> import jax.numpy as jnp
   >>> X = jnp.array([[1.0, 0.0], [-1.0, 0.1]])
   >>> W = jnp.array([[1.0, -1.0], [0.0, 0.0]])
@@ -26,7 +26,8 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -118,7 +119,7 @@ def margin(X: Float[ArrayLike, "n d"], labels: Real[ArrayLike, " n"], W: Float[A
   Returns:
     :class:`Margin`. With a single cluster ``inactive_gap = +inf``.
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp
     >>> X = jnp.array([[2.0, 0.0], [-1.0, 0.5]])
     >>> m = margin(X, jnp.array([0, 1]), jnp.array([[1.0], [0.0]]))
@@ -188,7 +189,10 @@ def _cayley(theta, k: int):
 
 
 def _block_gap(X, sign, Wk):
-  """Smallest signed distance ``min_{i,j} s_i ŵ_jᵀx_i`` of block ``Wk (d, k)``; ``sign (n,)`` = +1 own cluster, −1 others."""
+  """Smallest signed distance ``min_{i,j} s_i ŵ_jᵀx_i`` of block ``Wk (d, k)``.
+
+  ``sign (n,)`` is +1 on the block's own cluster and −1 on the others.
+  """
   return jnp.min(_signed_gaps(X, sign, Wk))
 
 
@@ -317,7 +321,7 @@ def best_rotation(X: Float[ArrayLike, "n d"], labels: Real[ArrayLike, " n"], W: 
   Returns:
     :class:`RotatedMargin` (``W`` rotated, ``gamma`` ≥ ``gamma_given``, one ``Q_k`` per block).
 
-  Example:
+  Examples:
     >>> import jax, jax.numpy as jnp
     >>> X = jnp.array([[2.0, 0.1], [2.0, -0.1], [-2.0, 0.0]])
     >>> W = jnp.eye(2) / jnp.sqrt(2.0)  # cluster 0's second unit is (0, 1): wrong on x_1, γ_op < 0
@@ -360,7 +364,7 @@ def best_rotation_batch(X: Float[ArrayLike, "B n d"], labels: Real[ArrayLike, " 
     :class:`RotatedMargin` with ``W (B, d, p)``, ``gamma (B,)``, ``gamma_given (B,)`` and
     ``rotations = ()`` (read them off ``W`` if needed).
 
-  Example:
+  Examples:
     >>> import jax, jax.numpy as jnp
     >>> X = jnp.array([[[2.0, 0.1], [2.0, -0.1], [-2.0, 0.0]]])
     >>> W = (jnp.eye(2) / jnp.sqrt(2.0))[None]
@@ -428,7 +432,7 @@ def paper_margin(X: Float[ArrayLike, "n d"], labels: Real[ArrayLike, " n"], p_pe
   Returns:
     :class:`PaperMargin`.
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp
     >>> X = jnp.array([[1.0, 0.0], [-1.0, 0.0]])
     >>> float(paper_margin(X, jnp.array([0, 1]), 1).gamma)

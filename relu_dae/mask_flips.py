@@ -12,7 +12,7 @@ event that no mask flips, Eq. (6) equals the frozen-mask loss of Thm D.2's block
 Data ``X`` are ``(n, d)`` (rows are samples); weights ``W`` are ``(d, p)``. These names are also
 re-exported by :mod:`relu_dae.theory`.
 
-Example:
+Examples:
   >>> import jax.numpy as jnp
   >>> X, W = jnp.array([[1.0, 0.0]]), jnp.array([[1.0, 0.0], [0.0, 1.0]])  # unit 1 on its hyperplane
   >>> [round(v, 4) for v in mask_flip_probability(X, W, 1.0)[0].tolist()], round(float(mask_stability(X, W, 1.0)[0]), 4)
@@ -50,7 +50,7 @@ def mask_flip_probability(X: Float[ArrayLike, "n d"], W: Float[ArrayLike, "d p"]
   Returns:
     ``(n, p)`` probabilities.
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp
     >>> P = mask_flip_probability(jnp.array([[1.0, 0.0]]), jnp.array([[2.0], [0.0]]), 1.0)
     >>> round(float(P[0, 0]), 4)  # Φ(−1)
@@ -66,13 +66,14 @@ def mask_flip_probability(X: Float[ArrayLike, "n d"], W: Float[ArrayLike, "d p"]
   return jnp.where((norms > 0) & (sigma > 0), P, 0.0)
 
 
-def mask_stability(X: Float[ArrayLike, "n d"], W: Float[ArrayLike, "d p"], sigma: Real[ArrayLike, ""]) -> Float[Array, " n"]:
+def mask_stability(X: Float[ArrayLike, "n d"], W: Float[ArrayLike, "d p"],
+                   sigma: Real[ArrayLike, ""]) -> Float[Array, " n"]:
   """Union bound on the probability that *any* unit's mask flips on ``x_i + σε``: ``min(1, Σ_j P_ij)``.
 
   ``P_ij`` from :func:`mask_flip_probability`. Returns ``(n,)``. This is the probability of
   the event on which the frozen-mask loss (Thm D.2's block decomposition) and Eq. (6) differ.
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp
     >>> mask_stability(jnp.array([[1.0, 0.0]]), jnp.eye(2), 0.0).tolist()
     [0.0]
@@ -87,7 +88,8 @@ class MaskFlipMC(NamedTuple):
   num_draws: int
 
 
-def mask_stability_mc(key: jax.Array, X: Float[ArrayLike, "n d"], W: Float[ArrayLike, "d p"], sigma: Real[ArrayLike, ""],
+def mask_stability_mc(key: jax.Array, X: Float[ArrayLike, "n d"], W: Float[ArrayLike, "d p"],
+                      sigma: Real[ArrayLike, ""],
                       num_draws: int) -> MaskFlipMC:
   """Monte-Carlo estimate of the exact any-flip probability ``P(∃j: 1[w_jᵀ(x_i+σε)>0] ≠ 1[w_jᵀx_i>0])``.
 
@@ -97,7 +99,7 @@ def mask_stability_mc(key: jax.Array, X: Float[ArrayLike, "n d"], W: Float[Array
   Args:
     key: PRNG key; X: ``(n, d)``; W: ``(d, p)``; sigma: σ ≥ 0; num_draws: draws per sample.
 
-  Example:
+  Examples:
     >>> import jax, jax.numpy as jnp
     >>> mc = mask_stability_mc(jax.random.PRNGKey(0), jnp.array([[1.0, 0.0]]), jnp.eye(2), 0.0, 10)
     >>> mc.any_flip.tolist(), mc.per_unit.shape   # σ = 0: no draw flips

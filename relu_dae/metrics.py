@@ -22,7 +22,7 @@ The other measurements have their own modules; their old names here keep working
 (``weighted_empirical`` is ``denoisers.empirical`` with ``w``) and ``relu_dae.stats``
 (``critical_n``, ``power_law_fit``).
 
-Example:
+Examples:
   >>> import jax.numpy as jnp, relu_dae as rd
   >>> W = jnp.array([[1.0, 0.0], [0.0, 0.0]])
   >>> round(float(rd.metrics.gram_distance(W, jnp.eye(2))), 4)
@@ -107,7 +107,8 @@ def _run_params(params):
   if not hasattr(params, "keys"):
     raise TypeError(f"params must be a dict with key 'W' or keys 'W1','W2', got {type(params).__name__}")
   _checks.params("params", params)
-  return [_arrays.weight_matrix(f"params[{k!r}]", params[k], failed_ok=True) for k in sorted(params.keys())][0]
+  k = min(params.keys())
+  return _arrays.weight_matrix(f"params[{k!r}]", params[k], failed_ok=True)
 
 
 # --- Columns against samples ----------------------------------------------------------------
@@ -157,7 +158,7 @@ def gram_distance(W: jax.Array, target_gram: jax.Array) -> jax.Array:
   :func:`generalization_target`. Undefined results are NaN: a non-finite ``W`` (a failed run),
   and ``G = 0`` under tracing (a concrete ``G = 0`` raises ``ValueError``).
 
-  Example:
+  Examples:
     >>> W = jnp.array([[1.0, 0.0], [0.0, 0.0]])
     >>> round(float(gram_distance(W, jnp.eye(2))), 4)  # one of two unit directions missing
     0.7071
@@ -318,7 +319,7 @@ def regime(per_cluster_memorized: jax.Array, threshold: float = 0.5) -> jax.Arra
   Returns:
     ``(...)`` int32 codes.
 
-  Example:
+  Examples:
     >>> regime(jnp.array([[1.0, 0.9], [1.0, 0.0], [0.1, jnp.nan]])).tolist()
     [0, 1, 2]
   """
@@ -354,7 +355,7 @@ def stored_samples(W: jax.Array, X: jax.Array, w: jax.Array, threshold: float = 
                    relative: bool | None = None) -> jax.Array:
   """:func:`relu_dae.storage.stored_samples`; ``relative`` is deprecated (``False``: cosine test only).
 
-  Example:
+  Examples:
     >>> X = jnp.array([[0.6, 0.8], [0.8, 0.6]])
     >>> stored_samples(X.sum(axis=0)[:, None], X, jnp.ones(2)).tolist()
     [False, False]
@@ -371,7 +372,7 @@ def weighted_stored_fraction(W: jax.Array, X: jax.Array, w: jax.Array, threshold
   """:func:`relu_dae.storage.weighted_stored_fraction`; ``relative=False`` (deprecated) is
   :func:`relu_dae.storage.cosine_stored_fraction`.
 
-  Example:
+  Examples:
     >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     >>> float(weighted_stored_fraction(jnp.array([[2.0], [0.0]]), X, jnp.array([3.0, 1.0, 0.0])))
     0.5
@@ -385,7 +386,7 @@ def per_cluster_stored(W: jax.Array, X: jax.Array, labels: jax.Array, w: jax.Arr
                        threshold: float = storage.STORAGE_THRESHOLD, *, relative: bool | None = None) -> jax.Array:
   """:func:`relu_dae.storage.per_cluster_stored`; ``relative`` is deprecated (``False``: cosine test only).
 
-  Example:
+  Examples:
     >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     >>> per_cluster_stored(jnp.array([[1.0], [0.0]]), X, jnp.array([0, 1, 1]), jnp.ones(3), 2).tolist()
     [1.0, 0.0]
@@ -397,7 +398,7 @@ def per_cluster_stored(W: jax.Array, X: jax.Array, labels: jax.Array, w: jax.Arr
 def weighted_empirical(y: jax.Array, X: jax.Array, w: jax.Array, sigma) -> jax.Array:
   """:func:`relu_dae.denoisers.empirical` with multiplicities ``w`` (the old argument order, kept).
 
-  Example:
+  Examples:
     >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0]])
     >>> weighted_empirical(jnp.array([0.9, 0.1]), X, jnp.array([0.0, 2.0]), sigma=0.01)
     Array([0., 1.], dtype=float32)
@@ -420,7 +421,7 @@ def critical_n(n_values, scores, level: float = 0.5, *, absolute: bool = False) 
   the level itself); each now has its own function. This alias keeps the old behaviour and
   default and emits a ``DeprecationWarning``.
 
-  Example:
+  Examples:
     >>> import warnings
     >>> with warnings.catch_warnings():
     ...   warnings.simplefilter("ignore", DeprecationWarning)

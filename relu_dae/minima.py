@@ -11,7 +11,7 @@ The constructors validate and raise; :func:`memorization_target`, :func:`general
 :func:`cluster_spectra` and :func:`generalization_gram` are the same closed forms (one formula
 each, shared) for a weighted pool ``X (N, d)``, ``w (N,)``, pure ``jnp`` for ``jit``/``vmap`` sweeps.
 
-Example:
+Examples:
   >>> import jax.numpy as jnp, relu_dae as rd
   >>> X = jnp.array([[1.0, -0.5], [-0.5, 1.0]])
   >>> rd.minima.memorization(X, sigma=0.1, lam=0.0, p=3).shape
@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -246,7 +246,8 @@ def _check_rotation(O, p_k: int) -> jax.Array:
     raise ValueError(f"O must have shape (p_k, p_k)=({p_k}, {p_k}), got {jnp.shape(O)}")
   v = _checks.concrete(O)
   if v is not None and np.max(np.abs(v.T @ v - np.eye(p_k))) > 10 * np.sqrt(np.finfo(v.dtype).eps):
-    raise ValueError(f"O must be orthogonal (O^T O = I), got max |O^T O - I| = {np.max(np.abs(v.T @ v - np.eye(p_k))):.3g}")
+    err = np.max(np.abs(v.T @ v - np.eye(p_k)))
+    raise ValueError(f"O must be orthogonal (O^T O = I), got max |O^T O - I| = {err:.3g}")
   return O
 
 
@@ -344,7 +345,7 @@ def block_gram_eigenvalues(Xk: jax.Array, n: int, sigma, lam, p_k: int) -> jax.A
 # shapes, clipped at 0 where the constructors above raise, so they ``jit``/``vmap`` over (w, σ, λ, p).
 
 
-def memorization_target(X: Float[ArrayLike, "N d"], w: Float[ArrayLike, "N"], sigma, lam) -> Float[Array, "d N"]:
+def memorization_target(X: Float[ArrayLike, "N d"], w: Float[ArrayLike, " N"], sigma, lam) -> Float[Array, "d N"]:
   """The memorizing minimum ``W_mem`` of Eq. (9) for a weighted training set, ``(d, N)``.
 
   Column i is ``r_i x_i`` for a present sample (``w_i > 0``) and 0 otherwise, with the
@@ -365,7 +366,7 @@ def memorization_target(X: Float[ArrayLike, "N d"], w: Float[ArrayLike, "N"], si
   Returns:
     ``M (d, N)``.
 
-  Example:
+  Examples:
     >>> X = jnp.array([[2.0, 0.0], [0.0, 1.0]])
     >>> memorization_target(X, jnp.array([1.0, 0.0]), sigma=0.0, lam=0.0)  # r = 1/‖x‖ at σ = λ = 0
     Array([[1., 0.],
@@ -383,7 +384,7 @@ def memorization_target(X: Float[ArrayLike, "N d"], w: Float[ArrayLike, "N"], si
 
 
 
-def generalization_target(X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, "N"], w: Float[ArrayLike, "N"],
+def generalization_target(X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, " N"], w: Float[ArrayLike, " N"],
                           num_clusters: int, sigma, lam, p_per_cluster) -> Float[Array, "d d"]:
   """``W_gen W_genᵀ`` of Cor. 3.3 for a weighted training set, ``(d, d)``.
 
@@ -410,7 +411,7 @@ def generalization_target(X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, "N"
   Returns:
     ``G (d, d)``, symmetric positive semidefinite.
 
-  Example:
+  Examples:
     >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0]])
     >>> generalization_target(X, jnp.array([0, 1]), jnp.ones(2), 2, sigma=1.0, lam=0.0, p_per_cluster=1)
     Array([[0.5, 0. ],
@@ -425,15 +426,15 @@ def generalization_target(X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, "N"
 
 
 
-def cluster_spectra(X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, "N"], w: Float[ArrayLike, "N"],
-                    num_clusters: int) -> tuple[Float[Array, "K d"], Float[Array, "K d d"], Float[Array, "K"]]:
+def cluster_spectra(X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, " N"], w: Float[ArrayLike, " N"],
+                    num_clusters: int) -> tuple[Float[Array, "K d"], Float[Array, "K d d"], Float[Array, " K"]]:
   """Eigenpairs of each cluster's weighted Gram ``Σ_i w_i [label_i = k] x_i x_iᵀ``.
 
   Returns ``evals (K, d)`` (ascending), ``evecs (K, d, d)`` and the weighted counts
   ``n_k (K,)``: the LAPACK part of :func:`generalization_target`, which a sweep can compute
   once per training set and share across σ, λ and p (:func:`generalization_gram`).
 
-  Example:
+  Examples:
     >>> evals, evecs, n_k = cluster_spectra(jnp.array([[2.0, 0.0], [0.0, 1.0]]), jnp.array([0, 0]), jnp.ones(2), 1)
     >>> evals.tolist(), n_k.tolist()
     ([[1.0, 4.0]], [2.0])
@@ -462,14 +463,14 @@ def _spectra(evals, evecs, n_k):
 
 
 
-def generalization_gram(evals: Float[ArrayLike, "K d"], evecs: Float[ArrayLike, "K d d"], n_k: Float[ArrayLike, "K"],
+def generalization_gram(evals: Float[ArrayLike, "K d"], evecs: Float[ArrayLike, "K d d"], n_k: Float[ArrayLike, " K"],
                         sigma, lam, p_per_cluster) -> Float[Array, "d d"]:
   """:func:`generalization_target` from precomputed :func:`cluster_spectra` (no factorization).
 
   Only elementwise operations and matrix products, so it ``vmap``s over σ, λ and p cheaply
   (and avoids batched LAPACK calls inside ``vmap``).
 
-  Example:
+  Examples:
     >>> X, labels = jnp.array([[1.0, 0.0], [0.0, 1.0]]), jnp.array([0, 1])
     >>> generalization_gram(*cluster_spectra(X, labels, jnp.ones(2), 2), sigma=1.0, lam=0.0, p_per_cluster=1)
     Array([[0.5, 0. ],

@@ -7,7 +7,7 @@ default and the form of every analytic minimum) or untied ``{"W1": (d, p),
 "W2": (d, p)}`` (the paper's Eq. (5)). Inputs carry any leading batch axes:
 ``x`` has shape ``(..., d)``. Functions here are pure and ``jit``/``vmap``-safe.
 
-Example:
+Examples:
   >>> import jax, relu_dae as rd
   >>> params = rd.model.init(jax.random.PRNGKey(0), d=4, p=3)
   >>> rd.model.apply(params, jax.numpy.ones((2, 4))).shape

@@ -12,7 +12,7 @@ draws that flip a mask: Thm 3.1's residual ``R(σ, γ)``, isolated from sampling
 Params are tied ``{"W"}`` or untied ``{"W1", "W2"}`` of shape ``(d, p)``; data ``X`` are ``(n, d)``
 (rows are samples). These names are also re-exported by :mod:`relu_dae.theory`.
 
-Example:
+Examples:
   >>> import jax, jax.numpy as jnp
   >>> eps = moment_matched_noise(jax.random.PRNGKey(0), 2, 4, 2)
   >>> eps.shape, bool(jnp.abs(eps.mean(axis=1)).max() < 1e-6)
@@ -62,7 +62,7 @@ def moment_matched_noise(key: jax.Array, n: int, num_draws: int, d: int, dtype=N
     key: PRNG key; n: samples; num_draws: M, even, with ``M/2 ≥ d``; d: dimension;
     dtype: default the default float (float64 under x64, where the identities are exact to ~1e-15).
 
-  Example:
+  Examples:
     >>> import jax, jax.numpy as jnp
     >>> eps = moment_matched_noise(jax.random.PRNGKey(0), 1, 8, 3)
     >>> bool(abs(eps[0].T @ eps[0] / 8 - jnp.eye(3)).max() < 1e-5), bool(abs(eps[0].mean(0)).max() < 1e-6)
@@ -95,7 +95,7 @@ def moment_matched_loss(params: model.Params, X: Float[ArrayLike, "n d"], eps: F
   (up to the M-draw resolution of the flip probability). Pure and traceable: shapes and
   dtypes are checked at trace time, values when concrete.
 
-  Example:
+  Examples:
     >>> import jax, jax.numpy as jnp, relu_dae as rd
     >>> X = jnp.array([[2.0, 0.0], [-2.0, 0.1]])
     >>> params = {"W": rd.minima.memorization(X, 0.1, 0.0, p=2)}
@@ -132,7 +132,7 @@ def refine(params: model.Params, X: Float[ArrayLike, "n d"], eps: Float[ArrayLik
     params: start (e.g. a perturbed constructed minimum); X: ``(n, d)``; eps: ``(n, M, d)``;
     sigma, lam: scalars ≥ 0; steps: L-BFGS iterations; memory_size: L-BFGS history (both ≥ 1).
 
-  Example:
+  Examples:
     >>> import jax, jax.numpy as jnp, relu_dae as rd
     >>> X = jnp.array([[2.0, 0.0], [-2.0, 0.1]])
     >>> W = rd.minima.memorization(X, 0.1, 0.0, p=2)

@@ -4,7 +4,7 @@ Never pickled: arrays load with ``allow_pickle=False`` and metadata is plain JSO
 Each write goes to a temporary file in the target directory, then ``os.replace``
 renames it, so a killed run leaves either the old file or the new one, never half.
 
-Example:
+Examples:
   >>> import numpy as np, tempfile, os, relu_dae as rd
   >>> d = tempfile.mkdtemp()
   >>> _ = rd.results.save(os.path.join(d, "run"), {"x": np.arange(3)}, {"sigma": 0.2})

@@ -16,7 +16,7 @@ Cor. 3.2); a generalizing one spreads it over a cluster's block (Cor. 3.3). Each
 The scale-free scores are computed on ``h / max_j |h_j|`` so ``h⁴`` neither overflows nor
 underflows; an all-zero row scores 0. Pure ``jnp``, ``jit``/``vmap``-able.
 
-Example:
+Examples:
   >>> import jax.numpy as jnp
   >>> h = jnp.array([[3.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
   >>> top1_share(h).tolist(), participation_ratio(h).tolist()
@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
@@ -72,62 +71,62 @@ def _participation_ratio(h):
   return jnp.sum(sq, axis=-1) ** 2 / (jnp.sum(sq**2, axis=-1) + 1e-30)
 
 
-def representation_std(h: Float[ArrayLike, "... p"]) -> Float[Array, "..."]:
+def representation_std(h: Float[ArrayLike, "... p"]) -> Float[Array, ...]:
   """The paper's spikiness score: std over units of a representation (§4.1), ``(..., p) → (...,)``.
 
-  Example:
+  Examples:
     >>> representation_std(jnp.array([[2.0, 0.0], [1.0, 1.0]]))
     Array([1., 0.], dtype=float32)
   """
   return _std(_representations(h))
 
 
-def l4_over_l2(h: Float[ArrayLike, "... p"]) -> Float[Array, "..."]:
+def l4_over_l2(h: Float[ArrayLike, "... p"]) -> Float[Array, ...]:
   """Scale-free spikiness ``‖h‖₄/‖h‖₂``, ``(..., p) → (...,)``: 1 for one-hot, ``p^{-1/4}`` for flat.
 
   Logged by the official code next to the paper's std score (§4.1). Computed on ``h / max|h_j|``
   (no overflow or underflow of ``h⁴``); all-zero rows give 0.
 
-  Example:
+  Examples:
     >>> l4_over_l2(jnp.array([[2.0, 0.0], [0.0, 0.0]]))
     Array([1., 0.], dtype=float32)
   """
   return _l4_over_l2(_representations(h))
 
 
-def top1_share(h: Float[ArrayLike, "... p"]) -> Float[Array, "..."]:
+def top1_share(h: Float[ArrayLike, "... p"]) -> Float[Array, ...]:
   """Share of ``‖h‖²`` in the largest unit, ``(..., p) → (...,)``: 1 for one-hot, ``1/p`` for flat.
 
   A scale-free spikiness score (§4.1): the one-hot ``h_mem`` of Cor. 3.2 gives ≈ 1. Computed on
   ``h / max|h_j|``; all-zero rows give 0.
 
-  Example:
+  Examples:
     >>> top1_share(jnp.array([[2.0, 0.0], [1.0, 1.0]]))
     Array([1. , 0.5], dtype=float32)
   """
   return _top1_share(_representations(h))
 
 
-def participation_ratio(h: Float[ArrayLike, "... p"]) -> Float[Array, "..."]:
+def participation_ratio(h: Float[ArrayLike, "... p"]) -> Float[Array, ...]:
   """``(Σ h²)² / Σ h⁴``, ``(..., p) → (...,)``: the effective number of active units.
 
   1 for a spiky (one-hot, Cor. 3.2) representation, ≈ ``p_k`` for one balanced over a block (Cor. 3.3).
   Computed on ``h / max|h_j|`` (no overflow or underflow of ``h⁴``); all-zero rows give 0.
 
-  Example:
+  Examples:
     >>> participation_ratio(jnp.array([[2.0, 0.0], [1.0, 1.0]]))
     Array([1., 2.], dtype=float32)
   """
   return _participation_ratio(_representations(h))
 
 
-def max_over_mean(h: Float[ArrayLike, "... p"]) -> Float[Array, "..."]:
+def max_over_mean(h: Float[ArrayLike, "... p"]) -> Float[Array, ...]:
   """``max_j h_j / mean_j h_j`` of ``h (..., p)``: ``p`` for one-hot, 1 for flat (higher = spikier).
 
   All-zero representations score 0. ``h`` must be nonnegative (a ReLU representation): with
   entries of both signs the mean can cancel to 0 and the ratio is meaningless.
 
-  Example:
+  Examples:
     >>> max_over_mean(jnp.array([[2.0, 0.0], [1.0, 1.0]]))
     Array([2., 1.], dtype=float32)
   """
@@ -136,12 +135,12 @@ def max_over_mean(h: Float[ArrayLike, "... p"]) -> Float[Array, "..."]:
   return jnp.max(h, axis=-1) / (jnp.mean(h, axis=-1) + 1e-12)
 
 
-def negative_participation_ratio(h: Float[ArrayLike, "... p"]) -> Float[Array, "..."]:
+def negative_participation_ratio(h: Float[ArrayLike, "... p"]) -> Float[Array, ...]:
   """``−(Σh²)²/Σh⁴``: minus :func:`participation_ratio`, so higher = spikier (detection's orientation).
 
   −1 for one-hot, −p for flat; all-zero representations score 0.
 
-  Example:
+  Examples:
     >>> negative_participation_ratio(jnp.array([[2.0, 0.0], [1.0, 1.0]]))
     Array([-1., -2.], dtype=float32)
   """
@@ -160,7 +159,7 @@ def spikiness(h: Float[ArrayLike, "... p"]) -> dict[str, Float[Array, ""]]:
   representations (no unit active — e.g. an input on the wrong side of every ReLU) carry no
   shape and are left out of every mean; if all are zero, every entry is NaN.
 
-  Example:
+  Examples:
     >>> h = jnp.array([[2.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
     >>> {k: round(float(v), 3) for k, v in spikiness(h).items()}
     {'std': 0.5, 'l4_over_l2': 0.92, 'top1_share': 0.75, 'participation_ratio': 1.5}

@@ -14,7 +14,7 @@ that depends on it is NaN. Random functions take a ``np.random.Generator`` or an
 * :func:`hierarchical_bootstrap` — two-level (seeds, then samples) bootstrap of a mean.
 * :func:`wilson_interval` — the Wilson score interval of a binomial proportion.
 
-Example:
+Examples:
   >>> import numpy as np
   >>> float(critical_n([10, 100, 1000], [1.0, 1.0, 0.0], 0.5))  # halfway in log n: 10**2.5
   316.22776601683...
@@ -91,8 +91,8 @@ def _crossings(n: np.ndarray, s: np.ndarray, level: float, relative: bool) -> np
   return np.exp(out).reshape(s.shape[:-1])
 
 
-def critical_n(n_values: Float[ArrayLike, "L"], scores: Float[ArrayLike, "... L"],
-               level: float = 0.5) -> Float[np.ndarray, "..."]:
+def critical_n(n_values: Float[ArrayLike, " L"], scores: Float[ArrayLike, "... L"],
+               level: float = 0.5) -> Float[np.ndarray, ...]:
   """The sample count at which a score curve first crosses the absolute ``level`` (a phase boundary in n).
 
   For each row of ``scores`` along increasing ``n``, the first crossing of ``level``,
@@ -113,7 +113,7 @@ def critical_n(n_values: Float[ArrayLike, "L"], scores: Float[ArrayLike, "... L"
   Returns:
     ``(...)`` critical n (float64).
 
-  Example:
+  Examples:
     >>> critical_n([10, 100, 1000], [1.0, 0.9, 0.8], 0.5).item()  # never reaches 1/2
     nan
     >>> float(critical_n([10, 100, 1000], [1.0, float("nan"), 0.0]))  # the crossing may be the failed run's
@@ -125,8 +125,8 @@ def critical_n(n_values: Float[ArrayLike, "L"], scores: Float[ArrayLike, "... L"
   return _crossings(n, s, level, relative=False)
 
 
-def critical_n_relative(n_values: Float[ArrayLike, "L"], scores: Float[ArrayLike, "... L"],
-                        fraction: float = 0.5) -> Float[np.ndarray, "..."]:
+def critical_n_relative(n_values: Float[ArrayLike, " L"], scores: Float[ArrayLike, "... L"],
+                        fraction: float = 0.5) -> Float[np.ndarray, ...]:
   """The sample count at which a score curve first crosses ``min + fraction·(max − min)`` of its own row.
 
   As :func:`critical_n` with the level ``min + fraction·(max − min)`` of each row (NaN entries
@@ -142,7 +142,7 @@ def critical_n_relative(n_values: Float[ArrayLike, "L"], scores: Float[ArrayLike
   Returns:
     ``(...)`` critical n (float64).
 
-  Example:
+  Examples:
     >>> round(float(critical_n_relative([10, 100, 1000], [1.0, 0.9, 0.8])), 6)  # crosses 0.9 at n = 100
     100.0
   """
@@ -169,7 +169,7 @@ class BootstrapCrossing(NamedTuple):
   n_c_boot_crossed: float
 
 
-def bootstrap_crossing(n_values: Float[ArrayLike, "L"], mean: Float[ArrayLike, "L"], boots: Float[ArrayLike, "B L"],
+def bootstrap_crossing(n_values: Float[ArrayLike, " L"], mean: Float[ArrayLike, " L"], boots: Float[ArrayLike, "B L"],
                        level: float) -> BootstrapCrossing:
   """Where a mean curve first crosses the absolute ``level``, with a percentile interval from its replicates.
 
@@ -189,7 +189,7 @@ def bootstrap_crossing(n_values: Float[ArrayLike, "L"], mean: Float[ArrayLike, "
   Returns:
     A :class:`BootstrapCrossing`.
 
-  Example:
+  Examples:
     >>> est = bootstrap_crossing([10, 100, 1000], np.array([0.0, 0.5, 1.0]),
     ...                          np.array([[0.0, 0.4, 1.0], [0.0, 0.6, 1.0]]), 0.5)
     >>> round(est.n_c, 6), est.n_c_where, est.n_c_boot_crossed
@@ -230,7 +230,7 @@ def _paired(x, y) -> tuple[np.ndarray, np.ndarray]:
   return x, y
 
 
-def power_law_fit(x: Float[ArrayLike, "m"], y: Float[ArrayLike, "m"]) -> tuple[float, float, float]:
+def power_law_fit(x: Float[ArrayLike, " m"], y: Float[ArrayLike, " m"]) -> tuple[float, float, float]:
   """Least-squares fit of ``y = c·x^a`` in log–log: returns ``(a, c, a's 95 % CI half-width)``.
 
   The half-width is ``t_{0.975, m−2} · stderr(a)`` (as :func:`line_fit`, on ``log x, log y``) over
@@ -238,7 +238,7 @@ def power_law_fit(x: Float[ArrayLike, "m"], y: Float[ArrayLike, "m"]) -> tuple[f
   fewer than 3 usable points, or all x equal, give ``(nan, nan, nan)``. ``x`` and ``y`` are real
   arrays with the same number of entries.
 
-  Example:
+  Examples:
     >>> a, c, half = power_law_fit([1, 2, 4, 8], [3, 12, 48, 192])
     >>> round(a, 6), round(c, 6), round(half, 6)
     (2.0, 3.0, 0.0)
@@ -267,13 +267,13 @@ class LineFit(NamedTuple):
   num: int
 
 
-def line_fit(x: Float[ArrayLike, "m"], y: Float[ArrayLike, "m"]) -> LineFit:
+def line_fit(x: Float[ArrayLike, " m"], y: Float[ArrayLike, " m"]) -> LineFit:
   """Least-squares line ``y = b + a x`` with 95 % t-intervals (``scipy.stats.linregress``).
 
   Pairs with a NaN or inf are dropped; with fewer than 3 finite pairs (no degrees of freedom for
   an interval) every number is NaN. All x equal gives NaN too. ``num`` counts the finite pairs.
 
-  Example:
+  Examples:
     >>> fit = line_fit([0.0, 1.0, 2.0, 3.0], [1.0, 3.0, 5.0, 7.0])
     >>> round(fit.slope, 6), round(fit.intercept, 6), round(fit.slope_ci, 6), fit.num
     (2.0, 1.0, 0.0, 4)
@@ -303,14 +303,14 @@ def _generator(rng) -> np.random.Generator:
 
 
 def hierarchical_bootstrap(values: Float[ArrayLike, "S m"], rng: np.random.Generator | int,
-                           num: int) -> Float[np.ndarray, "num"]:
+                           num: int) -> Float[np.ndarray, " num"]:
   """Means of ``values (S, m)`` (seeds × samples) over ``num`` two-level bootstrap replicates, ``(num,)``.
 
   Each replicate draws S seeds with replacement, then m samples with replacement within each
   drawn seed, and averages; NaN entries (failed runs) are skipped (NaN if every drawn entry is
   NaN). ``rng`` is a ``np.random.Generator`` (advanced by the call) or an integer seed.
 
-  Example:
+  Examples:
     >>> boots = hierarchical_bootstrap(np.array([[0.0, 1.0], [1.0, 1.0]]), 0, 1000)
     >>> boots.shape, bool(0.0 <= boots.min() <= boots.max() <= 1.0)
     ((1000,), True)
@@ -349,7 +349,7 @@ def wilson_interval(successes: int, trials: int, level: float = 0.95) -> tuple[f
   clipped to [0, 1]; it is ``scipy.stats.binomtest(k, n).proportion_ci(level, method="wilson")``.
   Zero trials give ``(nan, nan)``.
 
-  Example:
+  Examples:
     >>> [round(v, 4) for v in wilson_interval(0, 10)]
     [0.0, 0.2775]
   """

@@ -15,7 +15,7 @@ code (which steers only on some of the steps; :func:`step_window` converts steps
 Shapes: inputs ``y (..., d)``, target sets ``X (n, d)`` (rows are samples), vectors
 ``v (p,)``.
 
-Example:
+Examples:
   >>> import jax, jax.numpy as jnp
   >>> params = {"W": jnp.eye(2)}
   >>> v = steering_vector(params, jnp.array([[0.0, 1.0]]), 0.0, jax.random.PRNGKey(0))
@@ -26,7 +26,8 @@ Example:
 from __future__ import annotations
 
 import warnings
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable
 
 import numpy as np
 
@@ -84,7 +85,7 @@ def steering_vector(params: model.Params, X_target: jax.Array, sigma, key: jax.A
   Returns:
     ``v (p,)``.
 
-  Example:
+  Examples:
     >>> steering_vector({"W": jnp.eye(2)}, jnp.array([[1.0, 0.0], [0.0, 3.0]]), 0.0,
     ...                 jax.random.PRNGKey(0))
     Array([0.5, 1.5], dtype=float32)
@@ -115,7 +116,7 @@ def contrastive_vector(params: model.Params, X_target: jax.Array, X_source: jax.
   Returns:
     ``v (p,)``.
 
-  Example:
+  Examples:
     >>> contrastive_vector({"W": jnp.eye(2)}, jnp.array([[0.0, 1.0]]), jnp.array([[1.0, 0.0]]),
     ...                    0.0, jax.random.PRNGKey(0))
     Array([-1.,  1.], dtype=float32)
@@ -169,7 +170,7 @@ def steer(params: model.Params, y: jax.Array, v: jax.Array, a, *, represent: Cal
   Returns:
     ``(broadcast(a.shape, y.shape[:-1]), d)``.
 
-  Example:
+  Examples:
     >>> steer({"W": jnp.eye(2)}, jnp.ones((3, 2)), jnp.array([1.0, 0.0]),
     ...       jnp.array([0.0, 1.0])[:, None]).shape
     (2, 3, 2)
@@ -211,7 +212,7 @@ def response_curve(params: model.Params, Y: jax.Array, v: jax.Array, a_values,
   Returns:
     ``(A, m)`` or ``(A, m, C)``; row i belongs to ``a_values[i]``.
 
-  Example:
+  Examples:
     >>> clf = nearest_mean_classifier(jnp.array([[1.0, 0.0], [0.0, 1.0]]))
     >>> response_curve({"W": jnp.eye(2)}, jnp.array([[1.0, 0.0]]), jnp.array([0.0, 1.0]),
     ...                jnp.array([0.0, 2.0]), clf.predict)
@@ -244,7 +245,7 @@ def _roughness(c: np.ndarray):
   return jumps.sum(axis=0), jumps.max(axis=0)
 
 
-def smoothness(curve: Float[ArrayLike, "A *m"], *, per_sample: bool | None = None) -> dict:
+def smoothness(curve: Float[ArrayLike, " A *m"], *, per_sample: bool | None = None) -> dict:
   """Roughness of a response curve ``c(a)`` sampled on a grid ``a_0 < … < a_{A−1}``.
 
   ``total_variation = Σ_i |c_{i+1} − c_i|`` (equals the range ``c_{A−1} − c_0`` for a
@@ -262,7 +263,7 @@ def smoothness(curve: Float[ArrayLike, "A *m"], *, per_sample: bool | None = Non
   Returns:
     ``{"total_variation", "max_jump"}``: floats.
 
-  Example:
+  Examples:
     >>> smoothness(np.array([0.0, 0.0, 1.0, 1.0]))
     {'total_variation': 1.0, 'max_jump': 1.0}
   """
@@ -291,7 +292,7 @@ def smoothness_per_sample(curve: Float[ArrayLike, "A m"]) -> dict:
   Returns:
     ``{"total_variation", "max_jump"}``: ``(m,)`` float arrays.
 
-  Example:
+  Examples:
     >>> r = smoothness_per_sample(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]))
     >>> r["max_jump"].tolist(), r["total_variation"].tolist()
     ([1.0, 1.0], [1.0, 1.0])
@@ -324,7 +325,7 @@ def nearest_mean_classifier(means: jax.Array, *, tau: float = 1.0) -> NearestMea
   Returns:
     :class:`NearestMean`.
 
-  Example:
+  Examples:
     >>> clf = nearest_mean_classifier(jnp.array([[0.0, 0.0], [2.0, 0.0]]))
     >>> clf.predict(jnp.array([[1.5, 0.0]])), clf.proba(jnp.array([[1.0, 0.0]]))
     (Array([1], dtype=int32), Array([[0.5, 0.5]], dtype=float32))
@@ -406,7 +407,7 @@ def steered_denoiser(params, v: jax.Array, a, *, sigma_window=None) -> Partial:
   Returns:
     ``denoise(y (..., d), σ) -> (..., d)`` (σ a scalar or broadcastable to ``y.shape[:-1]``).
 
-  Example:
+  Examples:
     >>> f = steered_denoiser({"W": jnp.eye(2)}, jnp.array([0.0, 1.0]), 2.0, sigma_window=(0.1, 1.0))
     >>> f(jnp.array([1.0, 0.0]), 0.5), f(jnp.array([1.0, 0.0]), 1.5)
     (Array([1., 2.], dtype=float32), Array([1., 0.], dtype=float32))
@@ -454,7 +455,7 @@ def step_window(num_steps: int, first: int, last: int, *, sigma_max=diffusion.SI
   Returns:
     ``(lo, hi)`` floats for :func:`steered_denoiser`'s ``sigma_window``.
 
-  Example:
+  Examples:
     >>> lo, hi = step_window(3, 1, 2, sigma_max=1.0, sigma_min=0.01)
     >>> round(lo, 4), round(hi, 4)
     (0.0316, 0.3162)

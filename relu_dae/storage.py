@@ -20,7 +20,7 @@ Weights ``W`` are ``(d, p)`` (columns are units), data ``X (N, d)`` with per-sam
 ``w (N,)`` (``w_i = 0``: absent; multiplicities ignored, each present sample counts once). Pure
 ``jnp``, ``jit``/``vmap``-able over ``(W, w)``; a failed run (non-finite ``W``) is NaN.
 
-Example:
+Examples:
   >>> import jax.numpy as jnp
   >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0]])
   >>> float(stored_fraction(jnp.array([[2.0, 0.0], [0.0, 0.0]]), X))
@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
@@ -77,7 +76,7 @@ def column_cosines(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "n d"]) -> Fl
   A zero column (an unused unit) or a zero sample has no direction and gives cosine 0, so it
   matches nothing.
 
-  Example:
+  Examples:
     >>> column_cosines(jnp.array([[1.0, 0.0], [0.0, 0.0]]), jnp.array([[3.0, 0.0], [0.0, 1.0]]))
     Array([[1., 0.],
            [0., 0.]], dtype=float32)
@@ -86,10 +85,10 @@ def column_cosines(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "n d"]) -> Fl
   return _cosines(W, X)
 
 
-def best_column_cosine(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "n d"]) -> Float[Array, "n"]:
+def best_column_cosine(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "n d"]) -> Float[Array, " n"]:
   """For each sample, the largest cosine with any column of ``W``, ``(n,)``.
 
-  Example:
+  Examples:
     >>> best_column_cosine(jnp.eye(2), jnp.array([[1.0, 0.0], [1.0, 1.0]])).round(3)
     Array([1.   , 0.707], dtype=float32)
   """
@@ -116,8 +115,8 @@ def _stored(W, X, w, threshold, relative: bool = True):
   return stored & (w > 0)
 
 
-def stored_samples(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], w: Float[ArrayLike, "N"],
-                   threshold: float = STORAGE_THRESHOLD) -> Bool[Array, "N"]:
+def stored_samples(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], w: Float[ArrayLike, " N"],
+                   threshold: float = STORAGE_THRESHOLD) -> Bool[Array, " N"]:
   """Which present samples are stored in a column of ``W``, ``(N,)`` booleans (the module's criterion).
 
   Sample i is stored if ``w_i > 0``, its best column cosine is ``≥ threshold`` and that column
@@ -127,7 +126,7 @@ def stored_samples(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], w: Fl
   under tracing it gives all False, so use :func:`weighted_stored_fraction` (NaN for a failed
   run) in sweeps.
 
-  Example:
+  Examples:
     >>> X = jnp.array([[0.6, 0.8], [0.8, 0.6]])  # two samples 16° apart: cosine 0.96
     >>> stored_samples(X.sum(axis=0)[:, None], X, jnp.ones(2)).tolist()  # one column along their mean
     [False, False]
@@ -147,7 +146,7 @@ def _fraction(W, X, w, threshold, relative: bool = True):
   return _arrays.nan_unless_finite(W, jnp.sum(stored) / jnp.sum(present))
 
 
-def weighted_stored_fraction(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], w: Float[ArrayLike, "N"],
+def weighted_stored_fraction(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], w: Float[ArrayLike, " N"],
                              threshold: float = STORAGE_THRESHOLD) -> Float[Array, ""]:
   """Fraction of the present samples stored in a column of ``W`` (Cor. 3.2's signature).
 
@@ -155,7 +154,7 @@ def weighted_stored_fraction(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N 
   distinct present sample counts once, whatever its multiplicity. ``W (d, p)``, ``X (N, d)``,
   ``w (N,)`` → scalar (NaN if no sample is present, or if ``W`` is not finite: a failed run).
 
-  Example:
+  Examples:
     >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     >>> W = jnp.array([[2.0], [0.0]])
     >>> float(weighted_stored_fraction(W, X, jnp.array([3.0, 1.0, 0.0])))
@@ -171,7 +170,7 @@ def stored_fraction(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "n d"],
   """Fraction of the samples ``X (n, d)`` stored in a column of ``W (d, p)``: :func:`weighted_stored_fraction`
   with every sample present once. NaN if ``W`` is not finite (a failed run).
 
-  Example:
+  Examples:
     >>> float(stored_fraction(jnp.eye(2), jnp.array([[1.0, 0.0], [1.0, 1.0]])))
     0.5
   """
@@ -181,7 +180,7 @@ def stored_fraction(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "n d"],
   return _fraction(W, X, jnp.ones(X.shape[:1], jnp.result_type(X, jnp.float32)), threshold)
 
 
-def cosine_stored_fraction(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], w: Float[ArrayLike, "N"],
+def cosine_stored_fraction(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], w: Float[ArrayLike, " N"],
                            threshold: float = STORAGE_THRESHOLD) -> Float[Array, ""]:
   """Fraction of the present samples whose best column cosine is ``≥ threshold`` (test 1 alone).
 
@@ -189,7 +188,7 @@ def cosine_stored_fraction(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"
   column along a tight cluster's mean "stores" every sample of it. NaN if no sample is present
   or ``W`` is not finite.
 
-  Example:
+  Examples:
     >>> X = jnp.array([[0.6, 0.8], [0.8, 0.6]])
     >>> float(cosine_stored_fraction(X.sum(axis=0)[:, None], X, jnp.ones(2)))  # the mean column
     1.0
@@ -199,9 +198,9 @@ def cosine_stored_fraction(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"
   return _fraction(W, X, w, threshold, relative=False)
 
 
-def per_cluster_stored(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, "N"],
-                       w: Float[ArrayLike, "N"], num_clusters: int,
-                       threshold: float = STORAGE_THRESHOLD) -> Float[Array, "K"]:
+def per_cluster_stored(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, " N"],
+                       w: Float[ArrayLike, " N"], num_clusters: int,
+                       threshold: float = STORAGE_THRESHOLD) -> Float[Array, " K"]:
   """:func:`weighted_stored_fraction` within each cluster, ``(K,)``; NaN for clusters with no sample present.
 
   ``labels (N,)`` are integers in ``0..num_clusters−1`` (``num_clusters`` static). The half-angle
@@ -210,7 +209,7 @@ def per_cluster_stored(W: Float[ArrayLike, "d p"], X: Float[ArrayLike, "N d"], l
   stored, abundant ones not). A non-finite ``W`` (a failed run) gives NaN for every cluster,
   which ``regime`` reads as ``NO_CLUSTER``, never as a regime.
 
-  Example:
+  Examples:
     >>> X = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     >>> per_cluster_stored(jnp.array([[1.0], [0.0]]), X, jnp.array([0, 1, 1]), jnp.ones(3), 2).tolist()
     [1.0, 0.0]

@@ -46,7 +46,7 @@ without a ``spec.json``, is refused, and ``workdir/.lock`` refuses a concurrent 
 With several devices the configuration axis of a chunk is sharded over a 1-D mesh
 (``NamedSharding``).
 
-Example:
+Examples:
   >>> import jax, tempfile, relu_dae as rd
   >>> X = rd.data.locally_sparse(jax.random.PRNGKey(0), n=8, d=16)
   >>> grid = rd.sweep.Grid(n=(2, 8), sigma=(0.1, 0.3))
@@ -437,7 +437,7 @@ def sample_weights(labels: jax.Array, first: jax.Array, n, duplicated, num_clust
     n: training-set size; duplicated: fraction of clusters duplicated.
     num_clusters: K (static).
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp
     >>> labels = jnp.array([0, 1, 0, 1, 0]); first = jnp.array([1, 1, 0, 0, 0], bool)
     >>> sample_weights(labels, first, 4, 0.5, 2).tolist()
@@ -565,7 +565,7 @@ def flatten(tree: dict, prefix: str = "") -> dict:
 def unflatten(flat: dict, name: str):
   """``flat[name]`` if present, else the nested dict of every ``name.*`` entry (inverse of :func:`flatten`).
 
-  Example:
+  Examples:
     >>> unflatten({"p.W": 1, "p.t.b": 2, "q": 3}, "p")
     {'W': 1, 't': {'b': 2}}
   """
@@ -1053,7 +1053,7 @@ def _axis_value(axis: str, v):
 def positions(grid: Grid, configs: dict) -> np.ndarray:
   """Rows of ``grid.configurations()`` holding the configurations ``{axis: (m,)}``, ``(m,)``.
 
-  Example:
+  Examples:
     >>> grid = Grid(n=(2, 4), sigma=(0.1, 0.2), p=(8,))
     >>> positions(grid, {"n": [4, 2], "sigma": [0.1, 0.2], "lam": [0.0] * 2, "p": [8, 8], "seed": [0, 0],
     ...                  "duplicated": [0.0] * 2, "data": [0, 0]}).tolist()
@@ -1192,7 +1192,7 @@ def measure(res: SweepResult, fn: Callable, *, pool, labels=None, select=None, e
     ``{name: (C, ...)}`` floats (integer measures become floats), NaN for configurations
     that are not ok (:attr:`SweepResult.ok`) or not selected.
 
-  Example:
+  Examples:
     >>> import jax, jax.numpy as jnp, tempfile, relu_dae as rd
     >>> X = rd.data.locally_sparse(jax.random.PRNGKey(0), n=8, d=16)
     >>> config = rd.sweep.SweepConfig(rd.train.TrainConfig(steps=20, learning_rate=1e-2), p_max=8)
@@ -1256,7 +1256,7 @@ def interleave(X, labels) -> tuple[np.ndarray, np.ndarray]:
 
   Returns ``(X, labels)`` reordered (cluster order: sorted ids; within a cluster, original order).
 
-  Example:
+  Examples:
     >>> import numpy as np
     >>> interleave(np.arange(5)[:, None], np.array([0, 0, 0, 1, 1]))[1].tolist()
     [0, 1, 0, 1, 0]

@@ -26,7 +26,7 @@ Old names kept as aliases: ``cor32_loss`` = :func:`memorization_loss_with_decay`
 
 Data ``X`` are ``(n, d)`` (rows are samples); weights ``W`` are ``(d, p)``.
 
-Example:
+Examples:
   >>> import jax.numpy as jnp
   >>> float(generalization_test_loss(jnp.diag(jnp.array([3.0, 1.0])), 1.0, 1).wiener_risk)  # 3/4 + 1
   1.75
@@ -34,7 +34,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -86,7 +87,7 @@ def memorization_loss_with_decay(X: Float[ArrayLike, "n d"], sigma: Real[ArrayLi
   residual — when the samples are pairwise negatively correlated. Needs ``nλ < min_i a_i``,
   every ``a_i > 0`` and ``a_i²`` finite in X's dtype (``ValueError`` otherwise).
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp
     >>> round(float(memorization_loss_with_decay(jnp.array([[1.0, 0.0]]), sigma=1.0)), 6)
     0.5
@@ -158,7 +159,7 @@ def generalization_gram_limit(S: Float[ArrayLike, "d d"], lam: Real[ArrayLike, "
   Returns:
     ``(d, d)`` symmetric matrix.
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp
     >>> generalization_gram_limit(jnp.diag(jnp.array([3.0, 1.0])), 0.0, 1.0, 1.0, 1).tolist()
     [[0.75, 0.0], [0.0, 0.0]]
@@ -242,7 +243,7 @@ def generalization_test_loss(S: Float[ArrayLike, "*K d d"], sigma: Real[ArrayLik
     lam: λ ≥ 0.
     rho: ``(K,)`` mixing weights, > 0 and summing to 1 (default uniform).
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp
     >>> r = generalization_test_loss(jnp.diag(jnp.array([3.0, 1.0])), 1.0, 1)
     >>> float(r.bias_only), float(r.wiener_risk)   # 3/16 + 1, 3/4 + 1
@@ -278,7 +279,7 @@ def linear_ae_min_loss(X: Float[ArrayLike, "n d"], sigma: Real[ArrayLike, ""], l
   Args:
     X: ``(n, d)``; sigma, lam: ≥ 0; p: hidden units, ≤ d.
 
-  Example:
+  Examples:
     >>> import jax.numpy as jnp
     >>> float(linear_ae_min_loss(jnp.array([[1.0, 0.0]]), sigma=1.0, lam=0.0, p=1))
     0.5
@@ -308,7 +309,7 @@ def residual_bound(gamma: Real[ArrayLike, "*shape"], sigma: Real[ArrayLike, "*sh
   σ = 0 gives 0; γ = 0 gives C for every σ > 0 (also where σ² underflows). ``gamma`` and
   ``sigma`` may be arrays that broadcast together.
 
-  Example:
+  Examples:
     >>> round(float(residual_bound(1.0, 1.0)), 4)
     0.6065
   """
@@ -370,7 +371,7 @@ def two_sample_residual(a: Real[ArrayLike, "*shape"], b: Real[ArrayLike, "*shape
   Returns:
     :class:`TwoSample`.
 
-  Example:
+  Examples:
     >>> r = two_sample_residual(1.0, 1.5, 0.2)
     >>> bool(0 < float(r.residual) < 1e-3), float(r.x)
     (True, 25.0)

@@ -12,7 +12,7 @@ Weight decay enters two ways, both optional:
 * ``decoupled_weight_decay``: the optimizer's own decay, ``W ← W − lr·wd·W`` applied
   after the adaptive scaling (AdamW-style); it changes the objective.
 
-Example:
+Examples:
   >>> import jax, relu_dae as rd
   >>> key = jax.random.PRNGKey(0)
   >>> X = rd.data.locally_sparse(key, n=4, d=8)

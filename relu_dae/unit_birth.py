@@ -37,7 +37,7 @@ weights ``(d, p)``. Every function here normalizes ``u`` itself (``g`` is a func
 direction ``u/‖u‖``) and needs σ > 0. Use float64 for :func:`passes` and :func:`threshold`:
 the margin along ``x̂_i`` is a difference of O(λ) terms.
 
-Example:
+Examples:
   >>> import jax, jax.numpy as jnp
   >>> from relu_dae import unit_birth
   >>> X = jnp.array([[2.0, -1.0, 0.0], [-1.0, 2.0, 0.0]])

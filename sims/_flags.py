@@ -106,10 +106,10 @@ def prepare_workdir(workdir: str, app: str, settings: dict, *, overwrite: bool) 
     >>> d = tempfile.mkdtemp()
     >>> _ = prepare_workdir(d, "demo", {"n": 1}, overwrite=False)
     >>> _ = prepare_workdir(d, "demo", {"n": 1}, overwrite=False)  # same run: resumes
-    >>> prepare_workdir(d, "demo", {"n": 2}, overwrite=False)
+    >>> prepare_workdir(d, "demo", {"n": 2}, overwrite=False)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    sims._flags.FlagError: --workdir=... holds a demo run with other settings (n: 1 there, 2 now); pass --overwrite to replace it, or choose a new --workdir
+    sims._flags.FlagError: --workdir=... holds a demo run with other settings (n: 1 there, 2 now); pass --overwrite ...
   """
   import json
   import shutil

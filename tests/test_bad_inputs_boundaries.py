@@ -68,7 +68,8 @@ CASES = [
     case(bd.refine_n, ValueError, "per_bracket", lambda: refine(per_bracket=1.5)),
     case(bd.refine_n, TypeError, "estimate", lambda: refine(estimate=None)),
     case(bd.capacity_bound, ValueError, "n_star", lambda: bd.capacity_bound(np.array([-7.0]), 16)),
-    case(bd.refine_n, ValueError, "low <= estimate <= high", lambda: bd.refine_n([4, 8, 16], np.array([6.0]), np.array([7.0]), np.array([5.0]))),
+    case(bd.refine_n, ValueError, "low <= estimate <= high",
+         lambda: bd.refine_n([4, 8, 16], np.array([6.0]), np.array([7.0]), np.array([5.0]))),
 ]
 
 

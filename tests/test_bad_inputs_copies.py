@@ -7,7 +7,7 @@ The functions moved here from relu_dae.metrics / relu_dae.detection, whose table
 import pytest
 
 from relu_dae import copies
-from _bad_inputs import case, check, check_coverage, ids
+from _bad_inputs import check, check_coverage, ids
 from test_bad_inputs_detection import CASES as _DETECTION
 from test_bad_inputs_metrics import CASES as _METRICS
 

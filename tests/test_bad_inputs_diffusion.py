@@ -130,7 +130,8 @@ CASES = [
     case(df.sample_trajectory, ValueError, "noise", lambda: traj(noise=jnp.ones((2, 2, 3)))),
     case(df.sample_trajectory, ValueError, "noise", lambda: traj(noise=jnp.ones((3, 2, 3)), deterministic=True)),
     case(df.sample_trajectory, TypeError, "return_trajectory", lambda: traj(return_trajectory=True)),  # not a keyword
-    case(df.train, ValueError, "tying", lambda: df.train(P, X, KEY, tr.TrainConfig(steps=2, chunk_size=1, tying="aliased"))),
+    case(df.train, ValueError, "tying",
+         lambda: df.train(P, X, KEY, tr.TrainConfig(steps=2, chunk_size=1, tying="aliased"))),
 ]
 
 

@@ -44,7 +44,8 @@ CASES = [
     case(T.memorization_loss_with_decay, TypeError, "lam", lambda: c32(lam="0")),
     case(T.generalization_gram_limit, TypeError, r"\bS\b", lambda: c33(S="abc")),
     case(T.generalization_gram_limit, ValueError, r"\bS\b", lambda: c33(S=jnp.ones((2, 3)))),
-    case(T.generalization_gram_limit, ValueError, r"\bS\b", lambda: c33(S=jnp.array([[1.0, 0.5], [0.0, 1.0]]))),  # asymmetric
+    case(T.generalization_gram_limit, ValueError, r"\bS\b",
+         lambda: c33(S=jnp.array([[1.0, 0.5], [0.0, 1.0]]))),  # asymmetric
     case(T.generalization_gram_limit, ValueError, r"\bS\b", lambda: c33(S=-S)),  # not positive semi-definite
     case(T.generalization_gram_limit, ValueError, "rho", lambda: c33(rho=0.0)),
     case(T.generalization_gram_limit, ValueError, "rho", lambda: c33(rho=2.0)),
@@ -57,7 +58,8 @@ CASES = [
     case(T.generalization_test_loss, ValueError, r"\bS\b", lambda: c33t(S=with_nan(SK, (0, 0, 0)))),
     case(T.generalization_test_loss, ValueError, "rank", lambda: c33t(rank=[1, 1, 1])),
     case(T.generalization_test_loss, ValueError, "rank", lambda: c33t(rank=0)),
-    case(T.generalization_test_loss, ValueError, "rank", lambda: c33t(S=jnp.diag(jnp.array([3.0, 0.0])), sigma=0.0, rank=2)),
+    case(T.generalization_test_loss, ValueError, "rank",
+         lambda: c33t(S=jnp.diag(jnp.array([3.0, 0.0])), sigma=0.0, rank=2)),
     case(T.generalization_test_loss, ValueError, "rho", lambda: c33t(rho=[1.0])),
     case(T.generalization_test_loss, ValueError, "rho", lambda: c33t(rho=[1.5, -0.5])),
     case(T.generalization_test_loss, ValueError, "rho", lambda: c33t(rho=[20.0, 20.0])),  # counts, not weights

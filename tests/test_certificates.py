@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from relu_dae import certificates, data, losses, minima, theory
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gen_instance():
   """Small separable mixture whose W_gen has a block-diagonal clean mask (γ_op > 0)."""
   X, labels, _ = data.separable_mixture(jax.random.PRNGKey(1), d=10, K=3, n_per_cluster=20, alpha=0.05,
@@ -73,7 +73,7 @@ def test_memorization_minimum_is_certified(x64):
 
 
 def test_generalization_minimum_is_certified_with_rotation_zero_modes(x64):
-  X, labels, sigma, lam, ps, W = _gen_instance()
+  X, _labels, sigma, lam, ps, W = _gen_instance()
   c = certificates.stationarity({"W": W}, X, sigma, lam)
   assert float(c.rel_grad_norm) <= 1e-6
   assert float(c.min_hessian_eig) >= -1e-8
@@ -84,7 +84,7 @@ def test_generalization_minimum_is_certified_with_rotation_zero_modes(x64):
 
 
 def test_random_point_is_not_stationary(x64):
-  X, labels, sigma, lam, ps, _ = _gen_instance()
+  X, _labels, sigma, lam, ps, _ = _gen_instance()
   W = 0.3 * jax.random.normal(jax.random.PRNGKey(3), (10, sum(ps)))
   c = certificates.stationarity({"W": W}, X, sigma, lam)
   assert float(c.rel_grad_norm) > 1e-2

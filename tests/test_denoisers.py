@@ -3,7 +3,6 @@
 import numpy as np
 import jax
 import jax.numpy as jnp
-import pytest
 
 from relu_dae import data
 from relu_dae import denoisers
@@ -78,7 +77,7 @@ def test_wiener_rank_truncation_and_shrink(x64):
 
 
 def test_spectral_mixture_equals_cholesky_mixture(x64):
-  X, labels, spec = data.separable_mixture(jax.random.PRNGKey(4), d=6, K=3, n_per_cluster=5, alpha=0.4,
+  X, _labels, spec = data.separable_mixture(jax.random.PRNGKey(4), d=6, K=3, n_per_cluster=5, alpha=0.4,
                                            beta=-0.4, rank=3)
   m = spec.mixture
   evals, evecs = jnp.linalg.eigh(m.covs)

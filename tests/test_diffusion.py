@@ -1,5 +1,7 @@
 """Tests for relu_dae.diffusion: the time-conditioned model, its loss, training and samplers."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -193,7 +195,7 @@ def test_supplied_noise_reproduces_the_drawn_noise_and_an_independent_recursion(
   z2 = np.asarray(jax.random.normal(jax.random.PRNGKey(11), (steps, m, d), jnp.float64))
   out = np.asarray(diffusion.sample(den, jax.random.PRNGKey(0), m, d, num_steps=steps, x_init=x_init, noise=z2))
   x = x_init.copy()  # numpy: the exact posterior mean of N(μ, s²I) and the ancestral update
-  for i, (a, b) in enumerate(zip(sigmas[:-1], sigmas[1:])):
+  for i, (a, b) in enumerate(itertools.pairwise(sigmas)):
     x_hat = mu + s**2 / (s**2 + a**2) * (x - mu)
     x = x + (a**2 - b**2) / a**2 * (x_hat - x) + (np.sqrt(a**2 - b**2) if b > 0 else 0.0) * z2[i]
   np.testing.assert_allclose(out, x, rtol=1e-10, atol=1e-12)

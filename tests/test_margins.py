@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from relu_dae import data, margins, minima
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gen_instance():
   """Small separable mixture whose W_gen has a block-diagonal clean mask (γ_op > 0)."""
   X, labels, _ = data.separable_mixture(jax.random.PRNGKey(1), d=10, K=3, n_per_cluster=20, alpha=0.05,
@@ -80,7 +80,7 @@ def test_margin_bad_inputs():
 
 
 def test_margin_batch_equals_margin_per_instance(x64):
-  X, labels, sigma, lam, ps, W = _gen_instance()
+  X, labels, _sigma, _lam, ps, W = _gen_instance()
   owner = np.repeat(np.arange(3), ps)
   Xs, Ws = jnp.stack([X, -X]), jnp.stack([W, W])  # the second flips every mask: negative margin
   batch = margins.margin_batch(Xs, labels, Ws, owner)
@@ -104,7 +104,7 @@ def _brute_block_gap(X, sign, Wk, num=20001):
   return best
 
 
-def test_best_rotation_matches_a_dense_search_over_O2_and_keeps_the_gram(x64):
+def test_best_rotation_matches_a_dense_search_over_o2_and_keeps_the_gram(x64):
   rescued = 0
   for seed in range(6):
     X, labels, _, _ = data.separable_mixture_arrays(jax.random.PRNGKey(seed), d=8, counts=(10, 10), alpha=0.4,

@@ -33,7 +33,8 @@ def test_mask_flip_edge_cases():
   P = mask_flips.mask_flip_probability(X, W, 1.0)
   np.testing.assert_allclose(P, [[0.5, 0.15865525]], rtol=1e-6)
   assert float(mask_flips.mask_stability(X, W, 0.0)[0]) == 0.0
-  assert float(mask_flips.mask_stability(X, jnp.ones((2, 5)) * jnp.array([[1.0], [0.0]]) * 1e-3 + jnp.array([[0.0], [1.0]]), 10.0)[0]) <= 1.0
+  W_wide = jnp.ones((2, 5)) * jnp.array([[1.0], [0.0]]) * 1e-3 + jnp.array([[0.0], [1.0]])
+  assert float(mask_flips.mask_stability(X, W_wide, 10.0)[0]) <= 1.0
   with pytest.raises(ValueError, match="sigma"):
     mask_flips.mask_flip_probability(X, W, -1.0)
   with pytest.raises(ValueError, match="num_draws"):

@@ -15,7 +15,6 @@ from relu_dae import losses
 from relu_dae import metrics
 from relu_dae import storage
 from relu_dae import minima
-from relu_dae import model
 
 
 def test_match_columns_equals_exhaustive_search():
@@ -352,7 +351,7 @@ def test_metrics_vmap_over_configurations_equals_loop():
   batched = jax.jit(jax.vmap(measure))(Ws, ws, sigmas, lams, ps)
   single = jax.jit(measure)
   for b in range(B):
-    jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x[b], y, rtol=2e-4, atol=1e-6),
+    jax.tree_util.tree_map(lambda x, y, b=b: np.testing.assert_allclose(x[b], y, rtol=2e-4, atol=1e-6),
                            batched, single(Ws[b], ws[b], sigmas[b], lams[b], ps[b]))
 
 

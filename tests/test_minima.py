@@ -10,7 +10,6 @@ from relu_dae import data
 from relu_dae import denoisers
 from relu_dae import losses
 from relu_dae import minima
-from relu_dae import model
 
 
 def _max_abs_grad(fn, params):
@@ -37,10 +36,10 @@ def test_memorization_is_stationary_for_eq6(x64, tied):
   for sigma, lam in [(0.0, 0.02), (0.4, 0.02), (0.4, 0.0)]:
     W = minima.memorization(X, sigma, lam, p=8)
     params = {"W": W} if tied else {"W1": W, "W2": W}
-    g = _max_abs_grad(lambda P: losses.frozen_mask_loss(P, X, sigma, lam), params)
+    g = _max_abs_grad(lambda P, sigma=sigma, lam=lam: losses.frozen_mask_loss(P, X, sigma, lam), params)
     assert g < 1e-12, (sigma, lam, g)
     if sigma == 0.0:
-      g0 = _max_abs_grad(lambda P: losses.dae_loss(P, X, jax.random.PRNGKey(0), 0.0, lam), params)
+      g0 = _max_abs_grad(lambda P, lam=lam: losses.dae_loss(P, X, jax.random.PRNGKey(0), 0.0, lam), params)
       assert g0 < 1e-12
 
 
@@ -83,7 +82,7 @@ def test_memorization_loss_matches_monte_carlo(x64):
 
 
 def _cluster(key, n_k=40, d=6, rank=3):
-  X, labels, _ = data.separable_mixture(key, d=d, K=1, n_per_cluster=n_k, alpha=0.6, beta=0.0, rank=rank, norm=2.0)
+  X, _labels, _ = data.separable_mixture(key, d=d, K=1, n_per_cluster=n_k, alpha=0.6, beta=0.0, rank=rank, norm=2.0)
   return X
 
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from relu_dae import data, losses, minima, moment_matching
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gen_instance():
   """Small separable mixture whose W_gen has a block-diagonal clean mask (γ_op > 0)."""
   X, labels, _ = data.separable_mixture(jax.random.PRNGKey(1), d=10, K=3, n_per_cluster=20, alpha=0.05,
@@ -36,7 +36,7 @@ def test_moment_matched_noise_has_exact_moments_and_checks_inputs(x64):
 
 
 def test_moment_matched_loss_is_frozen_loss_without_flips_and_mc_with_them(x64):
-  X, labels, sigma, lam, ps, W = _gen_instance()
+  X, _labels, _sigma, lam, _ps, W = _gen_instance()
   eps = moment_matching.moment_matched_noise(jax.random.PRNGKey(2), X.shape[0], 20, X.shape[1])
   params = {"W": W}
   # at tiny σ no draw flips a mask: equal to the exact frozen-mask expectation
@@ -46,7 +46,8 @@ def test_moment_matched_loss_is_frozen_loss_without_flips_and_mc_with_them(x64):
   # at any σ: an unbiased estimate of Eq. (6); compare with a large independent Monte Carlo
   big = 1.0
   mm = np.mean([float(moment_matching.moment_matched_loss(
-      params, X, moment_matching.moment_matched_noise(jax.random.PRNGKey(10 + s), X.shape[0], 20, X.shape[1]), big, lam))
+      params, X, moment_matching.moment_matched_noise(jax.random.PRNGKey(10 + s), X.shape[0], 20, X.shape[1]),
+      big, lam))
       for s in range(10)])
   mc = float(losses.dae_loss(params, X, jax.random.PRNGKey(5), big, lam, num_noise=4000))
   assert abs(mm - mc) < 0.02 * mc

@@ -136,7 +136,6 @@ def test_streamed_cluster_spectra_give_the_old_generalization_targets():
 def test_phase_diagram_presets_build_valid_grids():
   from sims import phase_diagram
   from sims.configs import phase_diagram as phase_config
-  from relu_dae import sweep
   for preset in ("smoke", "default", "paper"):
     c = phase_config.get_config(preset)
     for experiment in phase_diagram.EXPERIMENTS:
@@ -152,7 +151,7 @@ def test_refinement_rounds_add_n_inside_brackets_and_resume_bit_identically(tmp_
   """One adaptive round on the smoke n × σ sweep: the new n lie strictly inside the brackets
   of the round-0 storage crossings; a run killed inside the refinement round resumes to the
   same bytes; the merged grid is the union, every configuration measured once."""
-  from relu_dae import boundaries, sweep
+  from relu_dae import sweep
   from sims import phase_diagram
   from sims.configs import phase_diagram as phase_config
   c = phase_config.get_config("smoke")

@@ -24,7 +24,7 @@ figure directory (default ``<workdir>/figures``).
 from __future__ import annotations
 
 from sims import _flags
-from sims.phase_diagram.experiments import (  # noqa: F401  (re-exported: the app's old names)
+from sims.phase_diagram.experiments import (
     EXPERIMENTS, Family, Metrics, cluster_spectra, families, grid, measure, mixture_family, num_families, premises,
     refinement, run_experiment, sparse_family, train_config)
 from sims.phase_diagram.validate import validate_config, validate_experiments

@@ -11,15 +11,15 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.colors import ListedColormap
+import numpy as np
 
-import relu_dae as rd  # noqa: E402
-from relu_dae import metrics  # noqa: E402
-from relu_dae import plotting  # noqa: E402
-from sims.phase_diagram import analysis  # noqa: E402
-from sims.phase_diagram.analysis import SCORES  # noqa: E402
+import relu_dae as rd
+from relu_dae import metrics
+from relu_dae import plotting
+from sims.phase_diagram import analysis
+from sims.phase_diagram.analysis import SCORES
 
 __all__ = ["FIGURES", "draw_all", "draw_critical", "draw_hybrid", "draw_n_p", "draw_n_sigma"]
 

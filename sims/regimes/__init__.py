@@ -28,7 +28,7 @@ import time
 from sims import _flags
 from sims.regimes import analysis
 from sims.regimes import experiments as _experiments
-from sims.regimes.experiments import EXPERIMENTS, Trained  # noqa: F401
+from sims.regimes.experiments import EXPERIMENTS, Trained
 from sims.regimes.validate import validate_config, validate_experiments
 
 __all__ = ["EXPERIMENTS", "Trained", "run", "validate_config", "validate_experiments"]

@@ -15,11 +15,11 @@ import jax.numpy as jnp
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
+import numpy as np
 
-import relu_dae as rd  # noqa: E402
-from relu_dae import plotting  # noqa: E402
-from sims.regimes import analysis  # noqa: E402
+import relu_dae as rd
+from relu_dae import plotting
+from sims.regimes import analysis
 
 __all__ = ["MAX_COLS", "column_note", "draw_representations", "draw_weights", "memorization_panel",
            "block_panel", "digits_panel"]
