@@ -653,12 +653,11 @@ def _prepare_data(pool, labels) -> tuple[np.ndarray, np.ndarray, int]:
     raise ValueError(f"labels must be nonnegative integers of shape (N,) or (A, N) = {pools.shape[:2]}, "
                      f"got shape {labels.shape}")
   labels = labels.astype(np.int32)
-  K = int(labels.max()) + 1
-  gaps = [a for a in range(labels.shape[0]) if np.unique(labels[a]).size != K]
+  gaps = [a for a in range(labels.shape[0]) if np.unique(labels[a]).size != labels[a].max() + 1]
   if gaps:  # an empty id would count as a cluster: Grid.duplicated and per-cluster scores would miss it
-    raise ValueError(f"labels must number the clusters 0..K-1 with no gap in every pool (K={K}), but pool(s) "
-                     f"{gaps[:5]} lack some ids: relabel with np.unique(labels, return_inverse=True)")
-  return pools, labels, K
+    raise ValueError(f"labels must number each pool's clusters 0..K_a-1 with no gap, but pool(s) {gaps[:5]} "
+                     "skip some ids: relabel with np.unique(labels, return_inverse=True)")
+  return pools, labels, int(labels.max()) + 1
 
 
 def _validate(grid: Grid, config: SweepConfig, pools: np.ndarray, labels_given: bool) -> None:

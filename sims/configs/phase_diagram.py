@@ -10,6 +10,7 @@ e.g. ``--config.n_sigma.sigma='(0.1, 0.3)'``.
 import ml_collections
 from ml_collections import config_dict
 
+from relu_dae.storage import STORAGE_THRESHOLD
 from sims.configs import pow2
 
 
@@ -36,7 +37,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.convergence = ml_collections.ConfigDict(dict(patience=2, rtol=1e-3, factor=0.5, min_scale=1 / 64,
                                                  wtol=0.05, rise=2.0, norm_rise=10.0, monitor_draws=16))
   c.lam = 1e-3
-  c.stored_threshold = 0.9  # best column cosine for a sample to count as stored
+  c.stored_threshold = STORAGE_THRESHOLD  # 0.9: best column cosine for a sample to count as stored (+ half-angle test)
   c.eval_noise = 4  # noise draws per sample for the denoising metrics
   c.memory_budget_mb = 1024.0
   n = pow2(4, 256)

@@ -116,7 +116,7 @@ def cluster_spectra(fam: Family, n: int, duplicated: float) -> tuple[Float[np.nd
   set (the first ``n`` pool rows, clusters ``k < round(duplicated·K)`` replaced by copies of their
   first row: ``sweep.sample_weights``), on the host, one cluster at a time.
 
-  The ``metrics.cluster_spectra`` of that training set, computed with numpy in float64 (no
+  The ``minima.cluster_spectra`` of that training set, computed with numpy in float64 (no
   batched LAPACK call runs inside a ``vmap``: jaxlib 0.10's CPU kernels can deadlock there on a
   2-core machine) and stored as float32. Only the ``(K, d, d)`` result and one cluster's
   ``(d, d)`` Gram are held at a time; every σ, λ, p sharing ``(n, duplicated)`` reuses it.
@@ -164,20 +164,20 @@ class Metrics:
     W = values["params"]
     params = {"W": W}
     X_test = shared["X_test"]
-    per_cluster = metrics.per_cluster_stored(W, X, labels, w, K, self.stored_threshold, relative=True)
-    mem = metrics.memorization_target(X, w, sigma, lam)
-    gen = metrics.generalization_gram(*shared["spectra"], sigma, lam, jnp.maximum(p // K, 1))
+    per_cluster = rd.storage.per_cluster_stored(W, X, labels, w, K, self.stored_threshold)
+    mem = rd.minima.memorization_target(X, w, sigma, lam)
+    gen = rd.minima.generalization_gram(*shared["spectra"], sigma, lam, jnp.maximum(p // K, 1))
     gaps = metrics.denoising_gaps(params, X, w, key, sigma, lambda y: shared["gt"](y, sigma), X_test,
                                   num_noise=self.eval_noise)
     y_test = X_test + sigma * jax.random.normal(jax.random.fold_in(key, 7), X_test.shape)
-    copies = jnp.mean(metrics.is_copy(metrics.nn_ratio(rd.model.apply(params, y_test), X, w)))
+    copies = jnp.mean(rd.copies.is_copy(rd.copies.nearest_neighbour_ratio(rd.model.apply(params, y_test), X, w)))
     y_train = X + sigma * jax.random.normal(jax.random.fold_in(key, 8), X.shape)
-    spiky = metrics.spikiness(rd.model.represent(params, y_train[:64]))
+    spiky = rd.spikiness.spikiness(rd.model.represent(params, y_train[:64]))
     units = _units_per_cluster(params, X, labels, w, K) if K <= _MAX_K else jnp.full(_MAX_K, jnp.nan)
     d_emp, d_gt = gaps["train_dist_emp"], gaps["train_dist_gt"]
     return dict(
-        stored=metrics.weighted_stored_fraction(W, X, w, self.stored_threshold, relative=True),
-        stored_95=metrics.weighted_stored_fraction(W, X, w, 0.95, relative=True),
+        stored=rd.storage.weighted_stored_fraction(W, X, w, self.stored_threshold),
+        stored_95=rd.storage.weighted_stored_fraction(W, X, w, 0.95),
         per_cluster_stored=_pad(per_cluster),
         regime=metrics.regime(per_cluster),
         dist_mem=metrics.gram_distance(W, mem @ mem.T), dist_gen=metrics.gram_distance(W, gen),

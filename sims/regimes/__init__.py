@@ -72,7 +72,7 @@ def run(config, workdir: str, figdir: str | None = None, *, experiments=(), prog
     m, dup_rows = _experiments.hybrid(keys["hyb"], d, c, progress=progress)
     summary["hybrid"] = analysis.block_summary(m, keys["eval"], hybrid=True)
     summary["hybrid"]["duplicate_best_cosine"] = (
-        rd.metrics.best_column_cosine(m.W, m.X[dup_rows]).tolist())
+        rd.storage.best_column_cosine(m.W, m.X[dup_rows]).tolist())
     panels.append(plots.block_panel(
         m, f"hybrid: {c.n_duplicated} duplicated ×{c.copies} + {c.n_abundant} abundant clusters", c.n_duplicated))
     arrays.update(hyb_X=m.X, hyb_labels=m.labels, hyb_W=m.W)

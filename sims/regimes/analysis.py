@@ -30,7 +30,7 @@ def memorization_summary(m, key) -> dict:
   W_mem = rd.minima.memorization(X, sigma, lam, W.shape[1])
   _, cos = rd.metrics.match_columns(W, X.T)
   return dict(min_cosine_sample_column=float(cos.min()), mean_cosine=float(cos.mean()),
-              stored_fraction=float(rd.metrics.stored_fraction(W, X)),
+              stored_fraction=float(rd.storage.stored_fraction(W, X)),
               projector_error_vs_W_mem=float(rd.metrics.projector_error(W, W_mem)),
               loss=_loss(W, X, sigma, lam, key), loss_W_mem=_loss(W_mem, X, sigma, lam, key),
               cor32_loss_lambda0=float(rd.minima.memorization_loss(X, sigma)))
@@ -54,8 +54,8 @@ def blocks(m):
     if p_k <= rank:  # Eq. (8) holds up to the rotation O_k: align it to the learned block
       ref = rd.metrics.procrustes_align(block, Wk)
     else:  # more units than directions (e.g. a duplicated cluster split over two units)
-      ref = block[:, np.asarray(jnp.argmax(rd.metrics.column_cosines(block, Wk.T), axis=1))]
-    cos = np.asarray(jnp.diagonal(rd.metrics.column_cosines(Wk, ref.T)))
+      ref = block[:, np.asarray(jnp.argmax(rd.storage.column_cosines(block, Wk.T), axis=1))]
+    cos = np.asarray(jnp.diagonal(rd.storage.column_cosines(Wk, ref.T)))
     out.append((k, np.flatnonzero(np.asarray(owner) == k), np.asarray(ref), np.asarray(Wk), cos, err))
   return np.asarray(owner), counts, out
 
@@ -66,18 +66,18 @@ def block_summary(m, key, *, hybrid: bool = False) -> dict:
   X, labels, W, sigma, lam = m.X, m.labels, m.W, m.sigma, m.lam
   owner, counts, per = blocks(m)
   W_an = (rd.minima.hybrid if hybrid else rd.minima.generalization)(X, labels, sigma, lam, counts.tolist())
-  best = rd.metrics.best_column_cosine(W, X)  # do columns store samples? (they should not)
+  best = rd.storage.best_column_cosine(W, X)  # do columns store samples? (they should not)
   return dict(allocation=counts.tolist(), dead_units=int(np.sum(owner < 0)),
               block_projector_errors=[e for *_, e in per],
-              stored_fraction=float(rd.metrics.stored_fraction(W, X)), max_cosine_sample_column=float(best.max()),
+              stored_fraction=float(rd.storage.stored_fraction(W, X)), max_cosine_sample_column=float(best.max()),
               loss=_loss(W, X, sigma, lam, key), loss_analytic=_loss(W_an, X, sigma, lam, key))
 
 
 def digits_generalization_summary(m, key) -> dict:
   """How close the columns of the all-digits model come to any training image."""
   X, W = m.X, m.W
-  cos = np.asarray(rd.metrics.column_cosines(W, X)).max(axis=0)
-  return dict(n=int(X.shape[0]), stored_fraction=float(rd.metrics.stored_fraction(W, X)),
+  cos = np.asarray(rd.storage.column_cosines(W, X)).max(axis=0)
+  return dict(n=int(X.shape[0]), stored_fraction=float(rd.storage.stored_fraction(W, X)),
               max_cosine_column_sample=float(cos.max()), median_cosine_column_sample=float(np.median(cos)),
               loss=_loss(W, X, m.sigma, m.lam, key))
 
