@@ -157,7 +157,7 @@ def _bootstrap_curves(rng, curves, num: int, level: float = 0.95) -> dict:
 
   def stats(cols):
     mean = steering.smoothness(cols)  # of the mean curve
-    per = steering.smoothness(cols, per_sample=True)  # of each input's curve
+    per = steering.smoothness_per_sample(cols)  # of each input's curve
     return np.array([mean["total_variation"], mean["max_jump"], per["total_variation"].mean(),
                      per["max_jump"].mean()])
 

@@ -18,7 +18,7 @@ exact mixture denoiser f_gt (never copies, up to the criterion's own false posit
 single-σ DAE of Eq. (5) trained by ``relu_dae.sweep`` and used at every σ
 (``diffusion.single_sigma_dae``). Copy rates get 95 % hierarchical-bootstrap intervals (seeds,
 then samples) and Wilson intervals on the pooled counts; the critical n where each copy rate
-crosses 1/2 (``metrics.critical_n``, log-n interpolation) gets a bootstrap interval.
+crosses 1/2 (``relu_dae.stats.bootstrap_crossing``, log-n interpolation) gets a bootstrap interval.
 
 A second part trains the model on centred scikit-learn digits at a small and a large n and shows
 generated samples next to their nearest training images (the paper's Fig. 2).
