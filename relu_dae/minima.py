@@ -34,7 +34,7 @@ from relu_dae import _checks
 __all__ = [
     "block_gram_eigenvalues",
     "cluster_block",
-    "cluster_spectra",
+    "cluster_spectra", "top_cluster_spectra",
     "equiangular_rotation",
     "generalization",
     "generalization_gram",
@@ -448,14 +448,58 @@ def cluster_spectra(X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, " N"], w:
 
 
 
+def top_cluster_spectra(X: Float[ArrayLike, "N d"], labels: Int[ArrayLike, " N"], w: Float[ArrayLike, " N"],
+                        num_clusters: int, rank: int) -> tuple[Float[np.ndarray, "K r"], Float[np.ndarray, "K d r"],
+                                                               Float[np.ndarray, " K"]]:
+  """The top-``rank`` part of :func:`cluster_spectra`, on the host, one cluster at a time.
+
+  Each cluster's weighted Gram ``Σ_i w_i x_i x_iᵀ`` is ``AᵀA`` with ``A = diag(√w) X_k``, so its
+  eigenpairs come from the thin SVD of ``A`` (``(m_k, d)``, ``m_k`` present rows): ``O(m_k² d)``
+  time and no ``(d, d)`` matrix, against ``O(d³)`` and ``K·d²`` memory for :func:`cluster_spectra`.
+  That is what makes the Cor. 3.3 target computable at the paper's size (d = 1024, K up to 10,000
+  single-sample clusters). :func:`generalization_gram` accepts the result as it is; it is exact
+  for every ``p_k ≤ rank``. Computed in float64 with numpy, returned as float32.
+
+  Returns:
+    ``evals (K, rank)`` ascending (zeros below a cluster's rank), ``evecs (K, d, rank)``, ``n_k (K,)``.
+
+  Examples:
+    >>> X = np.array([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+    >>> evals, evecs, n_k = top_cluster_spectra(X, np.array([0, 0, 1]), np.ones(3), 2, rank=1)
+    >>> evals.tolist(), np.abs(evecs[:, :, 0]).tolist(), n_k.tolist()  # eigenvectors up to sign
+    ([[4.0], [9.0]], [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [2.0, 1.0])
+  """
+  X = np.asarray(_checks.matrix("X", X), np.float64)
+  K = _checks.positive_int("num_clusters", num_clusters)
+  rank = _checks.positive_int("rank", rank)
+  d = X.shape[1]
+  if rank > d:
+    raise ValueError(f"rank must be <= d={d}, got {rank}")
+  w = np.asarray(_arrays.weights(jnp.asarray(X), w), np.float64)
+  labels = np.asarray(_arrays.one_hot(jnp.asarray(X), labels, K).argmax(axis=1))
+  evals, evecs, n_k = np.zeros((K, rank), np.float32), np.zeros((K, d, rank), np.float32), np.zeros(K, np.float32)
+  for k in range(K):
+    rows = np.flatnonzero((labels == k) & (w > 0))
+    n_k[k] = w[rows].sum()
+    if rows.size == 0:
+      continue
+    _, s, vt = np.linalg.svd(np.sqrt(w[rows])[:, None] * X[rows], full_matrices=False)
+    top = min(rank, s.size)  # s descending; evals ascending, so the top pairs go last
+    evals[k, rank - top:] = (s[:top] ** 2)[::-1]
+    evecs[k, :, rank - top:] = vt[:top][::-1].T
+  return evals, evecs, n_k
+
+
 def _spectra(evals, evecs, n_k):
-  """Checks ``evals (K, d)``, ``evecs (K, d, d)``, ``n_k (K,)`` (:func:`cluster_spectra`'s output)."""
+  """Checks ``evals (K, r)``, ``evecs (K, d, r)``, ``n_k (K,)`` (:func:`cluster_spectra`'s output, r = d,
+  or :func:`top_cluster_spectra`'s, r ≤ d)."""
   evals, evecs, n_k = (_checks.array(k, v) for k, v in (("evals", evals), ("evecs", evecs), ("n_k", n_k)))
   if jnp.ndim(evals) != 2 or 0 in jnp.shape(evals):
-    raise ValueError(f"evals must have shape (K, d) with K, d >= 1, got {jnp.shape(evals)}")
-  K, d = jnp.shape(evals)
-  if jnp.shape(evecs) != (K, d, d):
-    raise ValueError(f"evecs must have shape (K, d, d)=({K}, {d}, {d}) to match evals, got {jnp.shape(evecs)}")
+    raise ValueError(f"evals must have shape (K, r) with K, r >= 1, got {jnp.shape(evals)}")
+  K, r = jnp.shape(evals)
+  if jnp.ndim(evecs) != 3 or jnp.shape(evecs)[0] != K or jnp.shape(evecs)[2] != r or jnp.shape(evecs)[1] < r:
+    raise ValueError(f"evecs must have shape (K, d, r)=({K}, d, {r}) with d >= r to match evals, "
+                     f"got {jnp.shape(evecs)}")
   if jnp.shape(n_k) != (K,):
     raise ValueError(f"n_k must have shape (K,)=({K},) to match evals, got {jnp.shape(n_k)}")
   _checks.nonnegative("n_k", n_k)
@@ -463,12 +507,14 @@ def _spectra(evals, evecs, n_k):
 
 
 
-def generalization_gram(evals: Float[ArrayLike, "K d"], evecs: Float[ArrayLike, "K d d"], n_k: Float[ArrayLike, " K"],
+def generalization_gram(evals: Float[ArrayLike, "K r"], evecs: Float[ArrayLike, "K d r"], n_k: Float[ArrayLike, " K"],
                         sigma, lam, p_per_cluster) -> Float[Array, "d d"]:
   """:func:`generalization_target` from precomputed :func:`cluster_spectra` (no factorization).
 
   Only elementwise operations and matrix products, so it ``vmap``s over σ, λ and p cheaply
-  (and avoids batched LAPACK calls inside ``vmap``).
+  (and avoids batched LAPACK calls inside ``vmap``). The spectra may be the top ``r`` pairs only
+  (:func:`top_cluster_spectra`, ascending like ``eigh``): the result is exact for ``p_k ≤ r``, and
+  ``p_k > r`` keeps the ``r`` pairs there are.
 
   Examples:
     >>> X, labels = jnp.array([[1.0, 0.0], [0.0, 1.0]]), jnp.array([0, 1])
@@ -478,9 +524,9 @@ def generalization_gram(evals: Float[ArrayLike, "K d"], evecs: Float[ArrayLike, 
   """
   evals, evecs, n_k = _spectra(evals, evecs, n_k)
   _arrays.sigma_lam(sigma, lam)
-  K, d = evals.shape
+  K, r = evals.shape
   _arrays.check_p_per_cluster(p_per_cluster, K)
-  from_top = (d - 1) - jnp.arange(d)  # 0 for the largest eigenvalue
+  from_top = (r - 1) - jnp.arange(r)  # 0 for the largest eigenvalue
   keep = from_top[None, :] < jnp.broadcast_to(jnp.asarray(p_per_cluster), (K,))[:, None]
   n = jnp.sum(n_k)
   ok = evals + n_k[:, None] * sigma**2 > 0  # else no gain (and no NaN in values or gradients)

@@ -18,9 +18,15 @@ mloss = lambda **kw: minima.memorization_loss(**{**dict(X=X, sigma=0.1), **kw})
 block = lambda **kw: minima.cluster_block(**{**dict(Xk=XK, n=8, sigma=0.1, lam=0.0, p_k=2), **kw})
 gen = lambda **kw: minima.generalization(**{**dict(X=GX, labels=GL, sigma=0.1, lam=0.0, p_per_cluster=2), **kw})
 hyb = lambda **kw: minima.hybrid(**{**dict(X=GX, labels=GL, sigma=0.1, lam=0.0, p_per_cluster=2), **kw})
+top = lambda **kw: minima.top_cluster_spectra(**{**dict(X=GX, labels=GL, w=np.ones(8), num_clusters=2, rank=2), **kw})
 eig = lambda **kw: minima.block_gram_eigenvalues(**{**dict(Xk=XK, n=8, sigma=0.1, lam=0.0, p_k=2), **kw})
 
 CASES = [
+    case(minima.top_cluster_spectra, ValueError, "rank", lambda: top(rank=4)),  # > d = 3
+    case(minima.top_cluster_spectra, ValueError, "rank", lambda: top(rank=0)),
+    case(minima.top_cluster_spectra, ValueError, "labels", lambda: top(labels=GL[:3])),
+    case(minima.top_cluster_spectra, ValueError, r"\bw\b", lambda: top(w=-np.ones(8))),
+    case(minima.top_cluster_spectra, TypeError, r"\bX\b", lambda: top(X="X")),
     case(minima.memorization_scales, ValueError, r"\bX\b.*zero rows", lambda: scales(X=X.at[1].set(0.0))),
     case(minima.memorization_scales, ValueError, r"\bX\b", lambda: scales(X=X * 1e-30)),
     case(minima.memorization_scales, ValueError, r"\bn\b", lambda: scales(n=2)),

@@ -209,3 +209,21 @@ def test_traceable_targets_agree_with_the_constructors_to_1e12(x64):
   W_gen = minima.generalization(X, labels, 0.3, 1e-3, 2)
   G = minima.generalization_target(X, jnp.asarray(labels), jnp.ones(8), 2, 0.3, 1e-3, 2)
   np.testing.assert_allclose(G, W_gen @ W_gen.T, rtol=1e-12, atol=1e-12)
+
+
+def test_top_cluster_spectra_give_the_full_generalization_gram_for_p_k_up_to_the_rank(x64):
+  """The thin-SVD top-r spectra (host, no (d, d) matrix) against eigh of the explicit weighted Grams."""
+  key = jax.random.PRNGKey(7)
+  X = np.asarray(jax.random.normal(key, (30, 12)))
+  labels = np.arange(30) % 3
+  w = np.asarray(jax.random.uniform(jax.random.fold_in(key, 1), (30,))) * (np.arange(30) < 25)
+  evals, evecs, n_k = minima.top_cluster_spectra(X, labels, w, 3, rank=4)
+  for k in range(3):
+    rows = labels == k
+    G = (w[rows, None] * X[rows]).T @ X[rows]
+    np.testing.assert_allclose(evals[k], np.linalg.eigvalsh(G)[-4:], rtol=1e-5)
+    assert n_k[k] == pytest.approx(w[rows].sum(), rel=1e-6)
+  full = minima.cluster_spectra(jnp.asarray(X), jnp.asarray(labels), jnp.asarray(w), 3)
+  for p_k in (1, 2, 4):
+    np.testing.assert_allclose(minima.generalization_gram(evals, evecs, n_k, 0.3, 1e-3, p_k),
+                               minima.generalization_gram(*full, 0.3, 1e-3, p_k), rtol=1e-4, atol=1e-6)

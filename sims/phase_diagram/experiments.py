@@ -13,8 +13,8 @@ crossing's bracket (:func:`refinement`):
 
 Every trained model is measured by :class:`Metrics` (``relu_dae.metrics``); the per-cluster
 Gram spectra behind the Cor. 3.3 target are computed on the host one training set and one
-cluster at a time (:func:`cluster_spectra`), so host memory holds one training set's
-``(K, d, d)`` spectra, never one per configuration.
+cluster at a time, top pairs only (:func:`cluster_spectra`), so host memory holds one training
+set's ``(K, d, max(p_max // K, 1))`` spectra, never one per configuration and never ``K·d²``.
 
 Nothing here reads absl flags: :func:`run_experiment` takes the config ``c`` (a
 ``ml_collections.ConfigDict`` of ``sims/configs/phase_diagram.py``), the experiment's name and
@@ -110,38 +110,31 @@ def _units_per_cluster(params, X, labels, w, K):
   return jnp.sum(jax.nn.one_hot(jnp.argmax(per_unit, axis=0), K) * alive[:, None], axis=0)
 
 
-def cluster_spectra(fam: Family, n: int, duplicated: float) -> tuple[Float[np.ndarray, "K d"],
-                                                                   Float[np.ndarray, "K d d"], Float[np.ndarray, " K"]]:
-  r"""Eigenpairs of each cluster's weighted Gram ``Σ_i w_i [label_i = k] x_i x_iᵀ`` of one training
-  set (the first ``n`` pool rows, clusters ``k < round(duplicated·K)`` replaced by copies of their
-  first row: ``sweep.sample_weights``), on the host, one cluster at a time.
+def cluster_spectra(fam: Family, n: int, duplicated: float, rank: int) -> tuple[
+    Float[np.ndarray, "K r"], Float[np.ndarray, "K d r"], Float[np.ndarray, " K"]]:
+  r"""The top-``rank`` eigenpairs of each cluster's weighted Gram ``Σ_i w_i [label_i = k] x_i x_iᵀ``
+  of one training set (the first ``n`` pool rows, clusters ``k < round(duplicated·K)`` replaced by
+  copies of their first row: ``sweep.sample_weights``), on the host: ``minima.top_cluster_spectra``.
 
-  The ``minima.cluster_spectra`` of that training set, computed with numpy in float64 (no
-  batched LAPACK call runs inside a ``vmap``: jaxlib 0.10's CPU kernels can deadlock there on a
-  2-core machine) and stored as float32. Only the ``(K, d, d)`` result and one cluster's
-  ``(d, d)`` Gram are held at a time; every σ, λ, p sharing ``(n, duplicated)`` reuses it.
+  ``rank = max(p_max // K, 1)`` covers every width of the sweep (the target keeps ``p // K`` pairs
+  per cluster), so host memory is ``K·d·rank`` floats per training set (at the paper preset's
+  locally sparse family, 10,000 clusters × 1024 × 1: 40 MB, instead of ``K·d²`` = 40 GB), and each
+  cluster costs a thin SVD of its own rows. Every σ, λ, p sharing ``(n, duplicated)`` reuses it.
 
   Returns:
-    ``evals (K, d)`` ascending, ``evecs (K, d, d)``, weighted counts ``n_k (K,)`` (float32 numpy).
+    ``evals (K, rank)`` ascending, ``evecs (K, d, rank)``, weighted counts ``n_k (K,)`` (float32 numpy).
 
   Example:
     >>> import jax, ml_collections
     >>> c = ml_collections.ConfigDict(dict(pool=8, test=2, d=4, norm=1.0))
-    >>> evals, evecs, n_k = cluster_spectra(sparse_family(jax.random.PRNGKey(0), c), 3, 0.0)
+    >>> evals, evecs, n_k = cluster_spectra(sparse_family(jax.random.PRNGKey(0), c), 3, 0.0, 1)
     >>> evals.shape, evecs.shape, n_k.tolist()
-    ((8, 4), (8, 4, 4), [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    ((8, 1), (8, 4, 1), [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
   """
-  K, d = fam.num_clusters, fam.X.shape[1]
+  K = fam.num_clusters
   first = sweep.first_rows(fam.labels[None])[0]
   w = np.asarray(sweep.sample_weights(fam.labels, first, n, duplicated, K), np.float64)
-  X = np.asarray(fam.X, np.float64)
-  evals, evecs, n_k = np.zeros((K, d), np.float32), np.zeros((K, d, d), np.float32), np.zeros(K, np.float32)
-  for k in range(K):
-    rows = np.flatnonzero((fam.labels == k) & (w > 0))
-    gram = np.einsum("n,nd,ne->de", w[rows], X[rows], X[rows])
-    evals[k], evecs[k] = np.linalg.eigh(gram)
-    n_k[k] = w[rows].sum()
-  return evals, evecs, n_k
+  return rd.minima.top_cluster_spectra(np.asarray(fam.X, np.float64), fam.labels, w, K, rank)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +207,7 @@ def _measure_draw(res, fam: Family, c, pools, labels, select, out) -> None:
   one ``sweep.measure`` per training set ``(n, duplicated)``: its :func:`cluster_spectra` go in as
   ``shared`` (one copy for all its configurations, on the host and on the device)."""
   fn = Metrics(fam.num_clusters, float(c.stored_threshold), int(c.eval_noise))
+  rank = min(max(int(c.p_max) // fam.num_clusters, 1), fam.X.shape[1])  # pairs the widest p keeps per cluster
   idx = np.flatnonzero(select)
   sets = np.stack([res.configs["n"][idx], res.configs["duplicated"][idx]], 1)
   for n, dup in np.unique(sets, axis=0):
@@ -221,7 +215,7 @@ def _measure_draw(res, fam: Family, c, pools, labels, select, out) -> None:
     chosen[idx[np.all(sets == (n, dup), axis=1)]] = True
     vals = sweep.measure(res, fn, pool=pools, labels=labels, select=chosen,
                          shared={"X_test": fam.X_test.astype(np.float32), "gt": fam.gt,
-                                 "spectra": cluster_spectra(fam, int(n), float(dup))})
+                                 "spectra": cluster_spectra(fam, int(n), float(dup), rank)})
     for k, v in vals.items():
       out.setdefault(k, np.full_like(v, np.nan))[chosen] = v[chosen]
 
