@@ -271,3 +271,25 @@ def test_phase_diagram_counts_failed_seeds_per_cell():
   meta = {"grid_shape": list(shape)}
   failed = analysis.failed_seeds({"ok": ok.ravel()}, meta)  # (σ, λ, p, dup, data, n)
   assert failed.shape == (2, 1, 1, 1, 1, 3) and failed.sum() == 2 and failed[0, 0, 0, 0, 0, 1] == 2
+
+
+def test_phase_diagram_dry_run_prints_the_plan_and_trains_nothing(tmp_path):
+  """``--dry_run`` at the paper preset: the plan of all four experiments, from sweep.plan, in seconds;
+  no workdir is created."""
+  import subprocess
+  import sys
+  from relu_dae import sweep
+  from sims.configs import phase_diagram as phase_config
+  from sims.phase_diagram import experiments
+  workdir = tmp_path / "never"
+  run = subprocess.run([sys.executable, "-m", "sims.phase_diagram", "--dry_run", f"--workdir={workdir}",
+                        "--config=sims/configs/phase_diagram.py:paper"], capture_output=True, text=True, timeout=300)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert not workdir.exists()
+  c = phase_config.get_config("paper")
+  total = sum(len(experiments.grid(c, e, experiments.num_families(c, e)).resolved(c.p_max).configurations()["n"])
+              for e in experiments.EXPERIMENTS)
+  assert f"{total} configurations in" in run.stdout
+  chunks = sum(len(sweep.plan(experiments.grid(c, e, experiments.num_families(c, e)), experiments.sweep_config(c),
+                              int(c.pool), int(c.d))) for e in experiments.EXPERIMENTS)
+  assert f"in {chunks} chunks" in run.stdout

@@ -42,6 +42,7 @@ from relu_dae import metrics
 from relu_dae import sweep
 
 __all__ = ["EXPERIMENTS", "Family", "Metrics", "cluster_spectra", "families", "grid", "measure", "mixture_family",
+           "plan_experiment", "sweep_config",
            "num_families", "premises", "refinement", "run_experiment", "sparse_family", "train_config"]
 
 EXPERIMENTS = ("n_sigma", "n_p", "hybrid", "alpha_K")
@@ -311,6 +312,40 @@ def _sweep_and_measure(sweep_grid, config, fams, c, workdir, progress):
   return res, values, {"train_wall_s": train_s, "measure_wall_s": time.perf_counter() - start - train_s}
 
 
+def sweep_config(c) -> sweep.SweepConfig:
+  """The preset's :class:`relu_dae.sweep.SweepConfig` (trainer, width, memory budget, chunk cap)."""
+  return sweep.SweepConfig(train_config(c), p_max=c.p_max, memory_budget_mb=c.memory_budget_mb,
+                           max_chunk=c.get("max_chunk", 256))
+
+
+def plan_experiment(c, experiment: str) -> list[dict]:
+  """What ``experiment``'s first round would train, without training: one row per bucket.
+
+  Each row: the bucket's ``rows`` (padded training-set size), ``configs``, ``chunks`` and
+  configurations per chunk, the trainer's estimate of device memory per chunk (MiB), and the
+  budgeted configuration-steps (chunk size × steps, the upper bound a convergence rule only
+  lowers). Refinement rounds add configurations that depend on the results, so they are not
+  planned. This is the ``--dry_run`` table of ``python -m sims.phase_diagram``.
+
+  Example:
+    >>> from sims.configs import phase_diagram as cfg
+    >>> rows = plan_experiment(cfg.get_config("smoke"), "hybrid")
+    >>> sum(r["configs"] for r in rows), sorted(rows[0])[:3]
+    (12, ['budget_config_steps', 'chunk_mib', 'chunks'])
+  """
+  config = sweep_config(c)
+  g = grid(c, experiment, num_families(c, experiment))
+  trainer = config.resolved_trainer
+  rows = {}
+  for r, idx, size in sweep.plan(g, config, int(c.pool), int(c.d)):
+    row = rows.setdefault(r, dict(experiment=experiment, rows=r, configs=0, chunks=0, per_chunk=size))
+    row["configs"] += len(idx)
+    row["chunks"] += 1
+    row["chunk_mib"] = round(size * trainer.memory_bytes(r, int(c.d)) / 2**20, 1)
+    row["budget_config_steps"] = row.get("budget_config_steps", 0) + size * trainer.train.steps
+  return list(rows.values())
+
+
 def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -> str:
   """Sweeps, measures and adaptively refines one experiment; writes ``workdir/<experiment>.{npz,json}``.
 
@@ -320,8 +355,7 @@ def run_experiment(c, experiment: str, workdir: str, *, progress: bool = True) -
   """
   fams, axes = families(c, experiment)
   sweep_grid = grid(c, experiment, len(fams))
-  config = sweep.SweepConfig(train_config(c), p_max=c.p_max, memory_budget_mb=c.memory_budget_mb,
-                             max_chunk=c.get("max_chunk", 256))
+  config = sweep_config(c)
   start = time.perf_counter()
   res, values, wall = _sweep_and_measure(sweep_grid, config, fams, c, os.path.join(workdir, "sweeps", experiment),
                                          progress)

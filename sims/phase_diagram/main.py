@@ -30,6 +30,8 @@ _EXPERIMENTS = flags.DEFINE_list("experiments", [], "Run only these experiments 
                                  f"{', '.join(experiments.EXPERIMENTS)}); empty = all.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a run with other settings in --workdir.")
 _PLOT_ONLY = flags.DEFINE_bool("plot_only", False, "Redraw the figures from the saved results in --workdir.")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print what each experiment would train (buckets, chunks, memory "
+                             "per chunk, budgeted configuration-steps) and exit; nothing is trained or written.")
 
 
 def use_all_cpu_cores() -> None:
@@ -45,11 +47,25 @@ def use_all_cpu_cores() -> None:
     logging.info("keeping the existing CPU devices: %s", err)
 
 
+def dry_run(c, names) -> None:
+  """Prints :func:`experiments.plan_experiment` for every selected experiment, after the config checks."""
+  phase_diagram.validate_config(c)
+  rows = [row for e in phase_diagram.validate_experiments(names) for row in experiments.plan_experiment(c, e)]
+  print(_flags.summary_table(rows))
+  total = sum(r["budget_config_steps"] for r in rows)
+  print(f"{sum(r['configs'] for r in rows)} configurations in {sum(r['chunks'] for r in rows)} chunks, "
+        f"at most {total:.3g} configuration-steps before refinement; largest chunk "
+        f"{max(r['chunk_mib'] for r in rows):.0f} MiB (memory_budget_mb={c.memory_budget_mb:g})")
+
+
 @_flags.exit_on_flag_error
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   _flags.quiet_logs()
+  if _DRY_RUN.value:
+    dry_run(_CONFIG.value, _EXPERIMENTS.value)
+    return
   use_all_cpu_cores()
   start = time.perf_counter()
   workdir = _WORKDIR.value
