@@ -25,8 +25,8 @@ def test_detect_steer_smoke_writes_figures_and_sane_tables(tmp_path):
     det = json.load(f)["datasets"]
   assert set(det) == {"synthetic", "digits"}
   num_rows = 0
-  for name, d in det.items():
-    for lab, n in d["counts"].items():
+  for d in det.values():
+    for n in d["counts"].values():
       assert n["n_total"] == config.num_samples
       # Every sample is a copy of a duplicated sample, a copy of an abundant one, or novel.
       assert n["n_pos"] + n["n_neg"] + n["n_copies_of_abundant"] == n["n_total"]
@@ -40,7 +40,7 @@ def test_detect_steer_smoke_writes_figures_and_sane_tables(tmp_path):
 
   with open(os.path.join(work, "steering.json")) as f:
     steer = json.load(f)["datasets"]
-  for name, s in steer.items():
+  for s in steer.values():
     assert len(s["a"]) == config.steer.num_a and s["a"][0] == 0.0
     assert s["sampling_a0_max_abs_diff"] < 1e-4  # a = 0 reproduces the unsteered samples
     for group in ("memorized", "generalized"):

@@ -61,5 +61,6 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.synthetic.train.steps = c.digits.train.steps = 30000
     c.steer.update(num_inputs=400, num_seeds=3000, num_a=41)
   elif preset != "default":
-    raise ValueError(f"preset must be 'default', 'smoke' or 'paper' (there is no 'quick': it is 'default'), got {preset!r}")
+    raise ValueError("preset must be 'default', 'smoke' or 'paper' (there is no 'quick': it is 'default'), "
+                     f"got {preset!r}")
   return c

@@ -38,7 +38,8 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   # The multi-σ model (relu_dae.diffusion): full batch, σ log-uniform on [sigma_min, sigma_max].
   c.hidden = 32  # conditioning MLP width
   c.train = ml_collections.ConfigDict(dict(steps=3000, learning_rate=2e-2, schedule="cosine", optimizer="adam",
-                                           num_noise=1, lam=0.0, batch_size=config_dict.placeholder(int), chunk_size=500))
+                                           num_noise=1, lam=0.0, batch_size=config_dict.placeholder(int),
+                                           chunk_size=500))
   c.min_noisy_batch = 64  # noisy inputs per step at least (more (σ, ε) draws per sample for small n)
   c.sigma_min = 0.02
   c.sigma_max = 2.0
@@ -79,5 +80,6 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.bootstrap = 2000
     c.digits.update(dict(n_gen=1797, p=256, steps=20000))
   elif preset != "default":
-    raise ValueError(f"preset must be 'default', 'smoke' or 'paper' (there is no 'quick': it is 'default'), got {preset!r}")
+    raise ValueError("preset must be 'default', 'smoke' or 'paper' (there is no 'quick': it is 'default'), "
+                     f"got {preset!r}")
   return c

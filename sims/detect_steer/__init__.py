@@ -22,7 +22,8 @@ official ancestral VE sampler.
   *generalized* inputs (held-out samples; novel generated samples), with the one-step steered
   denoiser and with steered sampling (``steering.steered_denoiser`` on the sampler's last half of
   steps except the last two, as the official notebook). Smoothness = total variation and largest
-  jump of the response (``steering.smoothness``, ``steering.smoothness_per_sample``), with 95 % bootstrap intervals over inputs.
+  jump of the response (``steering.smoothness``, ``steering.smoothness_per_sample``), with 95 % bootstrap
+  intervals over inputs.
 
 The experiments (``--experiments=`` selects them; empty = both) are ``detection`` and ``steering``;
 both train and sample the two hybrid models first.

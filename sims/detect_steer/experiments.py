@@ -80,7 +80,7 @@ def digits_hybrid(key, c, target_class: int) -> Hybrid:
   return Hybrid("digits", X, X_all[unique], np.arange(len(unique)) < len(dup), y_all[unique], X_all[test],
                 y_all[test], target_class, offset,
                 dict(duplicated_indices=dup.tolist(), duplicated_classes=y_all[dup].tolist(), beta1=beta1,
-                     n_train=int(len(X))))
+                     n_train=len(X)))
 
 
 def _train_config(t) -> rd.train.TrainConfig:
@@ -152,7 +152,7 @@ def _bootstrap_curves(rng, curves, num: int, level: float = 0.95) -> dict:
 
   ``curves (A, m)``: P(target) per strength (rows) and input (columns).
   """
-  A, m = curves.shape
+  _A, m = curves.shape
   q = [(1 - level) / 2, (1 + level) / 2]
 
   def stats(cols):
@@ -223,7 +223,7 @@ def steer_experiment(params, h: Hybrid, G, labels: dict, s, key, gen_key, *, num
   off_target = clf.predict(np.asarray(G[:num_seeds], np.float64)) != h.target
   seeds = {"memorized": np.flatnonzero(lab["pos"][:num_seeds] & off_target)[:s.num_inputs],
            "generalized": np.flatnonzero(lab["neg"][:num_seeds] & off_target)[:s.num_inputs]}
-  first = int(round(s.window_first_frac * num_steps))
+  first = round(s.window_first_frac * num_steps)
   window = steering.step_window(num_steps, min(first, num_steps - 1),
                                 max(num_steps - s.window_skip_last, min(first, num_steps - 1) + 1))
   outputs = []

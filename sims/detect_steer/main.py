@@ -1,4 +1,5 @@
-"""``python -m sims.detect_steer``: absl flags, checked before the first model trains, then :func:`sims.detect_steer.run`.
+"""``python -m sims.detect_steer``: absl flags, checked before the first model trains, then
+:func:`sims.detect_steer.run`.
 
 Example::
 

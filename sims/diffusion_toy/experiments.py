@@ -15,7 +15,8 @@ import hashlib
 import json
 import os
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from absl import logging
 import jax

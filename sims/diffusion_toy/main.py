@@ -25,7 +25,8 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "diffusion_toy.py"),
     "Preset: sims/configs/diffusion_toy.py[:<preset>] (presets: default = the committed figures, smoke = tests, "
     "paper = GPU size); override fields with --config.<field>=...")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/diffusion_toy", "Where results (.npz, .json) go (runs/ is not tracked).")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/diffusion_toy",
+                               "Where results (.npz, .json) go (runs/ is not tracked).")
 _FIGDIR = flags.DEFINE_string("figdir", "", "Where figures go; empty = <workdir>/figures; --figdir=figures rewrites "
                               "the committed figures.")
 _EXPERIMENTS = flags.DEFINE_list("experiments", [], f"Run only these experiments (names: {', '.join(EXPERIMENTS)}); "

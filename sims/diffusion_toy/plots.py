@@ -74,9 +74,10 @@ def draw_copy_rate(workdir: str, figdir: str) -> str:
   axes[0, 0].legend(fontsize=7, loc="upper right")
   axes[1, 0].legend(fontsize=7, loc="upper right")
   c = summary["config"]
-  fig.suptitle(f"{_preset_note(c)}Generated samples that copy training data vs n — mixture d={c['d']}, K={c['K']}, α={c['alpha']}, "
-               f"β={c['beta']}; VE sampler, σ ∈ [{c['sigma_min']}, {c['sigma_max']}], {c['sampler']['num_steps']} steps; "
-               f"{len(summary['seeds'])} seeds × {c['sampler']['num_samples']} samples, 95 % bootstrap bands", fontsize=9)
+  fig.suptitle(f"{_preset_note(c)}Generated samples that copy training data vs n — mixture d={c['d']}, K={c['K']}, "
+               f"α={c['alpha']}, β={c['beta']}; VE sampler, σ ∈ [{c['sigma_min']}, {c['sigma_max']}], "
+               f"{c['sampler']['num_steps']} steps; {len(summary['seeds'])} seeds × {c['sampler']['num_samples']} "
+               "samples, 95 % bootstrap bands", fontsize=9)
   fig.tight_layout()
   return plotting.save(fig, os.path.join(figdir, "diffusion_copy_rate.png"))
 
@@ -124,7 +125,8 @@ def _mixture_panel(fig, diff: dict, oracles: dict, summary: dict):
   axes = fig.subplots(len(picks), 1, squeeze=False)[:, 0]
   gt = oracles["gt_samples"][np.flatnonzero(oracles["config_seed"] == summary["seeds"][0])[0]]
   for ax, n in zip(axes, picks):
-    i = np.flatnonzero((diff["config_n"] == n) & (diff["config_p"] == p_max) & (diff["config_seed"] == summary["seeds"][0]))[0]
+    i = np.flatnonzero((diff["config_n"] == n) & (diff["config_p"] == p_max)
+                       & (diff["config_seed"] == summary["seeds"][0]))[0]
     S = diff["samples"][i]
     m = S.shape[0]
     ratio, dir_ratio = diff["ratio"][i, :m], diff["dir_ratio"][i, :m]

@@ -10,6 +10,8 @@ pass or fail. Fits come from :mod:`relu_dae.stats`.
 
 from __future__ import annotations
 
+import itertools
+
 import jax
 import numpy as np
 import scipy.stats
@@ -55,7 +57,7 @@ def residual_windows(res: dict, edges=RESIDUAL_WINDOWS, floor: float = 1e-20) ->
   95 % half-width (NaN with fewer than 3 points), and the median x of the fitted points."""
   x, y = _residual_points(res)
   out = []
-  for lo, hi in zip(edges[:-1], edges[1:]):
+  for lo, hi in itertools.pairwise(edges):
     inside = (x >= lo) & (x < hi)
     keep = inside & (y > floor)
     f = stats.line_fit(x[keep], np.log(np.where(keep, y, 1.0)[keep]))
@@ -113,8 +115,8 @@ def d5_displays(rate_dev: dict, rate_dev2: dict, rate_test: dict) -> dict:
     verdict = ("consistent with the second display; the first as transcribed lacks a square root "
                "(‖D̂_k − D_k‖_F goes as n_k^−1/2, the sampling rate, and its square and the excess risk as n_k^−1)")
   else:
-    verdict = "first display %s, √ form %s, second display %s" % tuple(
-        "consistent" if ok else "inconsistent" for ok in (first, sqrt_form, second))
+    first_s, sqrt_s, second_s = ("consistent" if ok else "inconsistent" for ok in (first, sqrt_form, second))
+    verdict = f"first display {first_s}, √ form {sqrt_s}, second display {second_s}"
   return dict(first_display_exponent=-1.0, first_display_consistent=first, sqrt_form_exponent=-0.5,
               sqrt_form_consistent=sqrt_form, second_display_exponent=-1.0, second_display_consistent=second,
               verdict=verdict)
@@ -148,7 +150,7 @@ def _saddles(res: dict, mem_pad: int) -> tuple[np.ndarray, np.ndarray]:
 def instances(res: dict) -> dict:
   """How many instances were drawn, of which kinds, and how many meet the premises."""
   pre, kinds = _cat(res, "cert_pre_ok"), _kinds(res)
-  return dict(total=int(len(pre)), preconditions_hold=int(pre.sum()),
+  return dict(total=len(pre), preconditions_hold=int(pre.sum()),
               per_kind={k: int(np.sum(kinds == k)) for k in np.unique(kinds)})
 
 
@@ -157,10 +159,11 @@ def local_minima(res: dict, grad_tol: float, eig_tol: float, mem_pad: int) -> di
   pre, cert, frozen = _cat(res, "cert_pre_ok"), _cat(res, "cert_cert_ok"), _cat(res, "cert_frozen_ok")
   padded, saddles = _saddles(res, mem_pad)
   return dict(
-      check=("rel. gradient ≤ %g and min Hessian eigenvalue ≥ −%g·max of the exact frozen-mask Eq. (6), float64; "
-             "a zero-padded W_mem (p = n + %d) must also pass unit_birth.passes (no new unit lowers Eq. (6) at "
-             "order ε²)") % (grad_tol, eig_tol, mem_pad),
-      preconditions="β_data < 0 and γ_op(W*) > 0 (block-diagonal clean masks, O_k maximizing γ_op), nλ below every block eigenvalue",
+      check=(f"rel. gradient ≤ {grad_tol:g} and min Hessian eigenvalue ≥ −{eig_tol:g}·max of the exact "
+             f"frozen-mask Eq. (6), float64; a zero-padded W_mem (p = n + {mem_pad:d}) must also pass "
+             "unit_birth.passes (no new unit lowers Eq. (6) at order ε²)"),
+      preconditions=("β_data < 0 and γ_op(W*) > 0 (block-diagonal clean masks, O_k maximizing γ_op), nλ below "
+                     "every block eigenvalue"),
       certified_given_preconditions=int(np.sum(cert & pre)), preconditions_hold=int(pre.sum()),
       frozen_certified_given_preconditions=int(np.sum(frozen & pre)),
       frozen_failures_given_preconditions=int(np.sum(pre & ~frozen)),
@@ -169,10 +172,10 @@ def local_minima(res: dict, grad_tol: float, eig_tol: float, mem_pad: int) -> di
       failures_given_preconditions=int(np.sum(pre & ~cert)),
       certified_without_preconditions=int(np.sum(cert & ~pre)), without_preconditions=int(np.sum(~pre)),
       max_rel_grad_given_preconditions=float(np.max(_cat(res, "cert_rel_grad")[pre])) if pre.any() else None,
-      verdict=(("holds" if pre.any() and not np.any(pre & ~frozen) else "frozen-mask certificate fails on %d instances"
-                % int(np.sum(pre & ~frozen)))
-               + ("; %d of %d zero-padded W_mem are saddles through a new unit (λ below λ*(σ)): certified only "
-                  "as p = n minima" % (int(saddles.sum()), int(np.sum(pre & padded))) if saddles.any() else "")))
+      verdict=(("holds" if pre.any() and not np.any(pre & ~frozen)
+                else f"frozen-mask certificate fails on {int(np.sum(pre & ~frozen))} instances")
+               + (f"; {int(saddles.sum())} of {int(np.sum(pre & padded))} zero-padded W_mem are saddles through a "
+                  "new unit (λ below λ*(σ)): certified only as p = n minima" if saddles.any() else "")))
 
 
 def rotation_premise(res: dict, rotation_starts: int, rotation_steps: int) -> dict:
@@ -183,12 +186,12 @@ def rotation_premise(res: dict, rotation_starts: int, rotation_steps: int) -> di
   rescued = blocks & (_cat(res, "cert_beta_data") < 0) & ~(gd > 0) & (gamma > 0)
   return dict(
       check="γ_op with the default equiangular O_k vs γ_op maximized over O_k per block (theory.best_rotation; "
-            "%d random + 4 informed starts, %d Adam steps each)" % (rotation_starts, rotation_steps),
+            f"{rotation_starts:d} random + 4 informed starts, {rotation_steps:d} Adam steps each)",
       instances=int(blocks.sum()), gamma_positive_default_O=int(np.sum(blocks & (gd > 0))),
       gamma_positive_best_O=int(np.sum(blocks & (gamma > 0))),
       premises_only_with_another_O=int(rescued.sum()),
       certified_only_with_another_O=int(np.sum(rescued & cert)),
-      verdict="the premise γ_op > 0 depends on O_k: %d instances hold it only with another O_k" % int(rescued.sum()))
+      verdict=f"the premise γ_op > 0 depends on O_k: {int(rescued.sum())} instances hold it only with another O_k")
 
 
 def unit_birth_threshold(res: dict, birth: dict, norm: float, mem_pad: int) -> dict:
@@ -196,8 +199,8 @@ def unit_birth_threshold(res: dict, birth: dict, norm: float, mem_pad: int) -> d
   pre = _cat(res, "cert_pre_ok")
   padded, saddles = _saddles(res, mem_pad)
   return dict(
-      check="unit_birth.threshold on W_mem padded with zero columns, samples of norm %g with pairwise cosine β; "
-            "nλ*/min‖x_i‖² (passes for nλ above it)" % norm,
+      check=(f"unit_birth.threshold on W_mem padded with zero columns, samples of norm {norm:g} with pairwise "
+             "cosine β; nλ*/min‖x_i‖² (passes for nλ above it)"),
       families=[f"mem n={n} d={d}" for n, d in zip(birth["n"].tolist(), birth["d"].tolist())],
       beta=birth["beta"].tolist(), sigma_over_norm=birth["sigma"].tolist(),
       lam_frac_star=np.asarray(birth["lam_frac_star"]).tolist(),
@@ -224,6 +227,9 @@ def residual_law(res: dict) -> dict:
   n_moved = int(np.sum(moved))
   windows = residual_windows(res)
   r2 = _r_squared(res)
+  per_window = ", ".join(f"{w['c']:.2f} ± {w['c_ci95']:.2f} on [{w['lo']:g}, {w['hi']:g}) ({w['fitted']:d} pts)"
+                         for w in windows)
+  x_median = float(np.median(xs[moved])) if n_moved else float("nan")
   return dict(
       check="minimum of Eq. (6) over moment-matched noise started at W*; log(‖Ŵ−W*‖²/‖W*‖²) vs (γ_op/σ)²",
       instances_fitted=fit.num, instances_with_zero_residual=int(len(ys) - n_moved),
@@ -234,13 +240,10 @@ def residual_law(res: dict) -> dict:
           case="x_1 = e, x_2 = −1.5 e, p = n = 2, λ = 0: the true Eq. (6) minimizer in closed form "
                "(theory.two_sample_residual); local slope −d log R/dx at x = (γ_op/σ)²",
           x=list(TWO_SAMPLE_X), local_slope=two_sample_slopes()),
-      verdict="decays with (γ_op/σ)², but not as one exponential: the effective c depends on the window (%s); "
-              "the single fit c = %.2f ± %.2f (C = %.3g, relative; R² = %.2f) is fitted mostly at (γ_op/σ)² < 1 "
-              "(median %.2f) and is not a law" % (
-                  ", ".join("%.2f ± %.2f on [%g, %g) (%d pts)" % (w["c"], w["c_ci95"], w["lo"], w["hi"], w["fitted"])
-                            for w in windows),
-                  -fit.slope, fit.slope_ci, np.exp(fit.intercept), r2,
-                  float(np.median(xs[moved])) if n_moved else float("nan")))
+      verdict=(f"decays with (γ_op/σ)², but not as one exponential: the effective c depends on the window "
+               f"({per_window}); the single fit c = {-fit.slope:.2f} ± {fit.slope_ci:.2f} "
+               f"(C = {np.exp(fit.intercept):.3g}, relative; R² = {r2:.2f}) is fitted mostly at (γ_op/σ)² < 1 "
+               f"(median {x_median:.2f}) and is not a law"))
 
 
 def block_decomposition(res: dict) -> dict:
@@ -250,7 +253,7 @@ def block_decomposition(res: dict) -> dict:
   dp = np.concatenate([res[f]["cert_pre_ok"][:len(res[f]["decomp_rel"])] for f in fams]) if fams else np.zeros(0, bool)
   return dict(
       check="frozen-mask loss at W_gen/W_hybrid minus Σ_k (n_k/n) Lemma-D.1 minimum of cluster k, relative",
-      instances=int(len(decomp)), max_rel_gap_given_preconditions=float(np.max(decomp[dp])) if dp.any() else None,
+      instances=len(decomp), max_rel_gap_given_preconditions=float(np.max(decomp[dp])) if dp.any() else None,
       verdict="holds (exact up to rounding) whenever the masks are block-diagonal")
 
 
@@ -258,7 +261,8 @@ def basin_delta(res: dict, deltas) -> dict:
   """Thm D.2's basin: refining from W* perturbed by a relative δ returns to the minimum found from W*."""
   pre = _head_pre(res, "basin_0")
   return dict(
-      check="L-BFGS on the moment-matched Eq. (6) from W* perturbed by a relative δ: Gram distance to the minimum found from W*",
+      check=("L-BFGS on the moment-matched Eq. (6) from W* perturbed by a relative δ: Gram distance to the minimum "
+             "found from W*"),
       deltas=list(deltas),
       median_gram_distance_given_preconditions=[float(np.nanmedian(_cat(res, f"basin_{i}")[pre]))
                                                 for i in range(len(deltas))],
@@ -298,10 +302,10 @@ def cor33_rates(cor33: dict) -> dict:
       limit_deviation_rate=rate_dev["slope"], limit_deviation_rate_ci95=rate_dev["slope_ci"],
       squared_deviation_rate=rate_dev2["slope"], squared_deviation_rate_ci95=rate_dev2["slope_ci"],
       cor_d5_displays=d5,
-      verdict="test loss converges to the full Wiener risk at rate n_k^%.2f±%.2f (paper: 1/n_k); ‖W_Xk W_Xkᵀ − limit‖ "
-              "at n_k^%.2f±%.2f, its square at n_k^%.2f±%.2f: %s" % (
-          rate_test["slope"], rate_test["slope_ci"], rate_dev["slope"], rate_dev["slope_ci"], rate_dev2["slope"],
-          rate_dev2["slope_ci"], d5["verdict"]))
+      verdict=(f"test loss converges to the full Wiener risk at rate n_k^{rate_test['slope']:.2f}"
+               f"±{rate_test['slope_ci']:.2f} (paper: 1/n_k); ‖W_Xk W_Xkᵀ − limit‖ at "
+               f"n_k^{rate_dev['slope']:.2f}±{rate_dev['slope_ci']:.2f}, its square at "
+               f"n_k^{rate_dev2['slope']:.2f}±{rate_dev2['slope_ci']:.2f}: {d5['verdict']}"))
 
 
 def _effective_rank(sv: np.ndarray) -> np.ndarray:
@@ -329,11 +333,14 @@ def breaking_points(lim: dict) -> dict:
   beta_pos = lim["beta_values"] >= 0
   return dict(
       beta_values=lim["beta_values"].tolist(), certified_fraction_vs_beta=np.mean(lim["beta_cert_ok"], axis=1).tolist(),
-      alpha_values=lim["alpha_values"].tolist(), certified_fraction_vs_alpha=np.mean(lim["alpha_cert_ok"], axis=1).tolist(),
-      sigma_values=lim["sigma_values"].tolist(), median_residual_vs_sigma=np.nanmedian(lim["sigma_residual"], axis=1).tolist(),
+      alpha_values=lim["alpha_values"].tolist(),
+      certified_fraction_vs_alpha=np.mean(lim["alpha_cert_ok"], axis=1).tolist(),
+      sigma_values=lim["sigma_values"].tolist(),
+      median_residual_vs_sigma=np.nanmedian(lim["sigma_residual"], axis=1).tolist(),
       lam_frac_values=lim["lam_frac_values"].tolist(),
       trained_norm2_median=np.nanmedian(lim["lam_frac_trained_norm2"], axis=1).tolist(),
-      constructed_norm2_median=[float(np.nanmedian(r)) if np.isfinite(r).any() else None for r in lim["lam_frac_star_norm2"]],
+      constructed_norm2_median=[float(np.nanmedian(r)) if np.isfinite(r).any() else None
+                                for r in lim["lam_frac_star_norm2"]],
       certified_at_beta_nonnegative=int(np.sum(lim["beta_cert_ok"][beta_pos])))
 
 

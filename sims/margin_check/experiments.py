@@ -107,7 +107,7 @@ class Jacobian(NamedTuple):
   d: int
   mem_n: int
   mem_p: int
-  gen_K: int
+  gen_K: int  # noqa: N815  (the paper's K; a config key of the saved results)
   gen_n_k: int
   gen_ps: tuple
   sigma: float
@@ -163,7 +163,7 @@ class Batch(NamedTuple):
   gamma_default: np.ndarray  # (B,) γ_op of W* with Eq. (8)'s default equiangular O_k (mem: γ_op of W_mem)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _drawer(kind: str, d: int, counts: tuple, rank: int, decay: float):
   """One jitted data draw per family shape (β, α, norm traced)."""
   if kind == "mem":
@@ -173,7 +173,7 @@ def _drawer(kind: str, d: int, counts: tuple, rank: int, decay: float):
   return jax.jit(lambda key, beta, alpha, norms: draw(key, alpha=alpha, beta=beta, norm=norms[0])[0])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _constructor(kind: str, counts: tuple, ps: tuple, pad: int):
   """One jitted W* constructor per family shape: Eq. (9) or the blocks of Eq. (8)."""
   n = sum(counts)
@@ -251,7 +251,8 @@ def certify(batch: Batch, s: Settings) -> dict:
   beta_data = np.array([b for _, b in seps])
   gamma = np.asarray(m.gamma)
   max_eig = np.maximum(np.asarray(cert.max_hessian_eig), 1e-300)
-  frozen_ok = (np.asarray(cert.rel_grad_norm) <= s.grad_tol) & (np.asarray(cert.min_hessian_eig) >= -s.eig_tol * max_eig)
+  frozen_ok = ((np.asarray(cert.rel_grad_norm) <= s.grad_tol)
+               & (np.asarray(cert.min_hessian_eig) >= -s.eig_tol * max_eig))
   birth_ok = unit_birth_ok(batch, s)
   cert_ok = frozen_ok & birth_ok
   return dict(rel_grad=np.asarray(cert.rel_grad_norm), min_eig=np.asarray(cert.min_hessian_eig), max_eig=max_eig,
@@ -357,7 +358,8 @@ def residual(key, batch: Batch, s: Settings) -> dict:
   g = np.asarray(_mm_grads(jnp.asarray(W), *args)).reshape(B, -1)
   g_star = np.asarray(_mm_grads(jnp.asarray(batch.W), *args)).reshape(B, -1)
   return dict(W=W, dist2=_rel(W, batch.W), gram=_gram_rel(W, batch.W), loss=current, loss_star=loss(batch.W),
-              grad=np.linalg.norm(np.einsum("bij,bj->bi", P, g), axis=1) / np.linalg.norm(batch.W.reshape(B, -1), axis=1),
+              grad=(np.linalg.norm(np.einsum("bij,bj->bi", P, g), axis=1)
+                    / np.linalg.norm(batch.W.reshape(B, -1), axis=1)),
               force=np.linalg.norm(g_star, axis=1))
 
 
@@ -424,7 +426,7 @@ def measure_family(key, fam: Family, s: Settings) -> dict:
   """Every per-instance measurement of the instances of family ``fam``: certificates and margins
   (:func:`certify`), the residual, the basin, training from a random init and (gen, hybrid) the
   block decomposition; a dict of ``(count,)`` arrays (basin and training: their first instances)."""
-  k_draw, k_res, k_basin, k_train = jax.random.split(key, 4)
+  k_draw, k_res, _k_basin, k_train = jax.random.split(key, 4)
   batch = draw_batch(k_draw, fam, s, fam.count)
   out = {f"cert_{k}": v for k, v in certify(batch, s).items()}
   res = residual(k_res, batch, s)
@@ -480,8 +482,9 @@ def cor33_experiment(key, e: Cor33, norm: float, train: rd.train.TrainConfig) ->
         if int(hist.nonfinite_step) < 0:
           train_test[s, list(e.train_n_k).index(n_k)] = float(
               losses.dae_loss(params, X_test, jax.random.PRNGKey(s), e.sigma, 0.0, num_noise=16))
-  return dict(n_k=np.array(e.n_k), dev=dev, test=test, test_mc=test_mc, pop_risk=float(pop.wiener_risk), limit_test=limit_test,
-              pop_bias=float(pop.bias_only), train_n_k=np.array(e.train_n_k), train_test=train_test)
+  return dict(n_k=np.array(e.n_k), dev=dev, test=test, test_mc=test_mc, pop_risk=float(pop.wiener_risk),
+              limit_test=limit_test, pop_bias=float(pop.bias_only), train_n_k=np.array(e.train_n_k),
+              train_test=train_test)
 
 
 # ----------------------------------------------------------------------------- unit birth: λ*(σ)
@@ -490,7 +493,8 @@ def cor33_experiment(key, e: Cor33, norm: float, train: rd.train.TrainConfig) ->
 def birth_experiment(key, e: Birth, families, norm: float, starts: int, steps: int) -> dict:
   """λ*(σ) (``unit_birth.threshold``) of the zero-padded W_mem, per ``mem`` family of ``families``, on samples
   of norm ``norm`` with pairwise cosine β (``data.simplex_means``), for each β and σ/norm of
-  ``e`` (``starts``, ``steps``: ``unit_birth.threshold``'s search). Returned as nλ*/min‖x_i‖² (the scale of ``lam_frac``), ``(families, β, σ)``."""
+  ``e`` (``starts``, ``steps``: ``unit_birth.threshold``'s search). Returned as nλ*/min‖x_i‖² (the scale
+  of ``lam_frac``), ``(families, β, σ)``."""
   fams = [f for f in families if f.kind == "mem"]
   out = np.full((len(fams), len(e.beta), len(e.sigma)), np.nan)
   for a, fam in enumerate(fams):
@@ -569,9 +573,9 @@ def _limit_point(key, batch: Batch, s: Settings) -> dict:
   cert = certify(batch, s)
   res = residual(key, batch, s)
   pre = cert["pre_ok"]
-  return dict(pre_ok=pre, cert_ok=cert["cert_ok"], gamma_op=cert["gamma_op"], residual=np.where(pre, res["dist2"], np.nan),
-              train_gram=np.where(pre, tr["gram"], np.nan), trained_norm2=tr["norm2"],
-              star_norm2=np.sum(batch.W**2, axis=(1, 2)))
+  return dict(pre_ok=pre, cert_ok=cert["cert_ok"], gamma_op=cert["gamma_op"],
+              residual=np.where(pre, res["dist2"], np.nan), train_gram=np.where(pre, tr["gram"], np.nan),
+              trained_norm2=tr["norm2"], star_norm2=np.sum(batch.W**2, axis=(1, 2)))
 
 
 # ----------------------------------------------------------------------------- run and reload

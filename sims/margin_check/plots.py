@@ -17,10 +17,10 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from sims.margin_check import analysis  # noqa: E402
+from sims.margin_check import analysis
 
 __all__ = ["cor_figure", "draw_all", "jacobian_figure", "limits_figure", "residual_figure"]
 
@@ -59,8 +59,10 @@ def residual_figure(res, fit, figdir: str, windows=(), preset: str = "default") 
     tr = r["train_gram"]
     okt = ok[:len(tr)]
     ax2.scatter((r["cert_gamma_op"][:len(tr)][okt] / r["sigma"][:len(tr)][okt]), tr[okt], s=10, alpha=0.6, color=color)
-  xmax = max([np.max((res[f]["cert_gamma_op"] / res[f]["sigma"])[res[f]["cert_pre_ok"] & (res[f]["res_dist2"] > _FLOOR)] ** 2,
-                      initial=1.0) for f in res["families"]]) * 1.5
+  def fitted_x(r):  # (γ_op/σ)² of the premise-holding instances that moved
+    return (r["cert_gamma_op"] / r["sigma"])[r["cert_pre_ok"] & (r["res_dist2"] > _FLOOR)] ** 2
+
+  xmax = max([np.max(fitted_x(res[f]), initial=1.0) for f in res["families"]]) * 1.5
   if np.isfinite(fit.slope):
     xs = np.linspace(0, xmax, 200)
     ax.plot(xs, np.exp(fit.intercept + fit.slope * xs), "k-",
@@ -110,8 +112,9 @@ def cor_figure(res, cor33, figdir: str, preset: str = "default") -> str:
     m, s = np.nanmean(cor33[key], axis=0), np.nanstd(cor33[key], axis=0)
     ax.errorbar(n_k, m, yerr=s, marker="o", ms=4, capsize=2, label=label)
   if np.isfinite(cor33["train_test"]).any():
-    ax.errorbar(cor33["train_n_k"], np.nanmean(cor33["train_test"], axis=0), yerr=np.nanstd(cor33["train_test"], axis=0),
-                marker="s", ls="none", capsize=2, label="trained from random init")
+    ax.errorbar(cor33["train_n_k"], np.nanmean(cor33["train_test"], axis=0),
+                yerr=np.nanstd(cor33["train_test"], axis=0), marker="s", ls="none", capsize=2,
+                label="trained from random init")
   ax.axhline(cor33["pop_risk"], color="k", ls="--", label="Cor. 3.3 limit, full Wiener risk")
   ax.axhline(cor33["pop_bias"], color="gray", ls=":", label="Cor. 3.3 bracket as printed (bias only)")
   ax.set_xscale("log")
@@ -137,7 +140,8 @@ def cor_figure(res, cor33, figdir: str, preset: str = "default") -> str:
 def jacobian_figure(jac, figdir: str, preset: str = "default") -> str:
   """§3.7: normalised singular values of ∂f/∂x at training points."""
   fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-  for ax, name, title in ((axes[0], "mem", "memorizing model (Cor. 3.2)"), (axes[1], "gen", "generalizing model (Cor. 3.3)")):
+  for ax, name, title in ((axes[0], "mem", "memorizing model (Cor. 3.2)"),
+                          (axes[1], "gen", "generalizing model (Cor. 3.3)")):
     sv = jac[f"{name}_sv"]
     sv = sv / sv[:, :1]
     k = min(12, sv.shape[1])
