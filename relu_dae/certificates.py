@@ -25,6 +25,7 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -138,8 +139,8 @@ def stationarity(params: model.Params, X: Float[ArrayLike, "n d"], sigma: Real[A
   return _certificate(ravel_pytree(params)[0], X, W1, sigma, loss, grad, np.linalg.eigvalsh(np.asarray(H)))
 
 
-def certify_batch(params: model.Params, X: Float[ArrayLike, "B n d"], sigma: Real[ArrayLike, " B"],
-                  lam: Real[ArrayLike, " B"]) -> Certificate:
+def certify_batch(params: Mapping[str, Float[Array, "B d p"]], X: Float[ArrayLike, "B n d"],
+                  sigma: Real[ArrayLike, " B"], lam: Real[ArrayLike, " B"]) -> Certificate:
   """:func:`stationarity` for a batch of same-shape instances (leading axis B on every argument).
 
   Derivatives are ``jit(vmap(frozen_derivatives))``; the eigenvalues are taken on the host.

@@ -732,7 +732,7 @@ def sample(params_or_denoiser, key: jax.Array, num_samples: int, d: int, *, num_
 def sample_trajectory(params_or_denoiser, key: jax.Array, num_samples: int, d: int, *, num_steps: int = NUM_STEPS,
                       sigma_max=SIGMA_MAX, sigma_min=SIGMA_MIN, clamp=None, deterministic: bool = False,
                       x_init: Float[ArrayLike, "m d"] | None = None,
-                      noise: Float[ArrayLike, "N m d"] | None = None) -> Float[Array, "N+1 m d"]:
+                      noise: Float[ArrayLike, "N m d"] | None = None) -> Float[Array, "T m d"]:
   """Every state of :func:`sample`'s sampler: ``(x_0, x_1, …, x_N)``, initial state first.
 
   Same arguments, grid, update rules, noise and compilation as :func:`sample` (whose result is

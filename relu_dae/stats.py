@@ -22,13 +22,21 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 import warnings
 
 import numpy as np
-from jaxtyping import ArrayLike, Float
+from jaxtyping import ArrayLike, Float, Real
 
 from relu_dae import _checks
+
+# Host inputs: numpy arrays or plain sequences (the shapes name the axes in the docstrings).
+Curve = Real[ArrayLike, " L"] | Sequence[int | float]  # one score per n value
+Curves = Real[ArrayLike, "... L"] | Sequence  # curves over n on the last axis
+Replicates = Real[ArrayLike, "B L"] | Sequence[Sequence[int | float]]  # bootstrap replicates of a curve
+Points = Real[ArrayLike, " m"] | Sequence[int | float]  # the x or y values of a fit
+Table = Real[ArrayLike, "S m"] | Sequence[Sequence[int | float]]  # values per seed (rows) and draw (columns)
 
 __all__ = [
     "BootstrapCrossing",
@@ -91,7 +99,7 @@ def _crossings(n: np.ndarray, s: np.ndarray, level: float, relative: bool) -> np
   return np.exp(out).reshape(s.shape[:-1])
 
 
-def critical_n(n_values: Float[ArrayLike, " L"], scores: Float[ArrayLike, "... L"],
+def critical_n(n_values: Curve, scores: Curves,
                level: float = 0.5) -> Float[np.ndarray, ...]:
   """The sample count at which a score curve first crosses the absolute ``level`` (a phase boundary in n).
 
@@ -125,7 +133,7 @@ def critical_n(n_values: Float[ArrayLike, " L"], scores: Float[ArrayLike, "... L
   return _crossings(n, s, level, relative=False)
 
 
-def critical_n_relative(n_values: Float[ArrayLike, " L"], scores: Float[ArrayLike, "... L"],
+def critical_n_relative(n_values: Curve, scores: Curves,
                         fraction: float = 0.5) -> Float[np.ndarray, ...]:
   """The sample count at which a score curve first crosses ``min + fraction·(max − min)`` of its own row.
 
@@ -169,7 +177,7 @@ class BootstrapCrossing(NamedTuple):
   n_c_boot_crossed: float
 
 
-def bootstrap_crossing(n_values: Float[ArrayLike, " L"], mean: Float[ArrayLike, " L"], boots: Float[ArrayLike, "B L"],
+def bootstrap_crossing(n_values: Curve, mean: Curve, boots: Replicates,
                        level: float) -> BootstrapCrossing:
   """Where a mean curve first crosses the absolute ``level``, with a percentile interval from its replicates.
 
@@ -230,7 +238,7 @@ def _paired(x, y) -> tuple[np.ndarray, np.ndarray]:
   return x, y
 
 
-def power_law_fit(x: Float[ArrayLike, " m"], y: Float[ArrayLike, " m"]) -> tuple[float, float, float]:
+def power_law_fit(x: Points, y: Points) -> tuple[float, float, float]:
   """Least-squares fit of ``y = c·x^a`` in log–log: returns ``(a, c, a's 95 % CI half-width)``.
 
   The half-width is ``t_{0.975, m−2} · stderr(a)`` (as :func:`line_fit`, on ``log x, log y``) over
@@ -267,7 +275,7 @@ class LineFit(NamedTuple):
   num: int
 
 
-def line_fit(x: Float[ArrayLike, " m"], y: Float[ArrayLike, " m"]) -> LineFit:
+def line_fit(x: Points, y: Points) -> LineFit:
   """Least-squares line ``y = b + a x`` with 95 % t-intervals (``scipy.stats.linregress``).
 
   Pairs with a NaN or inf are dropped; with fewer than 3 finite pairs (no degrees of freedom for
@@ -302,7 +310,7 @@ def _generator(rng) -> np.random.Generator:
   return np.random.default_rng(int(rng))
 
 
-def hierarchical_bootstrap(values: Float[ArrayLike, "S m"], rng: np.random.Generator | int,
+def hierarchical_bootstrap(values: Table, rng: np.random.Generator | int,
                            num: int) -> Float[np.ndarray, " num"]:
   """Means of ``values (S, m)`` (seeds × samples) over ``num`` two-level bootstrap replicates, ``(num,)``.
 
