@@ -125,7 +125,8 @@ def to_dataset(result: sweep.SweepResult | str | os.PathLike):
   ``loss_curve_0``; the default trainer's tied ``params`` has ``params_0`` (d) and ``params_1`` (p)).
   Nested output names are joined with ``_`` instead of ``.`` (xarray reads ``.`` as attribute
   access): an output ``"stats.mean"`` is the variable ``stats_mean``. A result that
-  is not a full grid (e.g. :func:`relu_dae.sweep.merge` of a refinement) has one dimension
+  is not a full grid (its ``grid_shape`` does not lay the configurations out C-ordered over the
+  axes; :func:`relu_dae.sweep.merge` of a refinement is the union grid, so it is one) has one dimension
   ``config`` instead, with the axes as coordinates along it. ``meta`` becomes the attribute ``meta``
   (JSON text), so the dataset writes to netCDF as it is.
 

@@ -1,8 +1,6 @@
 """Bad flags and configs of the sims apps: each is a ValueError naming the flag (the app exits with
 that message), raised before anything trains or draws data, so the workdir stays empty."""
 
-import collections
-import contextlib
 import importlib
 import os
 import pathlib
@@ -12,6 +10,7 @@ import sys
 
 import pytest
 
+from _app_flags import case_ids, config, files, refuse_work
 from sims import _flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -47,31 +46,14 @@ DIRS = [(app, "workdir_is_a_file", r"--workdir=") for app in APPS] + [
     ("phase_diagram", "plot_only_without_results", r"--workdir=.*n_sigma"),
 ]
 
-WORK = ("relu_dae.train.fit", "relu_dae.train.train", "relu_dae.diffusion.fit", "relu_dae.diffusion.train",
-        "relu_dae.sweep.run", "relu_dae.data.separable_mixture", "relu_dae.data.separable_mixture_arrays",
-        "relu_dae.data.locally_sparse", "relu_dae.data.simplex_means", "relu_dae.data.load_digits")
-
-
 @pytest.fixture
 def no_work(monkeypatch):
   """Training and data drawing fail the test: the checks must come first."""
-  for target in WORK:
-    module, name = target.rsplit(".", 1)
-
-    def refuse(*args, _name=target, **kwargs):
-      pytest.fail(f"{_name} ran before the flags and config were checked")
-
-    monkeypatch.setattr(importlib.import_module(module), name, refuse)
+  refuse_work(monkeypatch)
 
 
 def _config(app: str, overrides: dict):
-  c = importlib.import_module(f"sims.configs.{app}").get_config(PRESET[app])
-  for path, value in overrides.items():
-    parent, _, key = path.rpartition(".")
-    node = _flags.get(c, parent) if parent else c
-    with node.unlocked() if hasattr(node, "unlocked") else contextlib.nullcontext():
-      node[key] = value
-  return c
+  return config(app, PRESET[app], overrides)
 
 
 def _run(app: str, c, work, figs=None, verdicts=None, **kwargs):
@@ -79,29 +61,16 @@ def _run(app: str, c, work, figs=None, verdicts=None, **kwargs):
   return module.run(c, str(work), figs, progress=False, **kwargs)
 
 
-def _files(path: pathlib.Path) -> list:
-  return [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
-
-
-def _ids(rows):
-  seen = collections.Counter()
-  out = []
-  for row in rows:
-    seen[row[0]] += 1
-    out.append(f"{row[0]}-{seen[row[0]]}")
-  return out
-
-
-@pytest.mark.parametrize("app, overrides, match", CONFIGS, ids=_ids(CONFIGS))
+@pytest.mark.parametrize("app, overrides, match", CONFIGS, ids=case_ids(CONFIGS))
 def test_bad_config_is_refused_before_any_work(tmp_path, no_work, app, overrides, match):
   c = _config(app, overrides)
   work = tmp_path / "work"
   with pytest.raises(ValueError, match=match):
     _run(app, c, work, str(tmp_path / "figs"))
-  assert _files(work) == []  # no sweep chunks, no results
+  assert files(work) == []  # no sweep chunks, no results
 
 
-@pytest.mark.parametrize("app, problem, match", DIRS, ids=_ids(DIRS))
+@pytest.mark.parametrize("app, problem, match", DIRS, ids=case_ids(DIRS))
 def test_bad_directory_is_refused_before_any_work(tmp_path, no_work, app, problem, match):
   c = _config(app, {})
   work, figs, verdicts, kwargs = tmp_path / "work", None, None, {}
@@ -117,7 +86,7 @@ def test_bad_directory_is_refused_before_any_work(tmp_path, no_work, app, proble
     kwargs["plot_only"] = True
   with pytest.raises(ValueError, match=match):
     _run(app, c, work, figs, verdicts, **kwargs)
-  assert _files(tmp_path / "work") == []
+  assert files(tmp_path / "work") == []
 
 
 def test_every_app_has_three_bad_configs_and_a_bad_directory():
@@ -155,7 +124,7 @@ def test_app_exits_with_the_message_before_any_work(tmp_path, args, match):
   out = _cli(*args, f"--workdir={work}")
   assert out.returncode == 1 and match in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
   assert len(out.stderr.strip().splitlines()) == 1, out.stderr[-2000:]  # one line, naming the flag
-  assert _files(work) == []
+  assert files(work) == []
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -168,7 +137,7 @@ def test_a_workdir_holding_another_run_is_refused_before_any_work(tmp_path, no_w
   _flags.prepare_workdir(str(work), app, other.to_dict(), overwrite=False)
   with pytest.raises(ValueError, match=r"--workdir=.*other settings.*--overwrite"):
     _run(app, _config(app, {}), work)
-  assert [p.name for p in _files(work)] == [_flags.RUN_FILE]
+  assert [p.name for p in files(work)] == [_flags.RUN_FILE]
 
 
 def test_a_workdir_holding_another_run_is_refused_from_the_command_line(tmp_path):
@@ -177,7 +146,7 @@ def test_a_workdir_holding_another_run_is_refused_from_the_command_line(tmp_path
   _flags.prepare_workdir(str(work), "phase_diagram", presets.get_config("default").to_dict(), overwrite=False)
   out = _cli("sims.phase_diagram", "--config=sims/configs/phase_diagram.py:smoke", f"--workdir={work}")
   assert out.returncode == 1 and "--overwrite" in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
-  assert [p.name for p in _files(work)] == [_flags.RUN_FILE]
+  assert [p.name for p in files(work)] == [_flags.RUN_FILE]
 
 
 @pytest.mark.parametrize("app", APPS)

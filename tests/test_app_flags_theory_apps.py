@@ -2,14 +2,11 @@
 ValueError naming the flag (the app exits with that message), raised before anything trains or
 draws data, so the workdir stays empty. (phase_diagram and regimes: tests/test_app_flags.py.)"""
 
-import collections
-import contextlib
 import importlib
-import pathlib
 
 import pytest
 
-from sims import _flags
+from _app_flags import case_ids, config, files, refuse_work
 
 APPS = ("margin_check", "diffusion_toy", "detect_steer")
 PRESET = dict(margin_check="smoke", diffusion_toy="smoke", detect_steer="smoke")
@@ -56,31 +53,14 @@ DIRS = [(app, "workdir_is_a_file", r"--workdir=") for app in APPS] + [
     ("margin_check", "plot_only_without_results", r"--workdir=.*margin_check"),
 ]
 
-WORK = ("relu_dae.train.fit", "relu_dae.train.train", "relu_dae.diffusion.fit", "relu_dae.diffusion.train",
-        "relu_dae.sweep.run", "relu_dae.data.separable_mixture", "relu_dae.data.separable_mixture_arrays",
-        "relu_dae.data.locally_sparse", "relu_dae.data.simplex_means", "relu_dae.data.load_digits")
-
-
 @pytest.fixture
 def no_work(monkeypatch):
   """Training and data drawing fail the test: the checks must come first."""
-  for target in WORK:
-    module, name = target.rsplit(".", 1)
-
-    def refuse(*args, _name=target, **kwargs):
-      pytest.fail(f"{_name} ran before the flags and config were checked")
-
-    monkeypatch.setattr(importlib.import_module(module), name, refuse)
+  refuse_work(monkeypatch)
 
 
 def _config(app: str, overrides: dict):
-  c = importlib.import_module(f"sims.configs.{app}").get_config(PRESET[app])
-  for path, value in overrides.items():
-    parent, _, key = path.rpartition(".")
-    node = _flags.get(c, parent) if parent else c
-    with node.unlocked() if hasattr(node, "unlocked") else contextlib.nullcontext():
-      node[key] = value
-  return c
+  return config(app, PRESET[app], overrides)
 
 
 def _run(app: str, c, work, figs=None, verdicts=None, **kwargs):
@@ -91,29 +71,16 @@ def _run(app: str, c, work, figs=None, verdicts=None, **kwargs):
   return module.run(c, str(work), figs, **kwargs)
 
 
-def _files(path: pathlib.Path) -> list:
-  return [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
-
-
-def _ids(rows):
-  seen = collections.Counter()
-  out = []
-  for row in rows:
-    seen[row[0]] += 1
-    out.append(f"{row[0]}-{seen[row[0]]}")
-  return out
-
-
-@pytest.mark.parametrize("app, overrides, match", CONFIGS, ids=_ids(CONFIGS))
+@pytest.mark.parametrize("app, overrides, match", CONFIGS, ids=case_ids(CONFIGS))
 def test_bad_config_is_refused_before_any_work(tmp_path, no_work, app, overrides, match):
   c = _config(app, overrides)
   work = tmp_path / "work"
   with pytest.raises(ValueError, match=match):
     _run(app, c, work, str(tmp_path / "figs"))
-  assert _files(work) == []  # no sweep chunks, no results
+  assert files(work) == []  # no sweep chunks, no results
 
 
-@pytest.mark.parametrize("app, problem, match", DIRS, ids=_ids(DIRS))
+@pytest.mark.parametrize("app, problem, match", DIRS, ids=case_ids(DIRS))
 def test_bad_directory_is_refused_before_any_work(tmp_path, no_work, app, problem, match):
   c = _config(app, {})
   work, figs, verdicts, kwargs = tmp_path / "work", None, None, {}
@@ -129,7 +96,7 @@ def test_bad_directory_is_refused_before_any_work(tmp_path, no_work, app, proble
     kwargs["plot_only"] = True
   with pytest.raises(ValueError, match=match):
     _run(app, c, work, figs, verdicts, **kwargs)
-  assert _files(tmp_path / "work") == []
+  assert files(tmp_path / "work") == []
 
 
 def test_every_app_has_three_bad_configs_and_a_bad_directory():

@@ -1,7 +1,5 @@
 """Tests of relu_dae.certificates against finite differences, Monte Carlo and counted zero modes."""
 
-import functools
-
 import numpy as np
 import pytest
 
@@ -9,15 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from relu_dae import certificates, data, losses, minima, theory
-
-
-@functools.cache
-def _gen_instance():
-  """Small separable mixture whose W_gen has a block-diagonal clean mask (γ_op > 0)."""
-  X, labels, _ = data.separable_mixture(jax.random.PRNGKey(1), d=10, K=3, n_per_cluster=20, alpha=0.05,
-                                        beta=-0.4, rank=3, decay=0.7, norm=2.0)
-  W = minima.generalization(X, labels, 0.3, 1e-4, [2, 3, 1])
-  return X, labels, 0.3, 1e-4, [2, 3, 1], W
+from _instances import separable_instance
 
 
 def test_frozen_mask_loss_is_exact_in_noise_for_fixed_masks(x64):
@@ -73,7 +63,7 @@ def test_memorization_minimum_is_certified(x64):
 
 
 def test_generalization_minimum_is_certified_with_rotation_zero_modes(x64):
-  X, _labels, sigma, lam, ps, W = _gen_instance()
+  X, _labels, sigma, lam, ps, W = separable_instance()
   c = certificates.stationarity({"W": W}, X, sigma, lam)
   assert float(c.rel_grad_norm) <= 1e-6
   assert float(c.min_hessian_eig) >= -1e-8
@@ -84,7 +74,7 @@ def test_generalization_minimum_is_certified_with_rotation_zero_modes(x64):
 
 
 def test_random_point_is_not_stationary(x64):
-  X, _labels, sigma, lam, ps, _ = _gen_instance()
+  X, _labels, sigma, lam, ps, _ = separable_instance()
   W = 0.3 * jax.random.normal(jax.random.PRNGKey(3), (10, sum(ps)))
   c = certificates.stationarity({"W": W}, X, sigma, lam)
   assert float(c.rel_grad_norm) > 1e-2
@@ -95,7 +85,7 @@ def test_random_point_is_not_stationary(x64):
 
 
 def test_certify_batch_equals_one_at_a_time(x64):
-  X, labels, sigma, lam, ps, W = _gen_instance()
+  X, labels, sigma, lam, ps, W = separable_instance()
   Xs = jnp.stack([X, 1.5 * X])
   Ws = jnp.stack([W, minima.generalization(1.5 * X, labels, sigma, lam, ps)])
   batch = certificates.certify_batch({"W": Ws}, Xs, jnp.array([sigma, sigma]), jnp.array([lam, lam]))

@@ -1,7 +1,5 @@
 """Tests of relu_dae.margins against independent computations (a hand example, numpy, a dense O(2) search)."""
 
-import functools
-
 import numpy as np
 import pytest
 
@@ -9,15 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from relu_dae import data, margins, minima
-
-
-@functools.cache
-def _gen_instance():
-  """Small separable mixture whose W_gen has a block-diagonal clean mask (γ_op > 0)."""
-  X, labels, _ = data.separable_mixture(jax.random.PRNGKey(1), d=10, K=3, n_per_cluster=20, alpha=0.05,
-                                        beta=-0.4, rank=3, decay=0.7, norm=2.0)
-  W = minima.generalization(X, labels, 0.3, 1e-4, [2, 3, 1])
-  return X, labels, 0.3, 1e-4, [2, 3, 1], W
+from _instances import separable_instance
 
 
 def test_margin_hand_example_and_owner():
@@ -45,7 +35,7 @@ def test_margin_memorization_equals_min_cosine_gap(x64):
 
 
 def test_margin_of_generalization_minimum_and_paper_margin(x64):
-  X, labels, sigma, lam, ps, W = _gen_instance()
+  X, labels, sigma, lam, ps, W = separable_instance()
   m = margins.margin(X, labels, W)
   np.testing.assert_array_equal(m.owner, np.repeat([0, 1, 2], ps))
   assert float(m.gamma) > 0
@@ -80,7 +70,7 @@ def test_margin_bad_inputs():
 
 
 def test_margin_batch_equals_margin_per_instance(x64):
-  X, labels, _sigma, _lam, ps, W = _gen_instance()
+  X, labels, _sigma, _lam, ps, W = separable_instance()
   owner = np.repeat(np.arange(3), ps)
   Xs, Ws = jnp.stack([X, -X]), jnp.stack([W, W])  # the second flips every mask: negative margin
   batch = margins.margin_batch(Xs, labels, Ws, owner)

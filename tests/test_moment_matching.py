@@ -1,7 +1,5 @@
 """Tests of relu_dae.moment_matching: exact moments, the frozen-mask loss without flips, Monte Carlo with them."""
 
-import functools
-
 import numpy as np
 import pytest
 
@@ -9,15 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from relu_dae import data, losses, minima, moment_matching
-
-
-@functools.cache
-def _gen_instance():
-  """Small separable mixture whose W_gen has a block-diagonal clean mask (γ_op > 0)."""
-  X, labels, _ = data.separable_mixture(jax.random.PRNGKey(1), d=10, K=3, n_per_cluster=20, alpha=0.05,
-                                        beta=-0.4, rank=3, decay=0.7, norm=2.0)
-  W = minima.generalization(X, labels, 0.3, 1e-4, [2, 3, 1])
-  return X, labels, 0.3, 1e-4, [2, 3, 1], W
+from _instances import separable_instance
 
 
 def test_moment_matched_noise_has_exact_moments_and_checks_inputs(x64):
@@ -36,7 +26,7 @@ def test_moment_matched_noise_has_exact_moments_and_checks_inputs(x64):
 
 
 def test_moment_matched_loss_is_frozen_loss_without_flips_and_mc_with_them(x64):
-  X, _labels, _sigma, lam, _ps, W = _gen_instance()
+  X, _labels, _sigma, lam, _ps, W = separable_instance()
   eps = moment_matching.moment_matched_noise(jax.random.PRNGKey(2), X.shape[0], 20, X.shape[1])
   params = {"W": W}
   # at tiny σ no draw flips a mask: equal to the exact frozen-mask expectation
