@@ -31,6 +31,7 @@ import sklearn.metrics
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import PyTree
 
 from relu_dae import _checks
 from relu_dae import model
@@ -87,7 +88,7 @@ def _score_fns(names) -> dict:
   return fns
 
 
-def scores(params: model.Params, x: jax.Array, sigma, key: jax.Array, *, num_noise: int = 1,
+def scores(params: PyTree, x: jax.Array, sigma, key: jax.Array, *, num_noise: int = 1,
            names: Mapping[str, Callable] | Iterable[str] = SCORES,
            represent: Callable = model.represent) -> dict:
   """Spikiness scores of re-noised samples, Algorithm 1 (THEORY.md §4.2).

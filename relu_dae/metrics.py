@@ -38,6 +38,7 @@ import scipy.optimize
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int, Real
 
 from relu_dae import _arrays
 from relu_dae import _checks
@@ -114,7 +115,7 @@ def _run_params(params):
 # --- Columns against samples ----------------------------------------------------------------
 
 
-def match_columns(W: jax.Array, W_ref: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+def match_columns(W: Float[ArrayLike, "d p"], W_ref: Float[ArrayLike, "d q"]) -> tuple[np.ndarray, np.ndarray]:
   """Matches columns of ``W`` to those of ``W_ref`` maximizing total cosine (Hungarian).
 
   Returns:
@@ -143,7 +144,7 @@ def _target_gram(d: int, G):
   return G
 
 
-def gram_distance(W: jax.Array, target_gram: jax.Array) -> jax.Array:
+def gram_distance(W: Float[ArrayLike, "d p"], target_gram: Float[ArrayLike, "d d"]) -> Float[Array, ""]:
   """Relative Gram distance ``‖W Wᵀ − G‖_F / ‖G‖_F`` of weights ``W (d, p)`` to ``G (d, d)``.
 
   For tied weights the function near a data point is ``f(y) ≈ W_A W_Aᵀ y`` on the active
@@ -169,7 +170,7 @@ def gram_distance(W: jax.Array, target_gram: jax.Array) -> jax.Array:
   return jnp.where(norm > 0, jnp.linalg.norm(W @ W.T - target_gram) / jnp.where(norm > 0, norm, 1.0), jnp.nan)
 
 
-def projector_error(W: jax.Array, W_ref: jax.Array) -> jax.Array:
+def projector_error(W: Float[ArrayLike, "d p"], W_ref: Float[ArrayLike, "d q"]) -> Float[Array, ""]:
   """``‖W Wᵀ − W_ref W_refᵀ‖_F / ‖W_ref W_refᵀ‖_F``: invariant to rotations and splittings of units.
 
   ``W (d, p)``, ``W_ref (d, p_ref)``; NaN for a non-finite ``W`` (a failed run); an all-zero
@@ -185,7 +186,7 @@ def projector_error(W: jax.Array, W_ref: jax.Array) -> jax.Array:
   return gram_distance(W, W_ref @ W_ref.T)
 
 
-def unit_allocation(params: model.Params, X: jax.Array, labels) -> tuple[np.ndarray, np.ndarray]:
+def unit_allocation(params: model.Params, X: Real[ArrayLike, "n d"], labels) -> tuple[np.ndarray, np.ndarray]:
   """Assigns each hidden unit to the cluster on which it is most often active.
 
   ``params`` with weights ``(d, p)`` (finite), ``X (n, d)``, integer ``labels (n,)``. Host function.
@@ -204,7 +205,7 @@ def unit_allocation(params: model.Params, X: jax.Array, labels) -> tuple[np.ndar
   return owner, np.bincount(owner[owner >= 0], minlength=len(ids))
 
 
-def procrustes_align(W_ref: jax.Array, W: jax.Array) -> jax.Array:
+def procrustes_align(W_ref: Float[ArrayLike, "d k"], W: Float[ArrayLike, "d k"]) -> Float[Array, "d k"]:
   """``W_ref O`` with the orthogonal ``O`` that best matches ``W`` (orthogonal Procrustes).
 
   Eq. (8) fixes a block only up to the rotation ``O_k``; aligning the analytic block to a
@@ -224,8 +225,8 @@ DENOISING_GAP_KEYS = ("train_dist_emp", "train_dist_gt", "test_dist_emp", "test_
                       "train_loss", "test_loss", "loss_gap")
 
 
-def denoising_gaps(params: model.Params, X: jax.Array, w: jax.Array, key: jax.Array, sigma,
-                   gt_denoiser, X_test: jax.Array, *, num_noise: int = 4) -> dict:
+def denoising_gaps(params: model.Params, X: Real[ArrayLike, "N d"], w: Real[ArrayLike, " N"], key: Array, sigma,
+                   gt_denoiser, X_test: Real[ArrayLike, "m d"], *, num_noise: int = 4) -> dict:
   """How close the trained DAE is to ``f_emp`` (Eq. 3) and to ``f_gt``, on and off the training set.
 
   Noisy inputs are ``y = x + σε`` with ``num_noise`` draws of ``ε ~ N(0, I)`` per sample x,
@@ -302,7 +303,7 @@ NO_CLUSTER = -1
 REGIME_NAMES = ("memorization", "hybrid", "generalization")
 
 
-def regime(per_cluster_memorized: jax.Array, threshold: float = 0.5) -> jax.Array:
+def regime(per_cluster_memorized: Real[ArrayLike, "*batch K"], threshold: float = 0.5) -> Int[Array, "*batch"]:
   """The regime of §3 (memorization / hybrid / generalization) from per-cluster scores.
 
   A present cluster (score not NaN) is *memorized* if its score ≥ ``threshold`` (default

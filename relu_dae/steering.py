@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from jax.tree_util import Partial
-from jaxtyping import ArrayLike, Float
+from jaxtyping import ArrayLike, Float, PyTree
 
 from relu_dae import _checks
 from relu_dae import diffusion
@@ -66,7 +66,7 @@ def _validate_vector(params, X_target, sigma, key, num_noise, represent):
   return X_target, _checks.positive_int("num_noise", num_noise)
 
 
-def steering_vector(params: model.Params, X_target: jax.Array, sigma, key: jax.Array, *,
+def steering_vector(params: PyTree, X_target: jax.Array, sigma, key: jax.Array, *,
                     num_noise: int = 1, represent: Callable = model.represent) -> jax.Array:
   """Eq. (11)'s ``v = (1/|S|) Σ_{x̃∈S} h(x̃ + σ̃ε)``: the mean representation of a target set.
 
@@ -96,7 +96,7 @@ def steering_vector(params: model.Params, X_target: jax.Array, sigma, key: jax.A
   return jnp.mean(h, axis=(0, 1))
 
 
-def contrastive_vector(params: model.Params, X_target: jax.Array, X_source: jax.Array, sigma,
+def contrastive_vector(params: PyTree, X_target: jax.Array, X_source: jax.Array, sigma,
                        key: jax.Array, *, num_noise: int = 1,
                        represent: Callable = model.represent) -> jax.Array:
   """``v = mean h(target) − mean h(source)``: the contrastive steering direction.
@@ -147,7 +147,7 @@ def _validate_steer(params, y, v, a, represent, decode):
   return y, v, a
 
 
-def steer(params: model.Params, y: jax.Array, v: jax.Array, a, *, represent: Callable = model.represent,
+def steer(params: PyTree, y: jax.Array, v: jax.Array, a, *, represent: Callable = model.represent,
           decode: Callable = model.decode) -> jax.Array:
   """The steered denoiser of Eq. (11), ``g(h(y) + a·v) = W2 ([W1ᵀy]₊ + a·v)``.
 
@@ -195,7 +195,7 @@ def _validate_curve(params, Y, a_values, classify, steer_kwargs):
   return a_values
 
 
-def response_curve(params: model.Params, Y: jax.Array, v: jax.Array, a_values,
+def response_curve(params: PyTree, Y: jax.Array, v: jax.Array, a_values,
                    classify: Callable, **steer_kwargs) -> jax.Array:
   """Classifier outputs of steered denoisings ``classify(g(h(y) + a·v))`` over a grid of ``a``.
 
