@@ -119,6 +119,7 @@ def _cli(*args):
     (("sims.regimes", "--experiments=memorisation"), "--experiments=memorisation"),
     (("sims.regimes", "--config.mem.p=4"), "--config.mem.p=4"),
 ], ids=["phase_diagram-K", "phase_diagram-experiments", "regimes-experiments", "regimes-mem-p"])
+@pytest.mark.slow
 def test_app_exits_with_the_message_before_any_work(tmp_path, args, match):
   work = tmp_path / "work"
   out = _cli(*args, f"--workdir={work}")
@@ -140,6 +141,7 @@ def test_a_workdir_holding_another_run_is_refused_before_any_work(tmp_path, no_w
   assert [p.name for p in files(work)] == [_flags.RUN_FILE]
 
 
+@pytest.mark.slow
 def test_a_workdir_holding_another_run_is_refused_from_the_command_line(tmp_path):
   from sims.configs import phase_diagram as presets
   work = tmp_path / "work"
@@ -149,6 +151,7 @@ def test_a_workdir_holding_another_run_is_refused_from_the_command_line(tmp_path
   assert [p.name for p in files(work)] == [_flags.RUN_FILE]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", APPS)
 def test_help_lists_the_app_flags(app):
   out = _cli(f"sims.{app}", "--help")

@@ -144,5 +144,6 @@ def test_every_public_callable_has_three_bad_inputs():
   check_coverage(df, CASES, exempt={})
 
 
+@pytest.mark.slow
 def test_integer_data_gives_a_float_loss():
   assert jnp.issubdtype(df.loss(P, np.ones((5, 3), np.int32), KEY).dtype, jnp.floating)

@@ -165,6 +165,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("c", CASES, ids=ids(CASES))
 def test_bad_input(c):
   check(c)
@@ -178,6 +179,7 @@ def test_every_public_callable_has_three_bad_inputs():
   })
 
 
+@pytest.mark.slow
 def test_a_changed_spec_is_accepted_when_no_chunk_was_committed(tmp_path):
   """Nothing of the first sweep would be reused, so the workdir takes the new one (spec.json replaced)."""
   config = SC(TC, p_max=2)

@@ -108,6 +108,7 @@ def test_every_public_callable_has_three_bad_inputs():
   check_coverage(tr, CASES, exempt={"History": "a NamedTuple of arrays returned by train"})
 
 
+@pytest.mark.slow
 def test_integer_weights_and_data_train_as_float32():
   params, hist = tr.train({"W": np.ones((3, 2), np.int32)}, np.ones((4, 3), np.int32), KEY, CFG)
   assert params["W"].dtype == jnp.float32 and hist.loss.shape == (2,)

@@ -28,6 +28,7 @@ def _logistic(n, n0, shifts, width=0.3):
   return 1.0 / (1.0 + np.exp((np.log(n)[None] - np.log(n0) + shifts[..., None]) / width))
 
 
+@pytest.mark.slow
 def test_bootstrap_interval_covers_a_known_critical_n_near_its_nominal_rate():
   """Seeds are logistic curves with random symmetric shifts in log n, so the population
   mean crosses 1/2 exactly at n0; 95 % intervals from 10 seeds should cover n0 ~95 % of

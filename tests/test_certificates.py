@@ -10,6 +10,7 @@ from relu_dae import certificates, data, losses, minima, theory
 from _instances import separable_instance
 
 
+@pytest.mark.slow
 def test_frozen_mask_loss_is_exact_in_noise_for_fixed_masks(x64):
   X = jax.random.normal(jax.random.PRNGKey(5), (4, 3))
   W1 = jax.random.normal(jax.random.PRNGKey(6), (3, 5))
@@ -29,6 +30,7 @@ def test_frozen_mask_loss_is_exact_in_noise_for_fixed_masks(x64):
   np.testing.assert_allclose(float(got), total + pen, rtol=1e-2)
 
 
+@pytest.mark.slow
 def test_stationarity_gradient_matches_finite_differences(x64):
   X = jax.random.normal(jax.random.PRNGKey(9), (6, 4))
   W = jax.random.normal(jax.random.PRNGKey(10), (4, 3))
@@ -46,6 +48,7 @@ def test_stationarity_gradient_matches_finite_differences(x64):
   assert float(fd2) <= float(cert.max_hessian_eig) * float(jnp.sum(V**2)) + 1e-5
 
 
+@pytest.mark.slow
 def test_memorization_minimum_is_certified(x64):
   X = data.locally_sparse(jax.random.PRNGKey(0), n=5, d=8, norm=1.5)
   sigma = 0.2
@@ -62,6 +65,7 @@ def test_memorization_minimum_is_certified(x64):
     assert 0 < float(c.mask_flip_bound) < 1
 
 
+@pytest.mark.slow
 def test_generalization_minimum_is_certified_with_rotation_zero_modes(x64):
   X, _labels, sigma, lam, ps, W = separable_instance()
   c = certificates.stationarity({"W": W}, X, sigma, lam)
@@ -73,6 +77,7 @@ def test_generalization_minimum_is_certified_with_rotation_zero_modes(x64):
   assert eigs[rotations] > 1e-5  # the rest is strictly positive
 
 
+@pytest.mark.slow
 def test_random_point_is_not_stationary(x64):
   X, _labels, sigma, lam, ps, _ = separable_instance()
   W = 0.3 * jax.random.normal(jax.random.PRNGKey(3), (10, sum(ps)))
@@ -84,6 +89,7 @@ def test_random_point_is_not_stationary(x64):
     certificates.stationarity({"W": W}, X, -1.0, lam)
 
 
+@pytest.mark.slow
 def test_certify_batch_equals_one_at_a_time(x64):
   X, labels, sigma, lam, ps, W = separable_instance()
   Xs = jnp.stack([X, 1.5 * X])

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import relu_dae as rd
 from relu_dae import diffusion, steering
@@ -18,6 +19,7 @@ def _cache_growth(jitted, calls):
   return jitted._cache_size() - before
 
 
+@pytest.mark.slow
 def test_fit_with_a_progress_bar_compiles_once():
   """fit's bar reports through one module-level callback, not a fresh closure per call."""
   key = jax.random.PRNGKey(0)
@@ -27,6 +29,7 @@ def test_fit_with_a_progress_bar_compiles_once():
   assert _cache_growth(train_lib._train, fit) == 0
 
 
+@pytest.mark.slow
 def test_diffusion_fit_with_a_progress_bar_compiles_once():
   key = jax.random.PRNGKey(0)
   X = jax.random.normal(key, (6, 4))
@@ -46,6 +49,7 @@ def test_train_compiles_once_across_sigma_and_lam():
   assert _cache_growth(train_lib._train, run) == 0
 
 
+@pytest.mark.slow
 def test_steered_sampling_compiles_once_for_all_strengths_and_windows():
   """steering.steered_denoiser: a Partial whose leaves are params, v, a, lo, hi."""
   key = jax.random.PRNGKey(2)

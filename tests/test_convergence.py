@@ -101,6 +101,7 @@ def _setup(key):
   return X, params, cfg
 
 
+@pytest.mark.slow
 def test_train_stops_early_and_records_why(key):
   X, params, cfg = _setup(key)
   out, hist = tr.train(params, X, key, cfg, sigma=0.2)
@@ -114,6 +115,7 @@ def test_train_stops_early_and_records_why(key):
   assert np.isfinite(float(hist.monitor_slope))
 
 
+@pytest.mark.slow
 def test_a_converged_run_is_frozen_bitwise_while_vmapped_neighbours_train(key):
   """[early, late] trained together: the early run's outputs equal those of a batch whose
   budget ends exactly at its stop, though the loop went on for the late run."""
@@ -132,6 +134,7 @@ def test_a_converged_run_is_frozen_bitwise_while_vmapped_neighbours_train(key):
     np.testing.assert_array_equal(getattr(hist, field)[early], getattr(hist_cut, field)[early])
 
 
+@pytest.mark.slow
 def test_divergence_is_marked_unstable_not_a_result(key):
   X = data.locally_sparse(key, n=8, d=16, norm=4.0)
   cfg = tr.TrainConfig(steps=2000, sigma=0.2, learning_rate=1e3, chunk_size=50, convergence=cv.Convergence())

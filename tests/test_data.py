@@ -39,6 +39,7 @@ def test_separability_matches_double_loop():
     (4, [5, 50, 10, 2], [0.1, 0.5, 0.0, 0.2], -1 / 3, 2),
     (2, 8, 0.05, 0.2, 1),  # β ≥ 0 is allowed (outside the theorems, for studying their limits)
 ])
+@pytest.mark.slow
 def test_separable_mixture_achieves_requested_alpha_beta(K, counts, alpha, beta, rank):
   X, labels, spec = data.separable_mixture(
       jax.random.PRNGKey(K), d=16, K=K, n_per_cluster=counts, alpha=alpha, beta=beta, rank=rank, norm=2.0)
@@ -55,6 +56,7 @@ def test_separable_mixture_achieves_requested_alpha_beta(K, counts, alpha, beta,
       assert np.linalg.matrix_rank(Xk - Xk.mean(0), tol=1e-4) == rank
 
 
+@pytest.mark.slow
 def test_simplex_means_have_equal_cosines():
   for K, beta in [(2, -1.0), (5, -0.25), (5, -0.1), (3, 0.5)]:
     mu = np.asarray(data.simplex_means(K, 9, beta=beta, norm=3.0, key=jax.random.PRNGKey(K)))
@@ -68,6 +70,7 @@ def test_locally_sparse_is_pairwise_negative():
   assert data.separability(X, np.arange(6)) == pytest.approx((0.0, -0.2), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_sample_mixture_moments_monte_carlo():
   """Empirical weights, means and covariances of 60k draws within stated tolerances."""
   means = jnp.array([[2.0, 0.0, 0.0], [0.0, -1.0, 1.0]])

@@ -1,6 +1,7 @@
 """denoisers: Eq. (3) against brute force, f_gt against Monte Carlo, Wiener against autodiff."""
 
 import numpy as np
+import pytest
 import jax
 import jax.numpy as jnp
 
@@ -8,6 +9,7 @@ from relu_dae import data
 from relu_dae import denoisers
 
 
+@pytest.mark.slow
 def test_empirical_matches_explicit_gaussian_densities(x64):
   rng = np.random.default_rng(0)
   X, Y, sigma = rng.normal(size=(7, 3)), rng.normal(size=(4, 3)), 0.8
@@ -26,6 +28,7 @@ def test_empirical_small_sigma_is_nearest_neighbour():
   np.testing.assert_allclose(out, nn, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_gaussian_mixture_matches_monte_carlo_posterior_mean():
   """Self-normalized importance sampling from the prior, 400k draws; tolerance 0.02 (≈ 5 s.e.)."""
   means = np.array([[1.5, 0.0], [-1.0, 1.0]])
@@ -43,6 +46,7 @@ def test_gaussian_mixture_matches_monte_carlo_posterior_mean():
     np.testing.assert_allclose(got, mc, atol=0.02)
 
 
+@pytest.mark.slow
 def test_single_component_mixture_is_wiener(x64):
   rng = np.random.default_rng(3)
   A = rng.normal(size=(4, 4))
@@ -76,6 +80,7 @@ def test_wiener_rank_truncation_and_shrink(x64):
   np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_spectral_mixture_equals_cholesky_mixture(x64):
   X, _labels, spec = data.separable_mixture(jax.random.PRNGKey(4), d=6, K=3, n_per_cluster=5, alpha=0.4,
                                            beta=-0.4, rank=3)
@@ -87,6 +92,7 @@ def test_spectral_mixture_equals_cholesky_mixture(x64):
                                denoisers.gaussian_mixture(y, m.means, m.covs, m.weights, sigma), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_weighted_empirical_equals_duplicating_rows():
   X = jax.random.normal(jax.random.PRNGKey(3), (4, 3))
   w = jnp.array([2.0, 0.0, 1.0, 3.0])

@@ -65,6 +65,7 @@ def _cli(*args, timeout=120):
                         timeout=timeout, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_help_lists_the_flags():
   out = _cli("--help")
   for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite"):
@@ -74,6 +75,7 @@ def test_help_lists_the_flags():
 @pytest.mark.parametrize("args, match", [
     (("--config.roc_sigma=0.3",), "--config.roc_sigma=0.3"), (("--experiments=steering,nope",), "--experiments="),
     (("--config=sims/configs/detect_steer.py:quick",), "preset")])
+@pytest.mark.slow
 def test_bad_flag_exits_1_before_any_work(tmp_path, args, match):
   out = _cli(*args, f"--workdir={tmp_path / 'work'}")
   assert out.returncode == 1 and match in out.stderr, out.stderr[-2000:]

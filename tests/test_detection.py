@@ -52,6 +52,7 @@ def test_tpr_interpolates_tied_scores():
   assert r.tpr_at_1pct_fpr == pytest.approx(0.625)  # halfway along the diagonal segment
 
 
+@pytest.mark.slow
 def test_bootstrap_contains_estimate_and_shrinks_with_samples():
   rng = np.random.default_rng(1)
   widths = []
@@ -77,6 +78,7 @@ def test_scores_are_oriented_higher_is_spikier():
   assert float(detection.SCORES["participation_ratio"](one_hot)) == -1.0
 
 
+@pytest.mark.slow
 def test_scores_shapes_and_noise_average(key):
   params = {"W": jax.random.normal(key, (8, 12))}
   x = jax.random.normal(jax.random.PRNGKey(1), (5, 8))
@@ -86,6 +88,7 @@ def test_scores_shapes_and_noise_average(key):
   np.testing.assert_allclose(clean["std"], jnp.std(jax.nn.relu(x @ params["W"]), axis=-1), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_memorizing_minimum_has_higher_top1_share_than_generalizing(key):
   sigma = 0.1
   X_mem = data.locally_sparse(key, n=8, d=16)
@@ -124,6 +127,7 @@ def test_bad_arguments_raise(key):
     detection.bootstrap_ci(-1, [1.0], [0.0])
 
 
+@pytest.mark.slow
 def test_scores_and_steering_vector_accept_diffusion_params_with_its_encoder():
   from relu_dae import diffusion, steering
   params = diffusion.init(jax.random.PRNGKey(0), d=6, p=4)

@@ -14,6 +14,7 @@ from relu_dae import model
 from relu_dae import train as train_lib
 
 
+@pytest.mark.slow
 def test_init_shapes_and_zero_conditioning(key):
   params = diffusion.init(key, d=6, p=5, hidden=7)
   assert params["W"].shape == (6, 5)
@@ -24,6 +25,7 @@ def test_init_shapes_and_zero_conditioning(key):
   np.testing.assert_array_equal(diffusion.log_scale(params, jnp.array([0.02, 0.3, 2.0])), 0.0)
 
 
+@pytest.mark.slow
 def test_zero_init_conditioning_is_tied_dae_plus_skip(key):
   params = diffusion.init(key, d=8, p=12)
   params = dict(params, skip=jnp.array(0.3))
@@ -46,6 +48,7 @@ def test_conditioning_multiplies_hidden_units(key):
   np.testing.assert_allclose(diffusion.decode(params, h, 0.3), want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_loss_matches_numpy_with_same_noise(key):
   params = diffusion.init(key, d=6, p=9)
   params["time"] = jax.tree.map(lambda w: w + 0.1, params["time"])  # make the conditioning active
@@ -71,6 +74,7 @@ def test_loss_matches_numpy_with_same_noise(key):
   np.testing.assert_allclose(got_w, (err * w).sum() / (3 * w.sum()), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_sigma_is_log_uniform(key):
   sigma, _ = diffusion.draw_noise(key, 4000, 1, 2, sigma_min=0.02, sigma_max=2.0)
   u = (np.log(np.asarray(sigma)) - np.log(0.02)) / (np.log(2.0) - np.log(0.02))
@@ -79,6 +83,7 @@ def test_sigma_is_log_uniform(key):
   assert abs(np.mean(u < 0.25) - 0.25) < 0.03
 
 
+@pytest.mark.slow
 def test_short_training_decreases_loss(key):
   X = jax.random.normal(jax.random.PRNGKey(2), (4, 8))
   params = diffusion.init(key, d=8, p=16, hidden=8)
@@ -94,6 +99,7 @@ def test_short_training_decreases_loss(key):
   assert float(jnp.abs(trained["time"]["w2"]).max()) > 0
 
 
+@pytest.mark.slow
 def test_training_flags_nonfinite(key):
   X = jax.random.normal(key, (4, 5))
   cfg = train_lib.TrainConfig(steps=40, learning_rate=1e14, optimizer="sgd", chunk_size=10)
@@ -111,6 +117,7 @@ def test_sigma_grid():
   np.testing.assert_allclose(diffusion.sigma_grid(1, 1.0, 0.1), [1.0, 0.0])
 
 
+@pytest.mark.slow
 def test_empirical_denoiser_sampling_copies_training_points():
   X = jax.random.normal(jax.random.PRNGKey(5), (6, 8))
   out = diffusion.sample(diffusion.empirical_denoiser(X), jax.random.PRNGKey(6), 64, 8, sigma_min=0.01)
@@ -145,6 +152,7 @@ def _discretized_moments(s2, sigmas, deterministic=False):
   return factor, v
 
 
+@pytest.mark.slow
 def test_gaussian_oracle_sampling_recovers_mean_and_variance():
   d, s, m = 4, 0.5, 512
   mu = jnp.array([0.5, -1.0, 0.0, 1.5])
@@ -179,6 +187,7 @@ def test_gaussian_oracle_deterministic_matches_its_recursion():
   np.testing.assert_allclose(out.mean(0), mu * (1 - factor), atol=4 * np.sqrt(pred / m))
 
 
+@pytest.mark.slow
 def test_supplied_noise_reproduces_the_drawn_noise_and_an_independent_recursion(x64):
   d, m, steps, s = 3, 4, 5, 0.7
   mu = np.array([0.3, -0.2, 1.0])
@@ -205,6 +214,7 @@ def test_supplied_noise_reproduces_the_drawn_noise_and_an_independent_recursion(
     diffusion.sample(den, key, m, d, num_steps=steps, noise=z2, deterministic=True)
 
 
+@pytest.mark.slow
 def test_deterministic_sampler_depends_only_on_initial_noise(key):
   params = diffusion.init(key, d=6, p=10)
   x_init = 2.0 * jax.random.normal(jax.random.PRNGKey(1), (5, 6))
@@ -258,6 +268,7 @@ def test_sample_trajectory_ends_at_sample_and_the_old_keyword_warns(key):
     np.testing.assert_array_equal(diffusion.sample(den, key, m, d, return_trajectory=False, **kw), traj[-1])
 
 
+@pytest.mark.slow
 def test_clamp_and_single_sigma_dae(key):
   dae = model.init(key, 4, 6)
   out = diffusion.sample(dae, key, 8, 4, num_steps=5, clamp=0.1)
@@ -312,6 +323,7 @@ def test_diffusion_train_validates_before_jit(change, error, name):
     diffusion.train(**kwargs)
 
 
+@pytest.mark.slow
 def test_lam_maps_to_the_official_weight_decay_as_d_wd_over_4(x64):
   """DAECond's coupled weight_decay wd adds wd·W to the gradient of the per-pixel MSELoss (= loss / d);
   here lam's penalty 2·lam·‖W‖² must add the same, times d: d·wd·W, so lam = d·wd/4 (theory_choices §14)."""

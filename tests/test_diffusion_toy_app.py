@@ -21,6 +21,7 @@ from sims.configs import diffusion_toy as config_lib
 from sims.diffusion_toy import experiments
 
 
+@pytest.mark.slow
 def test_sample_measures_match_brute_force(key):
   X = np.asarray(jax.random.normal(key, (12, 5)))
   S = np.array(jax.random.normal(jax.random.PRNGKey(1), (9, 5)))
@@ -39,6 +40,7 @@ def test_sample_measures_match_brute_force(key):
   assert np.all(got["dir_ratio"][:3] < 0.01) and np.all(got["cosine"][:3] > 0.999)
 
 
+@pytest.mark.slow
 def test_masked_units_stay_zero_and_give_the_narrow_model(key):
   """A width-6 model padded with 4 zero columns trains exactly like the width-6 model (Adam)."""
   X = jax.random.normal(key, (8, 5))
@@ -134,6 +136,7 @@ def _cli(*args, timeout=120):
                         timeout=timeout, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_help_lists_the_flags():
   out = _cli("--help")
   for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite", "--plot_only"):
@@ -143,6 +146,7 @@ def test_help_lists_the_flags():
 @pytest.mark.parametrize("args, match", [
     (("--config.K=1",), "--config.K=1"), (("--experiments=digits,nope",), "--experiments="),
     (("--config=sims/configs/diffusion_toy.py:quick",), "preset")])
+@pytest.mark.slow
 def test_bad_flag_exits_1_before_any_work(tmp_path, args, match):
   out = _cli(*args, f"--workdir={tmp_path / 'work'}")
   assert out.returncode == 1 and match in out.stderr, out.stderr[-2000:]

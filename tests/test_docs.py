@@ -31,6 +31,7 @@ def _defined_public(module):
 
 @pytest.mark.skipif(shutil.which("mkdocs") is None and importlib.util.find_spec("mkdocs") is None,
                     reason="mkdocs is in the test extra")
+@pytest.mark.slow
 def test_mkdocs_strict_build(tmp_path):
   """Every page renders and every docstring parses: ``mkdocs build --strict`` turns warnings into errors."""
   run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],

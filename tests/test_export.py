@@ -8,6 +8,8 @@ import pytest
 
 from relu_dae import convergence, data, export, sweep, train
 
+pytestmark = pytest.mark.slow  # the module fixture trains a 24-configuration sweep (~10 s)
+
 pd = pytest.importorskip("pandas")
 xr = pytest.importorskip("xarray")
 

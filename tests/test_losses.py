@@ -1,6 +1,7 @@
 """losses: Eq. (6) against numpy, Monte Carlo against the exact Lemma D.1 objective."""
 
 import numpy as np
+import pytest
 import jax
 import jax.numpy as jnp
 
@@ -8,6 +9,7 @@ from relu_dae import losses
 from relu_dae import model
 
 
+@pytest.mark.slow
 def test_dae_loss_matches_numpy_with_same_noise(key):
   params = model.init(key, d=6, p=4, tied=False)
   X = jax.random.normal(jax.random.PRNGKey(1), (5, 6))
@@ -22,12 +24,14 @@ def test_dae_loss_matches_numpy_with_same_noise(key):
   np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_noise_of_a_sample_does_not_depend_on_padding(key):
   short = losses.sample_noise(key, 3, 2, 4)
   padded = losses.sample_noise(key, 8, 2, 4)
   np.testing.assert_array_equal(short, padded[:, :3])
 
 
+@pytest.mark.slow
 def test_tied_penalty_counts_w_twice(key):
   W = model.init(key, d=4, p=3)["W"]
   X = jax.random.normal(key, (3, 4))
@@ -37,6 +41,7 @@ def test_tied_penalty_counts_w_twice(key):
   np.testing.assert_allclose(losses.weight_penalty({"W": W}), 2 * np.sum(np.asarray(W) ** 2), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_monte_carlo_matches_linear_ae_loss_on_active_mask(x64):
   """All units active on every noisy input ⇒ ReLU = identity ⇒ E[dae_loss] = linear_ae_loss.
 
@@ -62,6 +67,7 @@ def test_monte_carlo_matches_linear_ae_loss_on_active_mask(x64):
   np.testing.assert_allclose(losses.frozen_mask_loss(params, X, sigma, lam), exact, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_frozen_mask_loss_is_eq6_at_zero_noise(key):
   params = model.init(key, d=6, p=8)
   X = jax.random.normal(jax.random.PRNGKey(5), (7, 6))
@@ -69,6 +75,7 @@ def test_frozen_mask_loss_is_eq6_at_zero_noise(key):
                              losses.dae_loss(params, X, key, 0.0, 0.1), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_frozen_mask_noise_term_matches_brute_force(x64):
   """σ² Σ_i ‖W2 diag(m_i) W1ᵀ‖_F² computed by explicit per-sample matrices."""
   params = model.init(jax.random.PRNGKey(6), d=5, p=4, tied=False)
@@ -81,6 +88,7 @@ def test_frozen_mask_noise_term_matches_brute_force(x64):
   np.testing.assert_allclose(losses.frozen_mask_loss(params, X, 0.5, 0.0), total / 3, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_weights_select_a_subset(key):
   params = model.init(key, d=4, p=5)
   X = jax.random.normal(jax.random.PRNGKey(8), (6, 4))

@@ -38,6 +38,7 @@ def _batch(key, fam, c, count, **kw):
                                 count, **kw)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", [0, 4, 6])  # mem, gen, hybrid
 def test_draw_batch_builds_the_paper_minima(x64, index):
   c = presets.get_config()
@@ -86,6 +87,7 @@ def test_bad_family_raises():
     _batch(jax.random.PRNGKey(0), bad, c, 1)
 
 
+@pytest.mark.slow
 def test_certify_flags_premises_and_certifies_where_they_hold(x64):
   c = presets.get_config()
   fam = c.families[0]
@@ -135,6 +137,7 @@ def test_d5_displays_read_the_measured_exponents():
   assert "lacks" not in d5["verdict"]
 
 
+@pytest.mark.slow
 def test_unit_birth_ok_is_unit_birth_passes_and_trivial_without_padding(x64):
   c = presets.get_config()
   fam = c.families[0]
@@ -179,6 +182,7 @@ def test_verdicts_of_experiments_that_did_not_run_say_not_run():
     assert V[name] == {"verdict": "not run", "needs": list(needs)}
 
 
+@pytest.mark.slow
 def test_saved_committed_run_gives_the_committed_verdicts(tmp_path):
   """The verdicts recomputed from results/margin_check equal results/theory_verdicts.json (the claim
   functions and relu_dae.stats reproduce the old monolithic verdicts exactly)."""
@@ -197,6 +201,7 @@ def _cli(*args, timeout=120):
                         timeout=timeout, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_help_lists_the_flags():
   out = _cli("--help")
   for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite", "--verdicts", "--plot_only"):
@@ -209,6 +214,7 @@ def test_help_lists_the_flags():
     (("--config=sims/configs/margin_check.py:smoke", "--experiments=cor33,bogus"), "--experiments="),
     (("--quick",), "quick"),  # the old flag is gone
 ])
+@pytest.mark.slow
 def test_bad_flag_exits_1_with_one_line(tmp_path, args, match):
   out = _cli(*args, f"--workdir={tmp_path / 'work'}")
   assert out.returncode == 1 and match in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]

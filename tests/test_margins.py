@@ -24,6 +24,7 @@ def test_margin_hand_example_and_owner():
   assert float(bad.gamma) < 0
 
 
+@pytest.mark.slow
 def test_margin_memorization_equals_min_cosine_gap(x64):
   X = data.locally_sparse(jax.random.PRNGKey(0), n=5, d=8, norm=1.5)  # equal cosine -1/4
   W = minima.memorization(X, 0.2, 0.0, 7)
@@ -34,6 +35,7 @@ def test_margin_memorization_equals_min_cosine_gap(x64):
   assert float(m.gamma) == pytest.approx(0.375)
 
 
+@pytest.mark.slow
 def test_margin_of_generalization_minimum_and_paper_margin(x64):
   X, labels, sigma, lam, ps, W = separable_instance()
   m = margins.margin(X, labels, W)
@@ -69,6 +71,7 @@ def test_margin_bad_inputs():
     margins.paper_margin(jnp.array([[1.0, 0.0], [-1.0, 0.0]]), jnp.array([0, 1]), 1, sigma=-0.1)
 
 
+@pytest.mark.slow
 def test_margin_batch_equals_margin_per_instance(x64):
   X, labels, _sigma, _lam, ps, W = separable_instance()
   owner = np.repeat(np.arange(3), ps)
@@ -94,6 +97,7 @@ def _brute_block_gap(X, sign, Wk, num=20001):
   return best
 
 
+@pytest.mark.slow
 def test_best_rotation_matches_a_dense_search_over_o2_and_keeps_the_gram(x64):
   rescued = 0
   for seed in range(6):

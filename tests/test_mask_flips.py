@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from relu_dae import mask_flips
 
 
+@pytest.mark.slow
 def test_mask_flip_closed_form_matches_monte_carlo(x64):
   key = jax.random.PRNGKey(2)
   X = jax.random.normal(key, (6, 5))
@@ -27,6 +28,7 @@ def test_mask_flip_closed_form_matches_monte_carlo(x64):
   assert np.all(any_flip >= P.max(axis=1) - 5 * se - 1e-12)  # ≥ every single unit's flip
 
 
+@pytest.mark.slow
 def test_mask_flip_edge_cases():
   X = jnp.array([[1.0, 0.0]])
   W = jnp.array([[0.0, 1.0], [1.0, 0.0]])  # unit 0 on its hyperplane, unit 1 at distance 1

@@ -54,6 +54,7 @@ def test_spikiness_scores_on_one_hot_and_flat():
   np.testing.assert_allclose(metrics.participation_ratio(jnp.stack([one_hot, flat])), [1.0, p], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_unit_allocation_counts_owners():
   X, labels, _ = data.separable_mixture(jax.random.PRNGKey(0), d=6, K=2, n_per_cluster=5, alpha=0.1, beta=-1.0)
   mu = np.stack([np.asarray(X)[np.asarray(labels) == k].mean(0) for k in range(2)])
@@ -91,6 +92,7 @@ def _blobs(seed=0, K=3, n_k=10, d=12):
   return X, np.repeat(np.arange(K), n_k), means
 
 
+@pytest.mark.slow
 def test_stored_fraction_is_one_at_w_mem_and_zero_at_w_gen(clusters):
   X = data.locally_sparse(jax.random.PRNGKey(1), n=6, d=12)
   assert float(metrics.weighted_stored_fraction(minima.memorization(X, 0.2, 1e-3, 10), X, jnp.ones(6))) == 1.0
@@ -104,6 +106,7 @@ def test_stored_fraction_is_one_at_w_mem_and_zero_at_w_gen(clusters):
   assert float(metrics.weighted_stored_fraction(W, X, w)) == pytest.approx(2 / 3)
 
 
+@pytest.mark.slow
 def test_relative_storage_rejects_a_tight_cluster_mean_but_keeps_w_mem():
   X, labels, _ = data.separable_mixture(jax.random.PRNGKey(2), d=16, K=2, n_per_cluster=6, alpha=0.2,
                                         beta=-0.5, norm=4.0)
@@ -135,6 +138,7 @@ def test_per_cluster_stored_on_hybrid_minimum(clusters):
   np.testing.assert_array_equal(metrics.per_cluster_stored(W, X, labels, w, 3), [1.0, 0.0, np.nan])
 
 
+@pytest.mark.slow
 def test_memorization_target_matches_eq9_and_hybrid_scale(x64):
   X = data.locally_sparse(jax.random.PRNGKey(2), n=8, d=12)
   sigma, lam = 0.3, 1e-2
@@ -155,6 +159,7 @@ def test_memorization_target_matches_eq9_and_hybrid_scale(x64):
   assert float(jnp.max(jnp.abs(metrics.memorization_target(X, jnp.ones(8), sigma, 1.0)))) == 0.0
 
 
+@pytest.mark.slow
 def test_generalization_target_matches_cor33_gram(x64):
   X, labels, _ = _blobs()
   sigma, lam, p = 0.3, 1e-3, [2, 3, 1]
@@ -179,6 +184,7 @@ def test_gram_distance_generalizes_projector_error(x64):
   np.testing.assert_allclose(metrics.projector_error(W, W_ref), expected, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_weighted_empirical_equals_empirical_on_duplicated_data(x64):
   rng = np.random.default_rng(5)
   X, y = jnp.array(rng.normal(size=(7, 4))), jnp.array(rng.normal(size=(3, 5, 4)))
@@ -192,6 +198,7 @@ def test_weighted_empirical_equals_empirical_on_duplicated_data(x64):
                              rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_denoising_gaps_against_direct_computation(x64):
   X, labels, means = _blobs(n_k=6)
   X_test = X[::4] + 0.1
@@ -220,6 +227,7 @@ def test_denoising_gaps_against_direct_computation(x64):
                                  rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_nn_ratio_against_brute_force():
   rng = np.random.default_rng(10)
   X = rng.normal(size=(12, 5)).astype(np.float32)
@@ -248,6 +256,7 @@ def test_nn_ratio_against_brute_force():
   assert got[-1] < 1e-3 and float(metrics.nn_ratio(jnp.array(scaled[-1:]), jnp.array(X), jnp.array(w))[0]) > 0.1
 
 
+@pytest.mark.slow
 def test_nearest_neighbours_against_brute_force_with_duplicated_rows():
   rng = np.random.default_rng(12)
   X = rng.normal(size=(10, 4)).astype(np.float32)
@@ -271,6 +280,7 @@ def test_nearest_neighbours_against_brute_force_with_duplicated_rows():
   assert np.isnan(np.asarray(nb.d2)).all() and (np.asarray(nb.i2) == -1).all()
 
 
+@pytest.mark.slow
 def test_spikiness_summary_skips_all_zero_representations():
   rng = np.random.default_rng(11)
   h = np.maximum(rng.normal(size=(2, 5, 8)), 0).astype(np.float32)
@@ -329,6 +339,7 @@ def test_power_law_fit_recovers_exponent():
   assert np.isnan(metrics.power_law_fit([1.0, 2.0, np.nan], [1.0, 2.0, 3.0])).all()
 
 
+@pytest.mark.slow
 def test_metrics_vmap_over_configurations_equals_loop():
   X, labels, _ = _blobs(n_k=8)
   X, X_test = jnp.array(X, jnp.float32), jnp.array(X[::5] + 0.1, jnp.float32)

@@ -28,6 +28,7 @@ def test_memorization_columns_follow_eq9(x64):
   assert W.shape == (8, 9) and np.all(W[:, 5:] == 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tied", [True, False])
 def test_memorization_is_stationary_for_eq6(x64, tied):
   """β < 0 ⇒ each clean x_i activates only its own column ⇒ W_mem zeroes ∇ of Eq. (6) at σ = 0
@@ -43,6 +44,7 @@ def test_memorization_is_stationary_for_eq6(x64, tied):
       assert g0 < 1e-12
 
 
+@pytest.mark.slow
 def test_memorization_is_a_local_minimum_at_zero_noise(x64):
   """Smallest Hessian eigenvalue of Eq. (6) (σ = 0, exact) at W_mem is positive (dense Hessian)."""
   X = data.locally_sparse(jax.random.PRNGKey(2), n=3, d=5)
@@ -53,6 +55,7 @@ def test_memorization_is_a_local_minimum_at_zero_noise(x64):
   assert float(jnp.linalg.eigvalsh(H)[0]) > 0
 
 
+@pytest.mark.slow
 def test_memorization_gradient_of_true_loss_is_zero_within_monte_carlo(x64):
   """At σ ≪ margin no mask flips: the Monte-Carlo gradient of Eq. (6) is 0 within 5 s.e."""
   X = data.locally_sparse(jax.random.PRNGKey(3), n=4, d=6)
@@ -64,6 +67,7 @@ def test_memorization_gradient_of_true_loss_is_zero_within_monte_carlo(x64):
   assert bool(jnp.all(jnp.abs(mean) <= 5 * se + 1e-12))
 
 
+@pytest.mark.slow
 def test_memorization_loss_matches_monte_carlo(x64):
   """Cor. 3.2 at λ = 0 vs 200 × 100 noise draws of Eq. (6) at W_mem; tolerance 5 s.e.
 
@@ -86,6 +90,7 @@ def _cluster(key, n_k=40, d=6, rank=3):
   return X
 
 
+@pytest.mark.slow
 def test_cluster_block_is_stationary_for_lemma_d1_and_has_predicted_spectrum(x64):
   Xk = _cluster(jax.random.PRNGKey(7))
   n, sigma, lam, p_k = 100, 0.3, 0.01, 3  # n: the whole data set; the block sees nλ
@@ -101,6 +106,7 @@ def test_cluster_block_is_stationary_for_lemma_d1_and_has_predicted_spectrum(x64
   np.testing.assert_allclose(minima.block_gram_eigenvalues(Xk, n, sigma, lam, p_k), expected, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_cluster_block_is_the_global_minimum_of_lemma_d1(x64):
   """L-BFGS from 5 random starts never beats the closed form (Lemma D.1: global minimizer)."""
   Xk = _cluster(jax.random.PRNGKey(8), n_k=30, d=5)
@@ -117,6 +123,7 @@ def test_cluster_block_is_the_global_minimum_of_lemma_d1(x64):
   assert res.fun == pytest.approx(best, rel=1e-6)  # and the optimizer does reach it
 
 
+@pytest.mark.slow
 def test_default_rotation_gives_equal_positive_preactivation_on_the_mean(x64):
   Xk = _cluster(jax.random.PRNGKey(9))
   for p_k in [1, 2, 4]:
@@ -133,6 +140,7 @@ def _separable(key, counts=(30, 30, 30), alpha=0.15, d=12):
   return X, labels
 
 
+@pytest.mark.slow
 def test_generalization_blocks_are_stationary_and_block_masked(x64):
   X, labels = _separable(jax.random.PRNGKey(10))
   sigma, lam = 0.3, 1e-3
@@ -146,6 +154,7 @@ def test_generalization_blocks_are_stationary_and_block_masked(x64):
   assert g < 1e-12
 
 
+@pytest.mark.slow
 def test_hybrid_duplicate_scale_and_stationarity(x64):
   X, labels, _ = data.separable_mixture(jax.random.PRNGKey(11), d=12, K=3, n_per_cluster=[5, 1, 40],
                                         alpha=[0.0, 0.0, 0.2], beta=-0.5, rank=3, norm=2.0)
@@ -165,6 +174,7 @@ def test_hybrid_duplicate_scale_and_stationarity(x64):
   assert g < 1e-12
 
 
+@pytest.mark.slow
 def test_cor33_block_concentrates_to_shrunk_wiener(x64):
   """W_Xk W_Xkᵀ → [(S − λ/ρ I)(S + σ²I)^{-1}]_rank-p_k as n_k grows (K = 1, ρ = 1)."""
   d, p_k, sigma, lam = 6, 2, 0.5, 1e-3
@@ -200,6 +210,7 @@ def test_weighted_memorization_loss_equals_explicit_duplicates():
                              minima.memorization_loss(explicit, 0.3), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_traceable_targets_agree_with_the_constructors_to_1e12(x64):
   X, labels, _ = data.separable_mixture(jax.random.PRNGKey(4), d=10, K=2, n_per_cluster=4, alpha=0.3, beta=-0.4)
   X = jnp.asarray(X, jnp.float64)
@@ -211,6 +222,7 @@ def test_traceable_targets_agree_with_the_constructors_to_1e12(x64):
   np.testing.assert_allclose(G, W_gen @ W_gen.T, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_top_cluster_spectra_give_the_full_generalization_gram_for_p_k_up_to_the_rank(x64):
   """The thin-SVD top-r spectra (host, no (d, d) matrix) against eigh of the explicit weighted Grams."""
   key = jax.random.PRNGKey(7)

@@ -13,6 +13,7 @@ def _numpy_forward(W1, W2, x):
   return h, np.einsum("dp,...p->...d", W2, h)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tied", [True, False])
 def test_apply_and_represent_match_numpy(key, tied):
   params = model.init(key, d=5, p=7, tied=tied)
@@ -24,6 +25,7 @@ def test_apply_and_represent_match_numpy(key, tied):
   np.testing.assert_allclose(model.decode(params, model.represent(params, x)), f_np, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tied", [True, False])
 def test_jacobian_matches_autodiff(key, tied):
   params = model.init(key, d=4, p=6, tied=tied)

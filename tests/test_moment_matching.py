@@ -10,6 +10,7 @@ from relu_dae import data, losses, minima, moment_matching
 from _instances import separable_instance
 
 
+@pytest.mark.slow
 def test_moment_matched_noise_has_exact_moments_and_checks_inputs(x64):
   eps = np.asarray(moment_matching.moment_matched_noise(jax.random.PRNGKey(0), 3, 12, 5))
   assert eps.shape == (3, 12, 5)
@@ -25,6 +26,7 @@ def test_moment_matched_noise_has_exact_moments_and_checks_inputs(x64):
     moment_matching.moment_matched_noise(jax.random.PRNGKey(0), 3, 11, 5)  # odd
 
 
+@pytest.mark.slow
 def test_moment_matched_loss_is_frozen_loss_without_flips_and_mc_with_them(x64):
   X, _labels, _sigma, lam, _ps, W = separable_instance()
   eps = moment_matching.moment_matched_noise(jax.random.PRNGKey(2), X.shape[0], 20, X.shape[1])
@@ -43,6 +45,7 @@ def test_moment_matched_loss_is_frozen_loss_without_flips_and_mc_with_them(x64):
   assert abs(mm - mc) < 0.02 * mc
 
 
+@pytest.mark.slow
 def test_refine_returns_constructed_minimum_when_no_mask_flips_and_moves_when_they_do(x64):
   X = data.locally_sparse(jax.random.PRNGKey(0), n=4, d=8, norm=2.0)
   lam = 1e-3

@@ -59,6 +59,7 @@ def _train(X, W0, key, optimizer, eps, steps, lam=LAM):
   return np.asarray(params["W"]), hist
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
 def test_aliased_tying_matches_the_numpy_reference_step_for_step(x64, optimizer):
   X, W0 = _data()
@@ -68,6 +69,7 @@ def test_aliased_tying_matches_the_numpy_reference_step_for_step(x64, optimizer)
   assert np.max(np.abs(W - ref)) < 1e-10 * np.max(np.abs(ref))
 
 
+@pytest.mark.slow
 def test_aliased_differs_from_the_exact_tied_gradient(x64):
   X, W0 = _data()
   key = jax.random.PRNGKey(3)
@@ -99,6 +101,7 @@ def test_aliased_tying_refuses_what_it_cannot_reproduce():
     rd.train.TrainConfig(tying="aliased", optimizer="adam", decoupled_weight_decay=1e-3)
 
 
+@pytest.mark.slow
 def test_aliased_tying_takes_a_traced_lam(x64):
   """lam as a per-call (vmapped) override gives the same runs as lam in the config."""
   X, W0 = _data()

@@ -109,6 +109,7 @@ def _old_spectra(fam, n, dup):
   return evals.astype(np.float32), evecs.astype(np.float32), member.sum(0).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_streamed_cluster_spectra_give_the_old_generalization_targets():
   """cluster_spectra (one cluster at a time, top pairs) against the old all-clusters-at-once eigh, on
   every smoke family, training-set size and duplicated fraction: the same counts and eigenvalues,
@@ -148,6 +149,7 @@ def test_phase_diagram_presets_build_valid_grids():
       assert all(c.d >= K for K in Ks)  # simplex means need d >= K
 
 
+@pytest.mark.slow
 def test_refinement_rounds_add_n_inside_brackets_and_resume_bit_identically(tmp_path, monkeypatch):
   """One adaptive round on the smoke n × σ sweep: the new n lie strictly inside the brackets
   of the round-0 storage crossings; a run killed inside the refinement round resumes to the
@@ -192,6 +194,7 @@ def test_refinement_rounds_add_n_inside_brackets_and_resume_bit_identically(tmp_
     np.testing.assert_array_equal(resumed[0][k], whole[0][k], err_msg=k)
 
 
+@pytest.mark.slow
 def test_fresh_pools_give_every_seed_its_own_data(tmp_path):
   from sims import phase_diagram
   from sims.configs import phase_diagram as phase_config
@@ -273,6 +276,7 @@ def test_phase_diagram_counts_failed_seeds_per_cell():
   assert failed.shape == (2, 1, 1, 1, 1, 3) and failed.sum() == 2 and failed[0, 0, 0, 0, 0, 1] == 2
 
 
+@pytest.mark.slow
 def test_phase_diagram_dry_run_prints_the_plan_and_trains_nothing(tmp_path):
   """``--dry_run`` at the paper preset: the plan of all four experiments, from sweep.plan, in seconds;
   no workdir is created."""

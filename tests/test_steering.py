@@ -16,12 +16,14 @@ def params(key):
   return model.init(key, d=16, p=24)
 
 
+@pytest.mark.slow
 def test_steer_with_zero_strength_is_the_model(params, key):
   y = jax.random.normal(key, (5, 16))
   v = jax.random.uniform(key, (24,))
   np.testing.assert_allclose(steering.steer(params, y, v, 0.0), model.apply(params, y), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_steer_is_affine_in_a_and_vmaps(params, key):
   y = jax.random.normal(key, (3, 16))
   v = steering.steering_vector(params, jax.random.normal(jax.random.PRNGKey(2), (4, 16)), 0.1, key)
@@ -34,6 +36,7 @@ def test_steer_is_affine_in_a_and_vmaps(params, key):
   np.testing.assert_allclose(mapped, grid, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_large_a_moves_output_toward_decoded_target(params, key):
   x_t = jax.random.normal(jax.random.PRNGKey(3), (16,))
   v = model.represent(params, x_t)
@@ -46,6 +49,7 @@ def test_large_a_moves_output_toward_decoded_target(params, key):
   assert c[-1] > 0.99
 
 
+@pytest.mark.slow
 def test_steering_vector_is_mean_representation(params, key):
   X = jax.random.normal(key, (6, 16))
   np.testing.assert_allclose(steering.steering_vector(params, X, 0.0, key),
@@ -95,6 +99,7 @@ def test_smoothness_per_sample_keyword_is_deprecated_and_still_works():
     assert steering.smoothness(np.array([0.0, 1.0]), per_sample=True) == {"total_variation": 1.0, "max_jump": 1.0}
 
 
+@pytest.mark.slow
 def test_response_curve_with_nearest_mean_classifier(key):
   params = {"W": jnp.eye(2)}
   clf = steering.nearest_mean_classifier(jnp.array([[1.0, 0.0], [0.0, 1.0]]), tau=0.1)
@@ -158,6 +163,7 @@ def test_steered_denoiser_is_eq11_inside_the_window_and_the_model_outside(diff_p
   np.testing.assert_array_equal(g(y16, 1.5), model.apply(params, y16))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("use_dae", [False, True])
 def test_zero_strength_or_empty_window_reproduces_the_unsteered_sampler(diff_params, params, key, use_dae):
   p_model, d, p = (params, 16, 24) if use_dae else (diff_params, 6, 10)
@@ -172,6 +178,7 @@ def test_zero_strength_or_empty_window_reproduces_the_unsteered_sampler(diff_par
   assert float(jnp.max(jnp.abs(steered - plain))) > 0.1
 
 
+@pytest.mark.slow
 def test_steered_sampling_changes_only_the_window_steps(diff_params, key):
   """Ancestral update x' = x + Δ/σ² (x̂ − x) + √Δ z: with the same noise, steering at step i adds
   exactly Δ_i/σ_i² · a · decode(v, σ_i) to x_{i+1}; states up to the window's first step agree."""

@@ -25,6 +25,7 @@ def _keys(seed):
   return jax.random.split(jax.random.PRNGKey(seed))
 
 
+@pytest.mark.slow
 def test_ragged_n_and_masked_width_equal_training_the_small_problem(tmp_path):
   X = _pool()
   grid = sweep.Grid(n=(3, 8), sigma=(0.2,), lam=(1e-3,), p=(4, 6), seed=(5,))
@@ -38,6 +39,7 @@ def test_ragged_n_and_masked_width_equal_training_the_small_problem(tmp_path):
     np.testing.assert_array_equal(res.params[c][:, p:], 0.0)  # masked units never move
 
 
+@pytest.mark.slow
 def test_buckets_do_not_change_results(tmp_path):
   X = _pool()
   grid = sweep.Grid(n=(2, 5, 16), sigma=(0.1, 0.4), seed=(0,))
@@ -49,6 +51,7 @@ def test_buckets_do_not_change_results(tmp_path):
   np.testing.assert_allclose(pow2.params, single.params, rtol=2e-5, atol=2e-6)
 
 
+@pytest.mark.slow
 def test_minibatch_buckets_match_training_on_the_prefix(tmp_path):
   X = _pool(N=32)
   cfg = train.TrainConfig(steps=40, learning_rate=1e-2, batch_size=4, chunk_size=20)
@@ -75,6 +78,7 @@ def test_duplicated_weights_match_brute_force():
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_is_bit_identical(tmp_path, monkeypatch):
   X = _pool()
   grid = sweep.Grid(n=(2, 4, 8, 16), sigma=(0.1, 0.3), seed=(0, 1))
@@ -100,6 +104,7 @@ def test_resume_after_kill_is_bit_identical(tmp_path, monkeypatch):
     np.testing.assert_array_equal(getattr(resumed, name), getattr(whole, name))
 
 
+@pytest.mark.slow
 def test_nonfinite_runs_are_flagged_not_stored(tmp_path):
   X = 100.0 * _pool()
   cfg = train.TrainConfig(steps=30, optimizer="sgd", learning_rate=10.0, chunk_size=10)
@@ -110,6 +115,7 @@ def test_nonfinite_runs_are_flagged_not_stored(tmp_path):
   assert res.meta["num_nonfinite"] == 1
 
 
+@pytest.mark.slow
 def test_data_axis_selects_the_pool(tmp_path):
   pools = np.stack([_pool(), -_pool()])
   res = sweep.load(sweep.run(sweep.Grid(n=(4,), data=(0, 1)), sweep.SweepConfig(TRAIN, p_max=4),
@@ -150,6 +156,7 @@ def test_bad_runs_raise(tmp_path, grid, kwargs, match):
     sweep.run(grid, sweep.SweepConfig(TRAIN, p_max=8), str(tmp_path), pool=_pool(), progress=False, **kwargs)
 
 
+@pytest.mark.slow
 def test_reusing_a_workdir_for_another_sweep_raises(tmp_path):
   config = sweep.SweepConfig(train.TrainConfig(steps=5), p_max=4)
   sweep.run(sweep.Grid(n=(2,)), config, str(tmp_path), pool=_pool(), progress=False)
@@ -172,6 +179,7 @@ _SHARDED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sharded_sweep_equals_single_device():
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
   out = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True, text=True, timeout=600)
@@ -179,6 +187,7 @@ def test_sharded_sweep_equals_single_device():
   assert float(out.stdout.split("maxdiff")[-1]) <= 1e-6
 
 
+@pytest.mark.slow
 def test_convergence_rule_per_configuration_matches_training_alone(tmp_path):
   """With a stopping rule every configuration stops on its own (as train.train alone would),
   the record says why and when, unstable runs are failures, and the cost is accounted."""
@@ -205,6 +214,7 @@ def test_convergence_rule_per_configuration_matches_training_alone(tmp_path):
       <= meta["config_steps"]["budget"] == 4 * cfg.steps
 
 
+@pytest.mark.slow
 def test_unstable_runs_are_failures_not_results(tmp_path):
   from relu_dae import convergence
   cfg = train.TrainConfig(steps=400, learning_rate=1e3, chunk_size=50, convergence=convergence.Convergence())
@@ -263,6 +273,7 @@ def test_bad_trainers_raise():
     sweep.SweepConfig(p_max=4, trainer=sweep.DAETrainer(p_max=8))
 
 
+@pytest.mark.slow
 def test_the_diffusion_trainer_equals_training_alone(tmp_path):
   X = _pool()
   tc = train.TrainConfig(steps=40, learning_rate=1e-2, chunk_size=20)
@@ -291,6 +302,7 @@ def _stored_count(member, values, shared):
           "w_norm": jnp.linalg.norm(values["params"]) + values["offset"] + shared}
 
 
+@pytest.mark.slow
 def test_measure_hands_each_configuration_its_training_set(tmp_path):
   X = _pool()
   grid = sweep.Grid(n=(2, 5, 16), sigma=(0.1, 0.3))
@@ -313,6 +325,7 @@ def test_measure_hands_each_configuration_its_training_set(tmp_path):
     sweep.measure(res, _stored_count, pool=X, extras={"params": extras}, shared=0.0)
 
 
+@pytest.mark.slow
 def test_the_engine_compiles_once_per_bucket_across_runs(tmp_path):
   X = _pool()
   config = sweep.SweepConfig(train.TrainConfig(steps=20, learning_rate=1e-2, chunk_size=10), p_max=4)
@@ -326,6 +339,7 @@ def test_the_engine_compiles_once_per_bucket_across_runs(tmp_path):
   assert sweep._train_chunk._cache_size() == 2 and sweep._measure_batch._cache_size() == 1
 
 
+@pytest.mark.slow
 def test_pools_per_seed_train_each_seed_on_its_own_pool(tmp_path):
   pools = np.stack([np.stack([_pool(), 2.0 * _pool()[::-1]]), np.stack([-_pool(), 0.5 * _pool()])])  # (A=2, S=2, N, d)
   grid = sweep.Grid(n=(4,), seed=(7, 3), data=(0, 1))

@@ -45,6 +45,7 @@ def _chunks(workdir):
   return sorted(os.path.join(folder, f[:-4]) for f in os.listdir(folder) if f.endswith(".npz"))
 
 
+@pytest.mark.slow
 def test_corrupt_truncated_and_swapped_chunks_are_moved_aside_and_retrained(tmp_path):
   X = _pool()
   ref = _arrays(sweep.run(GRID, _config(), str(tmp_path / "ref"), pool=X, progress=False))
@@ -121,6 +122,7 @@ def test_a_trainer_that_cannot_be_fingerprinted_is_refused():
     sweep.SweepConfig(p_max=32, trainer=WithLambda())
 
 
+@pytest.mark.slow
 def test_measure_of_a_sweep_with_no_ok_run_is_nan_and_checks_its_pool(tmp_path):
   X = _pool()
   wild = train.TrainConfig(steps=20, learning_rate=1e6, chunk_size=10)
@@ -162,6 +164,7 @@ _DEVICES = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_resuming_with_another_device_count_reuses_every_chunk(tmp_path):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
   out = subprocess.run([sys.executable, "-c", _DEVICES, str(tmp_path)], env=env, capture_output=True, text=True,

@@ -22,6 +22,7 @@ def test_old_names_are_aliases_and_moved_names_are_re_exported():
   assert all(hasattr(theory, name) for name in theory.__all__)
 
 
+@pytest.mark.slow
 def test_memorization_loss_with_decay(x64):
   X = data.locally_sparse(jax.random.PRNGKey(12), n=4, d=6, norm=1.3)
   f = theory.memorization_loss_with_decay
@@ -59,6 +60,7 @@ def test_generalization_gram_limit_matches_the_matrix_formula(x64):
     theory.generalization_gram_limit(S, lam, rho, sigma, 7)
 
 
+@pytest.mark.slow
 def test_generalization_test_loss_bias_and_full_risk(x64):
   key = jax.random.PRNGKey(14)
   d, sigma = 5, 0.4
@@ -101,6 +103,7 @@ def test_generalization_test_loss_bias_and_full_risk(x64):
     theory.generalization_test_loss(jnp.stack([S, S]), sigma, 1, rho=jnp.array([1.0]))
 
 
+@pytest.mark.slow
 def test_linear_ae_min_loss_matches_constructed_point_and_gradient_descent(x64):
   X = jax.random.normal(jax.random.PRNGKey(15), (7, 4)) * jnp.array([2.0, 1.0, 0.5, 0.2])
   sigma, lam, p = 0.3, 0.01, 2
@@ -131,6 +134,7 @@ def test_residual_bound():
       theory.residual_bound(**kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("a,b,sigma,lam", [(1.0, 1.5, 0.5, 0.0), (2.0, 1.2, 0.8, 0.05), (1.0, 1.0, 0.3, 0.1)])
 def test_two_sample_residual_is_the_minimizer_of_eq6_by_quadrature(x64, a, b, sigma, lam):
   """Eq. (6) in d = 1 with the real network (model.apply), integrated by Gauss–Legendre on each side of
@@ -166,6 +170,7 @@ def test_two_sample_residual_is_the_minimizer_of_eq6_by_quadrature(x64, a, b, si
   np.testing.assert_allclose(r.residual, np.sum((Wh - Ws) ** 2) / np.sum(Ws**2), rtol=1e-6, atol=1e-16)
 
 
+@pytest.mark.slow
 def test_two_sample_residual_local_slope_tends_to_one(x64):
   x = np.geomspace(2.0, 400.0, 4000)
   R = np.asarray(theory.two_sample_residual(1.0, 1.5, 1.0 / np.sqrt(x)).residual)

@@ -15,6 +15,7 @@ from relu_dae import model
 from relu_dae import train as tr
 
 
+@pytest.mark.slow
 def test_same_key_same_params_different_key_different_params(key):
   X = data.locally_sparse(key, n=4, d=8)
   cfg = tr.TrainConfig(steps=50, sigma=0.2, batch_size=3, chunk_size=20)
@@ -27,6 +28,7 @@ def test_same_key_same_params_different_key_different_params(key):
   assert not np.array_equal(a["W"], c["W"])
 
 
+@pytest.mark.slow
 def test_one_sgd_step_is_coupled_gradient_of_eq6(x64):
   """σ = 0, full batch: W' = W − η ∇[mean‖W[Wᵀx]₊ − x‖² + 2λ‖W‖²] (tied counts W twice)."""
   X = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
@@ -43,6 +45,7 @@ def test_one_sgd_step_is_coupled_gradient_of_eq6(x64):
   np.testing.assert_allclose(out["W"], W - eta * (data_grad + 0.5 * W), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_adam_rmsprop_first_step_magnitude(x64):
   """Adam's and bias-free RMSprop's first step move every weight with a nonzero gradient by lr (resp. lr/√(1−0.99))."""
   X = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
@@ -54,6 +57,7 @@ def test_adam_rmsprop_first_step_magnitude(x64):
     np.testing.assert_allclose(moved, step, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_weights_mask_equals_training_on_the_subset(key):
   X = jax.random.normal(key, (8, 6))
   mask = jnp.array([1, 1, 0, 1, 0, 0, 1, 0], jnp.float32)
@@ -64,6 +68,7 @@ def test_weights_mask_equals_training_on_the_subset(key):
   np.testing.assert_allclose(a["W"], b["W"], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_unit_mask_equals_training_the_narrower_model(key):
   """Masked units get no gradient: masked width-8 training = width-5 training on the kept columns
   (same noise, since the draws depend only on X's shape); the masked columns come back as zeros."""
@@ -77,6 +82,7 @@ def test_unit_mask_equals_training_the_narrower_model(key):
   np.testing.assert_array_equal(masked["W"][:, ~keep], 0.0)
 
 
+@pytest.mark.slow
 def test_traced_sigma_under_vmap_equals_separate_runs(key):
   X = data.locally_sparse(key, n=4, d=8)
   cfg = tr.TrainConfig(steps=40, learning_rate=1e-2, chunk_size=40)
@@ -88,6 +94,7 @@ def test_traced_sigma_under_vmap_equals_separate_runs(key):
     np.testing.assert_allclose(batched["W"][i], single["W"], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_chunks_cover_all_steps_and_report_progress(key):
   X = data.locally_sparse(key, n=3, d=5)
   seen = []
@@ -99,6 +106,7 @@ def test_chunks_cover_all_steps_and_report_progress(key):
   assert float(hist.loss[-20:].mean()) < float(hist.loss[:20].mean())
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_is_detected_and_params_stay_finite(key):
   X = 10.0 * jax.random.normal(key, (6, 4))
   cfg = tr.TrainConfig(steps=100, sigma=0.1, optimizer="sgd", learning_rate=10.0, chunk_size=50)
@@ -111,6 +119,7 @@ def test_nonfinite_loss_is_detected_and_params_stay_finite(key):
     tr.raise_if_nonfinite(hist)
 
 
+@pytest.mark.slow
 def test_a_nonfinite_chunk_is_discarded_and_the_step_does_not_depend_on_chunking(key):
   X = 10.0 * jax.random.normal(key, (6, 4))
   init = model.init(key, 4, 3, scale=1.0)
@@ -122,6 +131,7 @@ def test_a_nonfinite_chunk_is_discarded_and_the_step_does_not_depend_on_chunking
   np.testing.assert_array_equal(np.isnan(hist.loss), np.isnan(hist_small.loss))
 
 
+@pytest.mark.slow
 def test_training_memorizes_locally_sparse_data():
   """Cor. 3.2 premise (pairwise cosine −1/7 < 0, p = 16 ≥ n = 8): every sample is stored in a
   column (cosine ≥ 0.95) and W Wᵀ is within 15 % of W_mem W_memᵀ (permutation/splitting-free)."""
@@ -135,6 +145,7 @@ def test_training_memorizes_locally_sparse_data():
   assert float(metrics.projector_error(W, minima.memorization(X, sigma, 0.0, p))) < 0.15
 
 
+@pytest.mark.slow
 def test_training_generalizes_to_cluster_blocks():
   """n = 900 ≫ p = 12, σ = 0.3, α = 0.3, β = −0.5: every unit is active on exactly one cluster and
   each cluster's learned block matches Eq. (8) for the *learned* allocation p_k (any allocation with
@@ -206,6 +217,7 @@ def test_train_config_refuses_momentum_of_one_or_more():
     tr.TrainConfig(optimizer="sgd", momentum=1.5)
 
 
+@pytest.mark.slow
 def test_train_still_traces_under_vmap_over_sigma():
   X = jax.random.normal(jax.random.PRNGKey(1), (6, 3))
   W = {"W": 0.1 * jax.random.normal(jax.random.PRNGKey(2), (3, 2))}
@@ -215,6 +227,7 @@ def test_train_still_traces_under_vmap_over_sigma():
   np.testing.assert_allclose(many[1], one, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_run_to_huge_finite_losses_is_a_failure_without_a_rule():
   """Adam at lr 1e6 sends the loss to ~1e20 and beyond without overflowing: LOSS_ROSE, not a result."""
   from relu_dae import convergence

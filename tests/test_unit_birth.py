@@ -62,6 +62,7 @@ def _padded(X, sigma, lam, u=None, eps=0.0):
   return {"W": W if u is None else W.at[:, -1].set(eps * u / jnp.linalg.norm(u))}
 
 
+@pytest.mark.slow
 def test_closed_form_matches_brute_force_frozen_monte_carlo(x64):
   X = _sep()
   U = np.concatenate([np.asarray(jax.random.normal(KEY, (4, 6), jnp.float64)),
@@ -77,6 +78,7 @@ def test_closed_form_matches_brute_force_frozen_monte_carlo(x64):
                              -s**3 / 3 * np.sum(c * norm.pdf(c / s) / (a + s**2)), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_coefficient_normalizes_and_batches(x64):
   X = _sep()
   U = np.asarray(jax.random.normal(KEY, (3, 6), jnp.float64))
@@ -85,6 +87,7 @@ def test_coefficient_normalizes_and_batches(x64):
   np.testing.assert_allclose(batch, singles, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_real_network_monte_carlo_matches_closed_form_on_separated_data(x64):
   X, sigma = _sep(), 0.2  # stored unit j fires on y_i only when a N(0,1) exceeds 5
   for lam in (0.0, 0.2):
@@ -99,6 +102,7 @@ def test_real_network_monte_carlo_matches_closed_form_on_separated_data(x64):
     assert np.all(np.asarray(est.stderr) < 1e-2 * np.asarray(plain.stderr))  # what the control variate buys
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["W_mem", "random"])
 def test_finite_difference_of_the_eq6_loss(x64, which):
   """[L(εu) − L(0)]/ε² of losses.dae_loss (common noise) is 2ĝ + 2λ + ε²q̂, and ≈ 2g + 2λ."""
@@ -123,6 +127,7 @@ def test_finite_difference_of_the_eq6_loss(x64, which):
     assert abs(fd - (2 * float(ub.coefficient(u, X, sigma, lam)) + 2 * lam)) < 8 * float(plain.stderr)
 
 
+@pytest.mark.slow
 def test_worst_direction_at_zero_decay_is_the_analytic_optimum(x64):
   """With c = σ·1 feasible every term c φ(c/σ) is at its maximum: min g = −(σ⁴ φ(1)/n) Σ 1/(a_i + σ²)."""
   X, sigma = _independent(), 0.2
@@ -134,6 +139,7 @@ def test_worst_direction_at_zero_decay_is_the_analytic_optimum(x64):
   np.testing.assert_allclose(float(jnp.linalg.norm(w.u)), 1.0, rtol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data", ["sep", "independent"])
 def test_worst_direction_beats_a_dense_random_search(x64, data):
   X = _sep() if data == "sep" else _independent()
@@ -155,6 +161,7 @@ def test_threshold_separates_passing_from_failing(x64):
   assert 2 * _random_search(X, sigma, above, jax.random.PRNGKey(8)) + 2 * above >= 0
 
 
+@pytest.mark.slow
 def test_padded_memorization_is_a_saddle_at_zero_decay(x64):
   """σ = 0.3, λ = 0 (the reviewer's case): the worst new unit lowers the Monte-Carlo Eq. (6) loss."""
   X, sigma, lam = _sep(), 0.3, 0.0
@@ -174,6 +181,7 @@ def test_padded_memorization_is_a_saddle_at_zero_decay(x64):
   np.testing.assert_allclose(mean, -float(cur.value) ** 2 / (4 * q), rtol=0.5)
 
 
+@pytest.mark.slow
 def test_threshold_holds_against_a_large_search(x64):
   """Just above λ* of a margin_check-like instance (cosine −0.13, unequal norms) 512 more starts find no saddle."""
   X = np.asarray(rd.data.simplex_means(4, 16, beta=-0.13, key=jax.random.PRNGKey(4)), np.float64)
