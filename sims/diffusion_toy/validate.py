@@ -10,14 +10,9 @@ from sims.diffusion_toy import experiments
 __all__ = ["validate_config", "validate_experiments"]
 
 
-def validate_experiments(names) -> tuple:
-  """The ``--experiments`` selection as a tuple in ``experiments.EXPERIMENTS`` order; empty = all."""
-  names = tuple(names or ())
-  unknown = [n for n in names if n not in experiments.EXPERIMENTS]
-  if unknown:
-    raise _flags.FlagError(f"--experiments={','.join(names)}: unknown {', '.join(map(repr, unknown))}; "
-                           f"choose from {', '.join(experiments.EXPERIMENTS)}")
-  return tuple(e for e in experiments.EXPERIMENTS if e in names) if names else experiments.EXPERIMENTS
+def validate_experiments(names) -> tuple[str, ...]:
+  """The ``--experiments`` selection in experiment order; empty = all (:func:`sims._flags.experiments`)."""
+  return _flags.experiments(names, experiments.EXPERIMENTS)
 
 
 def validate_config(c) -> None:

@@ -10,14 +10,9 @@ from sims.margin_check.experiments import EXPERIMENTS, KINDS
 __all__ = ["validate_config", "validate_experiments"]
 
 
-def validate_experiments(names) -> tuple:
-  """The ``--experiments`` selection as a tuple in :data:`EXPERIMENTS` order; empty = all."""
-  names = tuple(names or ())
-  unknown = [n for n in names if n not in EXPERIMENTS]
-  if unknown:
-    raise _flags.FlagError(f"--experiments={','.join(names)}: unknown {', '.join(map(repr, unknown))}; "
-                           f"choose from {', '.join(EXPERIMENTS)}")
-  return tuple(e for e in EXPERIMENTS if e in names) if names else EXPERIMENTS
+def validate_experiments(names) -> tuple[str, ...]:
+  """The ``--experiments`` selection in experiment order; empty = all (:func:`sims._flags.experiments`)."""
+  return _flags.experiments(names, EXPERIMENTS)
 
 
 def validate_config(c) -> None:
