@@ -7,6 +7,7 @@ records every choice made where the paper is ambiguous.
 """
 
 from relu_dae import boundaries
+from relu_dae import budget
 from relu_dae import certificates
 from relu_dae import convergence
 from relu_dae import copies

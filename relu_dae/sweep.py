@@ -81,6 +81,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from relu_dae import _checks
+from relu_dae import budget
 from relu_dae import convergence
 from relu_dae import model
 from relu_dae import results
@@ -89,7 +90,7 @@ from relu_dae import train as train_lib
 __all__ = [
     "AXES", "Grid", "SweepConfig", "BUCKETS", "SweepResult", "REQUIRED", "DIAGNOSTICS", "Member", "Trainer",
     "history_outputs", "bucket_train_config", "DAETrainer", "sample_weights", "bucket_size", "first_rows",
-    "flatten", "unflatten", "plan", "run", "load", "positions", "merge", "measure", "interleave",
+    "flatten", "unflatten", "resolved_config", "plan", "run", "load", "positions", "merge", "measure", "interleave",
 ]
 
 AXES = ("n", "sigma", "lam", "p", "seed", "duplicated", "data")
@@ -183,22 +184,29 @@ class SweepConfig:
     init_scale: initial weight scale (default ``1/sqrt(d)``, :func:`relu_dae.model.init`).
     buckets: ``"pow2"`` (pool truncated to the next power of two ≥ n) or ``"single"``
       (every configuration padded to the whole pool).
-    memory_budget_mb: approximate device memory one chunk may use; sets the chunk size.
-    max_chunk: largest number of configurations per chunk.
+    memory_budget_mb: approximate memory (MiB) one chunk may use; with the trainer's
+      per-configuration estimate it sets the chunk size. ``None``: from the devices
+      (:mod:`relu_dae.budget`: half the free memory of an accelerator, half the CPU's
+      last-level cache), resolved at the sweep's first run and kept in its ``spec.json``.
+    max_chunk: largest number of configurations per chunk (``chunk_multiple`` wins if larger).
+    chunk_multiple: chunk sizes are multiples of it, so no device trains padding. ``None``:
+      the number of devices of the first run (kept in ``spec.json`` like the budget).
     curve_points: points kept of each loss curve (window means).
     trainer: the per-configuration function (a :class:`Trainer`). ``None`` trains the
       DAE of Eq. (6): ``DAETrainer(train, p_max, tied, init_scale, curve_points)``. A
       custom trainer brings its own training settings (``train`` / ``tied`` /
       ``init_scale`` / ``curve_points`` are then unused); ``p_max`` still bounds the
-      ``p`` axis and ``buckets`` / ``memory_budget_mb`` / ``max_chunk`` still cut chunks.
+      ``p`` axis and ``buckets`` / ``memory_budget_mb`` / ``max_chunk`` / ``chunk_multiple``
+      still cut chunks.
   """
   train: train_lib.TrainConfig = train_lib.TrainConfig()
   p_max: int = 32
   tied: bool = True
   init_scale: float | None = None
   buckets: str = "pow2"
-  memory_budget_mb: float = 1024.0
+  memory_budget_mb: float | None = None
   max_chunk: int = 256
+  chunk_multiple: int | None = None
   curve_points: int = 50
   trainer: Any = None
 
@@ -212,8 +220,11 @@ class SweepConfig:
   def __post_init__(self):
     _check_dae_settings(self)
     train_lib._choice("buckets", self.buckets, BUCKETS)
-    _checks.scalar_positive("memory_budget_mb", self.memory_budget_mb)
+    if self.memory_budget_mb is not None:
+      _checks.scalar_positive("memory_budget_mb", self.memory_budget_mb)
     _checks.positive_int("max_chunk", self.max_chunk)
+    if self.chunk_multiple is not None:
+      _checks.positive_int("chunk_multiple", self.chunk_multiple)
     if self.trainer is not None:
       _check_trainer(self.trainer, self.p_max)
     train_lib._hashable(self)
@@ -487,10 +498,29 @@ def bucket_size(n: int, pool_size: int, mode: str = "pow2") -> int:
 
 
 def _chunk_size(config: SweepConfig, rows: int, d: int) -> int:
-  """Configurations per chunk from the memory budget (the trainer's deterministic estimate)."""
+  """Largest chunk the memory budget allows (the trainer's deterministic estimate), a multiple of
+  ``chunk_multiple`` (``config``'s settings already resolved)."""
   per_config = max(1, int(config.resolved_trainer.memory_bytes(rows, d)))
-  size = int(config.memory_budget_mb * 2**20 // per_config)
-  return max(1, min(config.max_chunk, size))
+  size = max(1, min(config.max_chunk, int(config.memory_budget_mb * 2**20 // per_config)))
+  m = config.chunk_multiple
+  return max(m, size // m * m)
+
+
+def resolved_config(config: SweepConfig, devices: Sequence[Any] | None = None) -> SweepConfig:
+  """``config`` with ``memory_budget_mb`` / ``chunk_multiple`` set from ``devices`` where ``None``.
+
+  (:func:`relu_dae.budget.resolve`; default devices: this process's local ones.) What
+  :func:`plan` uses; :func:`run` takes the values of the workdir's first run instead.
+
+  Examples:
+    >>> import jax
+    >>> resolved_config(SweepConfig(), jax.devices()[:1]).chunk_multiple
+    1
+  """
+  if not isinstance(config, SweepConfig):
+    raise TypeError(f"config must be a SweepConfig, got {type(config).__name__}")
+  settings = budget.resolve(config.memory_budget_mb, config.chunk_multiple, _check_devices(devices))
+  return dataclasses.replace(config, **settings)
 
 
 def first_rows(labels: np.ndarray) -> np.ndarray:
@@ -608,24 +638,36 @@ def _config_dict(config: SweepConfig) -> dict:
   return out
 
 
-def _check_workdir(workdir: str, spec: dict) -> None:
+def _check_workdir(workdir: str, spec: dict, settings: dict) -> None:
+  """Refuses a workdir of another sweep; a new sweep's ``spec.json`` records ``settings`` (resolved chunking)."""
   path = os.path.join(workdir, "spec.json")
   if os.path.exists(path):
     with open(path) as f:
       old = json.load(f)
+    old.pop("resolved", None)
     if old != json.loads(json.dumps(results._jsonable(spec))):
       if _committed_chunks(workdir):
         raise ValueError(f"workdir {workdir!r} holds a different sweep (its spec.json differs); "
                          "use a fresh workdir to start a new sweep")
       # Nothing of the old sweep was committed, so nothing would be reused: start this one here.
       logging.info("workdir %s: spec.json of another sweep without committed chunks, replaced", workdir)
-      results.save_json(path, spec)
+      results.save_json(path, dict(spec, resolved=settings))
   else:
     chunks = os.path.join(workdir, "chunks")
     if os.path.isdir(chunks) and any(f.endswith((".npz", ".json")) for f in os.listdir(chunks)):
       raise ValueError(f"workdir {workdir!r} holds chunk files but no spec.json, so nothing says which sweep "
                        "they belong to; use a fresh workdir (or remove its chunks/)")
-    results.save_json(path, spec)
+    results.save_json(path, dict(spec, resolved=settings))
+
+
+def _recorded_settings(workdir: str) -> dict:
+  """The chunking settings (``memory_budget_mb``, ``chunk_multiple``) a workdir's first run resolved."""
+  with open(os.path.join(workdir, "spec.json")) as f:
+    recorded = json.load(f).get("resolved")
+  if not isinstance(recorded, dict) or set(recorded) != {"memory_budget_mb", "chunk_multiple"}:
+    raise ValueError(f"workdir {workdir!r}: spec.json records no chunking settings ('resolved'); it was written "
+                     "by an older relu_dae, so use a fresh workdir")
+  return budget.resolve(recorded["memory_budget_mb"], recorded["chunk_multiple"], jax.local_devices())
 
 
 def _committed_chunks(workdir: str) -> list[str]:
@@ -679,17 +721,20 @@ def _check_grid_config(grid, config) -> None:
     raise TypeError(f"config must be a sweep.SweepConfig, got {type(config).__name__}")
 
 
-def plan(grid: Grid, config: SweepConfig, pool_size: int, d: int):
+def plan(grid: Grid, config: SweepConfig, pool_size: int, d: int, *, devices: Sequence[Any] | None = None):
   """The chunks a sweep runs: a list of ``(rows, config_indices, size)``, deterministic.
 
   Configurations are grouped by bucket (:func:`bucket_size`), kept in grid order within a
-  bucket and cut into the fewest equal chunks that fit the memory budget; a short last
-  chunk is run padded (by repeating its last configuration) to ``size`` so each bucket
-  compiles once. The plan does not depend on the devices (a sweep resumed on another
-  machine reuses every chunk); :func:`run` pads a chunk further to a multiple of the
-  device count.
+  bucket and cut into the fewest equal chunks that fit the memory budget, each a multiple
+  of ``chunk_multiple``; a short last chunk is run padded (by repeating its last
+  configuration) to ``size`` so each bucket compiles once. ``memory_budget_mb`` /
+  ``chunk_multiple`` left at ``None`` come from ``devices`` (:func:`resolved_config`);
+  given, the plan does not depend on the devices. :func:`run` resolves them once per
+  workdir, so a sweep resumed on another machine reuses every chunk; it pads a chunk
+  further to a multiple of the device count if the two differ.
   """
   _check_grid_config(grid, config)
+  config = resolved_config(config, devices)
   pool_size = _checks.positive_int("pool_size", pool_size)
   d = _checks.positive_int("d", d)
   if max(grid.n) > pool_size:
@@ -702,7 +747,9 @@ def plan(grid: Grid, config: SweepConfig, pool_size: int, d: int):
   for r in np.unique(rows):
     idx = np.flatnonzero(rows == r)
     largest = _chunk_size(config, int(r), d)
-    size = -(-len(idx) // -(-len(idx) // largest))  # as few chunks as the budget allows, evened out
+    m = config.chunk_multiple
+    size = -(-len(idx) // -(-len(idx) // largest))  # as few chunks as the budget allows, evened out,
+    size = -(-size // m) * m  # rounded up to the multiple (still <= largest, itself a multiple)
     chunks += [(int(r), idx[i:i + size], size) for i in range(0, len(idx), size)]
   return chunks
 
@@ -903,7 +950,9 @@ def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None, poo
   os.makedirs(workdir, exist_ok=True)
   lead = jax.process_index() == 0
   with _Lock(workdir) if lead else contextlib.nullcontext():
-    _agree("spec", lambda: _check_workdir(workdir, spec) if lead else None)
+    settings = budget.resolve(config.memory_budget_mb, config.chunk_multiple, devices)
+    _agree("spec", lambda: _check_workdir(workdir, spec, settings) if lead else None)
+    config = dataclasses.replace(config, **_recorded_settings(workdir))  # the first run's, on any machine
     configs = grid.configurations()
     pool_index = _pool_index(grid, configs, pool_per_seed)
     chunks = plan(grid, config, pools.shape[1], pools.shape[2])

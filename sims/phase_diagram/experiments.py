@@ -313,9 +313,9 @@ def _sweep_and_measure(sweep_grid, config, fams, c, workdir, progress):
 
 
 def sweep_config(c) -> sweep.SweepConfig:
-  """The preset's :class:`relu_dae.sweep.SweepConfig` (trainer, width, memory budget, chunk cap)."""
-  return sweep.SweepConfig(train_config(c), p_max=c.p_max, memory_budget_mb=c.memory_budget_mb,
-                           max_chunk=c.get("max_chunk", 256))
+  """The preset's :class:`relu_dae.sweep.SweepConfig` (trainer, width, memory budget, chunk cap and multiple)."""
+  return sweep.SweepConfig(train_config(c), p_max=c.p_max, memory_budget_mb=c.get("memory_budget_mb"),
+                           max_chunk=c.get("max_chunk", 256), chunk_multiple=c.get("chunk_multiple"))
 
 
 def plan_experiment(c, experiment: str) -> list[dict]:

@@ -18,6 +18,7 @@ from ml_collections import config_flags
 import sims.phase_diagram as phase_diagram
 from sims import _flags
 from sims.phase_diagram import experiments
+from relu_dae import sweep
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "phase_diagram.py"),
@@ -53,9 +54,12 @@ def dry_run(c, names) -> None:
   rows = [row for e in phase_diagram.validate_experiments(names) for row in experiments.plan_experiment(c, e)]
   print(_flags.summary_table(rows))
   total = sum(r["budget_config_steps"] for r in rows)
+  settings = sweep.resolved_config(experiments.sweep_config(c))
   print(f"{sum(r['configs'] for r in rows)} configurations in {sum(r['chunks'] for r in rows)} chunks, "
         f"at most {total:.3g} configuration-steps before refinement; largest chunk "
-        f"{max(r['chunk_mib'] for r in rows):.0f} MiB (memory_budget_mb={c.memory_budget_mb:g})")
+        f"{max(r['chunk_mib'] for r in rows):.0f} MiB (memory_budget_mb={settings.memory_budget_mb:g}, "
+        f"chunk_multiple={settings.chunk_multiple}, on {jax.local_device_count()} {jax.default_backend()} "
+        "device(s); unset in the config, both come from these devices)")
 
 
 @_flags.exit_on_flag_error
@@ -63,10 +67,10 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   _flags.quiet_logs()
+  use_all_cpu_cores()  # before the dry run too: the device count sets the chunk multiple
   if _DRY_RUN.value:
     dry_run(_CONFIG.value, _EXPERIMENTS.value)
     return
-  use_all_cpu_cores()
   start = time.perf_counter()
   workdir = _WORKDIR.value
   paths = phase_diagram.run(_CONFIG.value, workdir, _FIGDIR.value, experiments=_EXPERIMENTS.value,

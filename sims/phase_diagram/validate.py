@@ -7,7 +7,6 @@ would fix it, e.g. ``--config.n_sigma.K=1: must be an integer >= 2 ...``.
 from __future__ import annotations
 
 import relu_dae as rd
-from relu_dae import sweep
 from sims import _flags
 from sims.phase_diagram import experiments
 
@@ -48,7 +47,9 @@ def validate_config(c) -> None:
   _flags.real(c, "beta", -1.0, 1.0, closed=(True, False))
   _flags.real(c, "lam", 0.0)
   _flags.real(c, "stored_threshold", 0.0, 1.0, closed=(False, True))
-  _flags.real(c, "memory_budget_mb", 0.0, closed=(False, True))
+  _flags.optional_real(c, "memory_budget_mb", 0.0, closed=(False, True))
+  if c.get("chunk_multiple") is not None:
+    _flags.integer(c, "chunk_multiple")
   _flags.integer(c, "refine.rounds", 0)
   _flags.real(c, "refine.rel", 0.0, closed=(False, True))
   _flags.integer(c, "refine.per_bracket")
@@ -56,9 +57,9 @@ def validate_config(c) -> None:
     with _flags.section("convergence"):
       rd.convergence.Convergence(**c.convergence.to_dict())
   with _flags.section("train"):
-    config = experiments.train_config(c)
+    experiments.train_config(c)
   with _flags.section("memory_budget_mb"):
-    sweep.SweepConfig(config, p_max=c.p_max, memory_budget_mb=c.memory_budget_mb, max_chunk=c.max_chunk)
+    experiments.sweep_config(c)
   for experiment in experiments.EXPERIMENTS:
     _validate_experiment(c, experiment)
 
