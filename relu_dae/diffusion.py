@@ -340,6 +340,9 @@ def _check_config(config) -> None:
   if config.tying != "exact":
     raise ValueError(f"config.tying={config.tying!r}: the time-conditioned model has one exactly tied W "
                      "(the official DAECond); tying='aliased' is the single-σ DAE's")
+  if config.matmul_dtype != "float32":
+    raise ValueError(f"config.matmul_dtype={config.matmul_dtype!r}: mixed precision is implemented for the DAE "
+                     "of Eq. (6) only; the time-conditioned model trains in float32")
 
 
 def train(params: Params, X: jax.Array, key: jax.Array, config: train_lib.TrainConfig, *,

@@ -74,7 +74,7 @@ def sample_noise(key: Array, n: int, num_noise: int, d: int, dtype=jnp.float32) 
 
 def dae_loss(params: model.Params, X: Real[ArrayLike, "n d"], key: Array, sigma: Real[ArrayLike, ""],
              lam: Real[ArrayLike, ""], *, num_noise: int = 1,
-             weights: Real[ArrayLike, " n"] | None = None) -> Float[Array, ""]:
+             weights: Real[ArrayLike, " n"] | None = None, matmul_dtype: str | None = None) -> Float[Array, ""]:
   """Monte-Carlo estimate of the regularized DAE loss, Eq. (6).
 
       L = (1/n) Σ_i E_ε ‖f(x_i + σε) − x_i‖² + λ Σ_l ‖W_l‖_F²,
@@ -95,6 +95,8 @@ def dae_loss(params: model.Params, X: Real[ArrayLike, "n d"], key: Array, sigma:
     num_noise: number of noise draws per sample.
     weights: optional nonnegative per-sample weights ``(n,)``; the data term becomes
       the weighted mean (a 0/1 mask trains on a subset with static shapes).
+    matmul_dtype: the network's matmuls in ``"bfloat16"`` with float32 accumulation, or
+      ``None`` / ``"float32"`` (:func:`relu_dae.model.apply`); the rest stays float32.
 
   Returns:
     Scalar loss.
@@ -102,8 +104,9 @@ def dae_loss(params: model.Params, X: Real[ArrayLike, "n d"], key: Array, sigma:
   X = _check_common(params, X, sigma, lam, weights)
   _checks.key("key", key)
   num_noise = _checks.positive_int("num_noise", num_noise)
+  model._matmul_dtype(matmul_dtype)
   eps = sample_noise(key, X.shape[0], num_noise, X.shape[1], jnp.result_type(X))
-  err = jnp.sum((model.apply(params, X + sigma * eps) - X) ** 2, axis=-1)  # (num_noise, n)
+  err = jnp.sum((model.apply(params, X + sigma * eps, matmul_dtype=matmul_dtype) - X) ** 2, axis=-1)  # (noise, n)
   return _weighted_mean(err, weights) + lam * weight_penalty(params)
 
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import jax
+import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Real
 
 from relu_dae import _checks
 
 __all__ = [
-    "Params", "init", "weights", "is_tied", "preactivation", "represent", "apply", "decode", "jacobian",
+    "Params", "MATMUL_DTYPES", "init", "weights", "is_tied", "preactivation", "represent", "apply", "decode",
+    "jacobian",
 ]
 
 Params = Mapping[str, Float[Array, "d p"]]
@@ -79,6 +81,28 @@ def _input(name: str, x, size: int, symbol: str):
   return x
 
 
+MATMUL_DTYPES = ("float32", "bfloat16")
+
+
+def _matmul_dtype(matmul_dtype):
+  """``None`` / ``"float32"`` (plain matmuls) or ``"bfloat16"``; the dtype to cast matmul inputs to, or None."""
+  if matmul_dtype is None or (isinstance(matmul_dtype, str) and matmul_dtype == "float32"):
+    return None
+  if isinstance(matmul_dtype, str) and matmul_dtype == "bfloat16":
+    return jnp.bfloat16
+  raise ValueError(f"matmul_dtype must be one of {MATMUL_DTYPES} or None, got {matmul_dtype!r}")
+
+
+def _matmul(a, b, matmul_dtype):
+  """``a @ b``; with ``"bfloat16"`` the inputs are rounded to bf16 and the products accumulated in
+  the inputs' own (float32) precision — mixed precision as accelerators run it."""
+  cast = _matmul_dtype(matmul_dtype)
+  if cast is None:
+    return a @ b
+  out = jnp.result_type(a, b)
+  return jnp.matmul(a.astype(cast), b.astype(cast), preferred_element_type=out)
+
+
 def weights(params: Params) -> tuple[Float[Array, "d p"], Float[Array, "d p"]]:
   """Returns ``(W1, W2)``; both are ``params["W"]`` for tied parameters."""
   _check_params(params)
@@ -93,22 +117,41 @@ def is_tied(params: Params) -> bool:
   return "W" in params
 
 
-def preactivation(params: Params, x: Real[ArrayLike, "*batch d"]) -> Float[Array, "*batch p"]:
-  """The pre-activation ``W1ᵀ x`` of Eq. (5), shape ``(..., p)``; its sign pattern is the ReLU mask."""
+def preactivation(params: Params, x: Real[ArrayLike, "*batch d"], *,
+                  matmul_dtype: str | None = None) -> Float[Array, "*batch p"]:
+  """The pre-activation ``W1ᵀ x`` of Eq. (5), shape ``(..., p)``; its sign pattern is the ReLU mask.
+
+  ``matmul_dtype="bfloat16"`` rounds ``x`` and ``W1`` to bfloat16 and accumulates in float32
+  (the output dtype does not change); ``None`` / ``"float32"``: a plain matmul.
+  """
   W1, _ = weights(params)
   x = _input("x", x, W1.shape[0], "d")
-  return x @ W1
+  return _matmul(x, W1, matmul_dtype)
 
 
-def represent(params: Params, x: Real[ArrayLike, "*batch d"]) -> Float[Array, "*batch p"]:
-  """The representation ``h(x) = [W1ᵀ x]₊`` of Eq. (5), shape ``(..., p)``."""
-  return jax.nn.relu(preactivation(params, x))
+def represent(params: Params, x: Real[ArrayLike, "*batch d"], *,
+              matmul_dtype: str | None = None) -> Float[Array, "*batch p"]:
+  """The representation ``h(x) = [W1ᵀ x]₊`` of Eq. (5), shape ``(..., p)`` (``matmul_dtype``: :func:`preactivation`)."""
+  return jax.nn.relu(preactivation(params, x, matmul_dtype=matmul_dtype))
 
 
-def apply(params: Params, x: Real[ArrayLike, "*batch d"]) -> Float[Array, "*batch d"]:
-  """The denoiser ``f(x) = W2 [W1ᵀ x]₊`` of Eq. (5), shape ``(..., d)``."""
+def apply(params: Params, x: Real[ArrayLike, "*batch d"], *,
+          matmul_dtype: str | None = None) -> Float[Array, "*batch d"]:
+  """The denoiser ``f(x) = W2 [W1ᵀ x]₊`` of Eq. (5), shape ``(..., d)``.
+
+  ``matmul_dtype="bfloat16"``: both matmuls take bfloat16 inputs and accumulate in float32
+  (:func:`preactivation`), the mixed-precision option of :class:`relu_dae.train.TrainConfig`.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> params = init(jax.random.PRNGKey(0), d=8, p=4)
+    >>> x = jnp.ones((2, 8))
+    >>> full, mixed = apply(params, x), apply(params, x, matmul_dtype="bfloat16")
+    >>> mixed.dtype, bool(jnp.abs(full - mixed).max() < 1e-2)
+    (dtype('float32'), True)
+  """
   _, W2 = weights(params)
-  return represent(params, x) @ W2.T
+  return _matmul(represent(params, x, matmul_dtype=matmul_dtype), W2.T, matmul_dtype)
 
 
 def decode(params: Params, h: Real[ArrayLike, "*batch p"]) -> Float[Array, "*batch d"]:

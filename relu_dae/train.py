@@ -85,6 +85,10 @@ class TrainConfig:
       after every chunk; ``steps`` is then the most steps a run may take (a multiple of
       ``chunk_size``) and the rule also lowers the learning rate on plateaus. ``None``: run
       exactly ``steps`` steps.
+    matmul_dtype: ``"float32"``, or ``"bfloat16"``: the network's matmuls in the loss take
+      bfloat16 inputs and accumulate in float32 (mixed precision, the fast path of GPU/TPU
+      matrix units); parameters, optimizer state, noise and loss stay float32. The DAE of
+      Eq. (6) only (:func:`train`, the sweep's default trainer).
     blowup: without a rule, a run whose mean loss over its last chunk exceeds ``blowup``
       times its first step's loss diverged: status ``LOSS_ROSE``, a failure like a
       non-finite run (a run to huge finite values is never a result). ``None``: no check.
@@ -105,6 +109,7 @@ class TrainConfig:
   schedule: str = "constant"
   convergence: convergence_lib.Convergence | None = None
   blowup: float | None = 1e3
+  matmul_dtype: str = "float32"
 
   def __post_init__(self):
     _checks.positive_int("steps", self.steps)
@@ -131,6 +136,7 @@ class TrainConfig:
     if self.blowup is not None:
       _checks.in_range("blowup", self.blowup, 1.0, np.inf, closed=(False, False))
     _choice("schedule", self.schedule, SCHEDULES)
+    _choice("matmul_dtype", self.matmul_dtype, model.MATMUL_DTYPES)
     if self.convergence is not None:
       if not isinstance(self.convergence, convergence_lib.Convergence):
         raise TypeError(f"convergence must be a Convergence or None, got {type(self.convergence).__name__}")
@@ -315,10 +321,11 @@ def _train(params, X, key, config, *, sigma, lam, weights, unit_mask, callback):
     if unit_mask is not None:
       p = jax.tree.map(lambda w: w * unit_mask, p)
     if config.batch_size is None:
-      return losses.dae_loss(p, X, k, sigma, lam, num_noise=config.num_noise, weights=weights)
+      return losses.dae_loss(p, X, k, sigma, lam, num_noise=config.num_noise, weights=weights,
+                             matmul_dtype=config.matmul_dtype)
     k_batch, k = jax.random.split(k)
     idx = minibatch(k_batch, config.batch_size, n, weights)
-    return losses.dae_loss(p, X[idx], k, sigma, lam, num_noise=config.num_noise)
+    return losses.dae_loss(p, X[idx], k, sigma, lam, num_noise=config.num_noise, matmul_dtype=config.matmul_dtype)
 
   if config.tying == "aliased":  # the two uses of W as two parameters, updated by aliased_tied
     uses, history = minimize(loss_fn, {"W1": params["W"], "W2": params["W"]}, key, config, callback=callback,

@@ -71,6 +71,7 @@ CASES = [
     case(df.loss, ValueError, "num_noise", lambda: loss(num_noise=0)),
     case(df.loss, ValueError, "key", lambda: loss(key=jnp.zeros(4, jnp.uint32))),
     case(df.train, TypeError, "config", lambda: train(config={"steps": 2})),
+    case(df.train, ValueError, "matmul_dtype", lambda: train(config=tr.TrainConfig(steps=2, matmul_dtype="bfloat16"))),
     case(df.train, ValueError, r"\bX\b", lambda: train(X=np.full((5, 3), np.inf, np.float32))),
     case(df.train, ValueError, "weights", lambda: train(weights=-np.ones(5))),
     case(df.train, TypeError, "sigma_min", lambda: train(sigma_min="0.02")),

@@ -28,6 +28,7 @@ CASES = [
     case(losses.sample_noise, TypeError, "dtype", lambda: noise(dtype=jnp.int32)),
     case(losses.dae_loss, ValueError, "sigma", lambda: dae(sigma=-0.1)),
     case(losses.dae_loss, TypeError, "sigma", lambda: dae(sigma="0.1")),
+    case(losses.dae_loss, ValueError, "matmul_dtype", lambda: dae(matmul_dtype="int8")),
     case(losses.dae_loss, ValueError, "lam", lambda: dae(lam=float("nan"))),
     case(losses.dae_loss, ValueError, r"\bX\b", lambda: dae(X=jnp.ones((5, 3)))),
     case(losses.dae_loss, ValueError, r"\bX\b", lambda: dae(X=X * 1e20)),

@@ -24,6 +24,7 @@ minibatch = lambda **kw: tr.minibatch(**{**dict(key=KEY, size=3, n=4), **kw})
 CASES = [
     case(C, ValueError, "steps", lambda: C(steps=0)),
     case(C, TypeError, "steps", lambda: C(steps="100")),
+    case(C, ValueError, "matmul_dtype", lambda: C(matmul_dtype="fp16")),
     case(C, TypeError, "sigma", lambda: C(sigma="0.2")),
     case(C, ValueError, "sigma", lambda: C(sigma=float("nan"))),
     case(C, ValueError, r"\blam\b", lambda: C(lam=-1e-3)),

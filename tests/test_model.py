@@ -45,3 +45,22 @@ def test_init_shapes_scale_and_determinism(key):
   assert abs(float(jnp.std(tied["W"])) - 1 / 8) < 0.1 / 8
   np.testing.assert_array_equal(model.init(key, 64, 32)["W"], tied["W"])
   assert not np.array_equal(model.init(jax.random.PRNGKey(9), 64, 32)["W"], tied["W"])
+
+
+def test_bfloat16_matmuls_round_the_inputs_and_accumulate_in_float32():
+  """Independent computation: inputs rounded to bfloat16 by ml_dtypes, products in float64."""
+  import ml_dtypes
+  key1, key2 = jax.random.split(jax.random.PRNGKey(7))
+  params = {"W1": jax.random.normal(key1, (64, 16)) / 8, "W2": jax.random.normal(key2, (64, 16)) / 8}
+  x = np.asarray(jax.random.normal(jax.random.PRNGKey(8), (5, 64)))
+  bf = lambda a: np.asarray(a).astype(ml_dtypes.bfloat16).astype(np.float64)
+  h = np.maximum(bf(x) @ bf(params["W1"]), 0.0)
+  want = bf(h.astype(np.float32)) @ bf(params["W2"]).T
+  got = model.apply(params, x, matmul_dtype="bfloat16")
+  assert got.dtype == jnp.float32
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+  # ... and differs from the float32 model by about bfloat16's rounding (2^-8 relative), not more.
+  full = np.asarray(model.apply(params, x))
+  gap = np.abs(np.asarray(got) - full).max() / np.abs(full).max()
+  assert 1e-5 < gap < 2e-2, gap
+  assert np.array_equal(np.asarray(model.apply(params, x, matmul_dtype="float32")), full)

@@ -246,3 +246,17 @@ def test_a_run_to_huge_finite_losses_is_a_failure_without_a_rule():
   assert int(tr.train(W, X, jax.random.PRNGKey(0), off)[1].status) in (convergence.MAX_STEPS, convergence.NONFINITE)
   with pytest.raises(ValueError, match="blowup"):
     tr.TrainConfig(blowup=0.5)
+
+
+@pytest.mark.slow
+def test_bfloat16_matmuls_train_to_the_float32_loss():
+  """Mixed precision keeps float32 params and reaches the float32 run's final loss within bf16 noise."""
+  X = data.locally_sparse(jax.random.PRNGKey(0), n=8, d=64)
+  p0 = model.init(jax.random.PRNGKey(1), 64, 16)
+  final = {}
+  for dtype in ("float32", "bfloat16"):
+    cfg = tr.TrainConfig(steps=300, learning_rate=1e-2, matmul_dtype=dtype)
+    params, _ = tr.train(p0, X, jax.random.PRNGKey(2), cfg, sigma=0.2, lam=1e-3)
+    assert params["W"].dtype == jnp.float32
+    final[dtype] = float(losses.dae_loss(params, X, jax.random.PRNGKey(3), 0.2, 1e-3, num_noise=64))
+  assert abs(final["bfloat16"] - final["float32"]) < 0.02 * final["float32"], final

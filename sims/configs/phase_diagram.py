@@ -33,13 +33,18 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   # Adam at lr 1e-2, lowered ×0.5 on each plateau of the fixed-noise monitor down to 1/64,
   # stopped on a plateau there (relu_dae.convergence); `steps` is the most a run may take.
   c.train = ml_collections.ConfigDict(dict(steps=10000, learning_rate=1e-2, schedule="constant",
-                                           optimizer="adam", batch_size=config_dict.placeholder(int), chunk_size=100))
+                                           optimizer="adam", batch_size=config_dict.placeholder(int), chunk_size=100,
+                                           matmul_dtype="float32"))
   c.convergence = ml_collections.ConfigDict(dict(patience=2, rtol=1e-3, factor=0.5, min_scale=1 / 64,
                                                  wtol=0.05, rise=2.0, norm_rise=10.0, monitor_draws=16))
   c.lam = 1e-3
   c.stored_threshold = STORAGE_THRESHOLD  # 0.9: best column cosine for a sample to count as stored (+ half-angle test)
   c.eval_noise = 4  # noise draws per sample for the denoising metrics
-  c.memory_budget_mb = 1024.0
+  # MiB one vmapped chunk may use, and the multiple its size is rounded to. Unset: from the
+  # devices (relu_dae.budget: half an accelerator's free memory or half the CPU's last-level
+  # cache; the device count), resolved at each sweep's first run and kept in its spec.json.
+  c.memory_budget_mb = config_dict.placeholder(float)
+  c.chunk_multiple = config_dict.placeholder(int)
   n = pow2(4, 256)
   # (a) n × σ at p = p_max, for the locally sparse family and a K-cluster mixture.
   # The third family, α = 0.3 with β = −0.3, lies inside the theorems' premises (Def. 3.1).
@@ -77,7 +82,9 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     c.n_p.update(dict(n=n, p=(10, 25, 50, 100)))
     c.hybrid.update(dict(n=n, duplicated=(0.0, 0.25, 0.5, 0.75, 1.0)))
     c.alpha_K.update(dict(n=n, alpha=(0.25, 0.5, 1.0, 2.0, 4.0), K=(2, 4, 5, 10)))
-    c.memory_budget_mb = 16384.0
+    # One chunk per bucket where the device memory allows: on an accelerator a chunk's step is a
+    # few batched matmuls, and 16 configurations of d = 1024 cannot fill one (not yet measured).
+    c.max_chunk = 256
   elif preset != "default":
     raise ValueError(f"preset must be 'default', 'smoke' or 'paper', got {preset!r}")
   return c
