@@ -45,9 +45,7 @@ import datetime
 import glob
 import gzip
 import json
-import math
 import os
-import platform
 import re
 import tempfile
 import time
@@ -63,6 +61,7 @@ import numpy as np
 import optax
 
 import relu_dae as rd
+from benchmarks._common import LAM, LEARNING_RATE, machine, torch_loop, write_markdown
 
 try:
   from relu_dae import sweep as rd_sweep
@@ -81,8 +80,6 @@ _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", os.cpu_count(), "jax_num_cpu_
 _GROUP = flags.DEFINE_integer("group", 2, "Configurations each device trains at once in row (c3).")
 _VARIANTS = flags.DEFINE_bool("variants", True, "Time the variants of (c) and the profile.")
 
-LEARNING_RATE = 1e-3
-LAM = 0.0
 BEGIN, END = "<!-- bench_sweep:begin -->", "<!-- bench_sweep:end -->"
 
 
@@ -160,26 +157,6 @@ def interleave(methods: dict, timings: dict, repeats: int) -> None:
 
 
 # ---------------------------------------------------------------------------- (a) torch
-
-
-def torch_loop(X: np.ndarray, configs, p: int, steps: int) -> float:
-  """The official notebooks' loop: a fresh parameter and optimizer per configuration."""
-  import torch  # pylint: disable=g-import-not-at-top
-  Xt = torch.tensor(X)
-  d = Xt.shape[1]
-  loss = None
-  for sigma, seed in configs:
-    torch.manual_seed(seed)
-    W = torch.nn.Parameter(torch.randn(d, p) / math.sqrt(d))
-    opt = torch.optim.Adam([W], lr=LEARNING_RATE)
-    for _ in range(steps):
-      noise = torch.randn_like(Xt)
-      out = torch.relu((Xt + sigma * noise) @ W) @ W.T
-      loss = ((out - Xt) ** 2).sum(dim=1).mean() + LAM * 2 * (W ** 2).sum()
-      opt.zero_grad()
-      loss.backward()
-      opt.step()
-  return float(loss.detach())
 
 
 def torch_method(problem: Problem, X: jax.Array, threads: int) -> Callable[[], object]:
@@ -598,36 +575,6 @@ def measure_profile(problem: Problem, repeats: int, Ks, names=None) -> dict:
 # ---------------------------------------------------------------------------- machine
 
 
-def _jaxlib_version() -> str | None:
-  try:
-    import jaxlib  # pylint: disable=g-import-not-at-top
-    return jaxlib.__version__
-  except (ImportError, AttributeError):
-    return None
-
-
-def _cpuinfo(key: str) -> str:
-  with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-    return next((l.split(":", 1)[1].strip() for l in f if l.startswith(key)), "")
-  return ""
-
-
-def machine() -> dict:
-  """CPU model, cores, RAM, load and package versions."""
-  import torch  # pylint: disable=g-import-not-at-top
-  mem_gib = None
-  with contextlib.suppress(OSError, StopIteration), open("/proc/meminfo") as f:
-    mem_gib = int(next(l for l in f if l.startswith("MemTotal")).split()[1]) / 2**20
-  isa = [x for x in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if x in _cpuinfo("flags").split()]
-  return {"cpu": _cpuinfo("model name") or platform.processor(), "cores": os.cpu_count(),
-          "ram_gib": mem_gib, "isa": isa, "platform": platform.platform(),
-          "python": platform.python_version(), "jax": jax.__version__, "jaxlib": _jaxlib_version(),
-          "backend": jax.default_backend(), "cpu_devices": len(jax.devices()),
-          "torch": torch.__version__, "torch_threads": _TORCH_THREADS.value, "numpy": np.__version__,
-          "optax": optax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", ""),
-          "loadavg_start": os.getloadavg()}
-
-
 # ---------------------------------------------------------------------------- report
 
 
@@ -736,21 +683,6 @@ def _load(avg) -> str:
   return ", ".join(f"{x:.1f}" for x in avg)
 
 
-def write_markdown(path: str, block: str) -> None:
-  """Replaces the generated block of ``path`` (or appends it), keeping the rest; atomic."""
-  text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
-  if BEGIN in text and END in text:
-    head, rest = text.split(BEGIN, 1)
-    text = head + block + rest.split(END, 1)[1]
-  else:
-    text = text.rstrip("\n") + "\n\n" + block + "\n"
-  directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".md")
-  with os.fdopen(fd, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------------------- main
 
 
@@ -784,7 +716,7 @@ def main(argv):
   start = time.perf_counter()
   json_path = _JSON.value or os.path.join("benchmarks", "results",
                                           "bench_sweep_quick.json" if quick else "bench_sweep.json")
-  report = {"machine": machine(), "quick": quick, "json": json_path}
+  report = {"machine": machine(_TORCH_THREADS.value), "quick": quick, "json": json_path}
   report.update(run_all(quick, _REPEATS.value or (1 if quick else 3), _TORCH_THREADS.value, _GROUP.value))
   report["loadavg_end"] = os.getloadavg()
   report["wall_s"] = time.perf_counter() - start
@@ -793,7 +725,7 @@ def main(argv):
   rd.results.save_json(json_path, report)
   write_md = not quick or flags.FLAGS["out"].present
   if write_md:
-    write_markdown(_OUT.value, markdown(report))
+    write_markdown(_OUT.value, markdown(report), BEGIN, END)
   print(f"wrote {json_path}" + (f" and {_OUT.value}" if write_md else "") + f" in {report['wall_s']:.0f} s")
 
 
