@@ -1,0 +1,386 @@
+"""Tests for relu_dae.unet: the EDM-preconditioned UNet, its representations, loss, trainer and sampler adapter."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from relu_dae import data
+from relu_dae import detection
+from relu_dae import diffusion
+from relu_dae import train as train_lib
+from relu_dae import unet
+from _bad_inputs import case, check, check_coverage, ids
+
+KEY = jax.random.PRNGKey(0)
+CFG = unet.UNetConfig(image_size=8, channels=(8, 16), num_res_blocks=1, embed_dim=16, groups=4)
+P = unet.init(KEY, CFG)
+IMG = jax.random.uniform(jax.random.PRNGKey(1), (3, 8, 8, 1), minval=-1.0, maxval=1.0)
+# One TrainConfig for every training test: they share one compile of unet._train.
+TC = train_lib.TrainConfig(steps=150, chunk_size=50, learning_rate=2e-3)
+
+
+def _cache_growth(jitted, calls):
+  """Entries ``calls()`` adds to ``jitted``'s cache after a first warm-up call (as tests/test_compile_once.py)."""
+  calls()
+  before = jitted._cache_size()
+  calls()
+  calls()
+  return jitted._cache_size() - before
+
+
+def _hand_count(cfg):
+  """Parameters of the architecture in the module docstring, counted from its channel flow."""
+  conv3 = lambda a, b: 9 * a * b + b
+  conv1 = lambda a, b: a * b + b
+  gn = lambda c: 2 * c
+  dense = lambda a, b: a * b + b
+  E, C, ch, r = cfg.embed_dim, cfg.in_channels, cfg.channels, cfg.num_res_blocks
+  res = lambda a, b: gn(a) + conv3(a, b) + dense(E, b) + gn(b) + conv3(b, b) + (conv1(a, b) if a != b else 0)
+  total = 2 * dense(E, E) + conv3(C, ch[0])
+  h, skips = ch[0], [ch[0]]
+  for i, c in enumerate(ch):
+    for _ in range(r):
+      total, h = total + res(h, c), c
+      skips.append(c)
+    if i < len(ch) - 1:
+      skips.append(c)
+  for _ in range(2):
+    total, h = total + res(h, ch[-1]), ch[-1]
+  for u in range(len(ch)):
+    i = len(ch) - 1 - u
+    for _ in range(r + 1):
+      total, h = total + res(h + skips.pop(), ch[i]), ch[i]
+    if i > 0:
+      total += conv3(ch[i], ch[i])
+  assert not skips
+  return total + gn(ch[0]) + conv3(ch[0], C)
+
+
+# ----------------------------------------------------------------------------- config, init, building blocks
+
+
+def test_config_is_hashable_and_stores_channels_as_a_tuple():
+  cfg = unet.UNetConfig(channels=[8, 16], groups=4)
+  assert cfg.channels == (8, 16) and hash(cfg) == hash(unet.UNetConfig(channels=(8, 16), groups=4))
+  assert cfg.d == 64 and cfg.image_shape == (8, 8, 1)
+  assert unet.UNetConfig(image_size=16, in_channels=3).d == 16 * 16 * 3
+
+
+@pytest.mark.parametrize("cfg", [CFG, unet.UNetConfig(), unet.UNetConfig(image_size=16, in_channels=3,
+                                                                       channels=(8, 8, 16), num_res_blocks=2,
+                                                                       embed_dim=8, groups=2)])
+def test_parameter_count_matches_hand_count(cfg):
+  assert unet.num_params(jax.eval_shape(lambda: unet._init(KEY, cfg))) == _hand_count(cfg)
+
+
+def test_init_is_lecun_normal_zero_biases_unit_scales():
+  leaves = {jax.tree_util.keystr(p): np.asarray(w) for p, w in jax.tree_util.tree_leaves_with_path(P)}
+  kernels = [np.ravel(w) * np.sqrt(np.prod(w.shape[:-1])) for k, w in leaves.items() if k.endswith("['kernel']")]
+  z = np.concatenate(kernels)  # standardized: i.i.d. N(0, 1)
+  assert abs(z.mean()) < 0.02 and abs(z.std() - 1.0) < 0.02
+  assert all(np.all(w == 0) for k, w in leaves.items() if k.endswith("['bias']"))
+  assert all(np.all(w == 1) for k, w in leaves.items() if k.endswith("['scale']"))
+  other = unet.init(jax.random.PRNGKey(7), CFG)
+  assert not np.allclose(other["conv_in"]["kernel"], P["conv_in"]["kernel"])
+
+
+def test_conv_and_its_reverse_rule_match_lax_conv():
+  x = jax.random.normal(jax.random.PRNGKey(2), (2, 6, 6, 3))
+  k = jax.random.normal(jax.random.PRNGKey(3), (3, 3, 3, 5))
+  ref = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(jax.jit(unet._conv)(x, k), ref(x, k), rtol=1e-5, atol=1e-5)
+  w = jax.random.normal(jax.random.PRNGKey(4), (2, 6, 6, 5))
+  got = jax.jit(jax.grad(lambda x, k: jnp.sum(jnp.sin(unet._conv(x, k)) * w), (0, 1)))(x, k)
+  want = jax.jit(jax.grad(lambda x, k: jnp.sum(jnp.sin(ref(x, k)) * w), (0, 1)))(x, k)
+  for g, r in zip(got, want):
+    np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+
+
+def test_group_norm_matches_flax():
+  x = 3.0 + 2.0 * jax.random.normal(jax.random.PRNGKey(5), (2, 4, 4, 8))
+  params = {"params": {"scale": jnp.linspace(0.5, 2.0, 8), "bias": jnp.linspace(-1.0, 1.0, 8)}}
+  ours = jax.jit(unet._GroupNorm(4).apply)(params, x)
+  ref = jax.jit(nn.GroupNorm(num_groups=4, epsilon=1e-5).apply)(params, x)
+  np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_layer_names_and_representation_shapes():
+  assert unet.layer_names(CFG) == ("down.0", "down.1", "mid", "up.0", "up.1")
+  assert unet.layer_names(CFG, blocks=True) == ("down.0.0", "down.1.0", "mid.0", "mid.1", "up.0.0", "up.0.1",
+                                                "up.1.0", "up.1.1")
+  want = {"down.0": (8, 8, 8), "down.1": (4, 4, 16), "mid": (4, 4, 16), "up.0": (4, 4, 16), "up.1": (8, 8, 8)}
+  for layer in unet.layer_names(CFG) + unet.layer_names(CFG, blocks=True):
+    h = unet.represent(P, IMG, 0.3, CFG, layer=layer, pooling="none")
+    level = "mid" if layer.startswith("mid") else ".".join(layer.split(".")[:2])
+    assert h.shape == (3, *want[level]), layer
+    assert unet.represent(P, IMG, 0.3, CFG, layer=layer).shape == (3, h.shape[-1])
+
+
+# ----------------------------------------------------------------------------- preconditioning and apply
+
+
+@pytest.mark.parametrize("sigma_data", [0.5, 1.3])
+def test_preconditioning_against_hand_formulas(sigma_data):
+  s = np.array([1e-3, 0.02, 0.5, 2.0, 80.0])
+  c = unet.preconditioning(s, sigma_data)
+  np.testing.assert_allclose(c.c_skip, sigma_data**2 / (s**2 + sigma_data**2), rtol=1e-6)
+  np.testing.assert_allclose(c.c_out, s * sigma_data / np.sqrt(s**2 + sigma_data**2), rtol=1e-6)
+  np.testing.assert_allclose(c.c_in, 1 / np.sqrt(s**2 + sigma_data**2), rtol=1e-6)
+  np.testing.assert_allclose(c.c_noise, np.log(s) / 4, rtol=1e-6)
+  # EDM's unit-variance conditions: Var(c_in y) = 1 and Var of the target (x − c_skip y)/c_out = 1.
+  np.testing.assert_allclose(c.c_in**2 * (sigma_data**2 + s**2), 1.0, rtol=1e-5)
+  np.testing.assert_allclose(((1 - c.c_skip) ** 2 * sigma_data**2 + c.c_skip**2 * s**2) / c.c_out**2, 1.0, rtol=1e-4)
+
+
+def test_apply_is_the_preconditioned_network():
+  sigma = np.array([0.05, 0.4, 1.7], np.float32)
+  sd = CFG.sigma_data
+  c_skip, c_out = sd**2 / (sigma**2 + sd**2), sigma * sd / np.sqrt(sigma**2 + sd**2)
+  c_in = 1 / np.sqrt(sigma**2 + sd**2)
+  b = lambda v: v[:, None, None, None]
+  F = unet.network(P, b(c_in) * IMG, np.log(sigma) / 4, CFG)
+  np.testing.assert_allclose(unet.apply(P, IMG, sigma, CFG), b(c_skip) * IMG + b(c_out) * F, rtol=1e-5, atol=1e-5)
+  # a vector σ is the per-sample scalar
+  for i in range(3):
+    np.testing.assert_allclose(unet.apply(P, IMG[i:i + 1], float(sigma[i]), CFG)[0],
+                               unet.apply(P, IMG, sigma, CFG)[i], rtol=1e-5, atol=1e-5)
+
+
+def test_time_conditioning_changes_the_network():
+  F1 = unet.network(P, IMG, -1.0, CFG)
+  F2 = unet.network(P, IMG, 0.2, CFG)
+  assert float(jnp.max(jnp.abs(F1 - F2))) > 1e-2
+  h1 = unet.represent(P, IMG, 0.05, CFG, layer="up.0")
+  h2 = unet.represent(P, IMG, 1.5, CFG, layer="up.0")
+  assert not np.allclose(h1, h2, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_shapes_at_16_and_32():
+  for size, channels in ((16, (8, 16)), (32, (8, 8, 16))):
+    cfg = unet.UNetConfig(image_size=size, in_channels=3, channels=channels, embed_dim=8, groups=4)
+    params = unet.init(KEY, cfg)
+    x = jnp.ones((2, size, size, 3))
+    assert unet.apply(params, x, jnp.array([0.1, 1.0]), cfg).shape == (2, size, size, 3)
+    assert unet.represent(params, x, 0.2, cfg, layer="mid", pooling="none").shape == (
+        2, size // 2 ** (len(channels) - 1), size // 2 ** (len(channels) - 1), 16)
+    assert unet.represent(params, x, 0.2, cfg, layer="up.0").shape == (2, 16)
+
+
+# ----------------------------------------------------------------------------- representations
+
+
+def test_pooling_equals_manual_reduction_of_the_full_map():
+  for layer in unet.layer_names(CFG):
+    full = np.asarray(unet.represent(P, IMG, 0.3, CFG, layer=layer, pooling="none"))
+    np.testing.assert_allclose(unet.represent(P, IMG, 0.3, CFG, layer=layer, pooling="max"), full.max(axis=(1, 2)),
+                               rtol=1e-6)
+    np.testing.assert_allclose(unet.represent(P, IMG, 0.3, CFG, layer=layer, pooling="mean"),
+                               full.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+
+
+def test_up_representation_is_silu_of_norm2_from_flax_capture_intermediates():
+  """Independent route: flax's capture_intermediates records every submodule's output; up.0 is
+  SiLU(norm2) of up level 0's last block (up_0_1 at num_res_blocks=1)."""
+  sigma = 0.3
+  c_in = 1 / np.sqrt(sigma**2 + CFG.sigma_data**2)
+  _, state = unet._UNet(CFG).apply({"params": P}, c_in * IMG, jnp.full((3,), np.log(sigma) / 4),
+                                   capture_intermediates=True, mutable=["intermediates"])
+  inter = state["intermediates"]
+  for layer, module in (("up.0", "up_0_1"), ("up.1", "up_1_1"), ("up.0.0", "up_0_0"), ("down.1", "down_1_0"),
+                        ("mid", "mid_1")):
+    want = jax.nn.silu(inter[module]["norm2"]["__call__"][0])
+    np.testing.assert_allclose(unet.represent(P, IMG, sigma, CFG, layer=layer, pooling="none"), want, rtol=1e-5,
+                               atol=1e-6, err_msg=layer)
+  np.testing.assert_allclose(unet.represent(P, IMG, sigma, CFG, layer="up.0", pooling="none"),
+                             unet.represent(P, IMG, sigma, CFG, layer="up.0.1", pooling="none"))
+
+
+def test_represent_fn_plugs_into_detection_scores():
+  fn = unet.represent_fn(CFG, 0.3, layer="up.0")
+  flat = np.asarray(IMG).reshape(3, -1)
+  np.testing.assert_allclose(fn(P, flat), unet.represent(P, IMG, 0.3, CFG, layer="up.0"), rtol=1e-6)
+  assert fn(P, np.stack([flat, flat])).shape == (2, 3, 16)
+  s = detection.scores(P, flat, 0.1, KEY, num_noise=2, names=["std", "top1_share"], represent=fn)
+  assert set(s) == {"std", "top1_share"} and s["std"].shape == (3,) and np.all(np.isfinite(s["std"]))
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+@pytest.mark.parametrize("weighting", ["edm", "x0"])
+def test_loss_matches_numpy_with_the_same_noise(weighting):
+  X = np.asarray(data.load_digits()[0][:5], np.float32)  # (5, 64), flat rows
+  k = jax.random.PRNGKey(11)
+  n, N = 5, 3
+  sigma, eps = diffusion.draw_noise(k, n, N, 64, sigma_min=0.05, sigma_max=1.5)
+  sigma, eps = np.asarray(sigma, np.float64), np.asarray(eps, np.float64)
+  y = X[None] + sigma[..., None] * eps  # (N, n, d)
+  D = np.asarray(unet.apply(P, y.reshape(N * n, 8, 8, 1).astype(np.float32), sigma.reshape(-1).astype(np.float32),
+                            CFG), np.float64).reshape(N, n, 64)
+  sd = CFG.sigma_data
+  lam = (sigma**2 + sd**2) / (sigma * sd) ** 2 if weighting == "edm" else np.ones_like(sigma)
+  err = lam * np.sum((D - X[None]) ** 2, axis=-1)  # (N, n)
+  got = unet.loss(P, X, k, CFG, sigma_min=0.05, sigma_max=1.5, num_noise=N, weighting=weighting)
+  np.testing.assert_allclose(float(got), err.mean(), rtol=2e-4)
+  w = np.array([1.0, 0.0, 2.0, 0.5, 3.0], np.float32)
+  got_w = unet.loss(P, X.reshape(5, 8, 8, 1), k, CFG, sigma_min=0.05, sigma_max=1.5, num_noise=N, weights=w,
+                    weighting=weighting)  # image layout, same rows
+  np.testing.assert_allclose(float(got_w), (err * w).sum() / (N * w.sum()), rtol=2e-4)
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def test_denoiser_per_sample_equals_batched_apply():
+  den = unet.denoiser(P, CFG)
+  flat = IMG.reshape(3, -1)
+  per_sample = jax.vmap(den, (0, 0))(flat, jnp.array([0.1, 0.5, 1.0]))
+  np.testing.assert_allclose(per_sample.reshape(IMG.shape), unet.apply(P, IMG, jnp.array([0.1, 0.5, 1.0]), CFG),
+                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(den(flat, 0.5), unet.apply(P, IMG, 0.5, CFG).reshape(3, -1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_sampling_with_diffusion_sample_matches_a_manual_loop():
+  den = unet.denoiser(P, CFG)
+  out = diffusion.sample(den, KEY, 4, CFG.d, num_steps=5)
+  assert out.shape == (4, CFG.d) and np.all(np.isfinite(out))
+  # deterministic Eq. (1) update, written out with batched apply
+  x0 = np.asarray(jax.random.normal(jax.random.PRNGKey(9), (4, CFG.d))) * 2.0
+  sigmas = np.asarray(diffusion.sigma_grid(5, 2.0, 0.02))
+  x = x0
+  for s, s_next in itertools.pairwise(sigmas):
+    D = np.asarray(unet.apply(P, x.reshape(4, 8, 8, 1).astype(np.float32), float(s), CFG)).reshape(4, -1)
+    x = x + (s - s_next) / s * (D - x)
+  got = diffusion.sample(den, KEY, 4, CFG.d, num_steps=5, sigma_max=2.0, sigma_min=0.02, deterministic=True,
+                         x_init=x0)
+  np.testing.assert_allclose(got, x, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_sampling_compiles_once_for_new_params():
+  keys = iter(jax.random.split(KEY, 4))
+  run = lambda: diffusion.sample(unet.denoiser(unet.init(next(keys), unet.UNetConfig(**vars(CFG))), CFG), KEY, 2,
+                                 CFG.d, num_steps=3)
+  assert _cache_growth(diffusion._sample, run) == 0
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@pytest.mark.slow
+def test_training_on_digits_reduces_the_loss():
+  X = data.load_digits()[0][:16]
+  k_eval = jax.random.PRNGKey(21)
+  before = float(unet.loss(P, X, k_eval, CFG, num_noise=8))
+  params, hist = unet.train(P, X, jax.random.PRNGKey(22), TC, CFG)
+  assert hist.loss.shape == (150,) and int(hist.nonfinite_step) == -1
+  after = float(unet.loss(params, X, k_eval, CFG, num_noise=8))
+  assert after < 0.7 * before, (before, after)
+  assert float(np.mean(hist.loss[-30:])) < float(np.mean(hist.loss[:30]))
+
+
+@pytest.mark.slow
+def test_train_compiles_once_for_equal_configs_and_any_sigma_range():
+  X = data.load_digits()[0][:16]
+  ranges = itertools.cycle([(0.02, 2.0), (0.01, 1.0), (0.1, 3.0)])
+
+  def run():
+    lo, hi = next(ranges)
+    tc = train_lib.TrainConfig(steps=150, chunk_size=50, learning_rate=2e-3)  # equal, not identical, configs
+    cfg = unet.UNetConfig(image_size=8, channels=(8, 16), num_res_blocks=1, embed_dim=16, groups=4)
+    return jax.block_until_ready(unet.train(P, X, KEY, tc, cfg, sigma_min=lo, sigma_max=hi)[1].loss)
+
+  assert _cache_growth(unet._train, run) == 0
+
+
+# ----------------------------------------------------------------------------- bad inputs
+
+X_FLAT = np.zeros((4, 64), np.float32)
+OTHER = unet.init(KEY, unet.UNetConfig(image_size=8, channels=(8,), embed_dim=16, groups=4))
+apply = lambda **kw: unet.apply(**{**dict(params=P, x=IMG, sigma=0.5, config=CFG), **kw})
+represent = lambda **kw: unet.represent(**{**dict(params=P, x_t=IMG, sigma=0.5, config=CFG, layer="up.0"), **kw})
+network = lambda **kw: unet.network(**{**dict(params=P, x=IMG, c_noise=0.0, config=CFG), **kw})
+loss = lambda **kw: unet.loss(**{**dict(params=P, X=X_FLAT, key=KEY, config=CFG), **kw})
+train = lambda **kw: unet.train(**{**dict(params=P, X=X_FLAT, key=KEY, train_config=TC, config=CFG), **kw})
+config = lambda **kw: unet.UNetConfig(**kw)
+nan_params = jax.tree.map(lambda w: w * jnp.nan, P)
+
+CASES = [
+    case(unet.UNetConfig, ValueError, "groups", lambda: config(channels=(8, 12), groups=8)),
+    case(unet.UNetConfig, ValueError, "embed_dim", lambda: config(embed_dim=15)),
+    case(unet.UNetConfig, ValueError, "image_size", lambda: config(image_size=6, channels=(8, 8, 8), groups=4)),
+    case(unet.UNetConfig, ValueError, "channels", lambda: config(channels=())),
+    case(unet.UNetConfig, TypeError, "channels", lambda: config(channels=32)),
+    case(unet.UNetConfig, ValueError, "sigma_data", lambda: config(sigma_data=-0.5)),
+    case(unet.UNetConfig, ValueError, "in_channels", lambda: config(in_channels=0)),
+    case(unet.preconditioning, ValueError, "sigma", lambda: unet.preconditioning(-0.1)),
+    case(unet.preconditioning, TypeError, "sigma", lambda: unet.preconditioning("0.5")),
+    case(unet.preconditioning, ValueError, "sigma_data", lambda: unet.preconditioning(0.5, 0.0)),
+    case(unet.layer_names, TypeError, "config", lambda: unet.layer_names(None)),
+    case(unet.layer_names, TypeError, "config", lambda: unet.layer_names(train_lib.TrainConfig())),
+    case(unet.layer_names, TypeError, "blocks", lambda: unet.layer_names(CFG, blocks="yes")),
+    case(unet.init, TypeError, "key", lambda: unet.init(None, CFG)),
+    case(unet.init, ValueError, "key", lambda: unet.init(jax.random.split(KEY, 2), CFG)),
+    case(unet.init, TypeError, "config", lambda: unet.init(KEY, {"channels": (8,)})),
+    case(unet.num_params, TypeError, "params", lambda: unet.num_params(None)),
+    case(unet.num_params, TypeError, "params", lambda: unet.num_params({})),
+    case(unet.num_params, TypeError, "params", lambda: unet.num_params({"a": "w"})),
+    case(unet.network, ValueError, r"\bx\b", lambda: network(x=IMG[0])),
+    case(unet.network, ValueError, "c_noise", lambda: network(c_noise=jnp.zeros(2))),
+    case(unet.network, ValueError, "params", lambda: network(params=OTHER)),
+    case(unet.apply, ValueError, r"\bx\b", lambda: apply(x=IMG[..., 0])),  # wrong ndim
+    case(unet.apply, ValueError, r"\bx\b", lambda: apply(x=jnp.ones((3, 16, 16, 1)))),  # wrong size
+    case(unet.apply, ValueError, r"\bx\b", lambda: apply(x=jnp.ones((3, 8, 8, 3)))),  # wrong channels
+    case(unet.apply, ValueError, r"\bx\b", lambda: apply(x=IMG.at[0, 0, 0, 0].set(jnp.nan))),
+    case(unet.apply, ValueError, "sigma", lambda: apply(sigma=-0.5)),
+    case(unet.apply, ValueError, "sigma", lambda: apply(sigma=jnp.ones(2))),
+    case(unet.apply, TypeError, "config", lambda: apply(config=None)),
+    case(unet.apply, ValueError, "params", lambda: apply(params=OTHER)),
+    case(unet.apply, ValueError, r"params\['conv_in'\]\['kernel'\]",
+         lambda: apply(params={**P, "conv_in": {**P["conv_in"], "kernel": jnp.zeros((3, 3, 1, 4))}})),
+    case(unet.apply, TypeError, "params", lambda: apply(params=[P])),
+    case(unet.represent, ValueError, "layer", lambda: represent(layer="up.2")),
+    case(unet.represent, ValueError, "layer", lambda: represent(layer="up_blocks.0")),
+    case(unet.represent, TypeError, "layer", lambda: represent(layer=0)),
+    case(unet.represent, ValueError, "pooling", lambda: represent(pooling="sum")),
+    case(unet.represent, ValueError, "x_t", lambda: represent(x_t=IMG.reshape(3, -1))),
+    case(unet.represent, ValueError, "sigma", lambda: represent(sigma=0.0)),
+    case(unet.represent_fn, ValueError, "sigma", lambda: unet.represent_fn(CFG, -1.0, layer="up.0")),
+    case(unet.represent_fn, ValueError, "layer", lambda: unet.represent_fn(CFG, 0.3, layer="deep")),
+    case(unet.represent_fn, ValueError, "pooling", lambda: unet.represent_fn(CFG, 0.3, layer="mid", pooling="p")),
+    case(unet.represent_fn, TypeError, "config", lambda: unet.represent_fn("cfg", 0.3, layer="mid")),
+    case(unet.denoiser, ValueError, "params", lambda: unet.denoiser(nan_params, CFG)),
+    case(unet.denoiser, ValueError, "params", lambda: unet.denoiser(OTHER, CFG)),
+    case(unet.denoiser, TypeError, "config", lambda: unet.denoiser(P, 8)),
+    case(unet.loss, ValueError, r"\bX\b", lambda: loss(X=np.zeros((4, 63)))),
+    case(unet.loss, ValueError, r"\bX\b", lambda: loss(X=np.zeros((4, 8, 8)))),
+    case(unet.loss, ValueError, "sigma_min", lambda: loss(sigma_min=1.0, sigma_max=0.5)),
+    case(unet.loss, ValueError, "sigma_min", lambda: loss(sigma_min=-0.1)),
+    case(unet.loss, ValueError, "num_noise", lambda: loss(num_noise=0)),
+    case(unet.loss, ValueError, "weighting", lambda: loss(weighting="vp")),
+    case(unet.loss, ValueError, "weights", lambda: loss(weights=np.ones(3))),
+    case(unet.loss, TypeError, "key", lambda: loss(key="k")),
+    case(unet.train, TypeError, "train_config", lambda: train(train_config=CFG)),
+    case(unet.train, ValueError, "lam", lambda: train(train_config=train_lib.TrainConfig(lam=0.1))),
+    case(unet.train, ValueError, "tying", lambda: train(train_config=train_lib.TrainConfig(tying="aliased"))),
+    case(unet.train, ValueError, r"\bX\b", lambda: train(X=np.zeros((4, 8, 8, 2)))),
+    case(unet.train, ValueError, "params", lambda: train(params=nan_params)),
+    case(unet.train, TypeError, "callback", lambda: train(callback=3)),
+    case(unet.train, ValueError, "sigma_max", lambda: train(sigma_max=np.inf)),
+]
+
+
+@pytest.mark.parametrize("c", CASES, ids=ids(CASES))
+def test_bad_input(c):
+  check(c)
+
+
+def test_every_public_callable_has_three_bad_inputs():
+  check_coverage(unet, CASES, exempt={"Preconditioning": "a NamedTuple of arrays"})
