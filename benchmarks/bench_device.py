@@ -168,7 +168,7 @@ _WORKER = textwrap.dedent("""
     from benchmarks import bench_device as bd
     import relu_dae as rd
     X = np.asarray(rd.data.locally_sparse(jax.random.PRNGKey(0), n=8, d=bd.D))
-    grid, config = bd._grid_config(16, 8, 100)
+    grid, config = bd._grid_config(16, 8, 2000)
     rd.sweep.run(grid, config, warm, pool=X, progress=False)  # compiles
     start = time.perf_counter()
     rd.sweep.run(grid, config, work, pool=X, progress=False)
@@ -194,7 +194,7 @@ def process_scaling() -> dict:
         walls.append(float(stdout.split("wall")[-1]))
       out[nproc] = max(walls)
   return {"one_process_s": out[1], "two_processes_s": out[2], "speedup": out[1] / out[2],
-          "sweep": "K = 16 configurations, b = 8, d = 1024, p = 100, 100 steps; 1 CPU device per process"}
+          "sweep": "K = 16 configurations, b = 8, d = 1024, p = 100, 2,000 steps; 1 CPU device per process"}
 
 
 def markdown(report: dict) -> str:
