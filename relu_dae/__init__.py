@@ -31,6 +31,7 @@ from relu_dae import storage
 from relu_dae import sweep
 from relu_dae import theory
 from relu_dae import train
+from relu_dae import unet
 from relu_dae import unit_birth
 
 __version__ = "0.1.0"

@@ -652,7 +652,7 @@ class _Denoise:
     lead = jnp.shape(y)[:-1]
     x = jnp.reshape(y, (-1, *cfg.image_shape))
     s = jnp.reshape(jnp.broadcast_to(jnp.asarray(sigma, y.dtype), lead), (-1,))
-    return jnp.reshape(_apply(params, x, s, cfg), jnp.shape(y))
+    return jnp.reshape(_apply_jit(params, x, s, cfg), jnp.shape(y))
 
 
 def denoiser(params: PyTree, config: UNetConfig) -> Partial:

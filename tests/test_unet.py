@@ -20,8 +20,10 @@ KEY = jax.random.PRNGKey(0)
 CFG = unet.UNetConfig(image_size=8, channels=(8, 16), num_res_blocks=1, embed_dim=16, groups=4)
 P = unet.init(KEY, CFG)
 IMG = jax.random.uniform(jax.random.PRNGKey(1), (3, 8, 8, 1), minval=-1.0, maxval=1.0)
-# One TrainConfig for every training test: they share one compile of unet._train.
+# One TrainConfig and one (one-level) UNetConfig for every training test: they share one compile of unet._train.
 TC = train_lib.TrainConfig(steps=150, chunk_size=50, learning_rate=2e-3)
+CFG1 = unet.UNetConfig(image_size=8, channels=(8,), num_res_blocks=1, embed_dim=16, groups=4)
+P1 = unet.init(KEY, CFG1)
 
 
 def _cache_growth(jitted, calls):
@@ -89,26 +91,30 @@ def test_init_is_lecun_normal_zero_biases_unit_scales():
   assert not np.allclose(other["conv_in"]["kernel"], P["conv_in"]["kernel"])
 
 
+@pytest.mark.slow
 def test_conv_and_its_reverse_rule_match_lax_conv():
   x = jax.random.normal(jax.random.PRNGKey(2), (2, 6, 6, 3))
   k = jax.random.normal(jax.random.PRNGKey(3), (3, 3, 3, 5))
   ref = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  np.testing.assert_allclose(jax.jit(unet._conv)(x, k), ref(x, k), rtol=1e-5, atol=1e-5)
   w = jax.random.normal(jax.random.PRNGKey(4), (2, 6, 6, 5))
-  got = jax.jit(jax.grad(lambda x, k: jnp.sum(jnp.sin(unet._conv(x, k)) * w), (0, 1)))(x, k)
-  want = jax.jit(jax.grad(lambda x, k: jnp.sum(jnp.sin(ref(x, k)) * w), (0, 1)))(x, k)
+  value_and_grads = lambda f: lambda x, k: (f(x, k), jax.grad(lambda x, k: jnp.sum(jnp.sin(f(x, k)) * w), (0, 1))(x, k))
+  both = jax.jit(lambda x, k: (value_and_grads(unet._conv)(x, k), value_and_grads(ref)(x, k)))
+  (out, got), (out_ref, want) = both(x, k)
+  np.testing.assert_allclose(out, out_ref, rtol=1e-5, atol=1e-5)
   for g, r in zip(got, want):
     np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_group_norm_matches_flax():
   x = 3.0 + 2.0 * jax.random.normal(jax.random.PRNGKey(5), (2, 4, 4, 8))
   params = {"params": {"scale": jnp.linspace(0.5, 2.0, 8), "bias": jnp.linspace(-1.0, 1.0, 8)}}
-  ours = jax.jit(unet._GroupNorm(4).apply)(params, x)
-  ref = jax.jit(nn.GroupNorm(num_groups=4, epsilon=1e-5).apply)(params, x)
+  ours, ref = jax.jit(lambda p, x: (unet._GroupNorm(4).apply(p, x),
+                                    nn.GroupNorm(num_groups=4, epsilon=1e-5).apply(p, x)))(params, x)
   np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_layer_names_and_representation_shapes():
   assert unet.layer_names(CFG) == ("down.0", "down.1", "mid", "up.0", "up.1")
   assert unet.layer_names(CFG, blocks=True) == ("down.0.0", "down.1.0", "mid.0", "mid.1", "up.0.0", "up.0.1",
@@ -137,6 +143,7 @@ def test_preconditioning_against_hand_formulas(sigma_data):
   np.testing.assert_allclose(((1 - c.c_skip) ** 2 * sigma_data**2 + c.c_skip**2 * s**2) / c.c_out**2, 1.0, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_apply_is_the_preconditioned_network():
   sigma = np.array([0.05, 0.4, 1.7], np.float32)
   sd = CFG.sigma_data
@@ -145,9 +152,9 @@ def test_apply_is_the_preconditioned_network():
   b = lambda v: v[:, None, None, None]
   F = unet.network(P, b(c_in) * IMG, np.log(sigma) / 4, CFG)
   np.testing.assert_allclose(unet.apply(P, IMG, sigma, CFG), b(c_skip) * IMG + b(c_out) * F, rtol=1e-5, atol=1e-5)
-  # a vector σ is the per-sample scalar
+  # a vector σ is the per-sample σ: sample i of a batch at σ_i everywhere (no cross-sample coupling)
   for i in range(3):
-    np.testing.assert_allclose(unet.apply(P, IMG[i:i + 1], float(sigma[i]), CFG)[0],
+    np.testing.assert_allclose(unet.apply(P, IMG, np.full(3, sigma[i]), CFG)[i],
                                unet.apply(P, IMG, sigma, CFG)[i], rtol=1e-5, atol=1e-5)
 
 
@@ -162,14 +169,21 @@ def test_time_conditioning_changes_the_network():
 
 @pytest.mark.slow
 def test_shapes_at_16_and_32():
-  for size, channels in ((16, (8, 16)), (32, (8, 8, 16))):
-    cfg = unet.UNetConfig(image_size=size, in_channels=3, channels=channels, embed_dim=8, groups=4)
-    params = unet.init(KEY, cfg)
-    x = jnp.ones((2, size, size, 3))
-    assert unet.apply(params, x, jnp.array([0.1, 1.0]), cfg).shape == (2, size, size, 3)
-    assert unet.represent(params, x, 0.2, cfg, layer="mid", pooling="none").shape == (
-        2, size // 2 ** (len(channels) - 1), size // 2 ** (len(channels) - 1), 16)
-    assert unet.represent(params, x, 0.2, cfg, layer="up.0").shape == (2, 16)
+  cfg = unet.UNetConfig(image_size=16, in_channels=3, channels=(8, 16), embed_dim=8, groups=4)
+  params = unet.init(KEY, cfg)
+  x = jnp.ones((2, 16, 16, 3))
+  out = unet.apply(params, x, jnp.array([0.1, 1.0]), cfg)
+  assert out.shape == (2, 16, 16, 3) and np.all(np.isfinite(out))
+  assert unet.represent(params, x, 0.2, cfg, layer="up.0", pooling="none").shape == (2, 8, 8, 16)
+  assert unet.represent(params, x, 0.2, cfg, layer="up.1").shape == (2, 8)
+  # 32×32 with three levels: shapes by tracing (no compile)
+  cfg = unet.UNetConfig(image_size=32, channels=(8, 8, 16), embed_dim=8, groups=4)
+  params = jax.eval_shape(lambda: unet._init(KEY, cfg))
+  x = jax.ShapeDtypeStruct((2, 32, 32, 1), jnp.float32)
+  assert jax.eval_shape(lambda p, x: unet._apply(p, x, 0.5, cfg), params, x).shape == (2, 32, 32, 1)
+  acts = jax.eval_shape(lambda p, x: unet._activations(p, x, 0.5, cfg), params, x)
+  assert acts["mid.1"].shape == (2, 8, 8, 16) and acts["up.2.1"].shape == (2, 32, 32, 8)
+  assert acts["down.1.0"].shape == (2, 16, 16, 8)
 
 
 # ----------------------------------------------------------------------------- representations
@@ -184,13 +198,15 @@ def test_pooling_equals_manual_reduction_of_the_full_map():
                                full.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_up_representation_is_silu_of_norm2_from_flax_capture_intermediates():
   """Independent route: flax's capture_intermediates records every submodule's output; up.0 is
   SiLU(norm2) of up level 0's last block (up_0_1 at num_res_blocks=1)."""
   sigma = 0.3
   c_in = 1 / np.sqrt(sigma**2 + CFG.sigma_data**2)
-  _, state = unet._UNet(CFG).apply({"params": P}, c_in * IMG, jnp.full((3,), np.log(sigma) / 4),
-                                   capture_intermediates=True, mutable=["intermediates"])
+  run = jax.jit(lambda p, x, c: unet._UNet(CFG).apply({"params": p}, x, c, capture_intermediates=True,
+                                                      mutable=["intermediates"]))
+  _, state = run(P, c_in * IMG, jnp.full((3,), np.log(sigma) / 4))
   inter = state["intermediates"]
   for layer, module in (("up.0", "up_0_1"), ("up.1", "up_1_1"), ("up.0.0", "up_0_0"), ("down.1", "down_1_0"),
                         ("mid", "mid_1")):
@@ -201,21 +217,23 @@ def test_up_representation_is_silu_of_norm2_from_flax_capture_intermediates():
                              unet.represent(P, IMG, sigma, CFG, layer="up.0.1", pooling="none"))
 
 
+@pytest.mark.slow
 def test_represent_fn_plugs_into_detection_scores():
   fn = unet.represent_fn(CFG, 0.3, layer="up.0")
   flat = np.asarray(IMG).reshape(3, -1)
   np.testing.assert_allclose(fn(P, flat), unet.represent(P, IMG, 0.3, CFG, layer="up.0"), rtol=1e-6)
-  assert fn(P, np.stack([flat, flat])).shape == (2, 3, 16)
-  s = detection.scores(P, flat, 0.1, KEY, num_noise=2, names=["std", "top1_share"], represent=fn)
+  assert fn(P, flat[None]).shape == (1, 3, 16)
+  s = detection.scores(P, flat, 0.1, KEY, names=["std", "top1_share"], represent=fn)
   assert set(s) == {"std", "top1_share"} and s["std"].shape == (3,) and np.all(np.isfinite(s["std"]))
 
 
 # ----------------------------------------------------------------------------- loss
 
 
-@pytest.mark.parametrize("weighting", ["edm", "x0"])
-def test_loss_matches_numpy_with_the_same_noise(weighting):
-  X = np.asarray(data.load_digits()[0][:5], np.float32)  # (5, 64), flat rows
+@pytest.mark.slow
+def test_loss_matches_numpy_with_the_same_noise():
+  """EDM weighting unweighted over samples, plain x0 weighting with sample weights; image and flat layouts."""
+  X = np.asarray(jax.random.uniform(jax.random.PRNGKey(10), (5, 64), minval=-1.0, maxval=1.0))  # flat rows
   k = jax.random.PRNGKey(11)
   n, N = 5, 3
   sigma, eps = diffusion.draw_noise(k, n, N, 64, sigma_min=0.05, sigma_max=1.5)
@@ -224,51 +242,50 @@ def test_loss_matches_numpy_with_the_same_noise(weighting):
   D = np.asarray(unet.apply(P, y.reshape(N * n, 8, 8, 1).astype(np.float32), sigma.reshape(-1).astype(np.float32),
                             CFG), np.float64).reshape(N, n, 64)
   sd = CFG.sigma_data
-  lam = (sigma**2 + sd**2) / (sigma * sd) ** 2 if weighting == "edm" else np.ones_like(sigma)
-  err = lam * np.sum((D - X[None]) ** 2, axis=-1)  # (N, n)
-  got = unet.loss(P, X, k, CFG, sigma_min=0.05, sigma_max=1.5, num_noise=N, weighting=weighting)
-  np.testing.assert_allclose(float(got), err.mean(), rtol=2e-4)
+  sq = np.sum((D - X[None]) ** 2, axis=-1)  # (N, n)
+  edm = (sigma**2 + sd**2) / (sigma * sd) ** 2 * sq
+  got = unet.loss(P, X, k, CFG, sigma_min=0.05, sigma_max=1.5, num_noise=N)  # weighting="edm" is the default
+  np.testing.assert_allclose(float(got), edm.mean(), rtol=2e-4)
   w = np.array([1.0, 0.0, 2.0, 0.5, 3.0], np.float32)
   got_w = unet.loss(P, X.reshape(5, 8, 8, 1), k, CFG, sigma_min=0.05, sigma_max=1.5, num_noise=N, weights=w,
-                    weighting=weighting)  # image layout, same rows
-  np.testing.assert_allclose(float(got_w), (err * w).sum() / (N * w.sum()), rtol=2e-4)
+                    weighting="x0")  # image layout, same rows
+  np.testing.assert_allclose(float(got_w), (sq * w).sum() / (N * w.sum()), rtol=2e-4)
 
 
 # ----------------------------------------------------------------------------- sampling
 
 
-def test_denoiser_per_sample_equals_batched_apply():
+def test_denoiser_on_flat_vectors_is_apply():
+  """Batched here; per sample (the sampler's vmap) in the sampling tests below."""
   den = unet.denoiser(P, CFG)
   flat = IMG.reshape(3, -1)
-  per_sample = jax.vmap(den, (0, 0))(flat, jnp.array([0.1, 0.5, 1.0]))
-  np.testing.assert_allclose(per_sample.reshape(IMG.shape), unet.apply(P, IMG, jnp.array([0.1, 0.5, 1.0]), CFG),
-                             rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(den(flat, 0.5), unet.apply(P, IMG, 0.5, CFG).reshape(3, -1), rtol=1e-5, atol=1e-5)
+  sigma = jnp.array([0.1, 0.5, 1.0])
+  np.testing.assert_allclose(den(flat, sigma), unet.apply(P, IMG, sigma, CFG).reshape(3, -1), rtol=1e-5, atol=1e-5)
+  assert den(flat, 0.5).shape == (3, CFG.d)
 
 
 @pytest.mark.slow
-def test_sampling_with_diffusion_sample_matches_a_manual_loop():
-  den = unet.denoiser(P, CFG)
-  out = diffusion.sample(den, KEY, 4, CFG.d, num_steps=5)
-  assert out.shape == (4, CFG.d) and np.all(np.isfinite(out))
-  # deterministic Eq. (1) update, written out with batched apply
-  x0 = np.asarray(jax.random.normal(jax.random.PRNGKey(9), (4, CFG.d))) * 2.0
+def test_deterministic_sampling_with_diffusion_sample_matches_a_manual_loop():
+  x0 = np.asarray(jax.random.normal(jax.random.PRNGKey(9), (3, CFG.d))) * 2.0
   sigmas = np.asarray(diffusion.sigma_grid(5, 2.0, 0.02))
   x = x0
-  for s, s_next in itertools.pairwise(sigmas):
-    D = np.asarray(unet.apply(P, x.reshape(4, 8, 8, 1).astype(np.float32), float(s), CFG)).reshape(4, -1)
+  for s, s_next in itertools.pairwise(sigmas):  # Eq. (1)'s update, with batched apply
+    D = np.asarray(unet.apply(P, x.reshape(3, 8, 8, 1).astype(np.float32), float(s), CFG)).reshape(3, -1)
     x = x + (s - s_next) / s * (D - x)
-  got = diffusion.sample(den, KEY, 4, CFG.d, num_steps=5, sigma_max=2.0, sigma_min=0.02, deterministic=True,
-                         x_init=x0)
+  got = diffusion.sample(unet.denoiser(P, CFG), KEY, 3, CFG.d, num_steps=5, sigma_max=2.0, sigma_min=0.02,
+                         deterministic=True, x_init=x0)
   np.testing.assert_allclose(got, x, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow
-def test_sampling_compiles_once_for_new_params():
+def test_ancestral_sampling_returns_samples_and_compiles_once_for_new_params():
   keys = iter(jax.random.split(KEY, 4))
-  run = lambda: diffusion.sample(unet.denoiser(unet.init(next(keys), unet.UNetConfig(**vars(CFG))), CFG), KEY, 2,
-                                 CFG.d, num_steps=3)
+  out = []
+  run = lambda: out.append(diffusion.sample(unet.denoiser(unet.init(next(keys), unet.UNetConfig(**vars(CFG))), CFG),
+                                            KEY, 3, CFG.d, num_steps=5))
   assert _cache_growth(diffusion._sample, run) == 0
+  assert all(o.shape == (3, CFG.d) and np.all(np.isfinite(o)) for o in out)
+  assert not np.allclose(out[0], out[1])  # other params, other samples
 
 
 # ----------------------------------------------------------------------------- training
@@ -278,10 +295,10 @@ def test_sampling_compiles_once_for_new_params():
 def test_training_on_digits_reduces_the_loss():
   X = data.load_digits()[0][:16]
   k_eval = jax.random.PRNGKey(21)
-  before = float(unet.loss(P, X, k_eval, CFG, num_noise=8))
-  params, hist = unet.train(P, X, jax.random.PRNGKey(22), TC, CFG)
+  before = float(unet.loss(P1, X, k_eval, CFG1, num_noise=4))
+  params, hist = unet.train(P1, X, jax.random.PRNGKey(22), TC, CFG1)
   assert hist.loss.shape == (150,) and int(hist.nonfinite_step) == -1
-  after = float(unet.loss(params, X, k_eval, CFG, num_noise=8))
+  after = float(unet.loss(params, X, k_eval, CFG1, num_noise=4))
   assert after < 0.7 * before, (before, after)
   assert float(np.mean(hist.loss[-30:])) < float(np.mean(hist.loss[:30]))
 
@@ -294,8 +311,8 @@ def test_train_compiles_once_for_equal_configs_and_any_sigma_range():
   def run():
     lo, hi = next(ranges)
     tc = train_lib.TrainConfig(steps=150, chunk_size=50, learning_rate=2e-3)  # equal, not identical, configs
-    cfg = unet.UNetConfig(image_size=8, channels=(8, 16), num_res_blocks=1, embed_dim=16, groups=4)
-    return jax.block_until_ready(unet.train(P, X, KEY, tc, cfg, sigma_min=lo, sigma_max=hi)[1].loss)
+    cfg = unet.UNetConfig(image_size=8, channels=(8,), num_res_blocks=1, embed_dim=16, groups=4)
+    return jax.block_until_ready(unet.train(P1, X, KEY, tc, cfg, sigma_min=lo, sigma_max=hi)[1].loss)
 
   assert _cache_growth(unet._train, run) == 0
 
