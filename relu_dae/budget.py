@@ -42,7 +42,8 @@ import jax
 
 from relu_dae import _checks
 
-__all__ = ["ACCELERATOR_FRACTION", "CACHE_FRACTION", "DEFAULT_CACHE_BYTES", "device_memory_bytes", "cache_bytes",
+__all__ = ["ACCELERATOR_FRACTION", "CACHE_FRACTION", "DEFAULT_CACHE_BYTES", "check_devices", "device_memory_bytes",
+           "cache_bytes",
            "auto_memory_budget_mb", "resolve"]
 
 ACCELERATOR_FRACTION = 0.5
@@ -50,7 +51,8 @@ CACHE_FRACTION = 0.5
 DEFAULT_CACHE_BYTES = 32 * 2**20  # used where the OS does not report the cache sizes
 
 
-def _check_device_list(devices) -> list:
+def check_devices(devices) -> list:
+  """A non-empty sequence of ``jax.Device``, as a list; ``TypeError`` / ``ValueError`` naming ``devices``."""
   if isinstance(devices, (str, bytes, dict)) or not hasattr(devices, "__iter__"):
     raise TypeError(f"devices must be a sequence of jax devices, got {type(devices).__name__}")
   devices = list(devices)
@@ -129,7 +131,7 @@ def auto_memory_budget_mb(devices: Sequence[jax.Device]) -> float:
     >>> auto_memory_budget_mb(jax.devices("cpu")) == CACHE_FRACTION * cache_bytes() / 2**20
     True
   """
-  devices = _check_device_list(devices)
+  devices = check_devices(devices)
   free = [device_memory_bytes(d) for d in devices]
   if all(f is not None for f in free):
     return ACCELERATOR_FRACTION * min(free) * len(devices) / 2**20
@@ -145,7 +147,7 @@ def resolve(memory_budget_mb: float | None, chunk_multiple: int | None,
     chunk_multiple: chunk sizes are multiples of it, or ``None`` for ``len(devices)``.
     devices: the devices a chunk is sharded over.
   """
-  devices = _check_device_list(devices)
+  devices = check_devices(devices)
   if memory_budget_mb is not None:
     _checks.scalar_positive("memory_budget_mb", memory_budget_mb)
   if chunk_multiple is not None:

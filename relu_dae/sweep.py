@@ -878,17 +878,7 @@ def _stack_per_seed(pool, labels, num_seeds: int):
 
 def _check_devices(devices) -> list:
   """A non-empty sequence of ``jax.Device`` (default: this process's local devices); returns it as a list."""
-  if devices is None:
-    return list(jax.local_devices())
-  if isinstance(devices, (str, bytes, dict)) or not hasattr(devices, "__iter__"):
-    raise TypeError(f"devices must be a sequence of jax devices, got {type(devices).__name__}")
-  devices = list(devices)
-  if not devices:
-    raise ValueError("devices must not be empty (None means all local devices)")
-  bad = [d for d in devices if not isinstance(d, jax.Device)]
-  if bad:
-    raise TypeError(f"devices must be jax devices (e.g. jax.devices()), got {bad[0]!r}")
-  return devices
+  return list(jax.local_devices()) if devices is None else budget.check_devices(devices)
 
 
 def run(grid: Grid, config: SweepConfig, workdir: str, *, pool, labels=None, pool_per_seed: bool = False,

@@ -105,6 +105,9 @@ def test_a_workdir_without_recorded_settings_is_refused(tmp_path):
 
 
 CASES = [
+    case(budget.check_devices, ValueError, "devices", lambda: budget.check_devices([])),
+    case(budget.check_devices, TypeError, "devices", lambda: budget.check_devices("cpu:0")),
+    case(budget.check_devices, TypeError, "devices", lambda: budget.check_devices([None])),
     case(budget.device_memory_bytes, TypeError, "device", lambda: budget.device_memory_bytes("gpu:0")),
     case(budget.device_memory_bytes, TypeError, "device", lambda: budget.device_memory_bytes(0)),
     case(budget.device_memory_bytes, TypeError, "device", lambda: budget.device_memory_bytes(None)),
