@@ -7,6 +7,8 @@ import math
 import os
 import platform
 import tempfile
+import time
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -14,6 +16,13 @@ import optax
 
 LEARNING_RATE = 1e-3
 LAM = 0.0
+
+
+def timed(fn: Callable[[], object]) -> float:
+  """Wall seconds of ``fn()``, with its JAX outputs ready."""
+  start = time.perf_counter()
+  jax.block_until_ready(fn())
+  return time.perf_counter() - start
 
 
 def torch_loop(X: np.ndarray, configs, p: int, steps: int, device: str = "cpu") -> float:

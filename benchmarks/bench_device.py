@@ -47,7 +47,7 @@ import jax
 import numpy as np
 
 import relu_dae as rd
-from benchmarks._common import LEARNING_RATE, machine, torch_loop, write_markdown
+from benchmarks._common import LEARNING_RATE, machine, timed, torch_loop, write_markdown
 
 _QUICK = flags.DEFINE_bool("quick", False, "Smoke run: K = 4, few steps, one repeat, no multi-process row.")
 _K = flags.DEFINE_integer("K", None, "Configurations (default 256 on an accelerator, 16 on CPU).")
@@ -80,19 +80,13 @@ def device_peak_tflops(device) -> tuple[float | None, str]:
     a = jax.random.normal(jax.random.PRNGKey(0), (2048, 2048))
     mm = jax.jit(lambda x: x @ x)
     mm(a).block_until_ready()
-    best = min(_timed(lambda: mm(a)) for _ in range(5))
+    best = min(timed(lambda: mm(a)) for _ in range(5))
     return 2 * 2048**3 / best / 1e12, "measured 2048³ sgemm, best of 5"
   kind = device.device_kind
   for name, peak in PEAKS.items():
     if name in kind:
       return peak, f"data sheet ({name})"
   return None, f"unknown device kind {kind!r}: pass --peak_tflops"
-
-
-def _timed(fn) -> float:
-  start = time.perf_counter()
-  jax.block_until_ready(fn())
-  return time.perf_counter() - start
 
 
 def _grid_config(K: int, b: int, steps: int):
@@ -112,8 +106,8 @@ def sweep_rate(K: int, b: int, steps: int, repeats: int) -> dict:
       stem = rd.sweep.run(grid, config, work, pool=X, progress=False)
       return rd.sweep.load(stem)
 
-  first = _timed(call)
-  seconds = [_timed(call) for _ in range(repeats)]
+  first = timed(call)
+  seconds = [timed(call) for _ in range(repeats)]
   res = call()
   device = jax.local_devices()[0]
   stats = device.memory_stats() if device.platform != "cpu" else None

@@ -61,7 +61,7 @@ import numpy as np
 import optax
 
 import relu_dae as rd
-from benchmarks._common import LAM, LEARNING_RATE, machine, torch_loop, write_markdown
+from benchmarks._common import LAM, LEARNING_RATE, machine, timed, torch_loop, write_markdown
 
 try:
   from relu_dae import sweep as rd_sweep
@@ -122,13 +122,6 @@ def train_config(problem: Problem, **kw) -> rd.train.TrainConfig:
 
 
 # ---------------------------------------------------------------------------- timing
-
-
-def timed(fn: Callable[[], object]) -> float:
-  """Wall seconds of ``fn()``, with its JAX outputs ready."""
-  start = time.perf_counter()
-  jax.block_until_ready(fn())
-  return time.perf_counter() - start
 
 
 @dataclasses.dataclass

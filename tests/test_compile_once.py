@@ -8,15 +8,9 @@ import pytest
 import relu_dae as rd
 from relu_dae import diffusion, steering
 from relu_dae import train as train_lib
+from _compile import cache_growth
 
 
-def _cache_growth(jitted, calls):
-  """Entries ``calls()`` adds to ``jitted``'s cache after a first warm-up call."""
-  calls()
-  before = jitted._cache_size()
-  calls()
-  calls()
-  return jitted._cache_size() - before
 
 
 @pytest.mark.slow
@@ -26,7 +20,7 @@ def test_fit_with_a_progress_bar_compiles_once():
   X = jax.random.normal(key, (6, 4))
   cfg = rd.train.TrainConfig(steps=20, chunk_size=10)
   fit = lambda: rd.train.fit(rd.model.init(key, 4, 3), X, key, cfg, progress=True)
-  assert _cache_growth(train_lib._train, fit) == 0
+  assert cache_growth(train_lib._train, fit) == 0
 
 
 @pytest.mark.slow
@@ -35,7 +29,7 @@ def test_diffusion_fit_with_a_progress_bar_compiles_once():
   X = jax.random.normal(key, (6, 4))
   cfg = rd.train.TrainConfig(steps=20, chunk_size=10)
   fit = lambda: diffusion.fit(diffusion.init(key, 4, 3), X, key, cfg, progress=True)
-  assert _cache_growth(diffusion._train, fit) == 0
+  assert cache_growth(diffusion._train, fit) == 0
 
 
 def test_train_compiles_once_across_sigma_and_lam():
@@ -46,7 +40,7 @@ def test_train_compiles_once_across_sigma_and_lam():
   values = iter(np.linspace(0.1, 1.0, 10))
   run = lambda: rd.train.train(rd.model.init(key, 4, 3), X, key, cfg, sigma=float(next(values)),
                                lam=float(next(values)) * 1e-3)
-  assert _cache_growth(train_lib._train, run) == 0
+  assert cache_growth(train_lib._train, run) == 0
 
 
 @pytest.mark.slow
@@ -62,4 +56,4 @@ def test_steered_sampling_compiles_once_for_all_strengths_and_windows():
     den = steering.steered_denoiser(params, v, a, sigma_window=window)
     return diffusion.sample(den, key, 3, 4, num_steps=4)
 
-  assert _cache_growth(diffusion._sample, run) == 0
+  assert cache_growth(diffusion._sample, run) == 0

@@ -15,6 +15,7 @@ from relu_dae import diffusion
 from relu_dae import train as train_lib
 from relu_dae import unet
 from _bad_inputs import case, check, check_coverage, ids
+from _compile import cache_growth
 
 KEY = jax.random.PRNGKey(0)
 CFG = unet.UNetConfig(image_size=8, channels=(8, 16), num_res_blocks=1, embed_dim=16, groups=4)
@@ -26,13 +27,6 @@ CFG1 = unet.UNetConfig(image_size=8, channels=(8,), num_res_blocks=1, embed_dim=
 P1 = unet.init(KEY, CFG1)
 
 
-def _cache_growth(jitted, calls):
-  """Entries ``calls()`` adds to ``jitted``'s cache after a first warm-up call (as tests/test_compile_once.py)."""
-  calls()
-  before = jitted._cache_size()
-  calls()
-  calls()
-  return jitted._cache_size() - before
 
 
 def _hand_count(cfg):
@@ -283,7 +277,7 @@ def test_ancestral_sampling_returns_samples_and_compiles_once_for_new_params():
   out = []
   run = lambda: out.append(diffusion.sample(unet.denoiser(unet.init(next(keys), unet.UNetConfig(**vars(CFG))), CFG),
                                             KEY, 3, CFG.d, num_steps=5))
-  assert _cache_growth(diffusion._sample, run) == 0
+  assert cache_growth(diffusion._sample, run) == 0
   assert all(o.shape == (3, CFG.d) and np.all(np.isfinite(o)) for o in out)
   assert not np.allclose(out[0], out[1])  # other params, other samples
 
@@ -314,7 +308,7 @@ def test_train_compiles_once_for_equal_configs_and_any_sigma_range():
     cfg = unet.UNetConfig(image_size=8, channels=(8,), num_res_blocks=1, embed_dim=16, groups=4)
     return jax.block_until_ready(unet.train(P1, X, KEY, tc, cfg, sigma_min=lo, sigma_max=hi)[1].loss)
 
-  assert _cache_growth(unet._train, run) == 0
+  assert cache_growth(unet._train, run) == 0
 
 
 # ----------------------------------------------------------------------------- bad inputs
