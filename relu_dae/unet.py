@@ -77,11 +77,12 @@ from jaxtyping import Array, ArrayLike, Float, PyTree, Real
 
 from relu_dae import _checks
 from relu_dae import diffusion
+from relu_dae import steering
 from relu_dae import train as train_lib
 
 __all__ = ["SIGMA_DATA", "POOLINGS", "WEIGHTINGS", "UNetConfig", "Preconditioning", "preconditioning",
            "layer_names", "init", "num_params", "network", "apply", "represent", "represent_fn", "denoiser",
-           "loss", "train"]
+           "steered_denoiser", "jacobian", "loss", "train"]
 
 SIGMA_DATA = 0.5
 POOLINGS = ("max", "mean", "none")
@@ -278,16 +279,18 @@ class _Conv(nn.Module):
 
 
 class _ResBlock(nn.Module):
-  """``skip(x) + conv2(SiLU(GN₂(conv1(SiLU(GN₁(x))) + Dense(emb))))``; sows ``SiLU(GN₂(·))`` as ``act``."""
+  """``skip(x) + conv2(SiLU(GN₂(conv1(SiLU(GN₁(x))) + Dense(emb))) [+ shift])``; sows the conv2 input as ``act``."""
   features: int
   groups: int
 
   @nn.compact
-  def __call__(self, x, emb):
+  def __call__(self, x, emb, shift=None):
     h = nn.silu(_GroupNorm(self.groups, name="norm1")(x))
     h = _Conv(self.features, name="conv1")(h)
     h = h + nn.Dense(self.features, name="emb")(emb)[:, None, None, :]
     a = nn.silu(_GroupNorm(self.groups, name="norm2")(h))
+    if shift is not None:  # steering (Eq. 11): a + a_s·v on every spatial position
+      a = a + shift[:, None, None, :]
     self.sow("intermediates", "act", a)
     h = _Conv(self.features, name="conv2")(a)
     skip = x if x.shape[-1] == self.features else _Conv(self.features, 1, name="skip")(x)
@@ -295,11 +298,14 @@ class _ResBlock(nn.Module):
 
 
 class _UNet(nn.Module):
-  """The raw network ``F(x; c_noise)``: ``x (n, H, W, C)``, ``c_noise (n,)`` → ``(n, H, W, C)``."""
+  """The raw network ``F(x; c_noise)``: ``x (n, H, W, C)``, ``c_noise (n,)`` → ``(n, H, W, C)``.
+
+  ``shifts`` maps block names (``"up.0.1"``) to ``(n, c)`` vectors added to that block's activation."""
   config: UNetConfig
 
   @nn.compact
-  def __call__(self, x, c_noise):
+  def __call__(self, x, c_noise, shifts=None):
+    shifts = shifts or {}
     cfg = self.config
     L, g = len(cfg.channels), cfg.groups
     emb = _positional(c_noise, cfg.embed_dim)
@@ -309,18 +315,18 @@ class _UNet(nn.Module):
     skips = [h]
     for i, c in enumerate(cfg.channels):
       for j in range(cfg.num_res_blocks):
-        h = _ResBlock(c, g, name=_module_name(f"down.{i}.{j}"))(h, emb)
+        h = _ResBlock(c, g, name=_module_name(f"down.{i}.{j}"))(h, emb, shifts.get(f"down.{i}.{j}"))
         skips.append(h)
       if i < L - 1:
         h = nn.avg_pool(h, (2, 2), strides=(2, 2))
         skips.append(h)
     for j in range(2):
-      h = _ResBlock(cfg.channels[-1], g, name=_module_name(f"mid.{j}"))(h, emb)
+      h = _ResBlock(cfg.channels[-1], g, name=_module_name(f"mid.{j}"))(h, emb, shifts.get(f"mid.{j}"))
     for u in range(L):
       i = L - 1 - u
       for j in range(cfg.num_res_blocks + 1):
         h = _ResBlock(cfg.channels[i], g, name=_module_name(f"up.{u}.{j}"))(
-            jnp.concatenate([h, skips.pop()], axis=-1), emb)
+            jnp.concatenate([h, skips.pop()], axis=-1), emb, shifts.get(f"up.{u}.{j}"))
       if i > 0:
         h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
         h = _Conv(cfg.channels[i], name=f"upsample_{u}")(h)
@@ -473,19 +479,20 @@ def _check_sigma(sigma, n: int, name: str = "sigma"):
   return sigma
 
 
-def _network(params, x, c_noise, config, *, capture: bool = False):
+def _network(params, x, c_noise, config, *, capture: bool = False, shifts=None):
   """``F(x; c_noise)`` (and the sown activations with ``capture``): the one forward pass."""
   if capture:
-    return _UNet(config).apply({"params": params}, x, c_noise, mutable=["intermediates"])
-  return _UNet(config).apply({"params": params}, x, c_noise)
+    return _UNet(config).apply({"params": params}, x, c_noise, shifts, mutable=["intermediates"])
+  return _UNet(config).apply({"params": params}, x, c_noise, shifts)
 
 
-def _apply(params, x, sigma, config, *, capture: bool = False):
-  """``D(x; σ)`` for ``x (n, H, W, C)``, σ broadcastable to ``(n,)``; with ``capture`` also the activations."""
+def _apply(params, x, sigma, config, *, capture: bool = False, shifts=None):
+  """``D(x; σ)`` for ``x (n, H, W, C)``, σ broadcastable to ``(n,)``; with ``capture`` also the activations;
+  ``shifts`` (block → ``(n, c)``) are added to those blocks' activations (steering)."""
   sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), x.shape[:1])
   c = _preconditioning(sigma, config.sigma_data)
   b = lambda v: v[:, None, None, None]
-  out = _network(params, b(c.c_in) * x, c.c_noise, config, capture=capture)
+  out = _network(params, b(c.c_in) * x, c.c_noise, config, capture=capture, shifts=shifts)
   F, state = out if capture else (out, None)
   D = b(c.c_skip) * x + b(c.c_out) * F
   return (D, state["intermediates"]) if capture else D
@@ -675,6 +682,130 @@ def denoiser(params: PyTree, config: UNetConfig) -> Partial:
   _check_config(config)
   _check_params(params, config, values=True)
   return Partial(_Denoise(config), params)
+
+
+# ----------------------------------------------------------------------------- steering
+
+
+@dataclasses.dataclass(frozen=True)
+class _SteeredDenoise:
+  """``(params, vs, a, lo, hi, y (..., d), σ) ↦ D`` with ``a·v_b`` added at ``blocks`` for ``lo ≤ σ ≤ hi``."""
+  config: UNetConfig
+  blocks: tuple[str, ...]
+
+  def __call__(self, params, vs, a, lo, hi, y, sigma):
+    cfg = self.config
+    lead = jnp.shape(y)[:-1]
+    x = jnp.reshape(y, (-1, *cfg.image_shape))
+    s = jnp.reshape(jnp.broadcast_to(jnp.asarray(sigma, y.dtype), lead), (-1,))
+    a_eff = jnp.where((s >= lo) & (s <= hi), a, jnp.zeros_like(a))  # (n,)
+    shifts = {b: a_eff[:, None] * v[None, :] for b, v in zip(self.blocks, vs)}
+    return jnp.reshape(_apply_jit(params, x, s, cfg, shifts=shifts), jnp.shape(y))
+
+
+def _steering_vectors(config: UNetConfig, v) -> tuple[tuple[str, ...], tuple[jax.Array, ...]]:
+  """``v`` (layer → ``(c,)``) as blocks in forward order and their vectors; each block once."""
+  if not hasattr(v, "items") or isinstance(v, (str, bytes)):
+    raise TypeError(f"v must map layer names to steering vectors (c,), got {type(v).__name__}")
+  if not v:
+    raise ValueError("v must name at least one layer to steer")
+  chosen = {}
+  for layer, vec in v.items():
+    block = _check_layer(config, layer, "max")
+    if block in chosen:
+      raise ValueError(f"v names block {block!r} twice (layer {layer!r}); give each block once")
+    vec = _checks.array(f"v[{layer!r}]", vec)
+    c = _layer_channels(config, block)
+    if jnp.shape(vec) != (c,):
+      raise ValueError(f"v[{layer!r}] must have shape (c,)=({c},), the block's channels, got {jnp.shape(vec)}")
+    _checks.finite(f"v[{layer!r}]", vec)
+    chosen[block] = jnp.asarray(vec, jnp.float32)
+  blocks = tuple(b for b in _blocks(config) if b in chosen)
+  return blocks, tuple(chosen[b] for b in blocks)
+
+
+def steered_denoiser(params: PyTree, config: UNetConfig, v, a, *, sigma_window=None) -> Partial:
+  """Eq. (11) in the UNet: the denoiser with ``a·v_ℓ`` added to the activation of every steered block ℓ.
+
+  At each steered block the activation ``SiLU(GN₂(·))`` (what :func:`represent` reads) becomes
+  ``SiLU(GN₂(·)) + a·v_ℓ`` on every spatial position, for noise levels ``lo ≤ σ ≤ hi``; outside the
+  window, or with ``a = 0``, it is :func:`denoiser`'s network (the official notebook adds ``a·v`` to the
+  hooked ``up_blocks.*.resnets.*`` outputs, v the mean max-pooled representation of reference images:
+  :func:`relu_dae.steering.steering_vector` with ``represent=represent_fn(config, σ, layer=ℓ)``).
+
+  Args:
+    params: from :func:`init` with ``config``.
+    config: the :class:`UNetConfig`.
+    v: ``{layer: (c,)}``, layers from :func:`layer_names` (``"up.0"`` is its last block) or its
+      ``blocks=True`` names, each block once; ``c`` the block's channels.
+    a: strength, a finite scalar.
+    sigma_window: ``(lo, hi)``, ``0 ≤ lo ≤ hi`` (``hi`` may be ``inf``), or ``None`` for every σ;
+      :func:`relu_dae.steering.step_window` gives the window of a range of sampler steps.
+
+  Returns:
+    ``denoise(y (..., d), σ)`` on flat images for :func:`relu_dae.diffusion.sample`; a ``Partial``
+    whose leaves are ``params, v, a, lo, hi``, so every strength and window shares one compile.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> cfg = UNetConfig(image_size=8, channels=(8,), embed_dim=8, groups=4)
+    >>> params = init(jax.random.PRNGKey(0), cfg)
+    >>> den = steered_denoiser(params, cfg, {"up.0": jnp.ones(8)}, 0.0)
+    >>> y = jnp.ones((2, 64))
+    >>> bool(jnp.all(den(y, 0.5) == denoiser(params, cfg)(y, 0.5)))  # a = 0: the plain denoiser
+    True
+  """
+  _check_config(config)
+  _check_params(params, config, values=True)
+  blocks, vs = _steering_vectors(config, v)
+  _checks.number("a", a)
+  _checks.finite("a", a)
+  lo, hi = steering._window(sigma_window)
+  return Partial(_SteeredDenoise(config, blocks), params, vs, jnp.asarray(a, jnp.float32),
+                 jnp.asarray(lo, jnp.float32), jnp.asarray(hi, jnp.float32))
+
+
+# ----------------------------------------------------------------------------- Jacobian
+
+
+def _flat_denoise(params, y, sigma, config):
+  return jnp.reshape(_apply(params, jnp.reshape(y, (1, *config.image_shape)), sigma, config), (-1,))
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _jacobian(params, x, sigma, config):
+  y = jnp.reshape(x, (x.shape[0], -1))
+  jac = jax.vmap(jax.jacrev(_flat_denoise, argnums=1), in_axes=(None, 0, 0, None))
+  return jac(params, y, jnp.broadcast_to(sigma, y.shape[:1]), config)
+
+
+def jacobian(params: PyTree, x: Real[ArrayLike, "n H W C"], sigma, config: UNetConfig) -> Float[Array, "n d d"]:
+  """The denoiser's input Jacobian ``∂D(x; σ)/∂x`` per image, on flat pixels ``d = H·W·C`` (reverse mode).
+
+  Near a memorized image the paper (App. B.3) finds it low-rank — the denoiser projects onto a few
+  stored images — and near a generalized one higher-rank (the two-layer analogue:
+  :func:`relu_dae.model.jacobian`). Row ``k`` of ``J[i]`` is ``∂D_k/∂x`` of image ``i``.
+
+  Args:
+    params: from :func:`init` with ``config``.
+    x: noisy images ``(n, H, W, C)``.
+    sigma: σ > 0, a scalar or ``(n,)``.
+    config: the :class:`UNetConfig`.
+
+  Returns:
+    ``(n, d, d)``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> cfg = UNetConfig(image_size=8, channels=(8,), embed_dim=8, groups=4)
+    >>> jacobian(init(jax.random.PRNGKey(0), cfg), jnp.zeros((2, 8, 8, 1)), 0.5, cfg).shape
+    (2, 64, 64)
+  """
+  _check_config(config)
+  _check_params(params, config)
+  x = _check_images("x", x, config)
+  sigma = _check_sigma(sigma, jnp.shape(x)[0])
+  return _jacobian(params, jnp.asarray(x, jnp.float32), jnp.asarray(sigma, jnp.float32), config)
 
 
 # ----------------------------------------------------------------------------- loss

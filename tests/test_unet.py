@@ -57,6 +57,88 @@ def _hand_count(cfg):
   return total + gn(ch[0]) + conv3(ch[0], C)
 
 
+# ----------------------------------------------------------------------------- steering and the Jacobian
+
+
+V_STEER = {"up.0": jnp.linspace(-1.0, 1.0, 16), "up.1.0": jnp.linspace(0.5, -0.5, 8)}
+
+
+def _intercepted_denoise(a, blocks, y, sigma):
+  """D(y; σ) with a·v added to the conv2 input of each steered block by flax's method interception
+  (an independent route to the same edit as ``unet.steered_denoiser``)."""
+  x = jnp.reshape(y, (-1, 8, 8, 1))
+  c = unet.preconditioning(jnp.full((x.shape[0],), sigma), CFG.sigma_data)
+  shift = {unet._module_name(unet._resolve(CFG, layer)): v for layer, v in blocks.items()}
+
+  def interceptor(next_fun, args, kwargs, context):
+    m = context.module
+    if m.name == "conv2" and m.parent.name in shift and context.method_name == "__call__":
+      args = (args[0] + a * shift[m.parent.name],) + args[1:]
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(interceptor):
+    F = unet._UNet(CFG).apply({"params": P}, c.c_in[:, None, None, None] * x, c.c_noise)
+  D = c.c_skip[:, None, None, None] * x + c.c_out[:, None, None, None] * F
+  return jnp.reshape(D, y.shape)
+
+
+@pytest.mark.slow
+def test_steered_denoiser_adds_a_v_at_the_named_blocks_as_a_flax_interceptor_does():
+  y = jnp.reshape(IMG, (3, -1))
+  got = unet.steered_denoiser(P, CFG, V_STEER, 0.7)(y, 0.3)
+  want = _intercepted_denoise(0.7, V_STEER, y, 0.3)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  assert float(jnp.max(jnp.abs(got - unet.denoiser(P, CFG)(y, 0.3)))) > 1e-2  # the edit does something
+
+
+@pytest.mark.slow
+def test_steering_with_a_zero_or_outside_its_window_is_bitwise_the_unsteered_sampler():
+  plain = diffusion.sample(unet.denoiser(P, CFG), KEY, 6, CFG.d, num_steps=6)
+  zero = diffusion.sample(unet.steered_denoiser(P, CFG, V_STEER, 0.0), KEY, 6, CFG.d, num_steps=6)
+  assert np.array_equal(np.asarray(plain), np.asarray(zero))
+  lo, hi = 1e-6, 1e-5  # no σ of the grid
+  off = diffusion.sample(unet.steered_denoiser(P, CFG, V_STEER, 3.0, sigma_window=(lo, hi)), KEY, 6, CFG.d,
+                         num_steps=6)
+  assert np.array_equal(np.asarray(plain), np.asarray(off))
+  on = diffusion.sample(unet.steered_denoiser(P, CFG, V_STEER, 3.0), KEY, 6, CFG.d, num_steps=6)
+  assert not np.allclose(np.asarray(plain), np.asarray(on), atol=1e-3)
+
+
+def test_steering_window_selects_the_noise_levels():
+  den = unet.steered_denoiser(P, CFG, V_STEER, 2.0, sigma_window=(0.2, 0.6))
+  y = jnp.reshape(IMG, (3, -1))
+  sig = jnp.array([0.1, 0.4, 0.9])
+  got, plain = den(y, sig), unet.denoiser(P, CFG)(y, sig)
+  assert np.array_equal(np.asarray(got[0]), np.asarray(plain[0]))
+  assert np.array_equal(np.asarray(got[2]), np.asarray(plain[2]))
+  assert not np.allclose(got[1], plain[1], atol=1e-3)
+
+
+@pytest.mark.slow
+def test_steered_sampling_compiles_once_for_every_strength_and_window():
+  def run(a, window):
+    diffusion.sample(unet.steered_denoiser(P, CFG, V_STEER, a, sigma_window=window), KEY, 2, CFG.d, num_steps=4)
+
+  run(0.0, None)
+  before = diffusion._sample._cache_size()
+  for a, window in ((0.5, (0.1, 1.0)), (1.5, (0.0, np.inf)), (-2.0, (0.3, 0.3))):
+    run(a, window)
+  assert diffusion._sample._cache_size() == before
+
+
+@pytest.mark.slow
+def test_jacobian_matches_central_differences():
+  J = np.asarray(unet.jacobian(P, IMG[:2], jnp.array([0.3, 1.0]), CFG), np.float64)
+  assert J.shape == (2, 64, 64)
+  u = np.asarray(jax.random.normal(jax.random.PRNGKey(5), (2, 64)))
+  eps = 1e-2
+  for i, s in enumerate((0.3, 1.0)):
+    f = lambda z, s=s: np.asarray(unet.apply(P, jnp.reshape(z, (1, 8, 8, 1)), s, CFG), np.float64).ravel()
+    x = np.asarray(IMG[i], np.float64).ravel()
+    fd = (f(x + eps * u[i]) - f(x - eps * u[i])) / (2 * eps)
+    np.testing.assert_allclose(J[i] @ u[i], fd, rtol=2e-2, atol=2e-3)
+
+
 # ----------------------------------------------------------------------------- config, init, building blocks
 
 
@@ -385,6 +467,19 @@ CASES = [
     case(unet.train, ValueError, "params", lambda: train(params=nan_params)),
     case(unet.train, TypeError, "callback", lambda: train(callback=3)),
     case(unet.train, ValueError, "sigma_max", lambda: train(sigma_max=np.inf)),
+    case(unet.steered_denoiser, ValueError, "layer", lambda: unet.steered_denoiser(P, CFG, {"up.9": jnp.ones(8)}, 1.0)),
+    case(unet.steered_denoiser, ValueError, r"v\['up.0'\]", lambda: unet.steered_denoiser(P, CFG, {"up.0": jnp.ones(8)},
+                                                                                              1.0)),  # up.0 has 16
+    case(unet.steered_denoiser, ValueError, "twice", lambda: unet.steered_denoiser(
+        P, CFG, {"up.0": jnp.ones(16), "up.0.1": jnp.ones(16)}, 1.0)),
+    case(unet.steered_denoiser, TypeError, r"\bv\b", lambda: unet.steered_denoiser(P, CFG, jnp.ones(16), 1.0)),
+    case(unet.steered_denoiser, ValueError, r"\ba\b", lambda: unet.steered_denoiser(P, CFG, {"mid": jnp.ones(16)},
+                                                                                       np.nan)),
+    case(unet.steered_denoiser, ValueError, "sigma_window", lambda: unet.steered_denoiser(
+        P, CFG, {"mid": jnp.ones(16)}, 1.0, sigma_window=(1.0, 0.5))),
+    case(unet.jacobian, ValueError, r"\bx\b", lambda: unet.jacobian(P, IMG.reshape(3, -1), 0.5, CFG)),
+    case(unet.jacobian, ValueError, "sigma", lambda: unet.jacobian(P, IMG, -0.5, CFG)),
+    case(unet.jacobian, TypeError, "config", lambda: unet.jacobian(P, IMG, 0.5, None)),
 ]
 
 
