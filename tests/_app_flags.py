@@ -11,8 +11,9 @@ import pytest
 from sims import _flags
 
 WORK = ("relu_dae.train.fit", "relu_dae.train.train", "relu_dae.diffusion.fit", "relu_dae.diffusion.train",
-        "relu_dae.sweep.run", "relu_dae.data.separable_mixture", "relu_dae.data.separable_mixture_arrays",
-        "relu_dae.data.locally_sparse", "relu_dae.data.simplex_means", "relu_dae.data.load_digits")
+        "relu_dae.sweep.run", "relu_dae.unet.train", "relu_dae.data.separable_mixture",
+        "relu_dae.data.separable_mixture_arrays", "relu_dae.data.locally_sparse", "relu_dae.data.simplex_means",
+        "relu_dae.data.load_digits")
 
 
 def refuse_work(monkeypatch) -> None:

@@ -1,4 +1,4 @@
-"""Bad flags and configs of the theory apps (margin_check, diffusion_toy, detect_steer): each is a
+"""Bad flags and configs of the theory apps (margin_check, diffusion_toy, detect_steer, deep_diffusion): each is a
 ValueError naming the flag (the app exits with that message), raised before anything trains or
 draws data, so the workdir stays empty. (phase_diagram and regimes: tests/test_app_flags.py.)"""
 
@@ -8,8 +8,8 @@ import pytest
 
 from _app_flags import case_ids, config, files, refuse_work
 
-APPS = ("margin_check", "diffusion_toy", "detect_steer")
-PRESET = dict(margin_check="smoke", diffusion_toy="smoke", detect_steer="smoke")
+APPS = ("margin_check", "diffusion_toy", "detect_steer", "deep_diffusion")
+PRESET = dict(margin_check="smoke", diffusion_toy="smoke", detect_steer="smoke", deep_diffusion="smoke")
 
 # (app, {config path: value}, regex the message must match: the override that would fix it)
 CONFIGS = [
@@ -43,6 +43,16 @@ CONFIGS = [
     ("detect_steer", {"steer.window_skip_last": 15}, r"--config\.steer\.window_skip_last="),
     ("detect_steer", {"steer.grid_cols": 99}, r"--config\.steer\.grid_cols="),
     ("detect_steer", {"synthetic.train.learning_rate": 0.0}, r"--config\.synthetic\.train\b.*learning_rate"),
+    ("deep_diffusion", {"sweep.n_values": (2,)}, r"--config\.sweep\.n_values="),  # no n_half from one point
+    ("deep_diffusion", {"sweep.n_values": (64, 2)}, r"--config\.sweep\.n_values=.*increase"),
+    ("deep_diffusion", {"sweep.n_values": (2, 2000)}, r"--config\.sweep\.n_values=.*1797"),
+    ("deep_diffusion", {"unet.image_size": 12}, r"--config\.unet\.image_size=12\b"),
+    ("deep_diffusion", {"unet.groups": 3}, r"--config\.unet\b.*groups"),
+    ("deep_diffusion", {"train.learning_rate": 0.0}, r"--config\.train\b.*learning_rate"),
+    ("deep_diffusion", {"detect.poolings": ("max", "sum")}, r"--config\.detect\.poolings="),
+    ("deep_diffusion", {"steer.num_seeds": 1000}, r"--config\.steer\.num_seeds=.*num_samples"),
+    ("deep_diffusion", {"hybrid.target_class": 10}, r"--config\.hybrid\.target_class="),
+    ("deep_diffusion", {"jacobian.sigmas": ()}, r"--config\.jacobian\.sigmas="),
 ]
 
 # (app, what is wrong, regex)
@@ -107,7 +117,7 @@ def test_every_app_has_three_bad_configs_and_a_bad_directory():
 
 def test_every_preset_passes_its_app_checks():
   presets = dict(margin_check=("smoke", "default"), diffusion_toy=("smoke", "default", "paper"),
-                 detect_steer=("smoke", "default", "paper"))
+                 detect_steer=("smoke", "default", "paper"), deep_diffusion=("smoke", "default", "gpu"))
   for app, names in presets.items():
     module = importlib.import_module(f"sims.{app}")
     for name in names:

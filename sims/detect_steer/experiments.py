@@ -18,6 +18,7 @@ import relu_dae as rd
 from relu_dae import detection
 from relu_dae import diffusion
 from relu_dae import steering
+from sims import _response
 
 __all__ = ["EXPERIMENTS", "GROUPS", "LABELLINGS", "LAYERS", "MODES", "Hybrid", "best_rows", "copy_labels", "detect",
            "digits_hybrid", "steer_experiment", "synthetic_hybrid", "train_model"]
@@ -147,33 +148,6 @@ def detect(params, G, labellings: dict, key, name: str, *, score_sigmas, score_n
 # ----------------------------------------------------------------------------- steering
 
 
-def _bootstrap_curves(rng, curves, num: int, level: float = 0.95) -> dict:
-  """Mean response over inputs, its band, and smoothness with percentile-bootstrap CIs over inputs.
-
-  ``curves (A, m)``: P(target) per strength (rows) and input (columns).
-  """
-  _A, m = curves.shape
-  q = [(1 - level) / 2, (1 + level) / 2]
-
-  def stats(cols):
-    mean = steering.smoothness(cols)  # of the mean curve
-    per = steering.smoothness_per_sample(cols)  # of each input's curve
-    return np.array([mean["total_variation"], mean["max_jump"], per["total_variation"].mean(),
-                     per["max_jump"].mean()])
-
-  boot_idx = rng.integers(0, m, size=(num, m))
-  boot_mean = np.stack([curves[:, i].mean(axis=1) for i in boot_idx])  # (num, A)
-  boot_stats = np.stack([stats(curves[:, i]) for i in boot_idx])
-  point, (lo, hi) = stats(curves), np.quantile(boot_stats, q, axis=0)
-  keys = ["mean_curve_total_variation", "mean_curve_max_jump", "per_input_total_variation",
-          "per_input_max_jump"]
-  out = {k: dict(value=float(point[j]), ci=(float(lo[j]), float(hi[j]))) for j, k in enumerate(keys)}
-  out.update(num_inputs=int(m), mean_curve=curves.mean(axis=1), band=np.quantile(boot_mean, q, axis=0),
-             final_p_target=dict(value=float(curves[-1].mean()),
-                                 ci=tuple(float(x) for x in np.quantile(boot_mean[:, -1], q))))
-  return out
-
-
 def _classifier(h: Hybrid):
   clf = LogisticRegression(max_iter=2000).fit(h.unique, h.unique_labels)
   col = int(np.flatnonzero(clf.classes_ == h.target)[0])
@@ -245,7 +219,7 @@ def steer_experiment(params, h: Hybrid, G, labels: dict, s, key, gen_key, *, num
       if cur.shape[1] < 2:
         result[mode][g] = dict(num_inputs=int(cur.shape[1]), note="fewer than 2 inputs")
         continue
-      result[mode][g] = _bootstrap_curves(rng, cur, num_bootstrap)
+      result[mode][g] = _response.bootstrap_curves(rng, cur, num_bootstrap)
       curves[(mode, g)] = cur
   grid = dict(a_cols=np.linspace(0, len(a_samp) - 1, s.grid_cols).round().astype(int))
   grid.update({g: outputs[:, idx[:s.grid_rows]] for g, idx in seeds.items()})

@@ -1,0 +1,99 @@
+"""Statistics of ``sims.deep_diffusion``'s measurements, every estimate with a 95 % interval: the copy
+rate against n and where it crosses ½ (:func:`copy_rate_summary`), the hybrid model's copy labels
+(:func:`hybrid_labels`), detection per layer, pooling and score (:func:`detection_rows`), the steering
+response (:func:`steering_summary`) and the Jacobians' effective ranks (:func:`jacobian_summary`)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+import relu_dae as rd
+from relu_dae import detection
+from sims import _response
+from sims.deep_diffusion.experiments import GROUPS, effective_rank
+
+__all__ = ["copy_rate_summary", "detection_rows", "hybrid_labels", "jacobian_summary", "mean_ci",
+           "steering_summary"]
+
+
+def mean_ci(rng: np.random.Generator, x, num: int, level: float = 0.95) -> dict:
+  """``{"value": mean, "ci": percentile-bootstrap interval, "n"}`` of the entries of ``x`` (NaN if empty)."""
+  x = np.asarray(x, np.float64).ravel()
+  if x.size == 0:
+    return dict(value=float("nan"), ci=(float("nan"), float("nan")), n=0)
+  boots = x[rng.integers(0, x.size, (num, x.size))].mean(axis=1)
+  lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+  return dict(value=float(x.mean()), ci=(float(lo), float(hi)), n=int(x.size))
+
+
+def copy_rate_summary(sweep: dict, n_values, rng: np.random.Generator, num: int) -> dict:
+  """Per n: the copy rate over seeds × generations with a hierarchical-bootstrap interval (seeds, then
+  generations), each seed's rate with its Wilson interval, the median NN distances and norm ratio; and
+  ``n_half``, where the rate first falls through ½ (log-n interpolation, :func:`relu_dae.stats.bootstrap_crossing`)."""
+  copy = sweep["copy"].astype(np.float64)  # (S, L, m)
+  S, L, m = copy.shape
+  boots = np.stack([rd.stats.hierarchical_bootstrap(copy[:, j], rng, num) for j in range(L)], axis=1)  # (num, L)
+  rate = copy.mean(axis=(0, 2))
+  rows = []
+  for j, n in enumerate(n_values):
+    lo, hi = np.quantile(boots[:, j], [0.025, 0.975])
+    per_seed = [dict(rate=float(copy[s, j].mean()),
+                     wilson=rd.stats.wilson_interval(int(copy[s, j].sum()), m)) for s in range(S)]
+    rows.append(dict(n=int(n), copy_rate=float(rate[j]), ci=(float(lo), float(hi)), per_seed=per_seed,
+                     median_d1=float(np.median(sweep["d1"][:, j])), median_d2=float(np.median(sweep["d2"][:, j])),
+                     median_ratio=float(np.median(sweep["ratio"][:, j])),
+                     median_norm_ratio=float(np.median(sweep["norm_ratio"][:, j])),
+                     final_loss=[float(v) for v in sweep["final_loss"][:, j]],
+                     max_abs_loss_drift=float(np.max(np.abs(sweep["loss_drift"][:, j])))))
+  est = rd.stats.bootstrap_crossing(np.asarray(n_values, np.float64), rate, boots, 0.5)
+  n_half = dict(value=est.n_c, ci=tuple(float(v) for v in est.n_c_ci), where=est.n_c_where,
+                replicates_crossed=est.n_c_boot_crossed, score="copy rate (NN ratio < 1/3) = 1/2")
+  return dict(rows=rows, n_half=n_half, seeds=S, generations_per_model=m)
+
+
+def hybrid_labels(lab: dict, duplicated) -> dict:
+  """Positives: copies of a duplicated image; negatives: copies of nothing; the rest copy an ordinary image."""
+  dup = np.isin(lab["nearest"], duplicated)
+  return dict(pos=lab["copy"] & dup, neg=~lab["copy"], copies_of_ordinary=lab["copy"] & ~dup)
+
+
+def detection_rows(scores: dict, labels: dict, key, num: int) -> list:
+  """AUROC and TPR@1%FPR with stratified bootstrap intervals (:func:`relu_dae.detection.bootstrap_ci`),
+  and each group's mean score with its interval, per (layer, pooling) and score. Empty with < 2 of a group."""
+  pos, neg = labels["pos"], labels["neg"]
+  if pos.sum() < 2 or neg.sum() < 2:
+    return []
+  rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist())
+  rows = []
+  for i, ((layer, pooling), per_score) in enumerate(scores.items()):
+    for j, (score, s) in enumerate(per_score.items()):
+      r = detection.evaluate(s[pos], s[neg])
+      ci = detection.bootstrap_ci(jax.random.fold_in(key, 100 * i + j), s[pos], s[neg], num=num)
+      rows.append(dict(layer=layer, pooling=pooling, score=score, auroc=r.auroc, auroc_ci=ci.auroc,
+                       tpr_at_1pct_fpr=r.tpr_at_1pct_fpr, tpr_at_1pct_fpr_ci=ci.tpr_at_1pct_fpr,
+                       n_pos=int(pos.sum()), n_neg=int(neg.sum()),
+                       mean_memorized=mean_ci(rng, s[pos], num), mean_generalized=mean_ci(rng, s[neg], num)))
+  return rows
+
+
+def steering_summary(st: dict, rng: np.random.Generator, num: int) -> dict:
+  """Per group: the response ``P(target | a)`` averaged over inputs with its band, and the smoothness
+  statistics (total variation, largest jump) with bootstrap intervals (:func:`sims._response.bootstrap_curves`)."""
+  out = {}
+  for g in GROUPS:
+    idx = st["seeds"][g]
+    out[g] = (_response.bootstrap_curves(rng, st["p"][:, idx], num) if len(idx) >= 2
+              else dict(num_inputs=len(idx), note="fewer than 2 inputs"))
+  return out
+
+
+def jacobian_summary(spectra: dict, rng: np.random.Generator, num: int) -> list:
+  """Per (group, σ): effective rank (Roy–Vetterli), stable rank ``Σs²/s₁²`` and ``s₁``, means with intervals."""
+  rows = []
+  for (g, sigma), sv in spectra.items():
+    rows.append(dict(group=g, sigma=sigma, num_points=len(sv),
+                     effective_rank=mean_ci(rng, effective_rank(sv), num),
+                     stable_rank=mean_ci(rng, np.sum(sv**2, axis=1) / sv[:, 0] ** 2, num),
+                     top_singular_value=mean_ci(rng, sv[:, 0], num)))
+  return rows

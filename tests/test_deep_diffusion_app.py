@@ -1,0 +1,176 @@
+"""sims.deep_diffusion: its statistics against independent computations on planted data, a smoke run
+(2 images are copied, all 1797 digits are not; a = 0 steering reproduces the generations bitwise; a
+resumed run is identical), and its command line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import jax
+
+from relu_dae import results
+from sims.deep_diffusion import analysis
+from sims.deep_diffusion import experiments as ex
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _auroc_by_pairs(pos, neg):
+  """P(score of a positive > score of a negative) + ½ P(tie), from every pair."""
+  d = pos[:, None] - neg[None, :]
+  return float(np.mean(d > 0) + 0.5 * np.mean(d == 0))
+
+
+def test_detection_rows_on_planted_scores_match_pair_counting_and_group_means():
+  rng = np.random.default_rng(0)
+  pos, neg = np.zeros(200, bool), np.zeros(200, bool)
+  pos[:60], neg[60:] = True, True
+  s_good = np.where(pos, rng.normal(2.0, 1.0, 200), rng.normal(0.0, 1.0, 200))
+  scores = {("up.0", "max"): {"std": s_good, "flipped": -s_good}}
+  rows = analysis.detection_rows(scores, dict(pos=pos, neg=neg), jax.random.PRNGKey(0), 200)
+  by = {r["score"]: r for r in rows}
+  want = _auroc_by_pairs(s_good[pos], s_good[neg])
+  assert by["std"]["auroc"] == pytest.approx(want, abs=1e-12)
+  assert by["flipped"]["auroc"] == pytest.approx(1.0 - want, abs=1e-12)
+  lo, hi = by["std"]["auroc_ci"]
+  assert lo <= want <= hi and hi - lo < 0.2
+  # TPR at 1 % FPR: positives above the largest negative score allowed at 1 % of 140 negatives (1 of them)
+  thr = np.sort(s_good[neg])[-2]  # at most 1 negative (0.7 %) above it
+  assert by["std"]["tpr_at_1pct_fpr"] >= np.mean(s_good[pos] > thr) - 1e-12
+  assert by["std"]["mean_memorized"]["value"] == pytest.approx(s_good[pos].mean())
+  assert by["std"]["n_pos"] == 60 and by["std"]["n_neg"] == 140
+
+
+def test_detection_rows_need_two_of_each_group():
+  s = {("mid", "max"): {"std": np.arange(5.0)}}
+  one = np.array([True, False, False, False, False])
+  assert analysis.detection_rows(s, dict(pos=one, neg=~one), jax.random.PRNGKey(0), 10) == []
+
+
+def test_copy_rate_summary_matches_counts_and_a_log_n_interpolation():
+  n_values = (2, 8, 32, 128)
+  rates = np.array([1.0, 0.75, 0.25, 0.0])  # crosses 1/2 halfway between n = 8 and n = 32 in log n: n = 16
+  m = 400
+  copy = np.zeros((2, 4, m), bool)
+  for j, r in enumerate(rates):
+    copy[:, j, :round(r * m)] = True
+  sweep = dict(copy=copy, d1=np.ones((2, 4, m)), d2=np.full((2, 4, m), 4.0), ratio=np.full((2, 4, m), 0.25),
+               norm_ratio=np.ones((2, 4, m)), final_loss=np.zeros((2, 4)), loss_drift=np.zeros((2, 4)))
+  out = analysis.copy_rate_summary(sweep, n_values, np.random.default_rng(0), 200)
+  assert [r["copy_rate"] for r in out["rows"]] == pytest.approx(rates.tolist())
+  assert out["n_half"]["value"] == pytest.approx(16.0)
+  assert out["n_half"]["where"] == "crossed"
+  lo, hi = out["n_half"]["ci"]
+  assert 8 < lo <= 16 <= hi < 32
+  lo, hi = out["rows"][1]["ci"]
+  assert lo <= 0.75 <= hi
+  assert out["rows"][1]["per_seed"][0]["wilson"][0] < 0.75 < out["rows"][1]["per_seed"][0]["wilson"][1]
+
+
+def test_effective_rank_of_rank_one_and_flat_spectra():
+  assert ex.effective_rank(np.array([3.0, 0.0, 0.0, 0.0])) == pytest.approx(1.0)
+  assert ex.effective_rank(np.array([[2.0, 2.0, 2.0, 2.0]]))[0] == pytest.approx(4.0)
+  p = np.array([0.5, 0.25, 0.25])
+  assert ex.effective_rank(p) == pytest.approx(np.exp(-np.sum(p * np.log(p))))
+
+
+def test_hybrid_labels_split_copies_of_duplicated_from_the_rest():
+  lab = dict(copy=np.array([True, True, False, True]), nearest=np.array([5, 7, 5, 9]))
+  h = analysis.hybrid_labels(lab, np.array([5, 9]))
+  assert h["pos"].tolist() == [True, False, False, True]
+  assert h["neg"].tolist() == [False, False, True, False]
+  assert h["copies_of_ordinary"].tolist() == [False, True, False, False]
+
+
+def test_digits_are_upsampled_by_repeating_pixels():
+  small, big = ex.digits(8), ex.digits(16)
+  assert small.X.shape == (1797, 64) and big.X.shape == (1797, 256)
+  img = big.X[3].reshape(16, 16)
+  np.testing.assert_array_equal(img[::2, ::2], small.X[3].reshape(8, 8))
+  np.testing.assert_array_equal(img[1::2, 1::2], small.X[3].reshape(8, 8))
+
+
+def test_steered_blocks_are_the_coarse_up_levels():
+  from relu_dae import unet
+  assert ex.steered_blocks(unet.UNetConfig(channels=(8, 16), groups=4)) == ("up.0.0", "up.0.1")
+  assert ex.steered_blocks(unet.UNetConfig(image_size=16, channels=(8, 16, 32, 32), groups=4)) == (
+      "up.0.0", "up.0.1", "up.1.0", "up.1.1")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+  from sims import deep_diffusion
+  from sims.configs import deep_diffusion as config_lib
+  work = tmp_path_factory.mktemp("deep")
+  config = config_lib.get_config("smoke")
+  out = deep_diffusion.run(config, str(work), progress=False)
+  return config, str(work), out
+
+
+@pytest.mark.slow
+def test_smoke_two_images_are_copied_and_all_digits_are_not(smoke):
+  _, work, out = smoke
+  rows = {r["n"]: r for r in out["sweep"]["rows"]}
+  assert rows[2]["copy_rate"] >= 0.9, rows[2]
+  assert rows[1797]["copy_rate"] <= 0.1, rows[1797]
+  with open(os.path.join(work, "sweep.json")) as f:
+    saved = json.load(f)
+  assert [r["copy_rate"] for r in saved["rows"]] == [r["copy_rate"] for r in out["sweep"]["rows"]]
+
+
+@pytest.mark.slow
+def test_smoke_hybrid_writes_figures_sane_rows_and_unsteered_a0(smoke):
+  config, work, out = smoke
+  names = {"copy_rate.png", "generations.png", "layer_scores.png", "detection_roc.png", "steering.png",
+           "jacobian_spectra.png"}
+  assert {os.path.basename(p) for p in out["figures"]} == names
+  for p in out["figures"]:
+    assert os.path.getsize(p) > 10_000
+  h = out["hybrid"]
+  n = h["counts"]
+  assert n["n_pos"] + n["n_neg"] + n["n_copies_of_ordinary"] == n["n_total"] == config.num_samples
+  assert n["n_pos"] >= 2 and n["n_neg"] >= 2, n  # the duplicated images are memorized
+  assert len(h["rows"]) == 5 * len(config.detect.poolings) * 5  # layers x poolings x scores
+  for r in h["rows"]:
+    assert 0.0 <= r["auroc_ci"][0] <= r["auroc"] <= r["auroc_ci"][1] <= 1.0 or not np.isfinite(r["auroc"])
+  assert h["steering"]["a0_max_abs_diff"] == 0.0  # a = 0 is bitwise the unsteered sampler
+  arrays, _ = results.load(os.path.join(work, "arrays"))
+  assert arrays["hybrid_steer_p"].shape == (config.steer.num_a, config.steer.num_seeds)
+  for row in h["jacobian"]:
+    assert 1.0 <= row["effective_rank"]["value"] <= 64.0
+
+
+@pytest.mark.slow
+def test_smoke_resumes_from_saved_models_with_identical_results(smoke):
+  from sims import deep_diffusion
+  config, work, out = smoke
+  again = deep_diffusion.run(config, work, progress=False)  # every model is read back from <workdir>/models
+  assert again["sweep"]["rows"] == out["sweep"]["rows"]
+  assert again["hybrid"]["rows"] == out["hybrid"]["rows"]
+  assert again["hybrid"]["steering"]["memorized"].keys() == out["hybrid"]["steering"]["memorized"].keys()
+
+
+def _cli(*args, timeout=120):
+  return subprocess.run([sys.executable, "-m", "sims.deep_diffusion", *args], capture_output=True, text=True,
+                        timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_help_lists_the_flags():
+  out = _cli("--help")
+  for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite"):
+    assert flag in out.stdout or flag.replace("--", "--[no]") in out.stdout, out.stdout[-2000:]
+
+
+@pytest.mark.parametrize("args, match", [
+    (("--config.sweep.seeds=0",), "--config.sweep.seeds=0"), (("--experiments=sweep,nope",), "--experiments="),
+    (("--config=sims/configs/deep_diffusion.py:paper",), "preset")])
+@pytest.mark.slow
+def test_bad_flag_exits_1_before_any_work(tmp_path, args, match):
+  out = _cli(*args, f"--workdir={tmp_path / 'work'}")
+  assert out.returncode == 1 and match in out.stderr, out.stderr[-2000:]
+  assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
