@@ -125,8 +125,8 @@ def test_smoke_two_images_are_copied_and_all_digits_are_not(smoke):
 @pytest.mark.slow
 def test_smoke_hybrid_writes_figures_sane_rows_and_unsteered_a0(smoke):
   config, work, out = smoke
-  names = {"copy_rate.png", "generations.png", "layer_scores.png", "detection_roc.png", "steering.png",
-           "jacobian_spectra.png"}
+  names = {"deep_copy_rate.png", "deep_generations.png", "deep_layer_scores.png", "deep_detection_roc.png",
+           "deep_steering.png", "deep_jacobian_spectra.png"}
   assert {os.path.basename(p) for p in out["figures"]} == names
   for p in out["figures"]:
     assert os.path.getsize(p) > 10_000

@@ -26,8 +26,9 @@ when its nearest-neighbour ratio d₁/d₂ < 1/3 (Euclidean, to the distinct tra
 
 Each trained model (params, losses, generations) is kept in ``<workdir>/models``, so a killed run
 resumes where it stopped and gives the same numbers. Writes ``<workdir>/{sweep,hybrid}.json`` (+
-``arrays.npz/.json``) and the figures ``copy_rate.png``, ``generations.png``, ``layer_scores.png``,
-``detection_roc.png``, ``steering.png``, ``jacobian_spectra.png`` into ``--figdir`` (default
+``arrays.npz/.json``) and the figures ``deep_copy_rate.png``, ``deep_generations.png``,
+``deep_layer_scores.png``, ``deep_detection_roc.png``, ``deep_steering.png``, ``deep_jacobian_spectra.png``
+into ``--figdir`` (default
 ``<workdir>/figures``; ``--figdir=figures`` rewrites the committed ones). The config, ``--experiments``
 and both directories are checked before the first model trains.
 

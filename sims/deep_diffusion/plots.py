@@ -1,9 +1,13 @@
 """Figures of ``sims.deep_diffusion`` (matplotlib Agg), analogues of the paper's Fig. 2, 5 and 7:
-``copy_rate.png`` (copy rate against n), ``generations.png`` (generations next to their nearest training
-image), ``layer_scores.png`` (spikiness per layer, memorized vs generalized, and AUROC per layer),
-``detection_roc.png`` (ROC curves per layer), ``steering.png`` (response against a and steered digits),
-``jacobian_spectra.png`` (normalized singular values). A run of another preset than ``default`` says so
-in each title."""
+
+* ``deep_copy_rate.png`` — copy rate against n;
+* ``deep_generations.png`` — generations next to their nearest training image;
+* ``deep_layer_scores.png`` — spikiness per layer, memorized vs generalized, and AUROC per layer;
+* ``deep_detection_roc.png`` — ROC curves per layer;
+* ``deep_steering.png`` — response against a, and steered digits;
+* ``deep_jacobian_spectra.png`` — normalized singular values of the denoiser's Jacobian.
+
+A run of another preset than ``default`` says so in each title."""
 
 from __future__ import annotations
 
@@ -198,14 +202,17 @@ def draw_all(out: dict, arrays: dict, data, c, figdir: str) -> list:
   from sims.deep_diffusion.experiments import unet_config
   figs, size = [], c.unet.image_size
   if out["sweep"]:
-    figs.append(plot_copy_rate(out["sweep"], os.path.join(figdir, "copy_rate.png"), c.preset))
-    figs.append(plot_generations(arrays, data, out["sweep"], size, os.path.join(figdir, "generations.png"), c.preset))
+    figs.append(plot_copy_rate(out["sweep"], os.path.join(figdir, "deep_copy_rate.png"), c.preset))
+    figs.append(plot_generations(arrays, data, out["sweep"], size, os.path.join(figdir, "deep_generations.png"),
+                                 c.preset))
   if out["hybrid"]:
     layers = unet.layer_names(unet_config(c.unet))
     if out["hybrid"]["rows"]:
-      figs.append(plot_layer_scores(out["hybrid"], arrays, layers, os.path.join(figdir, "layer_scores.png"), c.preset))
-      figs.append(plot_roc(out["hybrid"], arrays, layers, os.path.join(figdir, "detection_roc.png"), c.preset))
-    figs.append(plot_steering(out["hybrid"], arrays, c, os.path.join(figdir, "steering.png")))
-    figs.append(plot_jacobian(arrays, tuple(c.jacobian.sigmas), os.path.join(figdir, "jacobian_spectra.png"),
+      figs.append(plot_layer_scores(out["hybrid"], arrays, layers, os.path.join(figdir, "deep_layer_scores.png"),
+                                    c.preset))
+      figs.append(plot_roc(out["hybrid"], arrays, layers, os.path.join(figdir, "deep_detection_roc.png"),
+                           c.preset))
+    figs.append(plot_steering(out["hybrid"], arrays, c, os.path.join(figdir, "deep_steering.png")))
+    figs.append(plot_jacobian(arrays, tuple(c.jacobian.sigmas), os.path.join(figdir, "deep_jacobian_spectra.png"),
                               c.preset))
   return figs
