@@ -1,5 +1,6 @@
-"""Steering response curves with bootstrap intervals, shared by the apps that steer
-(``sims.detect_steer`` on the two-layer models, ``sims.deep_diffusion`` on the UNet)."""
+"""Reporting rules shared by the detection and steering apps (``sims.detect_steer`` on the two-layer
+models, ``sims.deep_diffusion`` on the UNet): the fewest positives a drawn ROC curve rests on
+(:data:`MIN_POSITIVES`) and steering response curves with bootstrap intervals (:func:`bootstrap_curves`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import numpy as np
 
 from relu_dae import steering
 
-__all__ = ["bootstrap_curves"]
+__all__ = ["MIN_POSITIVES", "bootstrap_curves"]
+
+# A ROC curve (and a TPR at 1 % FPR) is drawn and quoted only on at least this many positives; with fewer,
+# the rows are still computed (marked ``too_few_positives``) and the figure says how many there were.
+MIN_POSITIVES = 30
 
 _KEYS = ("mean_curve_total_variation", "mean_curve_max_jump", "per_input_total_variation", "per_input_max_jump")
 

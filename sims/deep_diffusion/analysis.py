@@ -60,7 +60,8 @@ def hybrid_labels(lab: dict, duplicated) -> dict:
 
 def detection_rows(scores: dict, labels: dict, key, num: int) -> list:
   """AUROC and TPR@1%FPR with stratified bootstrap intervals (:func:`relu_dae.detection.bootstrap_ci`),
-  and each group's mean score with its interval, per (layer, pooling) and score. Empty with < 2 of a group."""
+  and each group's mean score with its interval, per (layer, pooling) and score. Empty with < 2 of a group;
+  rows on fewer than :data:`sims._response.MIN_POSITIVES` positives are marked ``too_few_positives``."""
   pos, neg = labels["pos"], labels["neg"]
   if pos.sum() < 2 or neg.sum() < 2:
     return []
@@ -73,6 +74,7 @@ def detection_rows(scores: dict, labels: dict, key, num: int) -> list:
       rows.append(dict(layer=layer, pooling=pooling, score=score, auroc=r.auroc, auroc_ci=ci.auroc,
                        tpr_at_1pct_fpr=r.tpr_at_1pct_fpr, tpr_at_1pct_fpr_ci=ci.tpr_at_1pct_fpr,
                        n_pos=int(pos.sum()), n_neg=int(neg.sum()),
+                       too_few_positives=bool(pos.sum() < _response.MIN_POSITIVES),
                        mean_memorized=mean_ci(rng, s[pos], num), mean_generalized=mean_ci(rng, s[neg], num)))
   return rows
 

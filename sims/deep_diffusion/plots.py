@@ -17,6 +17,7 @@ import numpy as np
 
 from relu_dae import detection
 from relu_dae import plotting
+from sims._response import MIN_POSITIVES
 from sims.deep_diffusion.experiments import GROUPS
 
 __all__ = ["draw_all", "plot_copy_rate", "plot_generations", "plot_jacobian", "plot_layer_scores", "plot_roc",
@@ -119,6 +120,10 @@ def plot_roc(hybrid: dict, arrays: dict, layers, path: str, preset: str) -> str:
   best = max(hybrid["rows"], key=lambda r: r["auroc"])
   fig, ax = plt.subplots(figsize=(5.4, 4.8))
   curves = [(layer, "max", "std") for layer in layers] + [(best["layer"], best["pooling"], best["score"])]
+  if pos.sum() < MIN_POSITIVES:
+    curves = []
+    ax.text(0.5, 0.5, f"{int(pos.sum())} copies: fewer than {MIN_POSITIVES},\nno ROC curve drawn", ha="center",
+            va="center", transform=ax.transAxes, color="tab:red")
   for i, (layer, pooling, score) in enumerate(curves):
     s = _scores(arrays, layer, pooling, score)
     r = detection.evaluate(s[pos], s[neg])
@@ -127,7 +132,8 @@ def plot_roc(hybrid: dict, arrays: dict, layers, path: str, preset: str) -> str:
   ax.plot([0, 1], [0, 1], color="0.6", ls=":")
   ax.set(xlabel="false positive rate (novel generations flagged)", ylabel="true positive rate (copies flagged)",
          title=f"{int(pos.sum())} copies of a duplicated image / {int(neg.sum())} novel")
-  ax.legend(fontsize=7, loc="lower right")
+  if curves:
+    ax.legend(fontsize=7, loc="lower right")
   _title(fig, preset, "prompt-free detection on the hybrid UNet (AUROC)")
   fig.tight_layout()
   return plotting.save(fig, path)

@@ -131,6 +131,7 @@ def detect(params, G, labellings: dict, key, name: str, *, score_sigmas, score_n
     for labelling, lab in labellings.items():
       if lab["pos"].sum() < 2 or lab["neg"].sum() < 2:
         continue  # too few positives/negatives for a ROC curve; the counts are reported
+      few = bool(lab["pos"].sum() < _response.MIN_POSITIVES)
       for score, s in scores.items():
         s = np.asarray(s, np.float64)
         r = detection.evaluate(s[lab["pos"]], s[lab["neg"]])
@@ -139,8 +140,8 @@ def detect(params, G, labellings: dict, key, name: str, *, score_sigmas, score_n
         rows.append(dict(dataset=name, labelling=labelling, layer=layer, sigma=float(sigma), score=score,
                          auroc=r.auroc, auroc_ci=ci.auroc, tpr_at_1pct_fpr=r.tpr_at_1pct_fpr,
                          tpr_at_1pct_fpr_ci=ci.tpr_at_1pct_fpr, n_pos=int(lab["pos"].sum()),
-                         n_neg=int(lab["neg"].sum())))
-        if layer == "h" and np.isclose(sigma, roc_sigma):
+                         n_neg=int(lab["neg"].sum()), too_few_positives=few))
+        if layer == "h" and np.isclose(sigma, roc_sigma) and not few:
           rocs[(labelling, score)] = (r.fpr, r.tpr, r.auroc)
   return rows, rocs
 
@@ -227,10 +228,11 @@ def steer_experiment(params, h: Hybrid, G, labels: dict, s, key, gen_key, *, num
 
 
 def best_rows(rows: list) -> dict:
-  """Per labelling: the paper's std score and the best score by AUROC, both at layer h, best σ."""
+  """Per labelling: the paper's std score and the best score by AUROC, both at layer h, best σ (labellings with
+  fewer than ``sims._response.MIN_POSITIVES`` positives are left out)."""
   out = {}
   for lab in LABELLINGS:
-    sel = [r for r in rows if r["labelling"] == lab and r["layer"] == "h"]
+    sel = [r for r in rows if r["labelling"] == lab and r["layer"] == "h" and not r["too_few_positives"]]
     if not sel:
       continue
     std = max((r for r in sel if r["score"] == "std"), key=lambda r: r["auroc"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from relu_dae import plotting
+from sims._response import MIN_POSITIVES
 from sims.detect_steer.experiments import GROUPS, LABELLINGS, MODES
 
 __all__ = ["plot_digit_grid", "plot_response", "plot_roc"]
@@ -33,10 +34,14 @@ def plot_roc(rocs: dict, counts: dict, path: str, sigma: float, preset: str = "d
       ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
       ax.axvline(0.01, color="0.8", lw=0.8)
       n = counts[name][labelling]
+      if n["n_pos"] < MIN_POSITIVES:
+        ax.text(0.5, 0.5, f"{n['n_pos']} copies: fewer than {MIN_POSITIVES},\nno ROC curve drawn", ha="center",
+                va="center", transform=ax.transAxes, fontsize=10, color="tab:red")
       ax.set(xlabel="false positive rate (novel samples flagged)", ylabel="true positive rate (copies flagged)",
              title=f"{name}, {labelling} copy label: {n['n_pos']} copies / {n['n_neg']} novel\n"
                    f"scores of h = [Wᵀ(x+σε)]₊ at σ = {sigma}")
-      ax.legend(loc="lower right", fontsize=8)
+      if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
   fig.tight_layout()
   _note(fig, preset)
   return plotting.save(fig, path)
