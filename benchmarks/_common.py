@@ -60,8 +60,12 @@ def _cpuinfo(key: str) -> str:
 
 
 def machine(torch_threads: int | None = None) -> dict:
-  """CPU model, cores, RAM, load and package versions."""
-  import torch  # pylint: disable=g-import-not-at-top
+  """CPU model, cores, RAM, load and package versions (``torch``: None when it is not installed)."""
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+    torch_version = torch.__version__
+  except ImportError:
+    torch_version = None
   mem_gib = None
   with contextlib.suppress(OSError, StopIteration), open("/proc/meminfo") as f:
     mem_gib = int(next(l for l in f if l.startswith("MemTotal")).split()[1]) / 2**20
@@ -70,7 +74,7 @@ def machine(torch_threads: int | None = None) -> dict:
           "ram_gib": mem_gib, "isa": isa, "platform": platform.platform(),
           "python": platform.python_version(), "jax": jax.__version__, "jaxlib": _jaxlib_version(),
           "backend": jax.default_backend(), "cpu_devices": len(jax.devices()),
-          "torch": torch.__version__, "torch_threads": torch_threads, "numpy": np.__version__,
+          "torch": torch_version, "torch_threads": torch_threads, "numpy": np.__version__,
           "optax": optax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", ""),
           "loadavg_start": os.getloadavg()}
 
