@@ -289,8 +289,8 @@ class _ResBlock(nn.Module):
     h = _Conv(self.features, name="conv1")(h)
     h = h + nn.Dense(self.features, name="emb")(emb)[:, None, None, :]
     a = nn.silu(_GroupNorm(self.groups, name="norm2")(h))
-    if shift is not None:  # steering (Eq. 11): a + a_s·v on every spatial position
-      a = a + shift[:, None, None, :]
+    if shift is not None:  # steering (Eq. 11): a + a_s·v, v per channel (every position) or a whole map
+      a = a + (shift[:, None, None, :] if shift.ndim == 2 else shift)
     self.sow("intermediates", "act", a)
     h = _Conv(self.features, name="conv2")(a)
     skip = x if x.shape[-1] == self.features else _Conv(self.features, 1, name="skip")(x)
@@ -300,7 +300,7 @@ class _ResBlock(nn.Module):
 class _UNet(nn.Module):
   """The raw network ``F(x; c_noise)``: ``x (n, H, W, C)``, ``c_noise (n,)`` → ``(n, H, W, C)``.
 
-  ``shifts`` maps block names (``"up.0.1"``) to ``(n, c)`` vectors added to that block's activation."""
+  ``shifts`` maps block names (``"up.0.1"``) to ``(n, c)`` or ``(n, h, w, c)`` shifts of that block's activation."""
   config: UNetConfig
 
   @nn.compact
@@ -699,12 +699,20 @@ class _SteeredDenoise:
     x = jnp.reshape(y, (-1, *cfg.image_shape))
     s = jnp.reshape(jnp.broadcast_to(jnp.asarray(sigma, y.dtype), lead), (-1,))
     a_eff = jnp.where((s >= lo) & (s <= hi), a, jnp.zeros_like(a))  # (n,)
-    shifts = {b: a_eff[:, None] * v[None, :] for b, v in zip(self.blocks, vs)}
+    shifts = {b: jnp.reshape(a_eff, (-1,) + (1,) * v.ndim) * v[None] for b, v in zip(self.blocks, vs)}
     return jnp.reshape(_apply_jit(params, x, s, cfg, shifts=shifts), jnp.shape(y))
 
 
+def _block_size(config: UNetConfig, block: str) -> int:
+  """Height = width of a block's activation (module docstring: ``H / 2^i`` down, ``H / 2^(L−1−u)`` up)."""
+  kind, level = block.split(".")[:2]
+  L = len(config.channels)
+  i = L - 1 if kind == "mid" else int(level) if kind == "down" else L - 1 - int(level)
+  return config.image_size // 2**i
+
+
 def _steering_vectors(config: UNetConfig, v) -> tuple[tuple[str, ...], tuple[jax.Array, ...]]:
-  """``v`` (layer → ``(c,)``) as blocks in forward order and their vectors; each block once."""
+  """``v`` (layer → ``(c,)`` or ``(h, w, c)``) as blocks in forward order and their vectors; each block once."""
   if not hasattr(v, "items") or isinstance(v, (str, bytes)):
     raise TypeError(f"v must map layer names to steering vectors (c,), got {type(v).__name__}")
   if not v:
@@ -715,9 +723,10 @@ def _steering_vectors(config: UNetConfig, v) -> tuple[tuple[str, ...], tuple[jax
     if block in chosen:
       raise ValueError(f"v names block {block!r} twice (layer {layer!r}); give each block once")
     vec = _checks.array(f"v[{layer!r}]", vec)
-    c = _layer_channels(config, block)
-    if jnp.shape(vec) != (c,):
-      raise ValueError(f"v[{layer!r}] must have shape (c,)=({c},), the block's channels, got {jnp.shape(vec)}")
+    c, h = _layer_channels(config, block), _block_size(config, block)
+    if jnp.shape(vec) not in ((c,), (h, h, c)):
+      raise ValueError(f"v[{layer!r}] must have shape (c,)=({c},) (the block's channels, added at every position) "
+                       f"or (h, w, c)=({h}, {h}, {c}) (a whole activation map), got {jnp.shape(vec)}")
     _checks.finite(f"v[{layer!r}]", vec)
     chosen[block] = jnp.asarray(vec, jnp.float32)
   blocks = tuple(b for b in _blocks(config) if b in chosen)
@@ -728,7 +737,8 @@ def steered_denoiser(params: PyTree, config: UNetConfig, v, a, *, sigma_window=N
   """Eq. (11) in the UNet: the denoiser with ``a·v_ℓ`` added to the activation of every steered block ℓ.
 
   At each steered block the activation ``SiLU(GN₂(·))`` (what :func:`represent` reads) becomes
-  ``SiLU(GN₂(·)) + a·v_ℓ`` on every spatial position, for noise levels ``lo ≤ σ ≤ hi``; outside the
+  ``SiLU(GN₂(·)) + a·v_ℓ`` — ``v_ℓ (c,)`` at every spatial position, or ``v_ℓ (h, w, c)`` as a whole map
+  (the mean of ``represent(..., pooling="none")``) — for noise levels ``lo ≤ σ ≤ hi``; outside the
   window, or with ``a = 0``, it is :func:`denoiser`'s network (the official notebook adds ``a·v`` to the
   hooked ``up_blocks.*.resnets.*`` outputs, v the mean max-pooled representation of reference images:
   :func:`relu_dae.steering.steering_vector` with ``represent=represent_fn(config, σ, layer=ℓ)``).
@@ -736,8 +746,8 @@ def steered_denoiser(params: PyTree, config: UNetConfig, v, a, *, sigma_window=N
   Args:
     params: from :func:`init` with ``config``.
     config: the :class:`UNetConfig`.
-    v: ``{layer: (c,)}``, layers from :func:`layer_names` (``"up.0"`` is its last block) or its
-      ``blocks=True`` names, each block once; ``c`` the block's channels.
+    v: ``{layer: (c,) or (h, w, c)}``, layers from :func:`layer_names` (``"up.0"`` is its last block) or
+      its ``blocks=True`` names, each block once; ``c`` the block's channels, ``h = w`` its resolution.
     a: strength, a finite scalar.
     sigma_window: ``(lo, hi)``, ``0 ≤ lo ≤ hi`` (``hi`` may be ``inf``), or ``None`` for every σ;
       :func:`relu_dae.steering.step_window` gives the window of a range of sampler steps.

@@ -53,6 +53,8 @@ CONFIGS = [
     ("deep_diffusion", {"steer.num_seeds": 1000}, r"--config\.steer\.num_seeds=.*num_samples"),
     ("deep_diffusion", {"hybrid.target_class": 10}, r"--config\.hybrid\.target_class="),
     ("deep_diffusion", {"jacobian.sigmas": ()}, r"--config\.jacobian\.sigmas="),
+    ("deep_diffusion", {"steer.vector": "pooled"}, r"--config\.steer\.vector="),
+    ("deep_diffusion", {"steer.blocks": "down"}, r"--config\.steer\.blocks="),
 ]
 
 # (app, what is wrong, regex)

@@ -94,10 +94,12 @@ def test_digits_are_upsampled_by_repeating_pixels():
   np.testing.assert_array_equal(img[1::2, 1::2], small.X[3].reshape(8, 8))
 
 
-def test_steered_blocks_are_the_coarse_up_levels():
+def test_steered_blocks_are_the_up_path_or_its_coarse_half():
   from relu_dae import unet
-  assert ex.steered_blocks(unet.UNetConfig(channels=(8, 16), groups=4)) == ("up.0.0", "up.0.1")
-  assert ex.steered_blocks(unet.UNetConfig(image_size=16, channels=(8, 16, 32, 32), groups=4)) == (
+  two = unet.UNetConfig(channels=(8, 16), groups=4)
+  assert ex.steered_blocks(two, "coarse_up") == ("up.0.0", "up.0.1")
+  assert ex.steered_blocks(two, "up") == ("up.0.0", "up.0.1", "up.1.0", "up.1.1")
+  assert ex.steered_blocks(unet.UNetConfig(image_size=16, channels=(8, 16, 32, 32), groups=4), "coarse_up") == (
       "up.0.0", "up.0.1", "up.1.0", "up.1.1")
 
 

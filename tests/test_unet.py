@@ -60,7 +60,8 @@ def _hand_count(cfg):
 # ----------------------------------------------------------------------------- steering and the Jacobian
 
 
-V_STEER = {"up.0": jnp.linspace(-1.0, 1.0, 16), "up.1.0": jnp.linspace(0.5, -0.5, 8)}
+V_STEER = {"up.0": jnp.linspace(-1.0, 1.0, 16), "up.1.0": jnp.linspace(0.5, -0.5, 8),
+           "mid.0": jnp.reshape(jnp.linspace(-0.3, 0.3, 4 * 4 * 16), (4, 4, 16))}  # a whole activation map
 
 
 def _intercepted_denoise(a, blocks, y, sigma):
@@ -473,6 +474,8 @@ CASES = [
     case(unet.steered_denoiser, ValueError, "twice", lambda: unet.steered_denoiser(
         P, CFG, {"up.0": jnp.ones(16), "up.0.1": jnp.ones(16)}, 1.0)),
     case(unet.steered_denoiser, TypeError, r"\bv\b", lambda: unet.steered_denoiser(P, CFG, jnp.ones(16), 1.0)),
+    case(unet.steered_denoiser, ValueError, r"v\['mid'\]",
+         lambda: unet.steered_denoiser(P, CFG, {"mid": jnp.ones((8, 8, 16))}, 1.0)),  # mid is 4x4
     case(unet.steered_denoiser, ValueError, r"\ba\b", lambda: unet.steered_denoiser(P, CFG, {"mid": jnp.ones(16)},
                                                                                        np.nan)),
     case(unet.steered_denoiser, ValueError, "sigma_window", lambda: unet.steered_denoiser(

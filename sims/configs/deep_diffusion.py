@@ -30,11 +30,14 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.hybrid = ml_collections.ConfigDict(dict(n_duplicated=10, copies=100, target_class=0))
   # Table 1's protocol: re-noise each generation at σ (the paper's small timestep), score every layer.
   c.detect = ml_collections.ConfigDict(dict(sigma=0.1, score_noise=4, poolings=("max", "mean")))
-  # Steering (Eq. 11): v_ℓ = mean max-pooled representation of num_reference target-class images at σ_ref,
-  # added at every block of the up levels during the last half of the sampler steps except the last two.
-  c.steer = ml_collections.ConfigDict(dict(sigma_ref=0.1, num_reference=50, a_max=2.0, num_a=11, num_seeds=300,
-                                           num_inputs=40, window_first_frac=0.5, window_skip_last=2, grid_rows=3,
-                                           grid_cols=6))
+  # Steering (Eq. 11): v_ℓ = mean representation of num_reference target-class images at σ_ref — the whole
+  # activation map ("map") or its max-pooled channels ("channel") — added at the blocks of the up path ("up") or
+  # of its coarser half ("coarse_up") on the sampler steps [window_first_frac·N, N − window_skip_last). The
+  # official protocol (channel vectors, the last half of the steps) does not move this model's digit class:
+  # docs/theory_choices.md §25.
+  c.steer = ml_collections.ConfigDict(dict(sigma_ref=0.1, num_reference=50, vector="map", blocks="up", a_max=1.0,
+                                           num_a=11, num_seeds=300, num_inputs=40, window_first_frac=0.0,
+                                           window_skip_last=2, grid_rows=3, grid_cols=6))
   # Jacobian spectra of the denoiser at re-noised memorized and generalized generations.
   c.jacobian = ml_collections.ConfigDict(dict(sigmas=(0.1, 0.5), num_points=20))
   if preset == "smoke":

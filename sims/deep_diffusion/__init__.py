@@ -17,8 +17,8 @@ when its nearest-neighbour ratio d₁/d₂ < 1/3 (Euclidean, to the distinct tra
     every ``relu_dae.detection.SCORES`` entry (std, ‖h‖₄/‖h‖₂, max/mean, top-1 share, −participation
     ratio); AUROC and TPR@1%FPR with 95 % stratified bootstrap intervals per layer, pooling and score;
     each group's mean score per layer (Fig. 5's analogue);
-  - steering (Eq. 11, Fig. 7's analogue): the mean max-pooled representation of target-class images
-    added at the coarse up blocks over the sampler's last half of steps except the last two; the
+  - steering (Eq. 11, Fig. 7's analogue): the mean activation map of target-class images added at the
+    up blocks over the sampler's steps except the last two; the
     probability a logistic-regression classifier gives the target class, against a, for memorized and
     generalized seeds, with total variation and largest jump (smooth vs brittle) and intervals;
   - the denoiser's Jacobian at re-noised memorized and generalized generations: singular values and
@@ -102,7 +102,8 @@ def _run_hybrid(c, data, cfg, tc, key, workdir, say) -> tuple[dict, dict]:
                  loss_drift=model.loss_drift, rows=rows,
                  negative_share={f"{layer} {pooling}": v for (layer, pooling), v in negative.items()},
                  steering=dict(a=st["a"], window_sigma=st["window_sigma"], window_steps=st["window_steps"],
-                               blocks=list(ex.steered_blocks(cfg)), v_norms=st["v_norms"],
+                               blocks=list(ex.steered_blocks(cfg, c.steer.blocks)), vector=c.steer.vector,
+                               v_norms=st["v_norms"],
                                classifier_train_accuracy=st["classifier_train_accuracy"],
                                a0_max_abs_diff=st["a0_max_abs_diff"], **steer_sum),
                  jacobian=jac, median_norm_ratio_pos=float(np.median(lab["norm_ratio"][labels["pos"]]))

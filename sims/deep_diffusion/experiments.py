@@ -26,9 +26,9 @@ from relu_dae import diffusion
 from relu_dae import steering
 from relu_dae import unet
 
-__all__ = ["EXPERIMENTS", "GROUPS", "Digits", "Model", "copy_labels", "digits", "generate", "hybrid_weights",
-           "jacobian_spectra", "layer_scores", "steer", "steered_blocks", "sweep_models", "train_config",
-           "train_model", "unet_config"]
+__all__ = ["EXPERIMENTS", "GROUPS", "STEER_BLOCKS", "STEER_VECTORS", "Digits", "Model", "classifier", "copy_labels",
+           "digits", "effective_rank", "generate", "hybrid_weights", "jacobian_spectra", "layer_scores", "steer",
+           "steered_blocks", "sweep_models", "train_config", "train_model", "unet_config"]
 
 EXPERIMENTS = ("sweep", "hybrid")
 GROUPS = ("memorized", "generalized")
@@ -189,12 +189,16 @@ def layer_scores(params, cfg, G, key, *, sigma: float, num_noise: int, poolings)
   return out, negative
 
 
-def steered_blocks(cfg: unet.UNetConfig) -> tuple[str, ...]:
-  """The blocks steering edits: every ResNet block of the coarser half of the up levels (the official code
-  hooks ``up_blocks.{0,1}.resnets.*`` of SD1.4's four up blocks)."""
+STEER_BLOCKS = ("up", "coarse_up")
+STEER_VECTORS = ("map", "channel")
+
+
+def steered_blocks(cfg: unet.UNetConfig, which: str = "up") -> tuple[str, ...]:
+  """The blocks steering edits: ``"up"`` every ResNet block of the up path; ``"coarse_up"`` those of its
+  coarser half (the official code hooks ``up_blocks.{0,1}.resnets.*``, the coarser half of SD1.4's four)."""
   L = len(cfg.channels)
-  return tuple(b for b in unet.layer_names(cfg, blocks=True)
-               if b.startswith("up.") and int(b.split(".")[1]) < max(L // 2, 1))
+  top = L if which == "up" else max(L // 2, 1)
+  return tuple(b for b in unet.layer_names(cfg, blocks=True) if b.startswith("up.") and int(b.split(".")[1]) < top)
 
 
 def classifier(data: Digits, target: int):
@@ -212,18 +216,21 @@ def classifier(data: Digits, target: int):
 def steer(params, cfg, data: Digits, G, labels: dict, s, key, gen_key, *, target: int, num_steps: int) -> dict:
   """Steered sampling (Eq. 11 in the UNet) toward the digit class ``target`` over ``a ∈ [0, a_max]``.
 
-  ``v_ℓ`` = mean max-pooled representation at σ_ref of ``num_reference`` images of class ``target``, added at
-  :func:`steered_blocks` on the sampler steps ``[first, num_steps − skip_last)``. The sampler reruns with
+  ``v_ℓ`` = mean representation at σ_ref of ``num_reference`` images of class ``target`` — the whole
+  activation map (``s.vector = "map"``) or its spatial max per channel (``"channel"``, added at every
+  position) — added at :func:`steered_blocks` (``s.blocks``) on the sampler steps
+  ``[first, num_steps − skip_last)``. The sampler reruns with
   the generations' key ``gen_key``, so at ``a = 0`` it reproduces ``G``. Inputs are the seeds whose
   unsteered generation is memorized (``labels["pos"]``) or generalized (``labels["neg"]``) and not of the
   target class. Returns the strengths, the window, ``p (A, num_seeds)`` and the outputs.
   """
   p_target, predict, acc = classifier(data, target)
   ref = data.X[data.labels == target][:s.num_reference]
-  k_ref = jax.random.split(key, len(steered_blocks(cfg)))
+  blocks = steered_blocks(cfg, s.blocks)
+  pooling = "none" if s.vector == "map" else "max"
   v = {b: steering.steering_vector(params, jnp.asarray(ref), s.sigma_ref, k, num_noise=1,
-                                   represent=unet.represent_fn(cfg, s.sigma_ref, layer=b))
-       for b, k in zip(steered_blocks(cfg), k_ref)}
+                                   represent=unet.represent_fn(cfg, s.sigma_ref, layer=b, pooling=pooling))
+       for b, k in zip(blocks, jax.random.split(key, len(blocks)))}
   first = min(round(s.window_first_frac * num_steps), num_steps - 1)
   last = max(num_steps - s.window_skip_last, first + 1)
   window = steering.step_window(num_steps, first, last)

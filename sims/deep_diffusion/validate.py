@@ -53,6 +53,8 @@ def _validate_steer(c, num_steps: int) -> None:
   for name in ("sigma_ref", "a_max"):
     _flags.real(c, f"{e}.{name}", 0.0, closed=(False, True))
   _flags.integer(c, f"{e}.num_reference")
+  _flags.choice(c, f"{e}.vector", experiments.STEER_VECTORS)
+  _flags.choice(c, f"{e}.blocks", experiments.STEER_BLOCKS)
   num_a = _flags.integer(c, f"{e}.num_a", 2)
   _flags.integer(c, f"{e}.num_seeds", 2, c.num_samples, hi_name="num_samples")
   _flags.integer(c, f"{e}.num_inputs", 2)
