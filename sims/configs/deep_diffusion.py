@@ -24,7 +24,7 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c.num_bootstrap = 200
   # Copy rate against the training-set size n (the deep analogue of the phase diagram): one model per
   # (seed, n), trained on the first n images of a seeded permutation of the 1797 digits.
-  c.sweep = ml_collections.ConfigDict(dict(n_values=(2, 8, 32, 128, 512, 1797), seeds=2))
+  c.sweep = ml_collections.ConfigDict(dict(n_values=(2, 16, 64, 256, 1797), seeds=2))
   # One hybrid model: n_duplicated images (not of target_class) repeated `copies` times inside all the others
   # (training weights, the same distribution as repeated rows), as duplicated captions in LAION.
   c.hybrid = ml_collections.ConfigDict(dict(n_duplicated=10, copies=100, target_class=0))
