@@ -176,3 +176,24 @@ def test_bad_flag_exits_1_before_any_work(tmp_path, args, match):
   out = _cli(*args, f"--workdir={tmp_path / 'work'}")
   assert out.returncode == 1 and match in out.stderr, out.stderr[-2000:]
   assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+@pytest.mark.slow
+def test_cached_model_is_reused_only_when_made_from_the_same_inputs(tmp_path):
+  import dataclasses
+  from relu_dae import train, unet
+  cfg = unet.UNetConfig(channels=(8,), embed_dim=8, groups=4)
+  X = ex.digits(8).X[:6]
+  w = np.ones(6, np.float32)
+  tc = train.TrainConfig(steps=4, chunk_size=2, learning_rate=1e-3, batch_size=4)
+  stem = str(tmp_path / "m")
+  kw = dict(num_samples=3, num_steps=3, cache=stem)
+  first = ex.train_model(X, w, jax.random.PRNGKey(0), cfg, tc, **kw)
+  again = ex.train_model(X, w, jax.random.PRNGKey(0), cfg, tc, **kw)  # read back
+  np.testing.assert_array_equal(first.generated, again.generated)
+  assert len(results.load(stem)[0]["loss"]) == 4
+  longer = dataclasses.replace(tc, steps=6, chunk_size=3)
+  ex.train_model(X, w, jax.random.PRNGKey(0), cfg, longer, **kw)  # another config: retrained, not read back
+  assert len(results.load(stem)[0]["loss"]) == 6
+  ex.train_model(X, w * np.arange(1, 7), jax.random.PRNGKey(0), cfg, longer, **kw)  # other weights: retrained
+  assert results.load(stem)[1]["fingerprint"] != ex._fingerprint(X, w, jax.random.PRNGKey(0), cfg, longer, 3, 3)

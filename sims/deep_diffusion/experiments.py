@@ -11,6 +11,7 @@ serve every training-set size, seed and the hybrid set.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import NamedTuple
 
@@ -84,19 +85,31 @@ def _drift(loss: np.ndarray) -> float:
   return (last - before) / abs(before) if before else float("nan")
 
 
+def _fingerprint(X, weights, key, cfg, tc, num_samples: int, num_steps: int) -> str:
+  """A digest of everything a cached model depends on."""
+  h = hashlib.sha256()
+  for a in (np.asarray(X, np.float32), np.asarray(weights, np.float32), np.asarray(jax.random.key_data(key))):
+    h.update(a.tobytes())
+  h.update(repr((cfg, tc, num_samples, num_steps)).encode())
+  return h.hexdigest()
+
+
 def train_model(X, weights, key, cfg: unet.UNetConfig, tc: rd.train.TrainConfig, *, num_samples: int,
                 num_steps: int, cache: str | None = None) -> Model:
   """Trains a UNet on the rows of ``X`` weighted by ``weights`` and generates ``num_samples`` images.
 
   Keys: ``fold_in(key, 0)`` initialises, ``1`` trains, ``2`` samples (sample ``j`` depends only on
   ``fold_in(fold_in(key, 2), j)``, so a steered rerun with that key reproduces it at ``a = 0``).
-  With ``cache`` (a path stem), a finished model is read back instead of retrained: resumed runs
-  are bit-identical.
+  With ``cache`` (a path stem), a finished model is read back instead of retrained when it was made
+  from the same inputs (its ``fingerprint``: architecture, training config, weights, key, sampler
+  settings); resumed runs are bit-identical, and a model made otherwise is retrained.
   """
   like = unet.init(jax.random.fold_in(key, 0), cfg)
+  fingerprint = _fingerprint(X, weights, key, cfg, tc, num_samples, num_steps)
   if cache is not None and os.path.isfile(cache + ".npz") and os.path.isfile(cache + ".json"):
     arrays, meta = rd.results.load(cache)
-    return Model(_unflat(arrays, like), meta["final_loss"], meta["loss_drift"], arrays["generated"])
+    if meta.get("fingerprint") == fingerprint:
+      return Model(_unflat(arrays, like), meta["final_loss"], meta["loss_drift"], arrays["generated"])
   params, hist = unet.train(like, X, jax.random.fold_in(key, 1), tc, cfg, weights=weights)
   loss = np.asarray(hist.loss)
   G = generate(params, cfg, jax.random.fold_in(key, 2), num_samples, num_steps)
@@ -104,7 +117,7 @@ def train_model(X, weights, key, cfg: unet.UNetConfig, tc: rd.train.TrainConfig,
   if cache is not None:
     rd.results.save(cache, {**_flat(params), "generated": G, "loss": loss},
                     dict(final_loss=model.final_loss, loss_drift=model.loss_drift,
-                         nonfinite_step=int(hist.nonfinite_step)))
+                         nonfinite_step=int(hist.nonfinite_step), fingerprint=fingerprint))
   return model
 
 
