@@ -151,7 +151,7 @@ def run(config, workdir: str, figdir: str | None = None, *, experiments=None, pr
   from sims.deep_diffusion import plots  # matplotlib only when drawing
   figs = plots.draw_all(out, arrays, data, c, figdir)
   seconds = time.perf_counter() - start
-  meta.update(seconds=seconds, figures=figs)
+  meta.update(total_seconds=seconds, figures=figs)  # each experiment's own "seconds" is in its JSON
   for name in selected:
     rd.results.save_json(os.path.join(workdir, f"{name}.json"), dict(meta, **out[name]))
   rd.results.save(os.path.join(workdir, "arrays"), arrays, meta)
