@@ -1,6 +1,6 @@
-"""Bad flags and configs of the theory apps (margin_check, diffusion_toy, detect_steer, deep_diffusion): each is a
-ValueError naming the flag (the app exits with that message), raised before anything trains or
-draws data, so the workdir stays empty. (phase_diagram and regimes: tests/test_app_flags.py.)"""
+"""Bad flags, configs and command lines of the theory apps (margin_check, diffusion_toy, detect_steer,
+deep_diffusion): each is a ValueError naming the flag (the app exits with that message), raised before
+anything trains or draws data, so the workdir stays empty. (phase_diagram and regimes: tests/test_app_flags.py.)"""
 
 import importlib
 
@@ -131,3 +131,57 @@ def test_quick_preset_is_gone(app):
   """One preset mechanism: default (the committed run) and smoke (tests); no 'quick'."""
   with pytest.raises(ValueError, match="preset"):
     importlib.import_module(f"sims.configs.{app}").get_config("quick")
+
+
+# ----------------------------------------------------------------------------- the command lines
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+COMMON_FLAGS = ("--config", "--workdir", "--figdir", "--experiments", "--overwrite")
+EXTRA_FLAGS = dict(margin_check=("--verdicts", "--plot_only"), diffusion_toy=("--plot_only",), detect_steer=(),
+                   deep_diffusion=())
+
+# (app, arguments, text the one-line error must contain)
+CLI = [
+    ("margin_check", ("--config=sims/configs/margin_check.py:smoke", "--config.refine_steps=0"),
+     "--config.refine_steps=0"),
+    ("margin_check", ("--config=sims/configs/margin_check.py:smoke", "--experiments=cor33,bogus"), "--experiments="),
+    ("margin_check", ("--quick",), "quick"),  # the old flag is gone
+    ("diffusion_toy", ("--config.K=1",), "--config.K=1"),
+    ("diffusion_toy", ("--experiments=digits,nope",), "--experiments="),
+    ("diffusion_toy", ("--config=sims/configs/diffusion_toy.py:quick",), "preset"),
+    ("detect_steer", ("--config.roc_sigma=0.3",), "--config.roc_sigma=0.3"),
+    ("detect_steer", ("--experiments=steering,nope",), "--experiments="),
+    ("detect_steer", ("--config=sims/configs/detect_steer.py:quick",), "preset"),
+    ("deep_diffusion", ("--config.sweep.seeds=0",), "--config.sweep.seeds=0"),
+    ("deep_diffusion", ("--experiments=sweep,nope",), "--experiments="),
+    ("deep_diffusion", ("--config=sims/configs/deep_diffusion.py:paper",), "preset"),
+]
+
+
+def _cli(app: str, *args, timeout=120):
+  import subprocess
+  import sys
+  return subprocess.run([sys.executable, "-m", f"sims.{app}", *args], capture_output=True, text=True,
+                        timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app", APPS)
+def test_help_lists_the_flags(app):
+  out = _cli(app, "--help")
+  for flag in COMMON_FLAGS + EXTRA_FLAGS[app]:
+    assert flag in out.stdout or flag.replace("--", "--[no]") in out.stdout, out.stdout[-2000:]
+  assert "--quick" not in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app, args, match", CLI, ids=[f"{a}-{'-'.join(x)}" for a, x, _ in CLI])
+def test_bad_flag_exits_1_with_one_line_before_any_work(tmp_path, app, args, match):
+  out = _cli(app, *args, f"--workdir={tmp_path / 'work'}")
+  assert out.returncode == 1 and match in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+  assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+def test_every_app_has_three_bad_command_lines():
+  for app in APPS:
+    assert sum(row[0] == app for row in CLI) >= 3, app

@@ -1,11 +1,9 @@
 """sims.deep_diffusion: its statistics against independent computations on planted data, a smoke run
 (2 images are copied, all 1797 digits are not; a = 0 steering reproduces the generations bitwise; a
-resumed run is identical), and its command line."""
+resumed run is identical). Its command line: tests/test_app_flags_theory_apps.py."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,9 +13,6 @@ import jax
 from relu_dae import results
 from sims.deep_diffusion import analysis
 from sims.deep_diffusion import experiments as ex
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def _auroc_by_pairs(pos, neg):
   """P(score of a positive > score of a negative) + ½ P(tie), from every pair."""
@@ -154,28 +149,6 @@ def test_smoke_resumes_from_saved_models_with_identical_results(smoke):
   assert again["sweep"]["rows"] == out["sweep"]["rows"]
   assert again["hybrid"]["rows"] == out["hybrid"]["rows"]
   assert again["hybrid"]["steering"]["memorized"].keys() == out["hybrid"]["steering"]["memorized"].keys()
-
-
-def _cli(*args, timeout=120):
-  return subprocess.run([sys.executable, "-m", "sims.deep_diffusion", *args], capture_output=True, text=True,
-                        timeout=timeout, cwd=ROOT)
-
-
-@pytest.mark.slow
-def test_help_lists_the_flags():
-  out = _cli("--help")
-  for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite"):
-    assert flag in out.stdout or flag.replace("--", "--[no]") in out.stdout, out.stdout[-2000:]
-
-
-@pytest.mark.parametrize("args, match", [
-    (("--config.sweep.seeds=0",), "--config.sweep.seeds=0"), (("--experiments=sweep,nope",), "--experiments="),
-    (("--config=sims/configs/deep_diffusion.py:paper",), "preset")])
-@pytest.mark.slow
-def test_bad_flag_exits_1_before_any_work(tmp_path, args, match):
-  out = _cli(*args, f"--workdir={tmp_path / 'work'}")
-  assert out.returncode == 1 and match in out.stderr, out.stderr[-2000:]
-  assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
 
 
 @pytest.mark.slow

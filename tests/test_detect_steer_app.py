@@ -66,23 +66,6 @@ def _cli(*args, timeout=120):
 
 
 @pytest.mark.slow
-def test_help_lists_the_flags():
-  out = _cli("--help")
-  for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite"):
-    assert flag in out.stdout or flag.replace("--", "--[no]") in out.stdout, out.stdout[-2000:]
-
-
-@pytest.mark.parametrize("args, match", [
-    (("--config.roc_sigma=0.3",), "--config.roc_sigma=0.3"), (("--experiments=steering,nope",), "--experiments="),
-    (("--config=sims/configs/detect_steer.py:quick",), "preset")])
-@pytest.mark.slow
-def test_bad_flag_exits_1_before_any_work(tmp_path, args, match):
-  out = _cli(*args, f"--workdir={tmp_path / 'work'}")
-  assert out.returncode == 1 and match in out.stderr, out.stderr[-2000:]
-  assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
-
-
-@pytest.mark.slow
 def test_experiments_flag_runs_only_detection_and_workdir_records(tmp_path):
   work, smoke = tmp_path / "work", "--config=sims/configs/detect_steer.py:smoke"
   out = _cli(smoke, "--experiments=detection", f"--workdir={work}", timeout=600)

@@ -202,26 +202,6 @@ def _cli(*args, timeout=120):
 
 
 @pytest.mark.slow
-def test_help_lists_the_flags():
-  out = _cli("--help")
-  for flag in ("--config", "--workdir", "--figdir", "--experiments", "--overwrite", "--verdicts", "--plot_only"):
-    assert flag in out.stdout or flag.replace("--", "--[no]") in out.stdout, out.stdout[-2000:]
-  assert "--quick" not in out.stdout
-
-
-@pytest.mark.parametrize("args, match", [
-    (("--config=sims/configs/margin_check.py:smoke", "--config.refine_steps=0"), "--config.refine_steps=0"),
-    (("--config=sims/configs/margin_check.py:smoke", "--experiments=cor33,bogus"), "--experiments="),
-    (("--quick",), "quick"),  # the old flag is gone
-])
-@pytest.mark.slow
-def test_bad_flag_exits_1_with_one_line(tmp_path, args, match):
-  out = _cli(*args, f"--workdir={tmp_path / 'work'}")
-  assert out.returncode == 1 and match in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
-  assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
-
-
-@pytest.mark.slow
 def test_experiments_flag_runs_only_those_and_workdir_records_refuse_other_settings(tmp_path):
   work = tmp_path / "work"
   smoke = "--config=sims/configs/margin_check.py:smoke"
