@@ -54,6 +54,9 @@ CONFIGS = [
     ("deep_diffusion", {"hybrid.target_class": 10}, r"--config\.hybrid\.target_class="),
     ("deep_diffusion", {"jacobian.sigmas": ()}, r"--config\.jacobian\.sigmas="),
     ("deep_diffusion", {"steer.vector": "pooled"}, r"--config\.steer\.vector="),
+    ("deep_diffusion", {"detect.poolings": ("mean",)}, r"--config\.detect\.poolings=.*'max'"),
+    ("deep_diffusion", {"steer.window_first_frac": 0.9, "steer.window_skip_last": 10},
+     r"--config\.steer\.window_skip_last=10: leaves no step"),
     ("deep_diffusion", {"steer.blocks": "down"}, r"--config\.steer\.blocks="),
 ]
 

@@ -64,6 +64,12 @@ def test_copy_rate_summary_matches_counts_and_a_log_n_interpolation():
   lo, hi = out["rows"][1]["ci"]
   assert lo <= 0.75 <= hi
   assert out["rows"][1]["per_seed"][0]["wilson"][0] < 0.75 < out["rows"][1]["per_seed"][0]["wilson"][1]
+  # A diverged model (NaN) is a failed run: left out of the rate, never counted as "no copies".
+  failed = dict(sweep, copy=copy.astype(np.float64))
+  failed["copy"][1] = np.nan  # seed 1 diverged at every n
+  out = analysis.copy_rate_summary(failed, n_values, np.random.default_rng(0), 50)
+  assert [r["copy_rate"] for r in out["rows"]] == pytest.approx(rates.tolist())
+  assert all(r["diverged_seeds"] == [1] for r in out["rows"])
 
 
 def test_effective_rank_of_rank_one_and_flat_spectra():
@@ -142,13 +148,22 @@ def test_smoke_hybrid_writes_figures_sane_rows_and_unsteered_a0(smoke):
 
 
 @pytest.mark.slow
-def test_smoke_resumes_from_saved_models_with_identical_results(smoke):
+def test_smoke_resumes_from_saved_models_with_identical_results(smoke, monkeypatch):
+  from relu_dae import unet
   from sims import deep_diffusion
   config, work, out = smoke
+
+  def refuse(*args, **kwargs):
+    pytest.fail("a resumed run retrained a saved model")
+
+  monkeypatch.setattr(unet, "train", refuse)
   again = deep_diffusion.run(config, work, progress=False)  # every model is read back from <workdir>/models
   assert again["sweep"]["rows"] == out["sweep"]["rows"]
   assert again["hybrid"]["rows"] == out["hybrid"]["rows"]
-  assert again["hybrid"]["steering"]["memorized"].keys() == out["hybrid"]["steering"]["memorized"].keys()
+  for g in ("memorized", "generalized"):
+    a, b = again["hybrid"]["steering"][g], out["hybrid"]["steering"][g]
+    if "mean_curve" in b:
+      np.testing.assert_array_equal(a["mean_curve"], b["mean_curve"])
 
 
 @pytest.mark.slow

@@ -69,7 +69,8 @@ def _intercepted_denoise(a, blocks, y, sigma):
   (an independent route to the same edit as ``unet.steered_denoiser``)."""
   x = jnp.reshape(y, (-1, 8, 8, 1))
   c = unet.preconditioning(jnp.full((x.shape[0],), sigma), CFG.sigma_data)
-  shift = {unet._module_name(unet._resolve(CFG, layer)): v for layer, v in blocks.items()}
+  names = {"up.0": "up_0_1", "up.1.0": "up_1_0", "mid.0": "mid_0"}  # flax module names, written out by hand
+  shift = {names[layer]: v for layer, v in blocks.items()}
 
   def interceptor(next_fun, args, kwargs, context):
     m = context.module

@@ -80,17 +80,22 @@ def _run_hybrid(c, data, cfg, tc, key, workdir, say) -> tuple[dict, dict]:
   os.makedirs(os.path.join(workdir, "models"), exist_ok=True)
   model = ex.train_model(data.X, w, k_model, cfg, tc, num_samples=c.num_samples, num_steps=c.num_steps,
                          cache=os.path.join(workdir, "models", "hybrid"))
+  if model.nonfinite_step >= 0:
+    raise RuntimeError(f"the hybrid model's training diverged at step {model.nonfinite_step} (a non-finite loss); "
+                       "its generations would be read as novel: lower --config.train.learning_rate")
   G = model.generated
   lab = ex.copy_labels(G, data.X, w, c.copy_threshold)
   labels = analysis.hybrid_labels(lab, dup)
   counts = dict(n_total=len(G), n_pos=int(labels["pos"].sum()), n_neg=int(labels["neg"].sum()),
-                n_copies_of_ordinary=int(labels["copies_of_ordinary"].sum()))
+                n_copies_of_ordinary=int(labels["copies_of_ordinary"].sum()),
+                # the positives copy this many distinct images: intervals over generations are conditional on them
+                n_distinct_copied=len(np.unique(lab["nearest"][labels["pos"]])))
   say(f"hybrid: {counts['n_pos']} copies of a duplicated image, {counts['n_neg']} novel of {len(G)}")
   scores, negative = ex.layer_scores(model.params, cfg, G, k_score, sigma=c.detect.sigma,
                                      num_noise=c.detect.score_noise, poolings=tuple(c.detect.poolings))
   rows = analysis.detection_rows(scores, labels, k_boot, c.num_bootstrap)
   say(f"hybrid: detection on {len(rows)} (layer, pooling, score) rows")
-  st = ex.steer(model.params, cfg, data, G, labels, c.steer, k_steer, jax.random.fold_in(k_model, 2),
+  st = ex.steer(model.params, cfg, data, G, labels, c.steer, k_steer, ex.generation_key(k_model),
                 target=c.hybrid.target_class, num_steps=c.num_steps)
   rng = np.random.default_rng([c.seed, 2])
   steer_sum = analysis.steering_summary(st, rng, c.num_bootstrap)

@@ -31,19 +31,23 @@ def copy_rate_summary(sweep: dict, n_values, rng: np.random.Generator, num: int)
   """Per n: the copy rate over seeds × generations with a hierarchical-bootstrap interval (seeds, then
   generations), each seed's rate with its Wilson interval, the median NN distances and norm ratio; and
   ``n_half``, where the rate first falls through ½ (log-n interpolation, :func:`relu_dae.stats.bootstrap_crossing`)."""
-  copy = sweep["copy"].astype(np.float64)  # (S, L, m)
+  copy = sweep["copy"].astype(np.float64)  # (S, L, m); NaN for a diverged model
   S, L, m = copy.shape
   boots = np.stack([rd.stats.hierarchical_bootstrap(copy[:, j], rng, num) for j in range(L)], axis=1)  # (num, L)
-  rate = copy.mean(axis=(0, 2))
+  with np.errstate(invalid="ignore"):
+    rate = np.nanmean(copy, axis=(0, 2))
   rows = []
   for j, n in enumerate(n_values):
     lo, hi = np.quantile(boots[:, j], [0.025, 0.975])
     per_seed = [dict(rate=float(copy[s, j].mean()),
-                     wilson=rd.stats.wilson_interval(int(copy[s, j].sum()), m)) for s in range(S)]
+                     wilson=rd.stats.wilson_interval(int(copy[s, j].sum()), m) if np.isfinite(copy[s, j]).all()
+                     else (float("nan"), float("nan"))) for s in range(S)]
     rows.append(dict(n=int(n), copy_rate=float(rate[j]), ci=(float(lo), float(hi)), per_seed=per_seed,
-                     median_d1=float(np.median(sweep["d1"][:, j])), median_d2=float(np.median(sweep["d2"][:, j])),
-                     median_ratio=float(np.median(sweep["ratio"][:, j])),
-                     median_norm_ratio=float(np.median(sweep["norm_ratio"][:, j])),
+                     median_d1=float(np.nanmedian(sweep["d1"][:, j])),
+                     median_d2=float(np.nanmedian(sweep["d2"][:, j])),
+                     median_ratio=float(np.nanmedian(sweep["ratio"][:, j])),
+                     median_norm_ratio=float(np.nanmedian(sweep["norm_ratio"][:, j])),
+                     diverged_seeds=[s for s in range(S) if not np.isfinite(copy[s, j]).all()],
                      final_loss=[float(v) for v in sweep["final_loss"][:, j]],
                      max_abs_loss_drift=float(np.max(np.abs(sweep["loss_drift"][:, j])))))
   est = rd.stats.bootstrap_crossing(np.asarray(n_values, np.float64), rate, boots, 0.5)

@@ -28,8 +28,8 @@ from relu_dae import steering
 from relu_dae import unet
 
 __all__ = ["EXPERIMENTS", "GROUPS", "STEER_BLOCKS", "STEER_VECTORS", "Digits", "Model", "classifier", "copy_labels",
-           "digits", "effective_rank", "generate", "hybrid_weights", "jacobian_spectra", "layer_scores", "steer",
-           "steered_blocks", "sweep_models", "train_config", "train_model", "unet_config"]
+           "digits", "effective_rank", "generate", "generation_key", "hybrid_weights", "jacobian_spectra",
+           "layer_scores", "steer", "steered_blocks", "sweep_models", "train_config", "train_model", "unet_config"]
 
 EXPERIMENTS = ("sweep", "hybrid")
 GROUPS = ("memorized", "generalized")
@@ -47,6 +47,12 @@ class Model(NamedTuple):
   final_loss: float
   loss_drift: float  # relative change of the mean loss between the last two tenths of training
   generated: np.ndarray
+  nonfinite_step: int  # first step whose loss was not finite (its chunk discarded), -1 when training stayed finite
+
+
+def generation_key(key):
+  """The key a model's generations are drawn with (:func:`train_model`); a steered rerun with it reproduces them."""
+  return jax.random.fold_in(key, 2)
 
 
 def digits(image_size: int) -> Digits:
@@ -90,7 +96,8 @@ def _fingerprint(X, weights, key, cfg, tc, num_samples: int, num_steps: int) -> 
   h = hashlib.sha256()
   for a in (np.asarray(X, np.float32), np.asarray(weights, np.float32), np.asarray(jax.random.key_data(key))):
     h.update(a.tobytes())
-  h.update(repr((cfg, tc, num_samples, num_steps)).encode())
+  h.update(repr((cfg, tc, num_samples, num_steps, diffusion.SIGMA_MIN, diffusion.SIGMA_MAX, "edm",
+                 getattr(rd, "__version__", None), jax.__version__)).encode())
   return h.hexdigest()
 
 
@@ -108,16 +115,19 @@ def train_model(X, weights, key, cfg: unet.UNetConfig, tc: rd.train.TrainConfig,
   fingerprint = _fingerprint(X, weights, key, cfg, tc, num_samples, num_steps)
   if cache is not None and os.path.isfile(cache + ".npz") and os.path.isfile(cache + ".json"):
     arrays, meta = rd.results.load(cache)
-    if meta.get("fingerprint") == fingerprint:
-      return Model(_unflat(arrays, like), meta["final_loss"], meta["loss_drift"], arrays["generated"])
+    # Both files carry the fingerprint: a run killed between writing the .npz and the .json never pairs
+    # another model's arrays with this model's metadata.
+    if meta.get("fingerprint") == fingerprint and str(arrays.get("fingerprint", "")) == fingerprint:
+      return Model(_unflat(arrays, like), meta["final_loss"], meta["loss_drift"], arrays["generated"],
+                   meta["nonfinite_step"])
   params, hist = unet.train(like, X, jax.random.fold_in(key, 1), tc, cfg, weights=weights)
   loss = np.asarray(hist.loss)
-  G = generate(params, cfg, jax.random.fold_in(key, 2), num_samples, num_steps)
-  model = Model(params, float(np.mean(loss[-max(len(loss) // 10, 1):])), _drift(loss), G)
+  G = generate(params, cfg, generation_key(key), num_samples, num_steps)
+  model = Model(params, float(np.mean(loss[-max(len(loss) // 10, 1):])), _drift(loss), G, int(hist.nonfinite_step))
   if cache is not None:
-    rd.results.save(cache, {**_flat(params), "generated": G, "loss": loss},
+    rd.results.save(cache, {**_flat(params), "generated": G, "loss": loss, "fingerprint": np.asarray(fingerprint)},
                     dict(final_loss=model.final_loss, loss_drift=model.loss_drift,
-                         nonfinite_step=int(hist.nonfinite_step), fingerprint=fingerprint))
+                         nonfinite_step=model.nonfinite_step, fingerprint=fingerprint))
   return model
 
 
@@ -131,14 +141,16 @@ def copy_labels(G, X, weights, threshold: float) -> dict:
   ``copy = ratio < threshold`` and ``norm_ratio = ‖g‖/‖x_nearest‖``."""
   nb = copies.nearest_neighbours(jnp.asarray(G), jnp.asarray(X), jnp.asarray(weights))
   d1, d2, i1 = (np.asarray(v) for v in (nb.d1, nb.d2, nb.i1))
-  ratio = np.minimum(d1, d2) / d2
+  ratio = np.minimum(d1, d2) / d2  # as copies.nearest_neighbour_ratio, from the same neighbours
+  norm = np.where(i1 >= 0, np.linalg.norm(G, axis=1) / np.linalg.norm(X[np.maximum(i1, 0)], axis=1), np.nan)
   return dict(nearest=i1, d1=d1, d2=d2, ratio=ratio, copy=np.asarray(copies.is_copy(ratio, threshold)),
-              norm_ratio=np.linalg.norm(G, axis=1) / np.linalg.norm(X[i1], axis=1))
+              norm_ratio=norm)
 
 
 def sweep_models(data: Digits, c, cfg, tc, key, workdir: str, progress) -> dict:
   """One model per (seed, n of ``c.sweep.n_values``) on the first n images of a seeded permutation;
-  returns ``{"copy": (S, L, m) bool, "ratio", "d1", "d2", "norm_ratio": (S, L, m), "final_loss",
+  returns ``{"copy": (S, L, m) float (1 copy, 0 not, NaN for a diverged model), "ratio", "d1", "d2",
+  "norm_ratio": (S, L, m), "final_loss",
   "loss_drift": (S, L), "generated": (S, L, m, d), "train_index": (S, 1797)}``."""
   n_values, S = tuple(c.sweep.n_values), c.sweep.seeds
   out = {k: [] for k in ("copy", "ratio", "d1", "d2", "norm_ratio", "final_loss", "loss_drift", "generated",
@@ -155,12 +167,16 @@ def sweep_models(data: Digits, c, cfg, tc, key, workdir: str, progress) -> dict:
       m = train_model(data.X, w, jax.random.fold_in(k_seed, n), cfg, tc, num_samples=c.num_samples,
                       num_steps=c.num_steps, cache=os.path.join(workdir, "models", f"sweep_s{s}_n{n}"))
       lab = copy_labels(m.generated, data.X, w, c.copy_threshold)
+      lab["copy"] = lab["copy"].astype(np.float64)
+      if m.nonfinite_step >= 0:  # a diverged model is a failed run: NaN, never "no copies"
+        lab = {k: np.full_like(v, np.nan, dtype=np.float64) if k != "nearest" else v for k, v in lab.items()}
+        progress(f"sweep seed {s} n={n}: training diverged at step {m.nonfinite_step}; its results are NaN")
       for k in ("copy", "ratio", "d1", "d2", "norm_ratio"):
         rows[k].append(lab[k])
       rows["final_loss"].append(m.final_loss)
       rows["loss_drift"].append(m.loss_drift)
       rows["generated"].append(m.generated)
-      progress(f"sweep seed {s} n={n}: copy rate {lab['copy'].mean():.2f}, loss {m.final_loss:.3f}")
+      progress(f"sweep seed {s} n={n}: copy rate {np.mean(lab['copy']):.2f}, loss {m.final_loss:.3f}")
     for k, v in rows.items():
       out[k].append(np.stack(v))
   return {k: np.stack(v) for k, v in out.items()}
@@ -245,7 +261,7 @@ def steer(params, cfg, data: Digits, G, labels: dict, s, key, gen_key, *, target
                                    represent=unet.represent_fn(cfg, s.sigma_ref, layer=b, pooling=pooling))
        for b, k in zip(blocks, jax.random.split(key, len(blocks)))}
   first = min(round(s.window_first_frac * num_steps), num_steps - 1)
-  last = max(num_steps - s.window_skip_last, first + 1)
+  last = num_steps - s.window_skip_last  # > first: validate.validate_config
   window = steering.step_window(num_steps, first, last)
   a_grid = np.linspace(0.0, s.a_max, s.num_a)
   num_seeds = min(s.num_seeds, len(G))

@@ -41,8 +41,9 @@ def validate_config(c) -> None:
   _flags.integer(c, "detect.score_noise")
   poolings = c.detect.poolings
   if (isinstance(poolings, str) or not poolings or len(set(poolings)) != len(poolings)
-          or any(p not in ("max", "mean") for p in poolings)):
-    _flags.fail("detect.poolings", poolings, "must be a non-empty tuple of distinct names from ('max', 'mean')")
+          or any(p not in ("max", "mean") for p in poolings) or "max" not in poolings):
+    _flags.fail("detect.poolings", poolings, "must be a tuple of distinct names from ('max', 'mean') that includes "
+                "'max' (the paper's pooling; the figures draw it)")
   _validate_steer(c, steps)
   _flags.reals(c, "jacobian.sigmas", 0.0, closed=(False, True), distinct=True)
   _flags.integer(c, "jacobian.num_points")
@@ -60,5 +61,9 @@ def _validate_steer(c, num_steps: int) -> None:
   _flags.integer(c, f"{e}.num_inputs", 2)
   _flags.integer(c, f"{e}.grid_rows")
   _flags.integer(c, f"{e}.grid_cols", 2, num_a, hi_name="steer.num_a")
-  _flags.real(c, f"{e}.window_first_frac", 0.0, 1.0, closed=(True, False))
-  _flags.integer(c, f"{e}.window_skip_last", 0, num_steps - 1, hi_name="num_steps - 1")
+  frac = _flags.real(c, f"{e}.window_first_frac", 0.0, 1.0, closed=(True, False))
+  skip = _flags.integer(c, f"{e}.window_skip_last", 0, num_steps - 1, hi_name="num_steps - 1")
+  first = min(round(frac * num_steps), num_steps - 1)
+  if first >= num_steps - skip:
+    _flags.fail(f"{e}.window_skip_last", skip, f"leaves no step to steer: the window starts at step {first} "
+                f"(window_first_frac={frac} of num_steps={num_steps}) and ends before step {num_steps - skip}")
