@@ -185,3 +185,30 @@ def test_cached_model_is_reused_only_when_made_from_the_same_inputs(tmp_path):
   assert len(results.load(stem)[0]["loss"]) == 6
   ex.train_model(X, w * np.arange(1, 7), jax.random.PRNGKey(0), cfg, longer, **kw)  # other weights: retrained
   assert results.load(stem)[1]["fingerprint"] != ex._fingerprint(X, w, jax.random.PRNGKey(0), cfg, longer, 3, 3)
+
+
+def test_hybrid_weights_duplicate_images_outside_the_target_class():
+  from sims.configs import deep_diffusion as config_lib
+  c = config_lib.get_config("default")
+  data = ex.digits(8)
+  w, dup = ex.hybrid_weights(data, c, jax.random.PRNGKey(3))
+  assert len(dup) == len(set(dup.tolist())) == c.hybrid.n_duplicated
+  assert not np.any(data.labels[dup] == c.hybrid.target_class)
+  assert np.all(w[dup] == c.hybrid.copies) and np.sum(w == 1) == len(w) - len(dup)
+
+
+def test_copy_labels_match_a_brute_force_nearest_neighbour_search():
+  rng = np.random.default_rng(1)
+  X = rng.normal(size=(12, 5)).astype(np.float32)
+  w = np.ones(12, np.float32)
+  w[[3, 7]] = 0.0  # absent from the training set
+  G = np.concatenate([X[:4] + 0.01, rng.normal(size=(4, 5))]).astype(np.float32)
+  lab = ex.copy_labels(G, X, w, 1 / 3)
+  present = np.flatnonzero(w > 0)
+  for i, g in enumerate(G):
+    d = np.linalg.norm(X[present] - g, axis=1)
+    order = np.argsort(d)
+    assert lab["nearest"][i] == present[order[0]]
+    assert lab["ratio"][i] == pytest.approx(d[order[0]] / d[order[1]], rel=1e-4)
+    assert lab["copy"][i] == (d[order[0]] / d[order[1]] < 1 / 3)
+  assert lab["copy"][:3].all() and lab["nearest"][3] != 3  # row 3 is absent: its near-copy is not a copy of it
