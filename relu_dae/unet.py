@@ -374,10 +374,20 @@ def layer_names(config: UNetConfig, *, blocks: bool = False) -> tuple[str, ...]:
   return tuple(f"down.{i}" for i in range(L)) + ("mid",) + tuple(f"up.{u}" for u in range(L))
 
 
-def _layer_channels(config: UNetConfig, block: str) -> int:
+def _block_level(config: UNetConfig, block: str) -> int:
+  """The resolution level i of a block (``down.i``; the mid block at ``L − 1``; ``up.u`` mirrors ``L − 1 − u``)."""
   kind, level = block.split(".")[:2]
   L = len(config.channels)
-  return config.channels[-1] if kind == "mid" else config.channels[int(level) if kind == "down" else L - 1 - int(level)]
+  return L - 1 if kind == "mid" else int(level) if kind == "down" else L - 1 - int(level)
+
+
+def _layer_channels(config: UNetConfig, block: str) -> int:
+  return config.channels[_block_level(config, block)]
+
+
+def _block_size(config: UNetConfig, block: str) -> int:
+  """Height = width of a block's activation, ``H / 2^i`` at level i (module docstring)."""
+  return config.image_size // 2 ** _block_level(config, block)
 
 
 def _shapes(config: UNetConfig):
@@ -574,14 +584,16 @@ def _represent(params, x, sigma, config, block, pooling):
   return _pool(_activations_jit(params, x, sigma, config)[block], pooling)
 
 
-def _check_layer(config: UNetConfig, layer, pooling) -> str:
+def _check_layer(config: UNetConfig, layer, pooling=None) -> str:
+  """The block ``layer`` names (and ``pooling`` checked, unless ``None``)."""
   if not isinstance(layer, str):
     raise TypeError(f"layer must be a string from layer_names(config), got {type(layer).__name__}")
   block = _resolve(config, layer)
   if block not in _blocks(config):
     raise ValueError(f"layer must be one of {layer_names(config)} or a block of "
                      f"layer_names(config, blocks=True), got {layer!r}")
-  train_lib._choice("pooling", pooling, POOLINGS)
+  if pooling is not None:
+    train_lib._choice("pooling", pooling, POOLINGS)
   return block
 
 
@@ -651,17 +663,20 @@ def represent_fn(config: UNetConfig, sigma, *, layer: str, pooling: str = "max")
 # ----------------------------------------------------------------------------- sampler adapter
 
 
+def _as_batch(config: UNetConfig, y, sigma):
+  """Flat images ``y (..., d)`` and σ (scalar or ``y.shape[:-1]``) as a batch ``x (n, H, W, C)``, ``σ (n,)``."""
+  x = jnp.reshape(y, (-1, *config.image_shape))
+  return x, jnp.reshape(jnp.broadcast_to(jnp.asarray(sigma, y.dtype), jnp.shape(y)[:-1]), (-1,))
+
+
 @dataclasses.dataclass(frozen=True)
 class _Denoise:
   """``(params, y (..., d), σ) ↦ D`` on flat vectors (hashable, so equal configs share the sampler's compile)."""
   config: UNetConfig
 
   def __call__(self, params, y, sigma):
-    cfg = self.config
-    lead = jnp.shape(y)[:-1]
-    x = jnp.reshape(y, (-1, *cfg.image_shape))
-    s = jnp.reshape(jnp.broadcast_to(jnp.asarray(sigma, y.dtype), lead), (-1,))
-    return jnp.reshape(_apply_jit(params, x, s, cfg), jnp.shape(y))
+    x, s = _as_batch(self.config, y, sigma)
+    return jnp.reshape(_apply_jit(params, x, s, self.config), jnp.shape(y))
 
 
 def denoiser(params: PyTree, config: UNetConfig) -> Partial:
@@ -694,21 +709,10 @@ class _SteeredDenoise:
   blocks: tuple[str, ...]
 
   def __call__(self, params, vs, a, lo, hi, y, sigma):
-    cfg = self.config
-    lead = jnp.shape(y)[:-1]
-    x = jnp.reshape(y, (-1, *cfg.image_shape))
-    s = jnp.reshape(jnp.broadcast_to(jnp.asarray(sigma, y.dtype), lead), (-1,))
+    x, s = _as_batch(self.config, y, sigma)
     a_eff = jnp.where((s >= lo) & (s <= hi), a, jnp.zeros_like(a))  # (n,)
     shifts = {b: jnp.reshape(a_eff, (-1,) + (1,) * v.ndim) * v[None] for b, v in zip(self.blocks, vs)}
-    return jnp.reshape(_apply_jit(params, x, s, cfg, shifts=shifts), jnp.shape(y))
-
-
-def _block_size(config: UNetConfig, block: str) -> int:
-  """Height = width of a block's activation (module docstring: ``H / 2^i`` down, ``H / 2^(L−1−u)`` up)."""
-  kind, level = block.split(".")[:2]
-  L = len(config.channels)
-  i = L - 1 if kind == "mid" else int(level) if kind == "down" else L - 1 - int(level)
-  return config.image_size // 2**i
+    return jnp.reshape(_apply_jit(params, x, s, self.config, shifts=shifts), jnp.shape(y))
 
 
 def _steering_vectors(config: UNetConfig, v) -> tuple[tuple[str, ...], tuple[jax.Array, ...]]:
@@ -719,7 +723,7 @@ def _steering_vectors(config: UNetConfig, v) -> tuple[tuple[str, ...], tuple[jax
     raise ValueError("v must name at least one layer to steer")
   chosen = {}
   for layer, vec in v.items():
-    block = _check_layer(config, layer, "max")
+    block = _check_layer(config, layer)
     if block in chosen:
       raise ValueError(f"v names block {block!r} twice (layer {layer!r}); give each block once")
     vec = _checks.array(f"v[{layer!r}]", vec)
@@ -778,15 +782,11 @@ def steered_denoiser(params: PyTree, config: UNetConfig, v, a, *, sigma_window=N
 # ----------------------------------------------------------------------------- Jacobian
 
 
-def _flat_denoise(params, y, sigma, config):
-  return jnp.reshape(_apply(params, jnp.reshape(y, (1, *config.image_shape)), sigma, config), (-1,))
-
-
 @functools.partial(jax.jit, static_argnames=("config",))
 def _jacobian(params, x, sigma, config):
   y = jnp.reshape(x, (x.shape[0], -1))
-  jac = jax.vmap(jax.jacrev(_flat_denoise, argnums=1), in_axes=(None, 0, 0, None))
-  return jac(params, y, jnp.broadcast_to(sigma, y.shape[:1]), config)
+  jac = jax.vmap(jax.jacrev(_Denoise(config), argnums=1), in_axes=(None, 0, 0))  # per image: (d,) -> (d, d)
+  return jac(params, y, jnp.broadcast_to(sigma, y.shape[:1]))
 
 
 def jacobian(params: PyTree, x: Real[ArrayLike, "n H W C"], sigma, config: UNetConfig) -> Float[Array, "n d d"]:
