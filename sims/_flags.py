@@ -19,9 +19,9 @@ import re
 
 import numpy as np
 
-__all__ = ["RUN_FILE", "FlagError", "choice", "exit_on_flag_error", "experiments", "fail", "figdir_for", "get",
-           "integer", "integers", "optional_real", "prepare_dirs", "prepare_workdir", "quiet_logs", "real", "reals",
-           "saved_results", "section", "seed", "summary_table", "writable_dir"]
+__all__ = ["RUN_FILE", "FlagError", "checked_dirs", "choice", "exit_on_flag_error", "experiments", "fail",
+           "figdir_for", "get", "integer", "integers", "optional_real", "prepare_dirs", "prepare_workdir", "quiet_logs",
+           "real", "reals", "saved_results", "section", "seed", "summary_table", "writable_dir"]
 
 
 class FlagError(ValueError):
@@ -66,6 +66,14 @@ def writable_dir(name: str, path: str) -> str:
   except OSError as err:
     raise FlagError(f"--{name}={path!r} is not a writable directory: {err}") from None
   return path
+
+
+def checked_dirs(workdir: str, figdir: str | None) -> str:
+  """Checks that ``workdir`` and ``figdir`` (default ``<workdir>/figures``) are writable directories, before
+  any work; returns the figdir. For apps whose ``run`` is called without claiming the workdir."""
+  figdir = figdir_for(workdir, figdir)
+  writable_dir("workdir", workdir)
+  return writable_dir("figdir", figdir)
 
 
 def saved_results(workdir: str, stems) -> None:

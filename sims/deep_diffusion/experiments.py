@@ -29,7 +29,8 @@ from relu_dae import unet
 
 __all__ = ["EXPERIMENTS", "GROUPS", "STEER_BLOCKS", "STEER_VECTORS", "Digits", "Model", "classifier", "copy_labels",
            "digits", "effective_rank", "generate", "generation_key", "hybrid_weights", "jacobian_spectra",
-           "layer_scores", "steer", "steered_blocks", "sweep_models", "train_config", "train_model", "unet_config"]
+           "layer_scores", "steer", "steer_steps", "steered_blocks", "sweep_models", "train_config", "train_model",
+           "unet_config"]
 
 EXPERIMENTS = ("sweep", "hybrid")
 GROUPS = ("memorized", "generalized")
@@ -198,6 +199,11 @@ def hybrid_weights(data: Digits, c, key) -> tuple[np.ndarray, np.ndarray]:
 # reach down to -0.28, so they score the positive part [h]+ (docs/theory_choices.md; the share of negative
 # entries is reported by negative_share).
 POSITIVE_PART_SCORES = {k: (lambda h, fn=fn: fn(jnp.maximum(h, 0.0))) for k, fn in detection.SCORES.items()}
+_NEGATIVE = "negative_share"  # read alongside the scores, from the same representations
+
+
+def _negative_share(h):
+  return jnp.mean(h < 0, axis=-1)
 
 
 def layer_scores(params, cfg, G, key, *, sigma: float, num_noise: int, poolings) -> tuple[dict, dict]:
@@ -207,14 +213,13 @@ def layer_scores(params, cfg, G, key, *, sigma: float, num_noise: int, poolings)
   Returns ``{(layer, pooling): {score: (m,)}}`` (the noise draws are shared by all layers) and
   ``{(layer, pooling): share of negative entries of h}``."""
   out, negative = {}, {}
-  eps = jax.random.normal(key, (num_noise,) + np.shape(G))
+  names = {**POSITIVE_PART_SCORES, _NEGATIVE: _negative_share}
   for layer in unet.layer_names(cfg):
     for pooling in poolings:
       rep = unet.represent_fn(cfg, sigma, layer=layer, pooling=pooling)
-      s = detection.scores(params, jnp.asarray(G), sigma, key, num_noise=num_noise, names=POSITIVE_PART_SCORES,
-                           represent=rep)
+      s = detection.scores(params, jnp.asarray(G), sigma, key, num_noise=num_noise, names=names, represent=rep)
+      negative[(layer, pooling)] = float(jnp.mean(s.pop(_NEGATIVE)))  # equal-sized rows: the share of all entries
       out[(layer, pooling)] = {k: np.asarray(v, np.float64) for k, v in s.items()}
-      negative[(layer, pooling)] = float(jnp.mean(rep(params, jnp.asarray(G) + sigma * eps) < 0))
   return out, negative
 
 
@@ -242,6 +247,12 @@ def classifier(data: Digits, target: int):
   return p_target, clf.predict, float(clf.score(data.X, data.labels))
 
 
+def steer_steps(s, num_steps: int) -> tuple[int, int]:
+  """The sampler steps ``[first, last)`` steering acts on: ``first = round(window_first_frac · N)`` (at most
+  ``N − 1``), ``last = N − window_skip_last``; ``first < last`` is checked by ``validate.validate_config``."""
+  return min(round(s.window_first_frac * num_steps), num_steps - 1), num_steps - s.window_skip_last
+
+
 def steer(params, cfg, data: Digits, G, labels: dict, s, key, gen_key, *, target: int, num_steps: int) -> dict:
   """Steered sampling (Eq. 11 in the UNet) toward the digit class ``target`` over ``a ∈ [0, a_max]``.
 
@@ -260,8 +271,7 @@ def steer(params, cfg, data: Digits, G, labels: dict, s, key, gen_key, *, target
   v = {b: steering.steering_vector(params, jnp.asarray(ref), s.sigma_ref, k, num_noise=1,
                                    represent=unet.represent_fn(cfg, s.sigma_ref, layer=b, pooling=pooling))
        for b, k in zip(blocks, jax.random.split(key, len(blocks)))}
-  first = min(round(s.window_first_frac * num_steps), num_steps - 1)
-  last = num_steps - s.window_skip_last  # > first: validate.validate_config
+  first, last = steer_steps(s, num_steps)
   window = steering.step_window(num_steps, first, last)
   a_grid = np.linspace(0.0, s.a_max, s.num_a)
   num_seeds = min(s.num_seeds, len(G))

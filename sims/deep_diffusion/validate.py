@@ -63,7 +63,7 @@ def _validate_steer(c, num_steps: int) -> None:
   _flags.integer(c, f"{e}.grid_cols", 2, num_a, hi_name="steer.num_a")
   frac = _flags.real(c, f"{e}.window_first_frac", 0.0, 1.0, closed=(True, False))
   skip = _flags.integer(c, f"{e}.window_skip_last", 0, num_steps - 1, hi_name="num_steps - 1")
-  first = min(round(frac * num_steps), num_steps - 1)
-  if first >= num_steps - skip:
+  first, last = experiments.steer_steps(c.steer, num_steps)
+  if first >= last:
     _flags.fail(f"{e}.window_skip_last", skip, f"leaves no step to steer: the window starts at step {first} "
-                f"(window_first_frac={frac} of num_steps={num_steps}) and ends before step {num_steps - skip}")
+                f"(window_first_frac={frac} of num_steps={num_steps}) and ends before step {last}")

@@ -71,11 +71,9 @@ def run(config, workdir: str, figdir: str | None = None, *, experiments=None, pr
 
   ``figdir`` defaults to ``<workdir>/figures``. The config, the selection and both directories are
   checked before the first model trains."""
-  figdir = _flags.figdir_for(workdir, figdir)
   selected = validate_experiments(experiments)
   validate_config(config)
-  _flags.writable_dir("workdir", workdir)
-  _flags.writable_dir("figdir", figdir)
+  figdir = _flags.checked_dirs(workdir, figdir)
   start = time.perf_counter()
   c = config
   key = jax.random.PRNGKey(c.seed)
