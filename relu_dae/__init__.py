@@ -6,6 +6,7 @@ Equation numbers in docstrings refer to that paper; ``docs/theory_choices.md``
 records every choice made where the paper is ambiguous.
 """
 
+from relu_dae import bars
 from relu_dae import boundaries
 from relu_dae import budget
 from relu_dae import certificates
