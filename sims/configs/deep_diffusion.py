@@ -4,7 +4,8 @@
 ``default`` is the committed run (8×8 digits, a two-level UNet, ≤ 15 minutes on 2 CPU cores);
 ``smoke`` is the CI run (well under a minute of training); ``gpu`` upsamples the digits to 16×16 and
 trains a wider, three-level UNet longer, with more generations and bootstrap replicates (an
-accelerator run). Override any field, e.g. ``--config.sweep.n_values=2,16,1797``.
+accelerator run). Override any field, e.g. ``--config.sweep.n_values=2,16,1797``, or ``--config.data=bars``
+for the synthetic family with a known truth.
 """
 
 import ml_collections
@@ -14,6 +15,11 @@ def get_config(preset: str = "default") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.preset = preset
   c.seed = 0
+  # The pool of 1797 images: scikit-learn's digits, or "bars" (relu_dae.bars: oriented Gaussian bars, ten
+  # orientations, a known family). For the bars, a generation is *valid* when its RMS distance per pixel to the
+  # family is at most valid_distance (images in [-1, 1]; docs/theory_choices.md §25).
+  c.data = "digits"
+  c.valid_distance = 0.1
   # The UNet of relu_dae.unet; images are the bundled digits in [-1, 1], upsampled (nearest) to image_size.
   c.unet = ml_collections.ConfigDict(dict(image_size=8, channels=(16, 32), num_res_blocks=1, embed_dim=32, groups=4))
   # Adam on the EDM-weighted multi-σ loss, σ log-uniform on [0.02, 2] (relu_dae.diffusion's range).

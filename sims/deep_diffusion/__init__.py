@@ -1,14 +1,18 @@
-r"""The paper's §4 on a deep diffusion network trained here: a UNet (``relu_dae.unet``) on the bundled digits.
+r"""The paper's §4 on a deep diffusion network trained here: a UNet (``relu_dae.unet``) on the bundled digits
+or (``--config.data=bars``) on the synthetic bars of :mod:`relu_dae.bars`, a family with a known truth.
 
 Every model is the EDM-preconditioned UNet trained with Adam on the multi-σ loss (σ log-uniform on
 [0.02, 2]) and sampled with the official ancestral VE sampler; a generation *copies* a training image
 when its nearest-neighbour ratio d₁/d₂ < 1/3 (Euclidean, to the distinct training images).
 
 * ``sweep`` — the deep analogue of the phase diagram: one model per seed and training-set size n
-  (the first n of a seeded permutation of the 1797 digits), the copy rate of its generations against n
+  (the first n of a seeded permutation of the 1797 images), the copy rate of its generations against n
   with hierarchical-bootstrap intervals (seeds, then generations), and ``n_half``, where it falls
-  through ½, with its interval. Fig. 2's analogue: generations next to their nearest training image.
-* ``hybrid`` — one model on all digits with ``n_duplicated`` of them weighted ``copies`` times (as
+  through ½, with its interval. For the bars also the *valid* and *novel valid* rates: a generation
+  is valid when its RMS distance to the family is at most ``valid_distance``, so a generalizing model
+  is seen to make new members of the family, not merely non-copies. Fig. 2's analogue: generations next
+  to their nearest training image.
+* ``hybrid`` — one model on all 1797 images with ``n_duplicated`` of them weighted ``copies`` times (as
   duplicated captions in LAION), so it has memorized (copies of a duplicated image: positives) and
   generalized generations (copies of nothing: negatives). On them:
 
@@ -70,8 +74,8 @@ def _progress(enabled: bool):
 def _run_sweep(c, data, cfg, tc, key, workdir, say) -> tuple[dict, dict]:
   sweep = ex.sweep_models(data, c, cfg, tc, key, workdir, say)
   rng = np.random.default_rng([c.seed, 1])
-  summary = analysis.copy_rate_summary(sweep, c.sweep.n_values, rng, c.num_bootstrap)
-  return summary, sweep
+  summary = analysis.copy_rate_summary(sweep, c.sweep.n_values, rng, c.num_bootstrap, valid_distance=c.valid_distance)
+  return dict(data=c.data, **summary), sweep
 
 
 def _run_hybrid(c, data, cfg, tc, key, workdir, say) -> tuple[dict, dict]:
@@ -102,7 +106,12 @@ def _run_hybrid(c, data, cfg, tc, key, workdir, say) -> tuple[dict, dict]:
   groups = {g: np.flatnonzero(labels[k])[:c.jacobian.num_points] for g, k in zip(ex.GROUPS, ("pos", "neg"))}
   spectra = ex.jacobian_spectra(model.params, cfg, G, groups, k_jac, sigmas=tuple(c.jacobian.sigmas))
   jac = analysis.jacobian_summary(spectra, rng, c.num_bootstrap)
-  summary = dict(counts=counts, duplicated_indices=dup.tolist(), duplicated_classes=data.labels[dup].tolist(),
+  fam = ex.family_distance(G, data)  # the bars' known truth: is a novel generation a member of the family?
+  family = {g: dict(median_distance=float(np.nanmedian(fam[labels[k]])),
+                    valid_rate=analysis.mean_ci(rng, fam[labels[k]] <= c.valid_distance, c.num_bootstrap))
+            for g, k in zip(ex.GROUPS, ("pos", "neg")) if labels[k].any()} if np.isfinite(fam).any() else {}
+  summary = dict(data=c.data, counts=counts, family=family, duplicated_indices=dup.tolist(),
+                 duplicated_classes=data.labels[dup].tolist(),
                  train_weight_duplicated=float(w[dup].sum() / w.sum()), final_loss=model.final_loss,
                  loss_drift=model.loss_drift, rows=rows,
                  negative_share={f"{layer} {pooling}": v for (layer, pooling), v in negative.items()},
@@ -113,7 +122,8 @@ def _run_hybrid(c, data, cfg, tc, key, workdir, say) -> tuple[dict, dict]:
                                a0_max_abs_diff=st["a0_max_abs_diff"], **steer_sum),
                  jacobian=jac, median_norm_ratio_pos=float(np.median(lab["norm_ratio"][labels["pos"]]))
                  if labels["pos"].any() else float("nan"))
-  arrays = dict(generated=G, ratio=lab["ratio"], nearest=lab["nearest"], pos=labels["pos"], neg=labels["neg"],
+  arrays = dict(generated=G, family_distance=fam, ratio=lab["ratio"], nearest=lab["nearest"], pos=labels["pos"],
+                neg=labels["neg"],
                 steer_outputs=st["outputs"], steer_p=st["p"],
                 **{f"steer_seeds_{g}": v for g, v in st["seeds"].items()},
                 **{f"score_{layer}_{pooling}_{k}": v for (layer, pooling), d in scores.items() for k, v in d.items()},
@@ -132,7 +142,7 @@ def run(config, workdir: str, figdir: str | None = None, *, experiments=None, pr
   figdir = _flags.checked_dirs(workdir, figdir)
   start = time.perf_counter()
   c, say = config, _progress(progress)
-  data = ex.digits(c.unet.image_size)
+  data = ex.images(c.data, c.unet.image_size, c.seed)
   cfg, tc = ex.unet_config(c.unet), ex.train_config(c.train)
   key = jax.random.PRNGKey(c.seed)
   k_sweep, k_hybrid = jax.random.split(key)

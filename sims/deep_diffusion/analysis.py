@@ -13,7 +13,7 @@ from relu_dae import detection
 from sims import _response
 from sims.deep_diffusion.experiments import GROUPS, effective_rank
 
-__all__ = ["copy_rate_summary", "detection_rows", "hybrid_labels", "jacobian_summary", "mean_ci",
+__all__ = ["copy_rate_summary", "detection_rows", "family_rates", "hybrid_labels", "jacobian_summary", "mean_ci",
            "steering_summary"]
 
 
@@ -27,10 +27,34 @@ def mean_ci(rng: np.random.Generator, x, num: int, level: float = 0.95) -> dict:
   return dict(value=float(x.mean()), ci=(float(lo), float(hi)), n=int(x.size))
 
 
-def copy_rate_summary(sweep: dict, n_values, rng: np.random.Generator, num: int) -> dict:
+def _rate_with_ci(x: np.ndarray, rng: np.random.Generator, num: int) -> dict:
+  """The mean of a 0/1 array ``(S, m)`` (NaN rows: failed runs) with its hierarchical-bootstrap interval."""
+  boots = rd.stats.hierarchical_bootstrap(x, rng, num)
+  with np.errstate(invalid="ignore"):
+    value = float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+  lo, hi = np.quantile(boots, [0.025, 0.975]) if np.isfinite(boots).all() else (np.nan, np.nan)
+  return dict(value=value, ci=(float(lo), float(hi)))
+
+
+def family_rates(sweep: dict, j: int, valid_distance: float, rng: np.random.Generator, num: int) -> dict:
+  """For a pool with a known family (the bars), at grid index ``j``: the median RMS distance of the
+  generations to the family, the *valid* rate (distance ≤ ``valid_distance``) and the *novel valid* rate
+  (valid and not a copy: what generalization means), each with its hierarchical-bootstrap interval.
+  Empty for digits (no family)."""
+  dist, copy = sweep["family_distance"][:, j], sweep["copy"][:, j].astype(np.float64)
+  if not np.isfinite(dist).any():
+    return {}
+  valid = np.where(np.isfinite(dist), dist <= valid_distance, np.nan)
+  return dict(median_family_distance=float(np.nanmedian(dist)), valid_distance=float(valid_distance),
+              valid_rate=_rate_with_ci(valid, rng, num), novel_valid_rate=_rate_with_ci(valid * (1 - copy), rng, num))
+
+
+def copy_rate_summary(sweep: dict, n_values, rng: np.random.Generator, num: int, *,
+                      valid_distance: float | None = None) -> dict:
   """Per n: the copy rate over seeds × generations with a hierarchical-bootstrap interval (seeds, then
-  generations), each seed's rate with its Wilson interval, the median NN distances and norm ratio; and
-  ``n_half``, where the rate first falls through ½ (log-n interpolation, :func:`relu_dae.stats.bootstrap_crossing`)."""
+  generations), each seed's rate with its Wilson interval, the median NN distances and norm ratio (and
+  for the bars, :func:`family_rates` at ``valid_distance``); and ``n_half``, where the rate first falls
+  through ½ (log-n interpolation, :func:`relu_dae.stats.bootstrap_crossing`)."""
   copy = sweep["copy"].astype(np.float64)  # (S, L, m); NaN for a diverged model
   S, L, m = copy.shape
   boots = np.stack([rd.stats.hierarchical_bootstrap(copy[:, j], rng, num) for j in range(L)], axis=1)  # (num, L)
@@ -49,7 +73,8 @@ def copy_rate_summary(sweep: dict, n_values, rng: np.random.Generator, num: int)
                      median_norm_ratio=float(np.nanmedian(sweep["norm_ratio"][:, j])),
                      diverged_seeds=[s for s in range(S) if not np.isfinite(copy[s, j]).all()],
                      final_loss=[float(v) for v in sweep["final_loss"][:, j]],
-                     max_abs_loss_drift=float(np.max(np.abs(sweep["loss_drift"][:, j])))))
+                     max_abs_loss_drift=float(np.max(np.abs(sweep["loss_drift"][:, j]))),
+                     **(family_rates(sweep, j, valid_distance, rng, num) if valid_distance is not None else {})))
   est = rd.stats.bootstrap_crossing(np.asarray(n_values, np.float64), rate, boots, 0.5)
   n_half = dict(value=est.n_c, ci=tuple(float(v) for v in est.n_c_ci), where=est.n_c_where,
                 replicates_crossed=est.n_c_boot_crossed, score="copy rate (NN ratio < 1/3) = 1/2")

@@ -1,10 +1,11 @@
-"""The measurements of ``sims.deep_diffusion`` on UNets trained on the bundled digits: training and
+"""The measurements of ``sims.deep_diffusion`` on UNets trained on the bundled digits or on the synthetic
+bars of :mod:`relu_dae.bars` (:func:`images`): training and
 generating (:func:`train_model`, :func:`generate`, cached per model in the workdir), copy labels
 (:func:`copy_labels`), the copy-rate sweep over n (:func:`sweep_models`), and on the hybrid model
 the per-layer scores (:func:`layer_scores`), steering (:func:`steer`) and Jacobian spectra
 (:func:`jacobian_spectra`). Explicit arguments; nothing reads absl flags.
 
-Every model of a run trains on the same ``X`` — all 1797 digits — with per-image weights (0 outside
+Every model of a run trains on the same ``X`` — all 1797 images of the pool — with per-image weights (0 outside
 the training set, ``copies`` on a duplicated image), so one compiled trainer and one compiled sampler
 serve every training-set size, seed and the hybrid set.
 """
@@ -21,25 +22,33 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 import relu_dae as rd
+from relu_dae import bars
 from relu_dae import copies
 from relu_dae import detection
 from relu_dae import diffusion
 from relu_dae import steering
 from relu_dae import unet
 
-__all__ = ["EXPERIMENTS", "GROUPS", "STEER_BLOCKS", "STEER_VECTORS", "Digits", "Model", "classifier", "copy_labels",
-           "digits", "effective_rank", "generate", "generation_key", "hybrid_weights", "jacobian_spectra",
+__all__ = ["EXPERIMENTS", "GROUPS", "STEER_BLOCKS", "STEER_VECTORS", "DATA", "Images", "Model", "classifier",
+           "copy_labels", "digits", "effective_rank", "family_distance", "generate", "generation_key", "hybrid_weights",
+           "images", "jacobian_spectra",
            "layer_scores", "steer", "steer_steps", "steered_blocks", "sweep_models", "train_config", "train_model",
            "unet_config"]
 
 EXPERIMENTS = ("sweep", "hybrid")
 GROUPS = ("memorized", "generalized")
+DATA = ("digits", "bars")
+POOL_SIZE = 1797  # images in the pool: scikit-learn's digits, and as many bars so every n grid serves both
 
 
-class Digits(NamedTuple):
-  """The bundled digits as flat images ``X (1797, d)`` in [−1, 1] (upsampled to ``image_size``), labels."""
+class Images(NamedTuple):
+  """The training pool: flat images ``X (1797, d)`` in [−1, 1], class ``labels (1797,)`` and, for the
+  synthetic bars, the ``family`` (a :class:`relu_dae.bars.BarSpec`) with each image's ``centres (1797, 2)``,
+  the known truth (``None`` for digits)."""
   X: np.ndarray
   labels: np.ndarray
+  family: bars.BarSpec | None = None
+  centres: np.ndarray | None = None
 
 
 class Model(NamedTuple):
@@ -56,14 +65,38 @@ def generation_key(key):
   return jax.random.fold_in(key, 2)
 
 
-def digits(image_size: int) -> Digits:
+def images(name: str, image_size: int, seed: int) -> Images:
+  """The pool ``name`` of :data:`DATA`: :func:`digits`, or 1797 bars (:func:`relu_dae.bars.sample` of the
+  ten-orientation family drawn at ``image_size``, with the key ``fold_in(PRNGKey(seed), 7)``)."""
+  if name == "digits":
+    return digits(image_size)
+  if name != "bars":
+    raise ValueError(f"data must be one of {DATA}, got {name!r}")
+  family = bars.DEFAULT._replace(image_size=image_size)
+  X, labels, centres = bars.sample(jax.random.fold_in(jax.random.PRNGKey(seed), 7), POOL_SIZE, family)
+  return Images(X, labels, family, centres)
+
+
+def family_distance(G, data: Images) -> np.ndarray:
+  """Each generation's distance to the bars family (:func:`relu_dae.bars.distance_to_family`), RMS per
+  pixel (the Euclidean distance over ``√d``); NaN for a non-finite generation, and everywhere for digits,
+  which have no known family."""
+  G = np.asarray(G, np.float64)
+  out = np.full(len(G), np.nan)
+  ok = np.all(np.isfinite(G), axis=1)
+  if data.family is not None and ok.any():
+    out[ok] = bars.distance_to_family(G[ok], data.family).distance / np.sqrt(G.shape[1])
+  return out
+
+
+def digits(image_size: int) -> Images:
   """scikit-learn's digits in [−1, 1], nearest-neighbour upsampled from 8×8 to ``image_size`` (a multiple of 8)."""
   X, y = rd.data.load_digits()
   f = image_size // 8
   img = X.reshape(-1, 8, 8)
   if f > 1:
     img = np.repeat(np.repeat(img, f, axis=1), f, axis=2)
-  return Digits(np.ascontiguousarray(img.reshape(len(X), -1), np.float32), y)
+  return Images(np.ascontiguousarray(img.reshape(len(X), -1), np.float32), y)
 
 
 def unet_config(c) -> unet.UNetConfig:
@@ -148,14 +181,14 @@ def copy_labels(G, X, weights, threshold: float) -> dict:
               norm_ratio=norm)
 
 
-def sweep_models(data: Digits, c, cfg, tc, key, workdir: str, progress) -> dict:
+def sweep_models(data: Images, c, cfg, tc, key, workdir: str, progress) -> dict:
   """One model per (seed, n of ``c.sweep.n_values``) on the first n images of a seeded permutation;
   returns ``{"copy": (S, L, m) float (1 copy, 0 not, NaN for a diverged model), "ratio", "d1", "d2",
-  "norm_ratio": (S, L, m), "final_loss",
+  "norm_ratio", "family_distance" (:func:`family_distance`; NaN for digits): (S, L, m), "final_loss",
   "loss_drift": (S, L), "generated": (S, L, m, d), "train_index": (S, 1797)}``."""
   n_values, S = tuple(c.sweep.n_values), c.sweep.seeds
-  out = {k: [] for k in ("copy", "ratio", "d1", "d2", "norm_ratio", "final_loss", "loss_drift", "generated",
-                         "train_index")}
+  out = {k: [] for k in ("copy", "ratio", "d1", "d2", "norm_ratio", "family_distance", "final_loss", "loss_drift",
+                         "generated", "train_index")}
   os.makedirs(os.path.join(workdir, "models"), exist_ok=True)
   for s in range(S):
     k_seed = jax.random.fold_in(key, s)
@@ -169,10 +202,11 @@ def sweep_models(data: Digits, c, cfg, tc, key, workdir: str, progress) -> dict:
                       num_steps=c.num_steps, cache=os.path.join(workdir, "models", f"sweep_s{s}_n{n}"))
       lab = copy_labels(m.generated, data.X, w, c.copy_threshold)
       lab["copy"] = lab["copy"].astype(np.float64)
+      lab["family_distance"] = family_distance(m.generated, data)
       if m.nonfinite_step >= 0:  # a diverged model is a failed run: NaN, never "no copies"
         lab = {k: np.full_like(v, np.nan, dtype=np.float64) if k != "nearest" else v for k, v in lab.items()}
         progress(f"sweep seed {s} n={n}: training diverged at step {m.nonfinite_step}; its results are NaN")
-      for k in ("copy", "ratio", "d1", "d2", "norm_ratio"):
+      for k in ("copy", "ratio", "d1", "d2", "norm_ratio", "family_distance"):
         rows[k].append(lab[k])
       rows["final_loss"].append(m.final_loss)
       rows["loss_drift"].append(m.loss_drift)
@@ -183,7 +217,7 @@ def sweep_models(data: Digits, c, cfg, tc, key, workdir: str, progress) -> dict:
   return {k: np.stack(v) for k, v in out.items()}
 
 
-def hybrid_weights(data: Digits, c, key) -> tuple[np.ndarray, np.ndarray]:
+def hybrid_weights(data: Images, c, key) -> tuple[np.ndarray, np.ndarray]:
   """Weights of the hybrid set: ``c.hybrid.copies`` on ``n_duplicated`` images outside ``target_class``
   (drawn with ``key``), 1 on every other image. Returns ``(weights (1797,), duplicated indices)``."""
   h = c.hybrid
@@ -235,8 +269,8 @@ def steered_blocks(cfg: unet.UNetConfig, which: str = "up") -> tuple[str, ...]:
   return tuple(b for b in unet.layer_names(cfg, blocks=True) if b.startswith("up.") and int(b.split(".")[1]) < top)
 
 
-def classifier(data: Digits, target: int):
-  """Logistic regression on the digits; returns ``p_target(Y (..., d)) -> (...)`` and its training accuracy."""
+def classifier(data: Images, target: int):
+  """Logistic regression on the pool's classes; returns ``p_target(Y (..., d)) -> (...)`` and its training accuracy."""
   clf = LogisticRegression(max_iter=3000).fit(data.X, data.labels)
   col = int(np.flatnonzero(clf.classes_ == target)[0])
 
@@ -253,8 +287,8 @@ def steer_steps(s, num_steps: int) -> tuple[int, int]:
   return min(round(s.window_first_frac * num_steps), num_steps - 1), num_steps - s.window_skip_last
 
 
-def steer(params, cfg, data: Digits, G, labels: dict, s, key, gen_key, *, target: int, num_steps: int) -> dict:
-  """Steered sampling (Eq. 11 in the UNet) toward the digit class ``target`` over ``a ∈ [0, a_max]``.
+def steer(params, cfg, data: Images, G, labels: dict, s, key, gen_key, *, target: int, num_steps: int) -> dict:
+  """Steered sampling (Eq. 11 in the UNet) toward the class ``target`` over ``a ∈ [0, a_max]``.
 
   ``v_ℓ`` = mean representation at σ_ref of ``num_reference`` images of class ``target`` — the whole
   activation map (``s.vector = "map"``) or its spatial max per channel (``"channel"``, added at every

@@ -47,15 +47,25 @@ def plot_copy_rate(summary: dict, path: str, preset: str) -> str:
   ax.plot(n, rate, "o-", color="tab:purple", lw=2, label="copy rate (NN ratio < 1/3)")
   for s in range(summary["seeds"]):
     ax.plot(n, [r["per_seed"][s]["rate"] for r in rows], "x", color="0.4", ms=5, label="one seed" if s == 0 else None)
+  if "valid_rate" in rows[0]:  # the bars: valid (on the family) and novel valid generations
+    for key, color, label in (("valid_rate", "tab:green", "valid (RMS distance to the family ≤ "
+                               f"{rows[0]['valid_distance']:g})"),
+                              ("novel_valid_rate", "tab:orange", "novel and valid")):
+      v = np.array([r[key]["value"] for r in rows])
+      vlo, vhi = np.array([r[key]["ci"] for r in rows]).T
+      ax.fill_between(n, vlo, vhi, color=color, alpha=0.2)
+      ax.plot(n, v, "s-", color=color, lw=1.5, label=label)
   h = summary["n_half"]
   if np.isfinite(h["value"]):
     ax.axvline(h["value"], color="k", ls="--", lw=1, label=f"rate = 1/2 at n = {h['value']:.0f}")
     if np.all(np.isfinite(h["ci"])):
       ax.axvspan(*h["ci"], color="k", alpha=0.08)
-  ax.set(xscale="log", xlabel="training images n", ylabel="fraction of generations that copy a training image",
+  ax.set(xscale="log", xlabel="training images n", ylabel="fraction of generations" if "valid_rate" in rows[0]
+         else "fraction of generations that copy a training image",
          ylim=(-0.02, 1.02))
   ax.legend(fontsize=8)
-  _title(fig, preset, f"UNet on digits: copy rate of {summary['generations_per_model']} generations per model")
+  _title(fig, preset, f"UNet on {summary.get('data', 'digits')}: copy rate of {summary['generations_per_model']} "
+         "generations per model")
   fig.tight_layout()
   return plotting.save(fig, path)
 

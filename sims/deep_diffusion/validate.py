@@ -8,7 +8,7 @@ from sims.deep_diffusion import experiments
 
 __all__ = ["validate_config", "validate_experiments"]
 
-NUM_DIGITS, NUM_CLASSES = 1797, 10  # scikit-learn's digits
+NUM_DIGITS, NUM_CLASSES = experiments.POOL_SIZE, 10  # scikit-learn's digits; as many bars, of ten orientations
 
 
 def validate_experiments(names) -> tuple[str, ...]:
@@ -19,6 +19,8 @@ def validate_experiments(names) -> tuple[str, ...]:
 def validate_config(c) -> None:
   """Checks the whole config before the first model trains (``ValueError`` naming the override)."""
   _flags.seed(c, "seed")
+  _flags.choice(c, "data", experiments.DATA)
+  _flags.real(c, "valid_distance", 0.0, closed=(False, True))
   size = _flags.integer(c, "unet.image_size", 8)
   if size % 8:
     _flags.fail("unet.image_size", size, "must be a multiple of 8 (the 8x8 digits are upsampled by an integer factor)")
