@@ -47,6 +47,8 @@ CONFIGS = [
     ("deep_diffusion", {"sweep.n_values": (64, 2)}, r"--config\.sweep\.n_values=.*increase"),
     ("deep_diffusion", {"sweep.n_values": (2, 2000)}, r"--config\.sweep\.n_values=.*1797"),
     ("deep_diffusion", {"unet.image_size": 12}, r"--config\.unet\.image_size=12\b"),
+    ("deep_diffusion", {"data": "mnist"}, r"--config\.data='mnist'.*bars"),
+    ("deep_diffusion", {"valid_distance": 0.0}, r"--config\.valid_distance="),
     ("deep_diffusion", {"unet.groups": 3}, r"--config\.unet\b.*groups"),
     ("deep_diffusion", {"train.learning_rate": 0.0}, r"--config\.train\b.*learning_rate"),
     ("deep_diffusion", {"detect.poolings": ("max", "sum")}, r"--config\.detect\.poolings="),
