@@ -1,8 +1,7 @@
 """sims.deep_diffusion: its statistics against independent computations on planted data, a smoke run
 (2 images are copied, all 1797 digits are not; a = 0 steering reproduces the generations bitwise; a
 resumed run is identical), and one on the bars (copies and novel generations are members of the family).
-Its command line:
-tests/test_app_flags_theory_apps.py."""
+Its command line: tests/test_app_flags_theory_apps.py."""
 
 import json
 import os
