@@ -13,6 +13,9 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 MODULES = sorted(p.stem for p in (ROOT / "relu_dae").glob("*.py") if not p.stem.startswith("_"))
+# the optional extra's modules (torch, diffusers): documented the same way where it is installed
+if importlib.util.find_spec("torch") and importlib.util.find_spec("diffusers"):
+  MODULES += sorted(f"real.{p.stem}" for p in (ROOT / "relu_dae" / "real").glob("*.py") if not p.stem.startswith("_"))
 
 
 def _defined_public(module):
