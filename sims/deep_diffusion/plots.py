@@ -1,13 +1,14 @@
 """Figures of ``sims.deep_diffusion`` (matplotlib Agg), analogues of the paper's Fig. 2, 5 and 7:
 
-* ``deep_copy_rate.png`` — copy rate against n;
+* ``deep_copy_rate.png`` — copy rate against n (with the bars, also the valid and novel-valid rates);
 * ``deep_generations.png`` — generations next to their nearest training image;
 * ``deep_layer_scores.png`` — spikiness per layer, memorized vs generalized, and AUROC per layer;
 * ``deep_detection_roc.png`` — ROC curves per layer;
 * ``deep_steering.png`` — response against a, and steered digits;
 * ``deep_jacobian_spectra.png`` — normalized singular values of the denoiser's Jacobian.
 
-A run of another preset than ``default`` says so in each title."""
+With ``--config.data=bars`` the names are ``deep_bars_*.png``. A run of another preset than ``default``
+says so in each title."""
 
 from __future__ import annotations
 
@@ -213,22 +214,24 @@ def plot_jacobian(arrays: dict, sigmas, path: str, preset: str) -> str:
 
 
 def draw_all(out: dict, arrays: dict, data, c, figdir: str) -> list:
-  """Every figure the finished experiments allow; returns their paths."""
+  """Every figure the finished experiments allow; returns their paths. Figures of the bars are named
+  ``deep_bars_*.png``, so both pools' figures can sit in one ``figdir``."""
   from relu_dae import unet
   from sims.deep_diffusion.experiments import unet_config
   figs, size = [], c.unet.image_size
+  prefix = "deep_" if c.data == "digits" else f"deep_{c.data}_"
   if out["sweep"]:
-    figs.append(plot_copy_rate(out["sweep"], os.path.join(figdir, "deep_copy_rate.png"), c.preset))
-    figs.append(plot_generations(arrays, data, out["sweep"], size, os.path.join(figdir, "deep_generations.png"),
-                                 c.preset))
+    figs.append(plot_copy_rate(out["sweep"], os.path.join(figdir, f"{prefix}copy_rate.png"), c.preset))
+    figs.append(plot_generations(arrays, data, out["sweep"], size,
+                                 os.path.join(figdir, f"{prefix}generations.png"), c.preset))
   if out["hybrid"]:
     layers = unet.layer_names(unet_config(c.unet))
     if out["hybrid"]["rows"]:
-      figs.append(plot_layer_scores(out["hybrid"], arrays, layers, os.path.join(figdir, "deep_layer_scores.png"),
-                                    c.preset))
-      figs.append(plot_roc(out["hybrid"], arrays, layers, os.path.join(figdir, "deep_detection_roc.png"),
+      figs.append(plot_layer_scores(out["hybrid"], arrays, layers,
+                                    os.path.join(figdir, f"{prefix}layer_scores.png"), c.preset))
+      figs.append(plot_roc(out["hybrid"], arrays, layers, os.path.join(figdir, f"{prefix}detection_roc.png"),
                            c.preset))
-    figs.append(plot_steering(out["hybrid"], arrays, c, os.path.join(figdir, "deep_steering.png")))
-    figs.append(plot_jacobian(arrays, tuple(c.jacobian.sigmas), os.path.join(figdir, "deep_jacobian_spectra.png"),
-                              c.preset))
+    figs.append(plot_steering(out["hybrid"], arrays, c, os.path.join(figdir, f"{prefix}steering.png")))
+    figs.append(plot_jacobian(arrays, tuple(c.jacobian.sigmas),
+                              os.path.join(figdir, f"{prefix}jacobian_spectra.png"), c.preset))
   return figs
