@@ -20,7 +20,8 @@ import os
 
 import torch
 
-__all__ = ["UnavailableError", "empty_prompt_embedding", "encode_images", "load", "require_gpu"]
+__all__ = ["UnavailableError", "empty_prompt_embedding", "encode_images", "generate", "load", "model_input", "network",
+           "prompt_free_condition", "require_gpu"]
 
 
 class UnavailableError(RuntimeError):
@@ -78,3 +79,57 @@ def encode_images(vae, images: torch.Tensor, *, seed: int = 0, batch_size: int =
       x = images[start:start + batch_size].to(device=p.device, dtype=p.dtype)
       out.append(vae.encode(x).latent_dist.sample(generator=g) * vae.config.scaling_factor)
   return torch.cat(out)
+
+
+def network(pipe) -> torch.nn.Module:
+  """The denoising network of a pipeline: its ``unet`` or (DiT) its ``transformer``."""
+  net = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+  if not isinstance(net, torch.nn.Module):
+    raise TypeError(f"pipe must be a diffusers pipeline with a unet or a transformer, got {type(pipe).__name__}")
+  return net
+
+
+def generate(pipe, condition, seed: int, *, num_steps: int = 50, guidance: float = 7.5) -> torch.Tensor:
+  """One image ``(1, C, H, W)`` in [−1, 1] on the CPU, from ``torch.Generator(device).manual_seed(seed)``:
+  ``condition`` is the prompt (``UNet2DConditionModel`` pipelines), the class id (DiT) or ``None``
+  (unconditional ``UNet2DModel`` pipelines; ``guidance`` is not used there). One image per call, so an
+  image depends only on its own seed and a resumed run regenerates nothing else."""
+  from relu_dae.real.represent import family_of
+  family = family_of(network(pipe))
+  if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    raise ValueError(f"seed must be a nonnegative integer, got {seed!r}")
+  if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+    raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
+  g = torch.Generator(device=pipe.device).manual_seed(seed)
+  kw = dict(generator=g, num_inference_steps=num_steps, output_type="np")
+  if family == "unet2d_condition":
+    if not isinstance(condition, str):
+      raise TypeError(f"condition must be a prompt (str) for a text-to-image pipeline, got {condition!r}")
+    images = pipe(prompt=condition, guidance_scale=guidance, **kw).images
+  elif family == "dit":
+    if isinstance(condition, bool) or not isinstance(condition, int):
+      raise TypeError(f"condition must be a class id (int) for a DiT pipeline, got {condition!r}")
+    images = pipe(class_labels=[condition], guidance_scale=guidance, **kw).images
+  else:
+    if condition is not None:
+      raise TypeError(f"condition must be None for an unconditional pipeline, got {condition!r}")
+    images = pipe(batch_size=1, **kw).images
+  return torch.as_tensor(images).permute(0, 3, 1, 2).float() * 2 - 1
+
+
+def model_input(pipe, images: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
+  """What the network denoises for images in [−1, 1]: the VAE latents (:func:`encode_images`) for latent
+  pipelines (SD, DiT), the pixels for pixel-space ones."""
+  vae = getattr(pipe, "vae", None)
+  if vae is None:
+    if not torch.is_tensor(images) or images.ndim != 4:
+      raise ValueError(f"images must be a tensor (n, C, H, W) in [-1, 1], got {getattr(images, 'shape', images)}")
+    return images
+  return encode_images(vae, images, seed=seed)
+
+
+def prompt_free_condition(pipe):
+  """The empty condition of Algorithm 1: the empty prompt's embedding for SD, ``None`` otherwise (the
+  null class for DiT is :func:`relu_dae.real.represent.condition`'s default)."""
+  from relu_dae.real.represent import family_of
+  return empty_prompt_embedding(pipe) if family_of(network(pipe)) == "unet2d_condition" else None

@@ -1,0 +1,129 @@
+"""sims.real_detect and sims.real_steer on tiny randomly initialised pipelines saved to disk (no weights, no
+network): what they write, resuming (also after a torn line), the numbers against sklearn, the refusals."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from diffusers import (AutoencoderKL, DDIMPipeline, DDIMScheduler, DiTPipeline,  # noqa: E402
+                       DiTTransformer2DModel, UNet2DModel)
+from PIL import Image  # noqa: E402
+
+from relu_dae.real import pipelines  # noqa: E402
+from sims import real_detect  # noqa: E402
+from sims.configs import real_detect as detect_config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_ddpm(tmp_path_factory):
+  torch.manual_seed(0)
+  unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 16), layers_per_block=1,
+                     norm_num_groups=4, down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2)
+  path = tmp_path_factory.mktemp("tiny_ddpm")
+  DDIMPipeline(unet=unet.eval(), scheduler=DDIMScheduler(num_train_timesteps=100)).save_pretrained(path)
+  return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_dit(tmp_path_factory):
+  torch.manual_seed(0)
+  dit = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=4, in_channels=4, out_channels=8, num_layers=2,
+                              sample_size=4, patch_size=2, num_embeds_ada_norm=1000, norm_num_groups=4).eval()
+  vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                      up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 8), latent_channels=4,
+                      norm_num_groups=4, sample_size=8).eval()
+  path = tmp_path_factory.mktemp("tiny_dit")
+  DiTPipeline(transformer=dit, vae=vae, scheduler=DDIMScheduler(),
+              id2label={i: str(i) for i in range(10)}).save_pretrained(path)
+  return str(path)
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+  """Digits as 8x8 RGB PNGs: 30 "memorized" (bright, blocky) and 30 "ordinary" ones."""
+  from relu_dae import data
+  X, y = data.load_digits()
+  d = tmp_path_factory.mktemp("images")
+  for g, idx in (("memorized", np.flatnonzero(y == 0)[:30]), ("ordinary", np.flatnonzero(y == 1)[:30])):
+    os.makedirs(d / g)
+    for i in idx:
+      a = ((X[i].reshape(8, 8) + 1) * 127.5).round().astype(np.uint8)
+      Image.fromarray(np.stack([a] * 3, -1)).save(d / g / f"{i:04d}.png")
+  return str(d)
+
+
+def _config(**kw):
+  c = detect_config.get_config("ddpm")
+  c.update({**dict(allow_cpu=True, num_bootstrap=50, timestep=10), **kw})
+  return c
+
+
+def test_read_mode_writes_one_line_per_image_and_sklearn_agrees(tiny_ddpm, image_dir, tmp_path):
+  from sklearn.metrics import roc_auc_score
+  out = real_detect.run(_config(model=tiny_ddpm, images=image_dir), str(tmp_path), progress=None)
+  lines = real_detect.read_scores(str(tmp_path / "scores.jsonl"))
+  assert out["new"] == 60 and len(lines) == 60
+  assert {d["group"] for d in lines} == {"memorized", "ordinary"}
+  row = next(r for r in out["rows"] if r["layer"] == "up_blocks.0.resnets.0.nonlinearity" and r["score"] == "std")
+  y = [d["group"] == "memorized" for d in lines]
+  s = [d["scores"][row["layer"]]["std"] for d in lines]
+  assert row["auroc"] == pytest.approx(roc_auc_score(y, s))
+  assert row["n_pos"] == 30 and not row["too_few_positives"]
+  assert row["auroc_ci"][0] <= row["auroc"] <= row["auroc_ci"][1]
+  assert os.path.isfile(out["figure"]) and (tmp_path / "table.md").read_text().count("\n") == 2 + len(out["rows"])
+  saved = json.loads((tmp_path / "summary.json").read_text())
+  assert [r["auroc"] for r in saved["rows"]] == [r["auroc"] for r in out["rows"]]
+
+
+def test_a_resumed_run_scores_nothing_again_and_a_torn_line_is_redone_identically(tiny_ddpm, image_dir, tmp_path):
+  c = _config(model=tiny_ddpm, images=image_dir, num_per_group=4)
+  first = real_detect.run(c, str(tmp_path), progress=None)
+  path = tmp_path / "scores.jsonl"
+  whole = path.read_text()
+  assert real_detect.run(c, str(tmp_path), progress=None)["new"] == 0
+  lines = whole.splitlines(keepends=True)
+  path.write_text("".join(lines[:-1]) + lines[-1][:25])  # killed while writing the last line
+  again = real_detect.run(c, str(tmp_path), progress=None)
+  assert again["new"] == 1 and path.read_text() == whole
+  assert again["rows"] == first["rows"]
+
+
+def test_generate_mode_on_a_class_conditional_dit(tiny_dit, tmp_path):
+  (tmp_path / "mem.txt").write_text("1\n2\n")
+  (tmp_path / "ord.txt").write_text("3\n4\n5\n")
+  c = detect_config.get_config("dit")
+  c.update(model=tiny_dit, memorized=str(tmp_path / "mem.txt"), ordinary=str(tmp_path / "ord.txt"), allow_cpu=True,
+           num_steps=3, num_bootstrap=20)
+  work = tmp_path / "work"
+  out = real_detect.run(c, str(work), progress=None)
+  lines = real_detect.read_scores(str(work / "scores.jsonl"))
+  assert out["new"] == 5 and [d["condition"] for d in lines] == [1, 2, 3, 4, 5]
+  assert all(os.path.isfile(d["image"]) for d in lines)
+  assert set(lines[0]["scores"]) == {"transformer_blocks.1"}
+  assert out["figure"] is None  # 2 positives: rows computed, marked, not drawn
+  assert all(r["too_few_positives"] for r in out["rows"])
+  # the image of condition k depends only on its seed: regenerating it gives the stored PNG
+  pipe = pipelines.load(tiny_dit)
+  pipe.set_progress_bar_config(disable=True)
+  img = pipelines.generate(pipe, 3, lines[2]["seed"], num_steps=3, guidance=c.guidance)
+  stored = np.asarray(Image.open(lines[2]["image"]), np.float32) / 127.5 - 1
+  np.testing.assert_allclose(img[0].permute(1, 2, 0).numpy(), stored, atol=1 / 127.5 + 1e-6)
+
+
+def test_refusals_name_what_is_missing(tiny_ddpm, image_dir, tmp_path):
+  with pytest.raises(pipelines.UnavailableError, match="not on this machine"):
+    real_detect.run(_config(model=str(tmp_path / "none"), images=image_dir), str(tmp_path / "a"), progress=None)
+  if not torch.cuda.is_available():
+    with pytest.raises(pipelines.UnavailableError, match="GPU"):
+      real_detect.run(_config(model=tiny_ddpm, images=image_dir, allow_cpu=False), str(tmp_path / "b"),
+                      progress=None)
+  from sims._flags import FlagError
+  with pytest.raises(FlagError, match=r"--config\.memorized="):
+    real_detect.run(_config(model=tiny_ddpm), str(tmp_path / "c"), progress=None)
+  with pytest.raises(FlagError, match=r"--config\.images="):
+    real_detect.run(_config(model=tiny_ddpm, images=str(tmp_path)), str(tmp_path / "d"), progress=None)
