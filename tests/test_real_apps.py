@@ -127,3 +127,43 @@ def test_refusals_name_what_is_missing(tiny_ddpm, image_dir, tmp_path):
     real_detect.run(_config(model=tiny_ddpm), str(tmp_path / "c"), progress=None)
   with pytest.raises(FlagError, match=r"--config\.images="):
     real_detect.run(_config(model=tiny_ddpm, images=str(tmp_path)), str(tmp_path / "d"), progress=None)
+
+
+def test_steering_app_on_a_dit_a0_is_the_plain_generation_and_the_grid_resumes(tiny_dit, tmp_path):
+  from sims import real_steer
+  from sims.configs import real_steer as steer_config
+  for name, text in (("target", "7\n8\n9\n"), ("other", "1\n"), ("mem", "2\n3\n"), ("ord", "4\n5\n")):
+    (tmp_path / f"{name}.txt").write_text(text)
+  c = steer_config.get_config("dit")
+  c.update(model=tiny_dit, target=str(tmp_path / "target.txt"), other=str(tmp_path / "other.txt"),
+           memorized=str(tmp_path / "mem.txt"), ordinary=str(tmp_path / "ord.txt"), allow_cpu=True, num_steps=6,
+           window_first=2, window_skip_last=1, a=(0.0, 0.5, 2.0), num_bootstrap=20)
+  work = tmp_path / "work"
+  out = real_steer.run(c, str(work), progress=None)
+  assert out["new"] == 4 + 4 * 3  # 3 target + 1 other references, 4 inputs x 3 strengths
+  lines = real_steer.read_scores(str(work / "steer.jsonl"))
+  pipe = pipelines.load(tiny_dit)
+  pipe.set_progress_bar_config(disable=True)
+  first = next(d for d in lines if d["kind"] == "input" and d["a"] == 0.0)
+  plain = pipelines.generate(pipe, first["condition"], first["seed"], num_steps=6, guidance=c.guidance)
+  stored = np.asarray(Image.open(first["image"]), np.float32) / 127.5 - 1
+  np.testing.assert_allclose(plain[0].permute(1, 2, 0).numpy(), stored, atol=1 / 127.5 + 1e-6)  # a = 0: unsteered
+  for g in real_steer.GROUPS:
+    curves = np.asarray(out["summary"]["groups"][g]["curves"])
+    assert curves.shape == (3, 2) and np.all(curves[0] == 0)  # r(0) = 0 by definition
+    assert np.all(curves[-1] != 0)  # a = 2 moved every input
+  assert out["summary"]["contrastive"] and os.path.isfile(out["figure"])
+  assert out["summary"]["window_timesteps"] == sorted(hooks_window(pipe, 6, 2, 5))
+  assert real_steer.run(c, str(work), progress=None)["new"] == 0
+
+
+def hooks_window(pipe, n, first, last):
+  from relu_dae.real import hooks
+  pipe.scheduler.set_timesteps(n)
+  return hooks.window_timesteps(pipe.scheduler.timesteps, first, last)
+
+
+def test_steering_response_is_the_projection_ratio():
+  from sims import real_steer
+  v = {"l": np.array([1.0, 0.0])}
+  assert real_steer.response({"l": np.array([0.5, 3.0])}, {"l": np.zeros(2)}, {"l": np.array([2.0, 1.0])}, v) == 0.25

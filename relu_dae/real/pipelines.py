@@ -21,7 +21,7 @@ import os
 import torch
 
 __all__ = ["UnavailableError", "empty_prompt_embedding", "encode_images", "generate", "load", "model_input", "network",
-           "prompt_free_condition", "require_gpu"]
+           "condition_of", "prompt_embedding", "prompt_free_condition", "require_gpu"]
 
 
 class UnavailableError(RuntimeError):
@@ -60,7 +60,15 @@ def load(source: str, *, device: str = "cpu", dtype: torch.dtype | None = None):
 
 def empty_prompt_embedding(pipe) -> torch.Tensor:
   """The text encoder's embedding ``(1, L, D)`` of the empty prompt: the prompt-free condition of SD."""
-  tok = pipe.tokenizer([""], padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True,
+  return prompt_embedding(pipe, "")
+
+
+def prompt_embedding(pipe, prompt: str) -> torch.Tensor:
+  """The text encoder's embedding ``(1, L, D)`` of ``prompt`` (padded to the tokenizer's length, as SD's
+  pipeline pads it)."""
+  if not isinstance(prompt, str):
+    raise TypeError(f"prompt must be a string, got {prompt!r}")
+  tok = pipe.tokenizer([prompt], padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True,
                        return_tensors="pt")
   with torch.no_grad():
     return pipe.text_encoder(tok.input_ids.to(pipe.text_encoder.device))[0]
@@ -126,6 +134,22 @@ def model_input(pipe, images: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
       raise ValueError(f"images must be a tensor (n, C, H, W) in [-1, 1], got {getattr(images, 'shape', images)}")
     return images
   return encode_images(vae, images, seed=seed)
+
+
+def condition_of(pipe, condition):
+  """What :func:`relu_dae.real.represent.represent` takes as ``cond`` for a generation's own condition:
+  the prompt's embedding (SD), the class id (DiT), ``None`` (unconditional)."""
+  from relu_dae.real.represent import family_of
+  family = family_of(network(pipe))
+  if family == "unet2d_condition":
+    return prompt_embedding(pipe, condition)
+  if family == "dit":
+    if isinstance(condition, bool) or not isinstance(condition, int):
+      raise TypeError(f"condition must be a class id (int) for a DiT pipeline, got {condition!r}")
+    return condition
+  if condition is not None:
+    raise TypeError(f"condition must be None for an unconditional pipeline, got {condition!r}")
+  return None
 
 
 def prompt_free_condition(pipe):
