@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from diffusers import DDPMScheduler, UNet2DModel  # noqa: E402
+from diffusers import DDIMPipeline, DDIMScheduler, DDPMScheduler, UNet2DModel  # noqa: E402
 
 from _bad_inputs import case, check, check_coverage, ids  # noqa: E402
 from relu_dae.real import hooks, pipelines, represent  # noqa: E402
@@ -16,6 +16,7 @@ torch.manual_seed(0)
 UNET = UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1,
                    norm_num_groups=4, down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2).eval()
 X0 = torch.zeros(2, 1, 8, 8)
+PIPE = DDIMPipeline(unet=UNET, scheduler=DDIMScheduler(num_train_timesteps=100))  # unconditional, pixel space
 LAYER = "up_blocks.0.resnets.0"
 V = {LAYER: torch.zeros(16)}
 
@@ -79,6 +80,24 @@ CASES = [
     case(pipelines.load, TypeError, "source", lambda: pipelines.load("")),
     case(pipelines.load, TypeError, "source", lambda: pipelines.load(None)),
     case(pipelines.load, TypeError, "source", lambda: pipelines.load(3)),
+    case(pipelines.network, TypeError, "pipe", lambda: pipelines.network(None)),
+    case(pipelines.network, TypeError, "pipe", lambda: pipelines.network(UNET)),
+    case(pipelines.network, TypeError, "pipe", lambda: pipelines.network(DDPMScheduler())),
+    case(pipelines.generate, ValueError, "seed", lambda: pipelines.generate(PIPE, None, -1)),
+    case(pipelines.generate, ValueError, "num_steps", lambda: pipelines.generate(PIPE, None, 0, num_steps=0)),
+    case(pipelines.generate, TypeError, "condition", lambda: pipelines.generate(PIPE, "a photo", 0)),
+    case(pipelines.model_input, ValueError, "images", lambda: pipelines.model_input(PIPE, torch.zeros(1, 8, 8))),
+    case(pipelines.model_input, ValueError, "images", lambda: pipelines.model_input(PIPE, np.zeros((1, 1, 8, 8)))),
+    case(pipelines.model_input, ValueError, "images", lambda: pipelines.model_input(PIPE, "x")),
+    case(pipelines.condition_of, TypeError, "condition", lambda: pipelines.condition_of(PIPE, "a photo")),
+    case(pipelines.condition_of, TypeError, "condition", lambda: pipelines.condition_of(PIPE, 3)),
+    case(pipelines.condition_of, TypeError, "pipe", lambda: pipelines.condition_of(None, None)),
+    case(pipelines.prompt_embedding, TypeError, "prompt", lambda: pipelines.prompt_embedding(PIPE, 3)),
+    case(pipelines.prompt_embedding, TypeError, "prompt", lambda: pipelines.prompt_embedding(PIPE, None)),
+    case(pipelines.prompt_embedding, TypeError, "prompt", lambda: pipelines.prompt_embedding(PIPE, ["a"])),
+    case(pipelines.prompt_free_condition, TypeError, "pipe", lambda: pipelines.prompt_free_condition(None)),
+    case(pipelines.prompt_free_condition, TypeError, "pipe", lambda: pipelines.prompt_free_condition(UNET)),
+    case(pipelines.prompt_free_condition, TypeError, "pipe", lambda: pipelines.prompt_free_condition(object())),
     case(pipelines.encode_images, ValueError, "images", lambda: pipelines.encode_images(None, torch.zeros(3, 8, 8))),
     case(pipelines.encode_images, ValueError, "images", lambda: pipelines.encode_images(None, np.zeros((1, 3, 8, 8)))),
     case(pipelines.encode_images, ValueError, "images", lambda: pipelines.encode_images(None, "x")),
