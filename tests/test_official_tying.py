@@ -115,6 +115,7 @@ def test_aliased_tying_takes_a_traced_lam(x64):
     assert np.allclose(W, _train(X, W0, key, "rmsprop", 1e-8, 50, lam=float(lam))[0], rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
 def test_aliased_tying_matches_pytorch(x64, optimizer):
   """The official notebook's model and loop in PyTorch (optional; the numpy reference above is the CI check).
@@ -128,9 +129,8 @@ def test_aliased_tying_matches_pytorch(x64, optimizer):
   steps, eps = 500, 1e-8
   noise = _noise(key, steps)
   W, _ = _train(X, W0, key, optimizer, eps, steps)
-  torch.set_default_dtype(torch.float64)
-  enc = torch.nn.Linear(D, P, bias=False)
-  dec = torch.nn.Linear(P, D, bias=False)
+  enc = torch.nn.Linear(D, P, bias=False, dtype=torch.float64)  # no global default dtype: it would leak into
+  dec = torch.nn.Linear(P, D, bias=False, dtype=torch.float64)  # every later torch test of this worker
   dec.weight = torch.nn.Parameter(enc.weight.t())
   with torch.no_grad():
     enc.weight.copy_(torch.tensor(W0.T))
