@@ -38,6 +38,7 @@ def tiny_dit(seed=0):
                                norm_num_groups=4).eval()
 
 
+@pytest.mark.slow
 def test_the_core_package_imports_no_torch():
   code = "import sys, relu_dae; print(any(m in sys.modules for m in ('torch', 'diffusers', 'transformers')))"
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -63,6 +63,7 @@ def _config(**kw):
   return c
 
 
+@pytest.mark.slow
 def test_read_mode_writes_one_line_per_image_and_sklearn_agrees(tiny_ddpm, image_dir, tmp_path):
   from sklearn.metrics import roc_auc_score
   out = real_detect.run(_config(model=tiny_ddpm, images=image_dir), str(tmp_path), progress=None)
@@ -80,6 +81,7 @@ def test_read_mode_writes_one_line_per_image_and_sklearn_agrees(tiny_ddpm, image
   assert [r["auroc"] for r in saved["rows"]] == [r["auroc"] for r in out["rows"]]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_scores_nothing_again_and_a_torn_line_is_redone_identically(tiny_ddpm, image_dir, tmp_path):
   c = _config(model=tiny_ddpm, images=image_dir, num_per_group=4)
   first = real_detect.run(c, str(tmp_path), progress=None)
