@@ -2,8 +2,8 @@ r"""A synthetic image family with a known truth: oriented Gaussian bars.
 
 Every image of the family is one bar: class ``k`` of ``K`` fixes its orientation ``θ_k = πk/K`` and two
 continuous parameters, the centre ``c = (row, col)``, place it. With pixel coordinates ``p = (u, v)``,
-``u, v ∈ {0, …, s−1}`` (``s = spec.image_size``) and the scale ``r = s/8`` (a family at 16×16 is the 8×8
-one drawn at twice the resolution),
+``u, v ∈ {0, …, s−1}`` (``s = spec.image_size``) and the scale ``r = s/8`` (at 16×16 the bar's length,
+width and margin double; the centre square is ``[r m, s − 1 − r m]²``, e.g. [4, 11]² at 16×16),
 
     along  = (p − c) · (cos θ_k, sin θ_k),   across = (p − c) · (−sin θ_k, cos θ_k),
     I(p)   = exp(−½ [(along / (r ℓ))² + (across / (r w))²]),        x = 2 I − 1 ∈ (−1, 1],

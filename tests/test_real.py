@@ -199,16 +199,45 @@ def test_steering_acts_only_on_the_window_timesteps_and_the_chosen_call():
   torch.testing.assert_close(edited.calls[nl][0], got.calls[nl][0])  # the first call untouched
 
 
+def test_steering_gate_tolerates_a_cast_timestep_and_edits_both_guidance_halves():
+  unet = tiny_unet()
+  layer = "up_blocks.0.resnets.0"
+  v = {layer: torch.randn(16)}
+  x = torch.randn(2, 1, 8, 8)  # as classifier-free guidance batches (unconditional, conditional)
+  with torch.no_grad():
+    plain = unet(x, torch.tensor([40.0, 40.0])).sample
+    with hooks.steer(unet, v, 1.0, timesteps={40.0}):
+      cast = unet(x, torch.tensor([40, 40], dtype=torch.float16)).sample  # a pipeline that casts t
+      outside = unet(x, torch.tensor([41.0, 41.0])).sample
+    assert not torch.equal(cast[0], plain[0]) and not torch.equal(cast[1], plain[1])
+    torch.testing.assert_close(outside, unet(x, torch.tensor([41.0, 41.0])).sample, rtol=0, atol=0)
+  net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+  with pytest.raises(RuntimeError, match="timestep"), hooks.steer(net, {"0": torch.ones(2)}, 1.0, timesteps=[5]):
+    net(torch.ones(1, 2))  # no timestep: a window cannot be applied
+
+
+def test_capture_names_a_missing_call():
+  unet = tiny_unet()
+  with torch.no_grad(), hooks.capture(unet, ["up_blocks.0.resnets.0"], call=3) as got:
+    unet(torch.randn(1, 1, 8, 8), 5)
+  with pytest.raises(KeyError, match="1 time"):
+    got["up_blocks.0.resnets.0"]
+
+
 def test_load_refuses_missing_weights_and_reads_a_saved_pipeline(tmp_path):
   with pytest.raises(pipelines.UnavailableError, match="not on this machine"):
     pipelines.load(str(tmp_path / "nothing"))
   with pytest.raises(pipelines.UnavailableError, match="not on this machine"):
     pipelines.load("CompVis/stable-diffusion-v1-4-not-cached")
-  pipe = DDIMPipeline(unet=tiny_unet(), scheduler=DDIMScheduler(num_train_timesteps=100))
+  from diffusers import DDPMPipeline
+  pipe = DDPMPipeline(unet=tiny_unet(), scheduler=DDPMScheduler(num_train_timesteps=100))
   pipe.save_pretrained(tmp_path / "tiny")
   loaded = pipelines.load(str(tmp_path / "tiny"))
   for p, q in zip(pipe.unet.parameters(), loaded.unet.parameters()):
     assert torch.equal(p, q)
+  # the sampler is DDIM (the official code's), built from the saved scheduler's config
+  assert isinstance(loaded.scheduler, DDIMScheduler) and loaded.scheduler.config.num_train_timesteps == 100
+  assert isinstance(pipelines.load(str(tmp_path / "tiny"), scheduler=None).scheduler, DDPMScheduler)
   if not torch.cuda.is_available():
     with pytest.raises(pipelines.UnavailableError, match="GPU"):
       pipelines.require_gpu()

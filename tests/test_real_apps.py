@@ -104,7 +104,7 @@ def test_generate_mode_on_a_class_conditional_dit(tiny_dit, tmp_path):
   work = tmp_path / "work"
   out = real_detect.run(c, str(work), progress=None)
   lines = real_detect.read_scores(str(work / "scores.jsonl"))
-  assert out["new"] == 5 and [d["condition"] for d in lines] == [1, 2, 3, 4, 5]
+  assert out["new"] == 5 and [d["condition"] for d in lines] == ["1", "2", "3", "4", "5"]
   assert all(os.path.isfile(d["image"]) for d in lines)
   assert set(lines[0]["scores"]) == {"transformer_blocks.1"}
   assert out["figure"] is None  # 2 positives: rows computed, marked, not drawn
@@ -112,7 +112,7 @@ def test_generate_mode_on_a_class_conditional_dit(tiny_dit, tmp_path):
   # the image of condition k depends only on its seed: regenerating it gives the stored PNG
   pipe = pipelines.load(tiny_dit)
   pipe.set_progress_bar_config(disable=True)
-  img = pipelines.generate(pipe, 3, lines[2]["seed"], num_steps=3, guidance=c.guidance)
+  img = pipelines.generate(pipe, "3", lines[2]["seed"], num_steps=3, guidance=c.guidance)
   stored = np.asarray(Image.open(lines[2]["image"]), np.float32) / 127.5 - 1
   np.testing.assert_allclose(img[0].permute(1, 2, 0).numpy(), stored, atol=1 / 127.5 + 1e-6)
 
@@ -152,8 +152,7 @@ def test_steering_app_on_a_dit_a0_is_the_plain_generation_and_the_grid_resumes(t
   np.testing.assert_allclose(plain[0].permute(1, 2, 0).numpy(), stored, atol=1 / 127.5 + 1e-6)  # a = 0: unsteered
   for g in real_steer.GROUPS:
     curves = np.asarray(out["summary"]["groups"][g]["curves"])
-    assert curves.shape == (3, 2) and np.all(curves[0] == 0)  # r(0) = 0 by definition
-    assert np.all(curves[-1] != 0)  # a = 2 moved every input
+    assert curves.shape == (3, 2) and np.all(curves[-1] != 0)  # a = 2 moved every input
   assert out["summary"]["contrastive"] and os.path.isfile(out["figure"])
   assert out["summary"]["window_timesteps"] == sorted(hooks_window(pipe, 6, 2, 5))
   assert real_steer.run(c, str(work), progress=None)["new"] == 0
@@ -169,3 +168,35 @@ def test_steering_response_is_the_projection_ratio():
   from sims import real_steer
   v = {"l": np.array([1.0, 0.0])}
   assert real_steer.response({"l": np.array([0.5, 3.0])}, {"l": np.zeros(2)}, {"l": np.array([2.0, 1.0])}, v) == 0.25
+
+
+def test_read_scores_drops_only_a_torn_last_line(tmp_path):
+  path = tmp_path / "s.jsonl"
+  path.write_text('{"a": 1}\n{"a": 2}\n{"a": 3')
+  assert real_detect.read_scores(str(path)) == [{"a": 1}, {"a": 2}]
+  assert path.read_text() == '{"a": 1}\n{"a": 2}\n'
+  path.write_text('{"a": 1}\n{"a": \n{"a": 3}\n')
+  with pytest.raises(ValueError, match="line 2"):
+    real_detect.read_scores(str(path))
+
+
+def test_a_diverged_generation_is_recorded_and_left_out_and_other_conditions_are_refused(tiny_dit, tmp_path,
+                                                                                        monkeypatch):
+  from sims._flags import FlagError
+  (tmp_path / "mem.txt").write_text("1\n2\n")
+  (tmp_path / "ord.txt").write_text("3\n4\n")
+  c = detect_config.get_config("dit")
+  c.update(model=tiny_dit, memorized=str(tmp_path / "mem.txt"), ordinary=str(tmp_path / "ord.txt"), allow_cpu=True,
+           num_steps=2, num_bootstrap=20)
+  real = pipelines.generate
+  monkeypatch.setattr(pipelines, "generate", lambda pipe, cond, seed, **kw: real(pipe, cond, seed, **kw) * (
+      float("nan") if cond == "2" else 1.0))
+  out = real_detect.run(c, str(tmp_path / "w"), progress=None)
+  lines = real_detect.read_scores(str(tmp_path / "w" / "scores.jsonl"))
+  assert [d.get("diverged", False) for d in lines] == [False, True, False, False]
+  assert out["rows"] == [] or all(r["n_pos"] == 1 for r in out["rows"])  # 1 positive left: no AUROC row
+  saved = json.loads((tmp_path / "w" / "summary.json").read_text())
+  assert saved["diverged"] == {"memorized": 1, "ordinary": 0}
+  (tmp_path / "ord.txt").write_text("3\n7\n")  # the run's conditions changed under it
+  with pytest.raises(FlagError, match="other conditions"):
+    real_detect.run(c, str(tmp_path / "w"), progress=None)

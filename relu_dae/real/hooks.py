@@ -113,6 +113,11 @@ class Captured(dict):
     super().__init__()
     self.calls: dict[str, list[torch.Tensor]] = {}
 
+  def __missing__(self, layer):
+    n = len(self.calls.get(layer, ()))
+    raise KeyError(f"{layer!r} has no output for the selected call: the last forward called it {n} time(s)"
+                   if layer in self.calls else f"{layer!r} is not a captured layer (captured: {sorted(self.calls)})")
+
 
 @contextlib.contextmanager
 def capture(model: torch.nn.Module, layers: Sequence[str], *, call: int = -1) -> Iterator[Captured]:
@@ -220,9 +225,14 @@ def steer(model: torch.nn.Module, vectors: dict, a: float, *, timesteps: Iterabl
 
   ``v_ℓ`` is the layer's whole output shape (one example's, or flattened), or its channels (added at every position or
   token, as the official code does). Only forwards whose timestep is in ``timesteps`` are edited
-  (``None``: all; see :func:`window_timesteps`), and of a module called several times per forward only
-  call ``call`` (``None``: every call). With ``a = 0`` no output is touched, so the run is bitwise the
-  unsteered one.
+  (``None``: all; see :func:`window_timesteps`): a forward's timestep matches a window value within 0.5,
+  so a cast to fp16 does not switch steering off, and a forward without a timestep raises. Of a module
+  called several times per forward only call ``call`` is edited (``None``: every call). With ``a = 0`` no
+  output is touched, so the run is bitwise the unsteered one. With classifier-free guidance both halves of
+  the batch (unconditional and conditional) are edited, as the official hooks do.
+
+  Hook order: a :func:`capture` entered *inside* this block records the steered output; one entered
+  before it records the unsteered output.
   """
   if not isinstance(vectors, dict) or not vectors:
     raise TypeError(f"vectors must be a non-empty dict {{module path: tensor}}, got {type(vectors).__name__}")
@@ -247,8 +257,12 @@ def steer(model: torch.nn.Module, vectors: dict, a: float, *, timesteps: Iterabl
       k = state.count(name)
       if a == 0 or (call is not None and k != call):
         return None
-      if window is not None and state.timestep not in window:
-        return None
+      if window is not None:
+        if state.timestep is None:
+          raise RuntimeError("steering on a window of timesteps needs the model's timestep argument (the second "
+                             "positional one or timestep=); this forward had none")
+        if not any(abs(state.timestep - t) <= 0.5 for t in window):  # tolerant to a dtype cast of t
+          return None
       return output + a * _broadcast(v, output, name)
     return hook
 

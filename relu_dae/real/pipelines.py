@@ -38,23 +38,39 @@ def require_gpu(allow_cpu: bool = False) -> str:
                     "hundred images on a CPU; run on a GPU machine, or pass allow_cpu (--allow_cpu) to run anyway")
 
 
-def load(source: str, *, device: str = "cpu", dtype: torch.dtype | None = None):
+def _is_path(source: str) -> bool:
+  """A local directory (given or meant): absolute, relative with ``./``/``../``, or existing; else a hub id."""
+  return os.path.isabs(source) or source.startswith(("./", "../", "~")) or os.path.exists(source)
+
+
+def load(source: str, *, device: str = "cpu", dtype: torch.dtype | None = None, scheduler: str | None = "ddim"):
   """``DiffusionPipeline.from_pretrained(source, local_files_only=True)`` on ``device``, in ``dtype``
-  (default float16 on CUDA, float32 on the CPU); SD's safety checker is off, as in the official code."""
+  (default float16 on CUDA, float32 on the CPU). ``source`` is a directory saved by ``save_pretrained`` or
+  a hub id whose weights are in the local Hugging Face cache.
+
+  ``scheduler="ddim"`` (default) replaces the pipeline's sampler by ``DDIMScheduler.from_config`` of its
+  own, as the official code samples SD1.4 (its default is PNDM, whose step grid repeats a timestep);
+  ``None`` keeps it. A safety checker, if the pipeline has one, is switched off, as in the official code.
+  """
   if not isinstance(source, str) or not source:
     raise TypeError(f"source must be a local directory or a hub id, got {source!r}")
-  from diffusers import DiffusionPipeline
+  if scheduler not in (None, "ddim"):
+    raise ValueError(f"scheduler must be 'ddim' or None (keep the pipeline's), got {scheduler!r}")
+  from diffusers import DDIMScheduler, DiffusionPipeline
   dtype = dtype or (torch.float16 if device.startswith("cuda") else torch.float32)
-  looks_local = os.path.sep in source and not os.path.isdir(source)
   try:
-    if looks_local:
-      raise FileNotFoundError(source)
-    kw = dict(safety_checker=None, requires_safety_checker=False) if "stable-diffusion" in source.lower() else {}
-    pipe = DiffusionPipeline.from_pretrained(source, local_files_only=True, dtype=dtype, **kw)
-  except (OSError, FileNotFoundError, ValueError) as e:
+    if _is_path(source) and not os.path.isdir(os.path.expanduser(source)):
+      raise FileNotFoundError(f"no directory {source}")
+    pipe = DiffusionPipeline.from_pretrained(os.path.expanduser(source) if _is_path(source) else source,
+                                             local_files_only=True, dtype=dtype)
+  except (OSError, ValueError) as e:  # huggingface_hub's LocalEntryNotFoundError is both
     raise UnavailableError(f"the weights of {source!r} are not on this machine: download them where there is a network "
-                      f"(huggingface-cli download {source}) or pass a local directory saved by save_pretrained "
-                      f"({type(e).__name__}: {str(e)[:200]})") from e
+                           f"(huggingface-cli download {source}) or pass a local directory saved by save_pretrained "
+                           f"({type(e).__name__}: {str(e)[:200]})") from e
+  if getattr(pipe, "safety_checker", None) is not None:
+    pipe.safety_checker = None
+  if scheduler == "ddim" and not isinstance(pipe.scheduler, DDIMScheduler):
+    pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
   return pipe.to(device)
 
 
@@ -89,6 +105,15 @@ def encode_images(vae, images: torch.Tensor, *, seed: int = 0, batch_size: int =
   return torch.cat(out)
 
 
+def _class_id(condition) -> int:
+  """A DiT condition: an int, or a string of digits as read from a file of class ids."""
+  if isinstance(condition, str) and condition.strip().isdigit():
+    return int(condition)
+  if isinstance(condition, bool) or not isinstance(condition, int):
+    raise TypeError(f"condition must be a class id (int) for a DiT pipeline, got {condition!r}")
+  return condition
+
+
 def network(pipe) -> torch.nn.Module:
   """The denoising network of a pipeline: its ``unet`` or (DiT) its ``transformer``."""
   net = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
@@ -98,7 +123,8 @@ def network(pipe) -> torch.nn.Module:
 
 
 def generate(pipe, condition, seed: int, *, num_steps: int = 50, guidance: float = 7.5) -> torch.Tensor:
-  """One image ``(1, C, H, W)`` in [−1, 1] on the CPU, from ``torch.Generator(device).manual_seed(seed)``:
+  """One image ``(1, C, H, W)`` in [−1, 1] on the CPU (NaN where the sampler diverged: check before
+  storing), from ``torch.Generator(device).manual_seed(seed)``:
   ``condition`` is the prompt (``UNet2DConditionModel`` pipelines), the class id (DiT) or ``None``
   (unconditional ``UNet2DModel`` pipelines; ``guidance`` is not used there). One image per call, so an
   image depends only on its own seed and a resumed run regenerates nothing else."""
@@ -115,9 +141,7 @@ def generate(pipe, condition, seed: int, *, num_steps: int = 50, guidance: float
       raise TypeError(f"condition must be a prompt (str) for a text-to-image pipeline, got {condition!r}")
     images = pipe(prompt=condition, guidance_scale=guidance, **kw).images
   elif family == "dit":
-    if isinstance(condition, bool) or not isinstance(condition, int):
-      raise TypeError(f"condition must be a class id (int) for a DiT pipeline, got {condition!r}")
-    images = pipe(class_labels=[condition], guidance_scale=guidance, **kw).images
+    images = pipe(class_labels=[_class_id(condition)], guidance_scale=guidance, **kw).images
   else:
     if condition is not None:
       raise TypeError(f"condition must be None for an unconditional pipeline, got {condition!r}")
@@ -144,9 +168,7 @@ def condition_of(pipe, condition):
   if family == "unet2d_condition":
     return prompt_embedding(pipe, condition)
   if family == "dit":
-    if isinstance(condition, bool) or not isinstance(condition, int):
-      raise TypeError(f"condition must be a class id (int) for a DiT pipeline, got {condition!r}")
-    return condition
+    return _class_id(condition)
   if condition is not None:
     raise TypeError(f"condition must be None for an unconditional pipeline, got {condition!r}")
   return None

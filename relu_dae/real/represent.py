@@ -143,12 +143,15 @@ def represent(model: torch.nn.Module, scheduler, x0: torch.Tensor, timestep: int
     raise ValueError(f"pooling must be one of {hooks.POOLINGS}, got {pooling!r}")
   if isinstance(timestep, bool) or not isinstance(timestep, int) or timestep < 0:
     raise ValueError(f"timestep must be a nonnegative integer of the scheduler's training schedule, got {timestep!r}")
+  num_train = int(getattr(getattr(scheduler, "config", None), "num_train_timesteps", len(scheduler.alphas_cumprod)))
+  if timestep >= num_train:
+    raise ValueError(f"timestep must be below the scheduler's num_train_timesteps = {num_train}, got {timestep}")
   p = next(model.parameters())
   out = {name: [] for name in layers}
   t = torch.tensor([timestep], dtype=torch.long)
   with torch.no_grad(), hooks.capture(model, layers, call=call) as got:
     for start in range(0, len(x0), batch_size):
-      xb = x0[start:start + batch_size].to(torch.float32)
+      xb = x0[start:start + batch_size].to("cpu", torch.float32)  # noised on the CPU (the noise is), then moved
       noise = torch.stack([torch.randn(xb.shape[1:], generator=torch.Generator().manual_seed(seed + start + i))
                            for i in range(len(xb))])
       x_t = scheduler.add_noise(xb, noise, t.expand(len(xb)))

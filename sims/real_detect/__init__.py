@@ -7,7 +7,10 @@ pipelines), re-noise it at ``timestep``, run one forward with the empty conditio
 (default: the official four up-block hooks), pool, and score with every :data:`relu_dae.detection.SCORES`
 entry. Each image's scores are one line of ``<workdir>/scores.jsonl``, appended and flushed as soon as
 they exist, so a killed run resumes at the first image without a line (a torn last line is dropped) and
-gives the same numbers.
+gives the same numbers; a resumed run whose conditions differ from the stored ones is refused. A
+generation that is not finite (a diverged sampler) is recorded as ``diverged`` and left out of the
+statistics, with its count in ``summary.json``. Generation, VAE re-encoding and re-noising draw from
+three seed streams (:func:`seeds`).
 
 Then per layer and score: AUROC and TPR at 1 % FPR (memorized = positives) with 95 % stratified-bootstrap
 intervals (:func:`relu_dae.detection.bootstrap_ci`), into ``summary.json`` and ``table.md``, and the
@@ -35,7 +38,7 @@ import numpy as np
 
 from sims import _flags
 
-__all__ = ["GROUPS", "conditions", "read_scores", "run", "summarize", "validate_config"]
+__all__ = ["GROUPS", "check_resume", "conditions", "read_scores", "run", "seeds", "summarize", "validate_config"]
 
 GROUPS = ("memorized", "ordinary")
 SCORES_FILE = "scores.jsonl"
@@ -80,7 +83,7 @@ def _read_conditions(path: str) -> list:
         line = next((d[k] for k in ("prompt", "caption", "text") if k in d), None)
         if line is None:
           raise _flags.FlagError(f"{path}: a JSON line has none of the fields prompt, caption, text")
-      out.append(int(line) if isinstance(line, str) and line.lstrip("-").isdigit() else line)
+      out.append(str(line))  # kept as text: a DiT class id is parsed where it is used, a prompt "1984" stays text
   return out
 
 
@@ -101,25 +104,43 @@ def conditions(c) -> list[tuple[str, int, object]]:
 
 
 def read_scores(path: str) -> list[dict]:
-  """The lines of a scores file; a torn last line (a run killed mid-write) is dropped from the file."""
+  """The lines of a JSONL results file. Only the last line can be torn (a run killed while writing it;
+  every earlier line was flushed whole): it is dropped from the file. A bad line before the last one
+  means the file was changed by something else, and raises ``ValueError``."""
   if not os.path.isfile(path):
     return []
   with open(path, encoding="utf-8") as f:
     text = f.read()
-  lines, good = text.split("\n"), []
-  for line in lines:
+  lines = text.split("\n")
+  good = []
+  for j, line in enumerate(lines):
     if not line:
       continue
     try:
       good.append(json.loads(line))
     except json.JSONDecodeError:
-      break  # only the last line can be torn: everything before it was flushed whole
-  kept = "".join(json.dumps(d, sort_keys=True) + "\n" for d in good)
-  if kept != text:
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-      f.write(kept)
-    os.replace(path + ".tmp", path)
+      if j < len(lines) - 1 and any(lines[j + 1:]):
+        raise ValueError(f"{path}: line {j + 1} is not JSON and is not the last line; the file was not written "
+                         "by this app alone (move it away to start over)") from None
+      with open(path + ".tmp", "w", encoding="utf-8") as f:  # drop the torn last line
+        f.write("".join(ln + "\n" for ln in lines[:j]))
+      os.replace(path + ".tmp", path)
   return good
+
+
+def seeds(seed: int, k: int) -> dict:
+  """Independent seed streams of image ``k``: its generation, its VAE re-encoding, its re-noising."""
+  base = seed + k
+  return dict(generate=base, vae=base + 10_000_000, noise=base + 20_000_000)
+
+
+def check_resume(done: dict, items, path: str) -> None:
+  """A resumed run must be the same run: each stored line's condition is the one now at its place."""
+  for group, i, src in items:
+    d = done.get((group, i))
+    if d is not None and d["condition"] != str(src):
+      raise _flags.FlagError(f"--workdir: {path} was written for other conditions ({group} {i}: {d['condition']!r} "
+                             f"there, {str(src)!r} now); pass --overwrite or choose a new --workdir")
 
 
 def _load_png(path: str):
@@ -196,6 +217,7 @@ def run(c, workdir: str, figdir: str | None = None, *, progress=print) -> dict:
   before any work when the weights or a GPU are missing."""
   validate_config(c)
   figdir = _flags.checked_dirs(workdir, figdir)
+  import torch
   from relu_dae.real import pipelines
   from relu_dae.real import represent
   start = time.perf_counter()
@@ -207,33 +229,43 @@ def run(c, workdir: str, figdir: str | None = None, *, progress=print) -> dict:
   layers = tuple(c.layers) or represent.default_layers(net)
   cond = pipelines.prompt_free_condition(pipe)
   path = os.path.join(workdir, SCORES_FILE)
-  done = {(d["group"], d["index"]) for d in read_scores(path)}
+  done = {(d["group"], d["index"]): d for d in read_scores(path)}
+  check_resume(done, items, path)
   os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
   new = 0
   with open(path, "a", encoding="utf-8") as f:
     for k, (group, i, src) in enumerate(items):
       if (group, i) in done:
         continue
-      seed = c.seed + k
+      sd = seeds(c.seed, k)
+      record = dict(group=group, index=i, condition=str(src), seed=sd["generate"])
       if c.images:
         image_path = src
       else:
         image_path = os.path.join(workdir, "images", f"{group}_{i:04d}.png")
-        _save_png(pipelines.generate(pipe, src, seed, num_steps=c.num_steps, guidance=c.guidance), image_path)
-      x = pipelines.model_input(pipe, _load_png(image_path), seed=seed)  # scored as stored: resumes are identical
-      reps = represent.represent(net, pipe.scheduler, x, c.timestep, layers, pooling=c.pooling, cond=cond, seed=seed)
+        image = pipelines.generate(pipe, src, sd["generate"], num_steps=c.num_steps, guidance=c.guidance)
+        if not torch.isfinite(image).all():  # a diverged sample is a failed run, never a score
+          f.write(json.dumps(dict(record, image=None, diverged=True), sort_keys=True) + "\n")
+          f.flush()
+          os.fsync(f.fileno())
+          new += 1
+          continue
+        _save_png(image, image_path)
+      x = pipelines.model_input(pipe, _load_png(image_path), seed=sd["vae"])  # scored as stored: resumes are identical
+      reps = represent.represent(net, pipe.scheduler, x, c.timestep, layers, pooling=c.pooling, cond=cond,
+                                 seed=sd["noise"])
       scores = {layer: {s: float(v[0]) for s, v in per.items()} for layer, per in represent.scores(reps).items()}
-      f.write(json.dumps(dict(group=group, index=i, condition=src if isinstance(src, (int, str)) else str(src),
-                              image=image_path, seed=seed, scores=scores), sort_keys=True) + "\n")
+      f.write(json.dumps(dict(record, image=image_path, scores=scores), sort_keys=True) + "\n")
       f.flush()
       os.fsync(f.fileno())
       new += 1
       if progress and new % 10 == 0:
         progress(f"scored {new} new images ({k + 1} of {len(items)})")
-  lines = read_scores(path)
+  lines = [d for d in read_scores(path) if not d.get("diverged")]
+  diverged = {g: sum(1 for d in read_scores(path) if d.get("diverged") and d["group"] == g) for g in GROUPS}
   rows = summarize(lines, num_bootstrap=c.num_bootstrap, seed=c.seed)
   from relu_dae import results
-  meta = dict(config=c.to_dict(), layers=list(layers), timestep=c.timestep, pooling=c.pooling,
+  meta = dict(config=c.to_dict(), layers=list(layers), diverged=diverged, timestep=c.timestep, pooling=c.pooling,
               paper=dict(sd14_laion=(0.987, 0.961), dit_imagenet=(0.995, 0.912), edm_cifar10=(0.998, 0.984)))
   results.save_json(os.path.join(workdir, "summary.json"), dict(meta, rows=rows))
   with open(os.path.join(workdir, "table.md.tmp"), "w", encoding="utf-8") as t:

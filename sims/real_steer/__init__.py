@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from sims import _flags
-from sims.real_detect import _load_png, _read_conditions, _save_png, read_scores
+from sims.real_detect import _load_png, _read_conditions, _save_png, read_scores, seeds
 
 __all__ = ["GROUPS", "response", "run", "validate_config"]
 
@@ -96,6 +96,9 @@ def run(c, workdir: str, figdir: str | None = None, *, progress=print) -> dict:
   start = time.perf_counter()
   refs = {g: _read_conditions(c[g])[:c.num_reference] for g in ("target", "other") if c[g]}
   inputs = [(g, i, p) for g in GROUPS for i, p in enumerate(_read_conditions(c[g])[:c.num_inputs])]
+  for g, ps in list(refs.items()) + [(g, [x for x in inputs if x[0] == g]) for g in GROUPS]:
+    if len(ps) < (1 if g in refs else 2):
+      raise _flags.FlagError(f"--config.{g}={c[g]!r}: {len(ps)} entries; at least {1 if g in refs else 2} needed")
   device = pipelines.require_gpu(c.allow_cpu)
   pipe = pipelines.load(c.model, device=device)
   pipe.set_progress_bar_config(disable=True)
@@ -104,39 +107,55 @@ def run(c, workdir: str, figdir: str | None = None, *, progress=print) -> dict:
   empty = pipelines.prompt_free_condition(pipe)
   path = os.path.join(workdir, LINES_FILE)
   done = {(d["kind"], d["group"], d["index"], d.get("a")): d for d in read_scores(path)}
+  import torch
   os.makedirs(os.path.join(workdir, "images"), exist_ok=True)
   new = 0
 
-  def reps_of(image_path, seed, cond):
-    x = pipelines.model_input(pipe, _load_png(image_path), seed=seed)
-    return represent.represent(net, pipe.scheduler, x, c.timestep, layers, pooling=c.pooling, cond=cond, seed=seed)
+  def reps_of(image_path, sd, cond):
+    x = pipelines.model_input(pipe, _load_png(image_path), seed=sd["vae"])
+    return represent.represent(net, pipe.scheduler, x, c.timestep, layers, pooling=c.pooling, cond=cond,
+                               seed=sd["noise"])
+
+  def generated(kind, g, i, a, cond, seed, image):
+    """Generates (unless stored) and returns whether a finite image is stored at ``image``."""
+    nonlocal new
+    d = done.get((kind, g, i, a))
+    if d is not None:
+      if d["condition"] != str(cond):
+        raise _flags.FlagError(f"--workdir: {path} was written for other conditions ({kind} {g} {i}: "
+                               f"{d['condition']!r} there, {str(cond)!r} now); pass --overwrite or a new --workdir")
+      return not d.get("diverged")
+    x = pipelines.generate(pipe, cond, seed, num_steps=c.num_steps, guidance=c.guidance)
+    ok = bool(torch.isfinite(x).all())  # a diverged sample (large a, fp16) is recorded, never stored as an image
+    if ok:
+      _save_png(x, image)
+    _append(f, dict(kind=kind, group=g, index=i, a=a, condition=str(cond), image=image if ok else None, seed=seed,
+                    diverged=not ok))
+    new += 1
+    return ok
 
   with open(path, "a", encoding="utf-8") as f:
-    ref_reps = {}
+    own, prompt_free = {}, {}
     for k, (g, i, cond) in enumerate((g, i, p) for g, ps in refs.items() for i, p in enumerate(ps)):
+      sd = seeds(c.seed + 10_000_000 * 3, k)  # the references' own streams, apart from the inputs'
       image = os.path.join(workdir, "images", f"reference_{g}_{i:04d}.png")
-      seed = c.seed + 100_000 + k
-      if ("reference", g, i, None) not in done:
-        _save_png(pipelines.generate(pipe, cond, seed, num_steps=c.num_steps, guidance=c.guidance), image)
-        _append(f, dict(kind="reference", group=g, index=i, condition=cond, image=image, seed=seed))
-        new += 1
-      ref_reps.setdefault(g, []).append(reps_of(image, seed, pipelines.condition_of(pipe, cond)))
-    stacked = {g: {layer: np.concatenate([r[layer] for r in rs]) for layer in layers} for g, rs in ref_reps.items()}
-    v = represent.steering_vectors(stacked["target"], stacked.get("other"))
-    target_mean = {layer: stacked["target"][layer].mean(axis=0) for layer in layers}
+      if generated("reference", g, i, None, cond, sd["generate"], image):
+        own.setdefault(g, []).append(reps_of(image, sd, pipelines.condition_of(pipe, cond)))
+        prompt_free.setdefault(g, []).append(reps_of(image, sd, empty))
+    if "target" not in own or (c.other and "other" not in own):
+      raise RuntimeError("every reference generation diverged: no steering vector can be formed")
+    stack = lambda rs: {layer: np.concatenate([r[layer] for r in rs]) for layer in layers}
+    v = represent.steering_vectors(stack(own["target"]), stack(own["other"]) if c.other else None)  # Eq. (11), c̄
+    # the response reads every image prompt-free, so the target's mean is read prompt-free too
+    target_mean = {layer: h.mean(axis=0) for layer, h in stack(prompt_free["target"]).items()}
     pipe.scheduler.set_timesteps(c.num_steps)
     window = hooks.window_timesteps(pipe.scheduler.timesteps, c.window_first, c.num_steps - c.window_skip_last)
     for k, (g, i, cond) in enumerate(inputs):
-      seed = c.seed + k
+      sd = seeds(c.seed, k)
       for a in c.a:
         a = float(a)
-        image = os.path.join(workdir, "images", f"{g}_{i:04d}_a{a:g}.png")
-        if ("input", g, i, a) in done:
-          continue
         with hooks.steer(net, v, a, timesteps=window):
-          _save_png(pipelines.generate(pipe, cond, seed, num_steps=c.num_steps, guidance=c.guidance), image)
-        _append(f, dict(kind="input", group=g, index=i, a=a, condition=cond, image=image, seed=seed))
-        new += 1
+          generated("input", g, i, a, cond, sd["generate"], os.path.join(workdir, "images", f"{g}_{i:04d}_a{a:g}.png"))
       if progress:
         progress(f"steered input {k + 1} of {len(inputs)}")
   lines = read_scores(path)
@@ -159,16 +178,20 @@ def _summarize(lines, c, reps_of, empty, target_mean, v) -> dict:
     for d in lines:
       if d["kind"] == "input" and d["group"] == g:
         by_input.setdefault(d["index"], {})[d["a"]] = d
-    curves = []
+    curves, diverged = [], 0
     for _, row in sorted(by_input.items()):
       if set(a_grid) - set(row):
         continue
-      h = {a: reps_of(row[a]["image"], row[a]["seed"], empty) for a in a_grid}
+      if any(row[a].get("diverged") for a in a_grid):
+        diverged += 1  # a failed run: left out of the curves, counted
+        continue
+      sd = seeds(c.seed, row[0.0]["seed"] - c.seed)  # the input's streams (its generation seed is c.seed + k)
+      h = {a: reps_of(row[a]["image"], sd, empty) for a in a_grid}
       curves.append([response(h[a], h[0.0], target_mean, v) for a in a_grid])
     curves = np.asarray(curves, np.float64).T  # (A, inputs)
     out[g] = (_response.bootstrap_curves(rng, curves, c.num_bootstrap) if curves.ndim == 2 and curves.shape[1] >= 2
               else dict(num_inputs=int(curves.shape[-1]) if curves.size else 0, note="fewer than 2 inputs"))
-    out[g]["curves"] = curves
+    out[g].update(curves=curves, diverged_inputs=diverged)
   return dict(a=a_grid, groups=out)
 
 
