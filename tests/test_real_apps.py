@@ -200,3 +200,21 @@ def test_a_diverged_generation_is_recorded_and_left_out_and_other_conditions_are
   (tmp_path / "ord.txt").write_text("3\n7\n")  # the run's conditions changed under it
   with pytest.raises(FlagError, match="other conditions"):
     real_detect.run(c, str(tmp_path / "w"), progress=None)
+
+
+@pytest.mark.slow
+def test_command_lines_refuse_bad_flags_and_run_on_a_tiny_pipeline(tiny_ddpm, image_dir, tmp_path):
+  import subprocess
+  import sys
+  run = lambda *args: subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300,
+                                     cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  for app, flag in (("sims.real_detect", "memorized"), ("sims.real_steer", "target")):
+    out = run(app, f"--workdir={tmp_path / app}")
+    assert out.returncode == 1 and f"--config.{flag}=" in out.stderr, out.stderr[-2000:]
+  out = run("sims.real_detect", "--config=sims/configs/real_detect.py:ddpm", f"--config.model={tiny_ddpm}",
+            f"--config.images={image_dir}", "--config.allow_cpu=true", "--config.num_per_group=3",
+            "--config.num_bootstrap=10", f"--workdir={tmp_path / 'w'}")
+  assert out.returncode == 0 and "scored 6 new images" in out.stdout, out.stderr[-2000:]
+  out = run("sims.real_detect", "--config=sims/configs/real_detect.py:ddpm", f"--config.model={tmp_path / 'none'}",
+            f"--config.images={image_dir}", "--config.allow_cpu=true", f"--workdir={tmp_path / 'x'}")
+  assert out.returncode == 1 and "not on this machine" in out.stderr

@@ -38,7 +38,8 @@ import numpy as np
 
 from sims import _flags
 
-__all__ = ["GROUPS", "check_resume", "conditions", "read_scores", "run", "seeds", "summarize", "validate_config"]
+__all__ = ["GROUPS", "check_resume", "conditions", "main_body", "read_scores", "run", "seeds", "summarize",
+           "validate_common", "validate_config"]
 
 GROUPS = ("memorized", "ordinary")
 SCORES_FILE = "scores.jsonl"
@@ -60,15 +61,36 @@ def validate_config(c) -> None:
         _flags.fail(g, c[g], "must be a file of prompts or class ids, one per line (or set --config.images)")
   _flags.integer(c, "num_per_group", 2)
   _flags.integer(c, "num_steps", 1)
+  validate_common(c, poolings=("max", "mean"), example="up_blocks.0.resnets.-1.nonlinearity")
+
+
+def validate_common(c, *, poolings, example: str) -> None:
+  """The fields both real-model apps share: guidance, timestep, pooling, layers, seed, bootstrap, allow_cpu."""
   _flags.real(c, "guidance", 0.0)
   _flags.integer(c, "timestep", 0)
-  _flags.choice(c, "pooling", ("max", "mean"))
+  _flags.choice(c, "pooling", poolings)
   if isinstance(c.layers, str) or not all(isinstance(x, str) and x for x in c.layers):
-    _flags.fail("layers", c.layers, "must be module paths, e.g. up_blocks.0.resnets.-1.nonlinearity (empty = defaults)")
+    _flags.fail("layers", c.layers, f"must be module paths, e.g. {example} (empty = defaults)")
   _flags.seed(c, "seed")
   _flags.integer(c, "num_bootstrap", 2)
   if not isinstance(c.allow_cpu, bool):
     _flags.fail("allow_cpu", c.allow_cpu, "must be true or false")
+
+
+def main_body(app_name: str, c, workdir: str, figdir: str, overwrite: bool, run_fn, validate_fn) -> dict:
+  """What both apps' ``main`` do after parsing flags: check the config, that the extra is installed,
+  claim the workdir, run; a missing extra, weights or GPU ends the app with its message (exit status 1)."""
+  import sys
+  validate_fn(c)
+  try:
+    from relu_dae.real import pipelines
+  except ImportError as err:
+    sys.exit(f"error: {err}")
+  _flags.prepare_workdir(workdir, app_name, json.loads(json.dumps(c.to_dict(), default=list)), overwrite=overwrite)
+  try:
+    return run_fn(c, workdir, figdir)
+  except pipelines.UnavailableError as err:
+    sys.exit(f"error: {err}")
 
 
 def _read_conditions(path: str) -> list:

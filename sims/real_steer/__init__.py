@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from sims import _flags
-from sims.real_detect import _load_png, _read_conditions, _save_png, read_scores, seeds
+from sims.real_detect import _load_png, _read_conditions, _save_png, read_scores, seeds, validate_common
 
 __all__ = ["GROUPS", "response", "run", "validate_config"]
 
@@ -59,15 +59,7 @@ def validate_config(c) -> None:
   steps = _flags.integer(c, "num_steps", 2)
   first = _flags.integer(c, "window_first", 0, steps - 1, hi_name="num_steps - 1")
   _flags.integer(c, "window_skip_last", 0, steps - first - 1, hi_name="num_steps - window_first - 1")
-  _flags.real(c, "guidance", 0.0)
-  _flags.integer(c, "timestep", 0)
-  _flags.choice(c, "pooling", ("max", "mean", "none"))
-  if isinstance(c.layers, str) or not all(isinstance(x, str) and x for x in c.layers):
-    _flags.fail("layers", c.layers, "must be module paths, e.g. up_blocks.0.resnets.0 (empty = defaults)")
-  _flags.seed(c, "seed")
-  _flags.integer(c, "num_bootstrap", 2)
-  if not isinstance(c.allow_cpu, bool):
-    _flags.fail("allow_cpu", c.allow_cpu, "must be true or false")
+  validate_common(c, poolings=("max", "mean", "none"), example="up_blocks.0.resnets.0")
 
 
 def response(h_a: dict, h_0: dict, target_mean: dict, v: dict) -> float:

@@ -7,15 +7,14 @@ Example::
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 
 from sims import _flags
+from sims.real_detect import main_body
 from sims.real_steer import run, validate_config
 
 __all__ = ["main"]
@@ -35,18 +34,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   _flags.quiet_logs()
-  c, workdir = _CONFIG.value, _WORKDIR.value
-  validate_config(c)
-  try:
-    from relu_dae.real import pipelines
-  except ImportError as err:
-    sys.exit(f"error: {err}")
-  _flags.prepare_workdir(workdir, "real_steer", json.loads(json.dumps(c.to_dict(), default=list)),
-                         overwrite=_OVERWRITE.value)
-  try:
-    out = run(c, workdir, _FIGDIR.value)
-  except pipelines.UnavailableError as err:
-    sys.exit(f"error: {err}")
+  out = main_body("real_steer", _CONFIG.value, _WORKDIR.value, _FIGDIR.value, _OVERWRITE.value, run, validate_config)
+  workdir = _WORKDIR.value
   print(f"generated {out['new']} new images; wrote {workdir}/summary.json and {out['figure']} "
         f"in {out['seconds']:.0f} s")
 
