@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
+import numpy.typing as npt
 from jaxtyping import ArrayLike, Float, Int
 
 from relu_dae import _checks
@@ -82,7 +83,7 @@ def _check_spec(spec) -> BarSpec:
   return spec
 
 
-def render(labels: Int[ArrayLike, " n"], centres: Float[ArrayLike, "n 2"], spec: BarSpec = DEFAULT
+def render(labels: npt.ArrayLike, centres: npt.ArrayLike, spec: BarSpec = DEFAULT
            ) -> Float[np.ndarray, "n d"]:
   """The family's images of the given classes and centres, flat ``(n, s²)`` float32 in (−1, 1].
 
