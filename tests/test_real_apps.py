@@ -1,5 +1,7 @@
 """sims.real_detect and sims.real_steer on tiny randomly initialised pipelines saved to disk (no weights, no
-network): what they write, resuming (also after a torn line), the numbers against sklearn, the refusals."""
+network) of the three families — unconditional DDPM, class-conditional DiT, text-to-image SD (a CLIP tokenizer
+without vocabulary files): what they write, resuming (also after a torn line), the numbers against sklearn,
+diverged generations, the refusals, the command lines."""
 
 import json
 import os
@@ -40,6 +42,30 @@ def tiny_dit(tmp_path_factory):
   path = tmp_path_factory.mktemp("tiny_dit")
   DiTPipeline(transformer=dit, vae=vae, scheduler=DDIMScheduler(),
               id2label={i: str(i) for i in range(10)}).save_pretrained(path)
+  return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory):
+  """A text-to-image pipeline of the SD1.x family built offline: transformers' CLIPTokenizer without a
+  vocabulary file (every word maps to the unknown token), a one-layer CLIP text encoder, tiny UNet and VAE."""
+  from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+  from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+  torch.manual_seed(0)
+  text = CLIPTextModel(CLIPTextConfig(vocab_size=3, hidden_size=12, intermediate_size=16, num_hidden_layers=1,
+                                      num_attention_heads=2, max_position_embeddings=8, bos_token_id=0,
+                                      eos_token_id=1, pad_token_id=2)).eval()
+  unet = UNet2DConditionModel(sample_size=4, in_channels=4, out_channels=4, block_out_channels=(8, 16),
+                              layers_per_block=1, norm_num_groups=4, cross_attention_dim=12, attention_head_dim=4,
+                              down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                              up_block_types=("UpBlock2D", "CrossAttnUpBlock2D")).eval()
+  vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                      up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 8), latent_channels=4,
+                      norm_num_groups=4, sample_size=8).eval()
+  path = tmp_path_factory.mktemp("tiny_sd")
+  StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=CLIPTokenizer(model_max_length=8), unet=unet,
+                          scheduler=DDIMScheduler(), safety_checker=None, feature_extractor=None,
+                          requires_safety_checker=False).save_pretrained(path)
   return str(path)
 
 
@@ -218,3 +244,29 @@ def test_command_lines_refuse_bad_flags_and_run_on_a_tiny_pipeline(tiny_ddpm, im
   out = run("sims.real_detect", "--config=sims/configs/real_detect.py:ddpm", f"--config.model={tmp_path / 'none'}",
             f"--config.images={image_dir}", "--config.allow_cpu=true", f"--workdir={tmp_path / 'x'}")
   assert out.returncode == 1 and "not on this machine" in out.stderr
+
+
+@pytest.mark.slow
+def test_text_to_image_family_end_to_end(tiny_sd, tmp_path):
+  (tmp_path / "mem.txt").write_text('{"caption": "a photo of a cat"}\n{"caption": "1984"}\n')
+  (tmp_path / "ord.txt").write_text("a painting\nan apple\n")
+  c = detect_config.get_config("sd14")
+  c.update(model=tiny_sd, memorized=str(tmp_path / "mem.txt"), ordinary=str(tmp_path / "ord.txt"), allow_cpu=True,
+           num_steps=3, num_bootstrap=20)
+  out = real_detect.run(c, str(tmp_path / "w"), progress=None)
+  lines = real_detect.read_scores(str(tmp_path / "w" / "scores.jsonl"))
+  assert out["new"] == 4 and [d["condition"] for d in lines] == ["a photo of a cat", "1984", "a painting", "an apple"]
+  assert set(lines[0]["scores"]) == {"up_blocks.0.resnets.0.nonlinearity", "up_blocks.0.resnets.1.nonlinearity",
+                                     "up_blocks.1.resnets.0.nonlinearity"}
+  pipe = pipelines.load(tiny_sd)
+  pipe.set_progress_bar_config(disable=True)
+  empty = pipelines.prompt_free_condition(pipe)
+  assert empty.shape == (1, 8, 12)
+  torch.testing.assert_close(empty, pipelines.prompt_embedding(pipe, ""))
+  from relu_dae.real import hooks, represent
+  v = {b: torch.ones(hooks.find(pipe.unet, b).out_channels) for b in represent.default_layers(pipe.unet, "steer")}
+  plain = pipelines.generate(pipe, "a painting", 5, num_steps=3)
+  with hooks.steer(pipe.unet, v, 0.0):
+    torch.testing.assert_close(pipelines.generate(pipe, "a painting", 5, num_steps=3), plain, rtol=0, atol=0)
+  with hooks.steer(pipe.unet, v, 3.0):
+    assert not torch.equal(pipelines.generate(pipe, "a painting", 5, num_steps=3), plain)
