@@ -38,8 +38,8 @@ import numpy as np
 
 from sims import _flags
 
-__all__ = ["GROUPS", "check_resume", "conditions", "main_body", "read_scores", "run", "seeds", "summarize",
-           "validate_common", "validate_config"]
+__all__ = ["GROUPS", "append_line", "check_resume", "conditions", "main_body", "read_scores", "run", "seeds",
+           "summarize", "validate_common", "validate_config"]
 
 GROUPS = ("memorized", "ordinary")
 SCORES_FILE = "scores.jsonl"
@@ -148,6 +148,14 @@ def read_scores(path: str) -> list[dict]:
         f.write("".join(ln + "\n" for ln in lines[:j]))
       os.replace(path + ".tmp", path)
   return good
+
+
+def append_line(f, record: dict) -> None:
+  """Appends one JSON line and makes it durable (flush + fsync) before the next image starts, so a kill
+  leaves at most a torn last line (:func:`read_scores`)."""
+  f.write(json.dumps(record, sort_keys=True) + "\n")
+  f.flush()
+  os.fsync(f.fileno())
 
 
 def seeds(seed: int, k: int) -> dict:
@@ -267,9 +275,7 @@ def run(c, workdir: str, figdir: str | None = None, *, progress=print) -> dict:
         image_path = os.path.join(workdir, "images", f"{group}_{i:04d}.png")
         image = pipelines.generate(pipe, src, sd["generate"], num_steps=c.num_steps, guidance=c.guidance)
         if not torch.isfinite(image).all():  # a diverged sample is a failed run, never a score
-          f.write(json.dumps(dict(record, image=None, diverged=True), sort_keys=True) + "\n")
-          f.flush()
-          os.fsync(f.fileno())
+          append_line(f, dict(record, image=None, diverged=True))
           new += 1
           continue
         _save_png(image, image_path)
@@ -277,14 +283,13 @@ def run(c, workdir: str, figdir: str | None = None, *, progress=print) -> dict:
       reps = represent.represent(net, pipe.scheduler, x, c.timestep, layers, pooling=c.pooling, cond=cond,
                                  seed=sd["noise"])
       scores = {layer: {s: float(v[0]) for s, v in per.items()} for layer, per in represent.scores(reps).items()}
-      f.write(json.dumps(dict(record, image=image_path, scores=scores), sort_keys=True) + "\n")
-      f.flush()
-      os.fsync(f.fileno())
+      append_line(f, dict(record, image=image_path, scores=scores))
       new += 1
       if progress and new % 10 == 0:
         progress(f"scored {new} new images ({k + 1} of {len(items)})")
-  lines = [d for d in read_scores(path) if not d.get("diverged")]
-  diverged = {g: sum(1 for d in read_scores(path) if d.get("diverged") and d["group"] == g) for g in GROUPS}
+  stored = read_scores(path)
+  lines = [d for d in stored if not d.get("diverged")]
+  diverged = {g: sum(1 for d in stored if d.get("diverged") and d["group"] == g) for g in GROUPS}
   rows = summarize(lines, num_bootstrap=c.num_bootstrap, seed=c.seed)
   from relu_dae import results
   meta = dict(config=c.to_dict(), layers=list(layers), diverged=diverged, timestep=c.timestep, pooling=c.pooling,

@@ -29,14 +29,13 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 import numpy as np
 
 from sims import _flags
-from sims.real_detect import _load_png, _read_conditions, _save_png, read_scores, seeds, validate_common
+from sims.real_detect import _load_png, _read_conditions, _save_png, append_line, read_scores, seeds, validate_common
 
 __all__ = ["GROUPS", "response", "run", "validate_config"]
 
@@ -71,12 +70,6 @@ def response(h_a: dict, h_0: dict, target_mean: dict, v: dict) -> float:
     den = float(np.dot(np.ravel(target_mean[layer]) - np.ravel(h_0[layer]), vl))
     r.append(float(np.dot(np.ravel(h_a[layer]) - np.ravel(h_0[layer]), vl)) / den if den else float("nan"))
   return float(np.mean(r))
-
-
-def _append(f, record: dict) -> None:
-  f.write(json.dumps(record, sort_keys=True) + "\n")
-  f.flush()
-  os.fsync(f.fileno())
 
 
 def run(c, workdir: str, figdir: str | None = None, *, progress=print) -> dict:
@@ -121,7 +114,7 @@ def run(c, workdir: str, figdir: str | None = None, *, progress=print) -> dict:
     ok = bool(torch.isfinite(x).all())  # a diverged sample (large a, fp16) is recorded, never stored as an image
     if ok:
       _save_png(x, image)
-    _append(f, dict(kind=kind, group=g, index=i, a=a, condition=str(cond), image=image if ok else None, seed=seed,
+    append_line(f, dict(kind=kind, group=g, index=i, a=a, condition=str(cond), image=image if ok else None, seed=seed,
                     diverged=not ok))
     new += 1
     return ok
